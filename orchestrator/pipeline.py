@@ -1,0 +1,452 @@
+"""The pipeline: run a profile's perceivers over a video and assemble the `VideoContext`.
+
+Perceivers run in dependency order, grouped in levels (a perceiver runs after those it
+`requires`). All perceivers of a level share ONE decode: the main thread decodes frames with
+ffmpeg and hands each to the bounded queues of the perceivers that declared that stream; every
+perceiver runs in its own thread and pulls its frames. Memory stays bounded by the queue sizes
+whatever the video's length. Audio is decoded once per level, on first request, and shared.
+
+Each perceiver's result is cached by content (see `orchestrator.cache`); a failing perceiver is
+recorded in provenance and the others go on (`strict=True` makes any failure fatal).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from orchestrator.cache import Cache, CacheEntry, cache_key
+from orchestrator.errors import ConfigError, PerceiverSkipped, VidchatError
+from orchestrator.profiles import Profile, load_profile
+from orchestrator.record import (
+    Event,
+    ObjectTrack,
+    Provenance,
+    SpeechSegment,
+    VideoContext,
+    VideoInfo,
+)
+from orchestrator.video import Sampling, decode_frames, load_audio, output_size, probe
+from perceivers import get_perceiver
+from perceivers.base import Frame, Perceiver
+
+log = logging.getLogger("vidchat.pipeline")
+
+QUEUE_FRAMES = 8  # frames buffered per perceiver and stream: the memory bound
+
+
+class PipelineError(VidchatError):
+    """A perceiver failed while the pipeline ran in strict mode."""
+
+
+_END = object()
+
+
+class _Feed:
+    """A bounded queue of frames from the decoder to one perceiver (one stream)."""
+
+    def __init__(self) -> None:
+        self.q: queue.Queue[object] = queue.Queue(maxsize=QUEUE_FRAMES)
+        self.closed = threading.Event()  # the consumer has stopped: drop instead of blocking
+        self.started = False
+
+    def put(self, item: object) -> None:
+        while not self.closed.is_set():
+            try:
+                self.q.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self.started:
+            raise RuntimeError("a frame stream can be iterated only once")
+        self.started = True
+        while True:
+            item = self.q.get()
+            if item is _END:
+                return
+            yield item  # type: ignore[misc]
+
+
+class _SharedAudio:
+    """Decodes the audio on first request (once), shared by every perceiver of a level."""
+
+    def __init__(self, info: VideoInfo) -> None:
+        self.info = info
+        self._lock = threading.Lock()
+        self._done = False
+        self._audio: np.ndarray | None = None
+
+    def get(self) -> np.ndarray | None:
+        with self._lock:
+            if not self._done:
+                self._audio = load_audio(self.info)
+                self._done = True
+            return self._audio
+
+
+@dataclass
+class _Media:
+    """The `perceivers.base.Media` handed to one perceiver."""
+
+    info: VideoInfo
+    feeds: dict[str, _Feed]
+    shared_audio: _SharedAudio
+    context: VideoContext
+    declared: frozenset[str]
+
+    def frames(self, stream: str) -> Iterator[Frame]:
+        if stream not in self.declared or stream not in self.feeds:
+            raise ValueError(
+                f"stream {stream!r} was not declared in the perceiver's inputs "
+                f"({', '.join(sorted(self.declared)) or 'none'})"
+            )
+        return iter(self.feeds[stream])
+
+    def audio(self) -> np.ndarray | None:
+        if "audio" not in self.declared:
+            raise ValueError("audio was not declared in the perceiver's inputs")
+        return self.shared_audio.get()
+
+    @property
+    def upstream(self) -> VideoContext:
+        return self.context
+
+
+@dataclass
+class _Run:
+    """One perceiver's run on one video."""
+
+    perceiver: Perceiver
+    key: str
+    model: str | None
+    feeds: dict[str, _Feed] = field(default_factory=dict)
+    result: CacheEntry | None = None
+    seconds: float = 0.0
+
+
+ProgressFn = Callable[[str, str, float | None], None]
+
+
+class _Progress:
+    """Rich progress on stderr: a decode bar and a status line per perceiver."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._p = None
+        self._tasks: dict[str, object] = {}
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._p = Progress(
+                TextColumn("{task.description:<14}"),
+                BarColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._p.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._p is not None:
+            self._p.__exit__(None, None, None)
+
+    def task(self, name: str, total: float | None, status: str = "") -> None:
+        if self._p is not None:
+            self._tasks[name] = self._p.add_task(name, total=total, status=status)
+
+    def update(self, name: str, completed: float | None = None, status: str | None = None) -> None:
+        if self._p is None or name not in self._tasks:
+            return
+        kw: dict[str, object] = {}
+        if completed is not None:
+            kw["completed"] = completed
+        if status is not None:
+            kw["status"] = status
+        self._p.update(self._tasks[name], **kw)  # type: ignore[arg-type]
+
+
+def _levels(perceivers: list[Perceiver]) -> list[list[Perceiver]]:
+    """Group perceivers so each level only requires perceivers of earlier levels."""
+    by_name = {p.name: p for p in perceivers}
+    for p in perceivers:
+        for dep in p.requires:
+            if dep not in by_name:
+                raise ConfigError(
+                    f"perceiver {p.name} requires {dep}, which the profile does not enable"
+                )
+    done: set[str] = set()
+    levels: list[list[Perceiver]] = []
+    remaining = list(perceivers)
+    while remaining:
+        level = [p for p in remaining if all(d in done for d in p.requires)]
+        if not level:
+            cycle = ", ".join(p.name for p in remaining)
+            raise ConfigError(f"perceivers depend on each other in a cycle: {cycle}")
+        levels.append(level)
+        done.update(p.name for p in level)
+        remaining = [p for p in remaining if p not in level]
+    return levels
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+class Pipeline:
+    """A profile's perceivers, instantiated once and reusable across videos (models stay loaded).
+
+    `shared_decode=False` makes every perceiver decode the video on its own: the naive baseline
+    the benchmark compares against.
+    """
+
+    def __init__(
+        self,
+        profile: str | Profile | None = None,
+        *,
+        cache: Cache | bool = True,
+        strict: bool = False,
+        progress: bool = False,
+        shared_decode: bool = True,
+    ) -> None:
+        self.profile = load_profile(profile)
+        self.cache = Cache() if cache is True else (cache or None)
+        self.strict = strict
+        self.progress = progress
+        self.shared_decode = shared_decode
+        self.perceivers: list[Perceiver] = [
+            get_perceiver(name)(opts) for name, opts in self.profile.perceivers.items()
+        ]
+        self.levels = _levels(self.perceivers)
+
+    @property
+    def sampling(self) -> Sampling:
+        return self.profile.sampling
+
+    def run(self, path: str | os.PathLike[str]) -> VideoContext:
+        """Textualize one video; InputError for a file that is not a usable video."""
+        info = probe(Path(path))
+        ctx = VideoContext(video=info, profile=self.profile.name)
+        provenance: dict[str, Provenance] = {}
+        with _Progress(self.progress) as prog:
+            for level in self.levels:
+                todo: list[_Run] = []
+                for p in level:
+                    run = self._prepare(p, info)
+                    if run.result is not None:
+                        provenance[p.name] = run.result.provenance
+                        _merge(ctx, run.result)
+                        prog.task(p.name, 1, "cached" if run.result.provenance.cached else "")
+                        prog.update(p.name, completed=1)
+                    else:
+                        todo.append(run)
+                groups = [todo] if self.shared_decode else [[r] for r in todo]
+                for group in groups:
+                    if group:
+                        self._run_group(group, info, ctx, prog)
+                        for r in group:
+                            assert r.result is not None
+                            provenance[r.perceiver.name] = r.result.provenance
+                            _merge(ctx, r.result)
+        ctx.provenance = [provenance[p.name] for p in self.perceivers]
+        ctx.sort()
+        if self.strict:
+            bad = [p for p in ctx.provenance if p.status == "failed"]
+            if bad:
+                raise PipelineError(
+                    "; ".join(f"perceiver {p.name} failed: {p.reason}" for p in bad)
+                )
+        return ctx
+
+    # -- one perceiver: cache lookup, availability ----------------------------------------------
+
+    def _prepare(self, p: Perceiver, info: VideoInfo) -> _Run:
+        options = p.options.model_dump(mode="json")
+        avail = p.availability()
+        model = p.model_identity() if avail.ok else None
+        frames = bool(p.inputs & {"slow", "fast"})
+        key = cache_key(
+            info.sha256, p.name, p.version, options, model,
+            self.sampling.model_dump(exclude={"stall_timeout_s"}) if frames else None,
+        )  # fmt: skip
+        run = _Run(perceiver=p, key=key, model=model)
+        if not avail.ok:
+            prov = Provenance(
+                name=p.name, version=p.version, status="failed" if self.strict else "skipped",
+                reason=f"unavailable: {avail.reason}", options=options,
+            )  # fmt: skip
+            run.result = CacheEntry(key=key, provenance=prov)
+            return run
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                hit.provenance.cached = True
+                run.result = hit
+        return run
+
+    # -- a group of perceivers sharing one decode ----------------------------------------------
+
+    def _run_group(
+        self, runs: list[_Run], info: VideoInfo, ctx: VideoContext, prog: _Progress
+    ) -> None:
+        audio = _SharedAudio(info)
+        snapshot = ctx.model_copy(deep=True)  # upstream results, read-only for the perceivers
+        for r in runs:
+            r.feeds = {s: _Feed() for s in r.perceiver.inputs if s in ("slow", "fast")}
+        threads = []
+        for r in runs:
+            media = _Media(info, r.feeds, audio, snapshot, r.perceiver.inputs)
+            prog.task(r.perceiver.name, 1, "running")
+            t = threading.Thread(
+                target=self._work, args=(r, media, prog), name=f"perceiver-{r.perceiver.name}",
+                daemon=True,
+            )  # fmt: skip
+            t.start()
+            threads.append(t)
+        decode_error: BaseException | None = None
+        try:
+            self._decode_into(runs, info, prog)
+        except BaseException as e:  # noqa: BLE001 — re-raised after the threads are stopped
+            decode_error = e
+        finally:
+            for r in runs:
+                for f in r.feeds.values():
+                    f.put(_END)
+        for t in threads:
+            t.join()
+        if decode_error is not None:
+            raise decode_error
+        if self.cache is not None:
+            for r in runs:
+                assert r.result is not None
+                if r.result.provenance.status != "failed":
+                    self.cache.put(r.result)
+
+    def _decode_into(self, runs: list[_Run], info: VideoInfo, prog: _Progress) -> None:
+        fast = [r.feeds["fast"] for r in runs if "fast" in r.feeds]
+        slow = [r.feeds["slow"] for r in runs if "slow" in r.feeds]
+        if not fast and not slow:
+            return
+        s = self.sampling
+        rate = max(s.fast_fps if fast else 0.0, s.slow_fps if slow else 0.0)
+        max_side = s.slow_max_side if slow else s.fast_max_side
+        decode_size = output_size(info, max_side)
+        fast_size = output_size(info, s.fast_max_side)
+        slow_size = output_size(info, s.slow_max_side)
+        total = max(info.duration, 1e-3)
+        prog.task("decode", total, f"{rate:g} fps")
+        last_slow_bucket = -1
+        n_fast = n_slow = 0
+        for df in decode_frames(info, rate, max_side, s.stall_timeout_s):
+            live_fast = [f for f in fast if not f.closed.is_set()]
+            live_slow = [f for f in slow if not f.closed.is_set()]
+            if not live_fast and not live_slow:
+                break  # every consumer stopped early: no point decoding on
+            if live_fast:
+                img = df.image if fast_size == decode_size else _resize(df.image, fast_size)
+                fr = Frame(n_fast, df.t, img, fast_size[0] / info.width)
+                n_fast += 1
+                for f in live_fast:
+                    f.put(fr)
+            bucket = int(df.t * s.slow_fps + 1e-6)
+            if live_slow and bucket > last_slow_bucket:
+                last_slow_bucket = bucket
+                img = df.image if slow_size == decode_size else _resize(df.image, slow_size)
+                fr = Frame(n_slow, df.t, img, slow_size[0] / info.width)
+                n_slow += 1
+                for f in live_slow:
+                    f.put(fr)
+            prog.update("decode", completed=min(df.t, total))
+        prog.update("decode", completed=total, status=f"{n_fast} fast, {n_slow} slow frames")
+
+    def _work(self, run: _Run, media: _Media, prog: _Progress) -> None:
+        p = run.perceiver
+        t0 = time.perf_counter()
+        options = p.options.model_dump(mode="json")
+        entry = CacheEntry(
+            key=run.key,
+            provenance=Provenance(
+                name=p.name, version=p.version, status="ok", options=options, model=run.model
+            ),
+        )
+        try:
+            p.ensure_loaded()
+            for obs in p.perceive(media):
+                if isinstance(obs, ObjectTrack):
+                    entry.objects.append(obs)
+                elif isinstance(obs, SpeechSegment):
+                    entry.speech.append(obs)
+                elif isinstance(obs, Event):
+                    entry.events.append(obs)
+                else:
+                    raise TypeError(
+                        f"perceiver yielded {type(obs).__name__}; "
+                        "expected ObjectTrack, SpeechSegment or Event"
+                    )
+            _check_ids(entry)
+        except PerceiverSkipped as e:
+            entry = CacheEntry(key=run.key, provenance=entry.provenance)
+            entry.provenance.status = "skipped"
+            entry.provenance.reason = str(e)
+        except Exception as e:  # noqa: BLE001 — one perceiver's failure must not stop the others
+            log.debug("perceiver %s failed:\n%s", p.name, traceback.format_exc())
+            entry = CacheEntry(key=run.key, provenance=entry.provenance)
+            entry.provenance.status = "failed"
+            entry.provenance.reason = f"{type(e).__name__}: {e}".strip()
+        finally:
+            for f in run.feeds.values():
+                f.closed.set()
+        entry.provenance.seconds = round(time.perf_counter() - t0, 3)
+        entry.provenance.items = len(entry.objects) + len(entry.speech) + len(entry.events)
+        run.result = entry
+        status = entry.provenance.status
+        prog.update(p.name, completed=1, status=f"{status} ({entry.provenance.items} items)")
+
+
+def _check_ids(entry: CacheEntry) -> None:
+    seen: set[str] = set()
+    for o in entry.objects:
+        if o.id in seen:
+            raise ValueError(f"object id {o.id} returned twice")
+        seen.add(o.id)
+
+
+def _merge(ctx: VideoContext, entry: CacheEntry) -> None:
+    existing = {o.id for o in ctx.objects}
+    clash = [o.id for o in entry.objects if o.id in existing]
+    if clash:
+        entry.provenance.status = "failed"
+        entry.provenance.reason = f"object ids already used by another perceiver: {clash[:5]}"
+        return
+    ctx.objects.extend(o.model_copy(deep=True) for o in entry.objects)
+    ctx.speech.extend(s.model_copy(deep=True) for s in entry.speech)
+    ctx.events.extend(e.model_copy(deep=True) for e in entry.events)
+
+
+def textualize(
+    path: str | os.PathLike[str],
+    profile: str | Profile | None = None,
+    *,
+    progress: bool = False,
+    cache: bool = True,
+    strict: bool = False,
+) -> VideoContext:
+    """Turn a video into its record with a profile (default: ``offline``)."""
+    return Pipeline(profile, cache=cache, strict=strict, progress=progress).run(path)

@@ -1,0 +1,255 @@
+"""The record: `VideoContext`, the one versioned schema every consumer of vidchat reads.
+
+Times are seconds (floats) from the start of the video, derived from presentation timestamps.
+Boxes are pixel coordinates ``(x1, y1, x2, y2)`` in the displayed frame (after rotation) at the
+video's full resolution, whatever resolution the perceiver actually looked at.
+
+Schema versions follow ``MAJOR.MINOR``: a minor bump only adds optional fields (old readers can
+ignore them); a major bump changes meaning, and `VideoContext.load` refuses records of another
+major version with a message that names both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = "1.0"
+
+OBJECT_ID_RE = re.compile(r"^[a-z0-9_\- ]+#[1-9][0-9]*$")
+
+# JSON scalars only: attribute and event payloads stay flat so every consumer can render them.
+Scalar = str | int | float | bool | None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class VideoInfo(_Model):
+    """Facts about the video file, from ffprobe."""
+
+    path: str
+    sha256: str = Field(description="hex digest of the file's bytes (the cache key)")
+    size_bytes: int
+    duration: float = Field(ge=0, description="seconds")
+    fps: str = Field(description="average frame rate as a fraction, e.g. '30000/1001'")
+    width: int = Field(ge=0, description="displayed width (after rotation)")
+    height: int = Field(ge=0, description="displayed height (after rotation)")
+    rotation: int = Field(0, description="degrees the player rotates the stored frames")
+    codec: str | None = None
+    has_audio: bool = False
+    audio_codec: str | None = None
+    variable_frame_rate: bool = False
+    start_time: float = 0.0
+
+    @property
+    def fps_float(self) -> float:
+        num, _, den = self.fps.partition("/")
+        try:
+            return float(num) / float(den or 1)
+        except (ValueError, ZeroDivisionError):
+            return 0.0
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+class RLE(_Model):
+    """A binary mask as uncompressed run lengths (COCO order: column-major, starting with 0s)."""
+
+    size: tuple[int, int] = Field(description="(height, width)")
+    counts: list[int]
+
+    @model_validator(mode="after")
+    def _check_total(self) -> RLE:
+        h, w = self.size
+        if sum(self.counts) != h * w:
+            raise ValueError(f"RLE counts sum to {sum(self.counts)}, expected {h}x{w}={h * w}")
+        return self
+
+
+class TrackPoint(_Model):
+    """One sample of an object's trajectory."""
+
+    t: float = Field(ge=0)
+    box: tuple[float, float, float, float]
+    score: float | None = None
+    mask: RLE | None = None
+
+    @field_validator("box")
+    @classmethod
+    def _box_order(cls, v: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x1, y1, x2, y2 = v
+        if x2 < x1 or y2 < y1:
+            raise ValueError(f"box must be (x1, y1, x2, y2) with x1<=x2, y1<=y2, got {v}")
+        return v
+
+
+class ObjectTrack(_Model):
+    """One object with a stable id across the whole record (``person#3``)."""
+
+    id: str
+    label: str
+    first_seen: float = Field(ge=0)
+    last_seen: float = Field(ge=0)
+    source: str = Field(description="perceiver that found it")
+    confidence: float | None = None
+    trajectory: list[TrackPoint] = Field(default_factory=list, description="sparse samples")
+    attributes: dict[str, Scalar] = Field(default_factory=dict)
+    description: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, v: str) -> str:
+        if not OBJECT_ID_RE.match(v):
+            raise ValueError(f"object id must look like 'label#N' (N>=1), got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _times(self) -> ObjectTrack:
+        if self.last_seen < self.first_seen:
+            raise ValueError(f"{self.id}: last_seen {self.last_seen} < first_seen {self.first_seen}")
+        return self
+
+
+class Word(_Model):
+    start: float
+    end: float
+    text: str
+    probability: float | None = None
+
+
+class SpeechSegment(_Model):
+    """A stretch of transcribed speech. Its text is untrusted data from the video."""
+
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    text: str
+    language: str | None = None
+    confidence: float | None = Field(None, description="mean token probability, 0..1")
+    words: list[Word] | None = None
+    speaker: str | None = None
+    source: str = "asr"
+
+
+EventKind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class Event(_Model):
+    """A timestamped observation from any other perceiver (shot cut, caption, OCR text, tag…)."""
+
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    kind: EventKind = Field(description="e.g. shot, caption, action, ocr, tag")
+    text: str = Field(description="what the LLM reads; OCR and other video text is untrusted")
+    source: str
+    confidence: float | None = None
+    objects: list[str] = Field(default_factory=list, description="ids of the objects concerned")
+    data: dict[str, Scalar] = Field(default_factory=dict)
+
+
+Status = Literal["ok", "skipped", "failed"]
+
+
+class Provenance(_Model):
+    """How one perceiver contributed to the record."""
+
+    name: str
+    version: str
+    status: Status
+    reason: str | None = None
+    options: dict[str, object] = Field(default_factory=dict)
+    model: str | None = None
+    seconds: float = 0.0
+    cached: bool = False
+    items: int = 0
+
+
+class VideoContext(_Model):
+    """The whole record of one video."""
+
+    schema_version: str = SCHEMA_VERSION
+    video: VideoInfo
+    profile: str | None = None
+    objects: list[ObjectTrack] = Field(default_factory=list)
+    speech: list[SpeechSegment] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+    provenance: list[Provenance] = Field(default_factory=list)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if v.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+            raise ValueError(
+                f"record schema {v} is not readable by this vidchat (expects {SCHEMA_VERSION})"
+            )
+        return v
+
+    def object(self, object_id: str) -> ObjectTrack:
+        """The object with this id; KeyError names the ids that exist."""
+        for o in self.objects:
+            if o.id == object_id:
+                return o
+        known = ", ".join(o.id for o in self.objects[:20]) or "none"
+        raise KeyError(f"no object {object_id!r} in the record (objects: {known})")
+
+    def sort(self) -> VideoContext:
+        """Put every list in a canonical order so equal records serialize identically."""
+        self.speech.sort(key=lambda s: (s.start, s.end))
+        self.events.sort(key=lambda e: (e.start, e.kind, e.source, e.text))
+        self.objects.sort(key=lambda o: (o.first_seen, o.id))
+        return self
+
+    def to_json(self, indent: int | None = 1) -> str:
+        return self.model_dump_json(indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> VideoContext:
+        return cls.model_validate_json(text)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the record atomically (a reader never sees half a file)."""
+        return atomic_write_text(Path(path), self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> VideoContext:
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{p}: not a vidchat record (invalid JSON: {e.msg})") from None
+        if not isinstance(data, dict) or "video" not in data:
+            raise ValueError(f"{p}: not a vidchat record (expected a JSON object with 'video')")
+        return cls.model_validate(data)
+
+
+Observation = ObjectTrack | SpeechSegment | Event
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write text to `path` through a temporary file in the same folder and an atomic rename."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

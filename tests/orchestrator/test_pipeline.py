@@ -1,0 +1,95 @@
+"""The pipeline's mechanics on real videos with toy perceivers (no models)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from orchestrator.errors import ConfigError, InputError
+from orchestrator.pipeline import Pipeline, PipelineError
+from orchestrator.profiles import parse_profile
+from orchestrator.samples import sample_path
+
+
+def profile(perceivers, **sampling):
+    return parse_profile({"name": "toy", "perceivers": perceivers,
+                          "sampling": {"slow_fps": 1.0, "fast_fps": 4.0, **sampling}})
+
+
+def test_shared_decode_gives_two_rates_with_true_times(toys, cache_dir):
+    ctx = Pipeline(profile({"brightness": None}), cache=False).run(sample_path("bigbuckbunny"))
+    slow = [e for e in ctx.events if e.kind == "brightness"]
+    fast = next(e for e in ctx.events if e.kind == "fast_frames")
+    # bigbuckbunny: 5.3 s at 25 fps, 1280x720.
+    assert [round(e.start, 2) for e in slow] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert all(e.data["w"] == 1280 for e in slow)  # slow stream: full resolution
+    assert fast.data["w"] == 640  # fast stream: downscaled
+    times = [float(t) for t in str(fast.data["times"]).split(",")]
+    assert 20 <= len(times) <= 23
+    assert all(b > a for a, b in zip(times, times[1:], strict=False))
+    # every frame's time is a real frame time (multiple of 1/25 s)
+    assert all(abs(t * 25 - round(t * 25)) < 1e-3 for t in times)
+
+
+def test_failure_is_isolated_and_strict_makes_it_fatal(toys, cache_dir):
+    prof = profile({"brightness": None, "broken": None, "loudness": None})
+    ctx = Pipeline(prof, cache=False).run(sample_path("bigbuckbunny"))
+    status = {p.name: p for p in ctx.provenance}
+    assert status["broken"].status == "failed"
+    assert "model exploded on frame 2" in status["broken"].reason
+    assert status["brightness"].status == "ok" and status["loudness"].status == "ok"
+    assert any(e.kind == "brightness" for e in ctx.events)
+    with pytest.raises(PipelineError, match="broken failed"):
+        Pipeline(prof, cache=False, strict=True).run(sample_path("bigbuckbunny"))
+
+
+def test_audio_once_and_skip_without_audio(toys, cache_dir):
+    prof = profile({"loudness": None})
+    ctx = Pipeline(prof, cache=False).run(sample_path("bigbuckbunny"))
+    ev = next(e for e in ctx.events if e.kind == "loudness")
+    assert abs(ev.data["samples"] / 16000 - 5.31) < 0.1 and float(ev.text) > 0.01
+    ctx = Pipeline(prof, cache=False).run(sample_path("bikes"))
+    (p,) = ctx.provenance
+    assert p.status == "skipped" and p.reason == "video has no audio track"
+
+
+def test_dependencies_run_in_order(toys, cache_dir):
+    ctx = Pipeline(profile({"counter": None, "brightness": None}), cache=False).run(
+        sample_path("bigbuckbunny"))
+    count = next(e for e in ctx.events if e.kind == "count")
+    assert count.text == "6"
+    with pytest.raises(ConfigError, match="requires brightness"):
+        Pipeline(profile({"counter": None}))
+
+
+def test_cache_hit_reuses_results(toys, cache_dir):
+    prof = profile({"brightness": None})
+    toys.Brightness.calls = 0
+    t0 = time.perf_counter()
+    a = Pipeline(prof).run(sample_path("bigbuckbunny"))
+    cold = time.perf_counter() - t0
+    b = Pipeline(prof).run(sample_path("bigbuckbunny"))
+    assert toys.Brightness.calls == 1
+    assert b.provenance[0].cached and not a.provenance[0].cached
+    assert a.events == b.events
+    # changing an option or the sampling invalidates the entry
+    Pipeline(profile({"brightness": {"every": 2}})).run(sample_path("bigbuckbunny"))
+    Pipeline(profile({"brightness": None}, fast_fps=2.0)).run(sample_path("bigbuckbunny"))
+    assert toys.Brightness.calls == 3
+    assert cold > 0
+
+
+def test_bad_options_name_perceiver_and_key(toys):
+    with pytest.raises(ConfigError, match="brightness.*unknown key 'evry'"):
+        profile({"brightness": {"evry": 2}})
+    with pytest.raises(ConfigError, match="unknown perceiver 'nope'"):
+        profile({"nope": None})
+
+
+def test_missing_and_directory_inputs(toys, tmp_path, cache_dir):
+    pipe = Pipeline(profile({"brightness": None}), cache=False)
+    with pytest.raises(InputError, match="no such file"):
+        pipe.run(tmp_path / "missing.mp4")
+    with pytest.raises(InputError, match="is a directory"):
+        pipe.run(tmp_path)
