@@ -32,7 +32,9 @@ from orchestrator.record import ObjectTrack, VideoContext
 TokenCounter = Callable[[str], int]
 
 MAX_VISIBLE_IDS = 12  # ids listed per "visible" line before "+N more"
-MAX_WIDEN = 64  # widest window = window_s * MAX_WIDEN
+# Window lengths tried, in seconds, when the timeline must be merged to fit the budget.
+WINDOW_LADDER = (10, 20, 30, 60, 120, 300, 600, 900, 1800)
+_GOLDEN = 0.6180339887498949
 
 # Salience of line kinds: higher survives longer when the budget is tight.
 SALIENCE = {
@@ -111,6 +113,7 @@ class _Line:
     text: str
     confidence: float = 1.0
     order: int = 0
+    spread: float = 0.0  # drop rank within its kind: spreads dropping evenly over time
 
     @property
     def salience(self) -> int:
@@ -207,6 +210,13 @@ def _lines(ctx: VideoContext) -> list[_Line]:
         out.append(_Line(e.start, e.end, e.kind, text, conf))
     for i, ln in enumerate(sorted(out, key=lambda x: (x.start, -x.salience, x.text))):
         ln.order = i
+    per_kind: dict[str, int] = {}
+    for ln in sorted(out, key=lambda x: x.order):
+        k = per_kind.get(ln.kind, 0)
+        per_kind[ln.kind] = k + 1
+        # Golden-ratio sequence: dropping the lowest ranks thins a kind evenly over the video
+        # instead of cutting off its end.
+        ln.spread = (k * _GOLDEN) % 1.0
     return sorted(out, key=lambda x: x.order)
 
 
@@ -302,8 +312,10 @@ def render(
 
     # 2. Widen the windows: fewer window headers and "visible" lines, same facts.
     text, tw, tokens = build(win, lines, omitted, False, objects)
-    while tokens > budget_tokens and win < base_window * MAX_WIDEN:
-        win *= 2
+    for wider in (w for w in WINDOW_LADDER if w > win):
+        if tokens <= budget_tokens:
+            break
+        win = float(wider)
         text, tw, tokens = build(win, lines, omitted, False, objects)
     if tokens <= budget_tokens:
         return Rendered(header, objects, tw, omitted, text, tokens, budget_tokens, win)
@@ -312,7 +324,7 @@ def render(
     dropped: dict[str, int] = {}
     drop_visible = True
     dropped["visible"] = 1
-    keep = sorted(lines, key=lambda x: (x.salience, x.confidence, -x.start))
+    keep = sorted(lines, key=lambda x: (x.salience, x.confidence, x.spread))
     while True:
         kept = sorted(keep, key=lambda x: x.order)
         notes = omitted + [
