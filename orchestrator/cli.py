@@ -63,7 +63,7 @@ def _cmd_perceivers(args: argparse.Namespace) -> int:
             ok = "yes" if avail.ok else "no"
             detail = avail.reason or (p.model_identity() or "") if avail.ok else avail.reason
             table.add_row(name, cls.version, ",".join(sorted(cls.inputs)), ok, detail or "")
-        except Exception as e:  # noqa: BLE001 — a broken plugin is listed, not fatal
+        except Exception as e:
             table.add_row(name, "?", "?", "no", f"plugin failed to load: {e}")
     Console(width=args.width).print(table)
     return 0

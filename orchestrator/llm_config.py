@@ -23,7 +23,9 @@ class LLMConfig(BaseModel):
         description="local: a shipped name or a path (default llm:smollm2-135m); "
         "openai: e.g. gpt-4o-mini; openai-compatible: the server's model name",
     )
-    base_url: str | None = Field(None, description="openai-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    base_url: str | None = Field(
+        None, description="openai-compatible endpoint, e.g. http://127.0.0.1:8000/v1"
+    )
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key")
     temperature: float = Field(0.2, ge=0, le=2)
     max_tokens: int = Field(512, ge=1, description="most tokens in one answer")

@@ -153,7 +153,10 @@ def resolve(name: str) -> ResolvedModel:
         missing = [d for d in {spec.dist, *(p[0] for p in spec.parts)} if _dist_root(d) is None]
         if missing:
             return ResolvedModel(
-                name, "package", None, False,
+                name,
+                "package",
+                None,
+                False,
                 f"model {name} needs the package(s) {', '.join(sorted(missing))}: {spec.install}",
             )
         root = _dist_root(spec.dist)

@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,11 @@ _END = object()
 
 
 class _Feed:
-    """A bounded queue of frames from the decoder to one perceiver (one stream)."""
+    """A bounded queue of ``(stream, frame)`` from the decoder to one perceiver, in time order.
+
+    One queue per perceiver (not per stream): a perceiver that reads both streams gets them
+    interleaved, so it can never wait on one stream while the decoder waits on the other.
+    """
 
     def __init__(self) -> None:
         self.q: queue.Queue[object] = queue.Queue(maxsize=QUEUE_FRAMES)
@@ -67,9 +71,9 @@ class _Feed:
             except queue.Full:
                 continue
 
-    def __iter__(self) -> Iterator[Frame]:
+    def __iter__(self) -> Iterator[tuple[str, Frame]]:
         if self.started:
-            raise RuntimeError("a frame stream can be iterated only once")
+            raise RuntimeError("the frame streams can be iterated only once")
         self.started = True
         while True:
             item = self.q.get()
@@ -100,18 +104,29 @@ class _Media:
     """The `perceivers.base.Media` handed to one perceiver."""
 
     info: VideoInfo
-    feeds: dict[str, _Feed]
+    feed: _Feed | None
     shared_audio: _SharedAudio
     context: VideoContext
     declared: frozenset[str]
 
     def frames(self, stream: str) -> Iterator[Frame]:
-        if stream not in self.declared or stream not in self.feeds:
+        streams = self.declared & {"slow", "fast"}
+        if stream not in streams or self.feed is None:
             raise ValueError(
                 f"stream {stream!r} was not declared in the perceiver's inputs "
                 f"({', '.join(sorted(self.declared)) or 'none'})"
             )
-        return iter(self.feeds[stream])
+        if len(streams) > 1:
+            raise ValueError(
+                "a perceiver that declares both slow and fast must read them together with "
+                "media.frames_all() (reading one to its end first would hold the other in memory)"
+            )
+        return (f for _, f in self.feed)
+
+    def frames_all(self) -> Iterator[tuple[str, Frame]]:
+        if self.feed is None:
+            raise ValueError("no frame stream was declared in the perceiver's inputs")
+        return iter(self.feed)
 
     def audio(self) -> np.ndarray | None:
         if "audio" not in self.declared:
@@ -130,7 +145,7 @@ class _Run:
     perceiver: Perceiver
     key: str
     model: str | None
-    feeds: dict[str, _Feed] = field(default_factory=dict)
+    feed: _Feed | None = None
     result: CacheEntry | None = None
     seconds: float = 0.0
 
@@ -309,10 +324,10 @@ class Pipeline:
         audio = _SharedAudio(info)
         snapshot = ctx.model_copy(deep=True)  # upstream results, read-only for the perceivers
         for r in runs:
-            r.feeds = {s: _Feed() for s in r.perceiver.inputs if s in ("slow", "fast")}
+            r.feed = _Feed() if r.perceiver.inputs & {"slow", "fast"} else None
         threads = []
         for r in runs:
-            media = _Media(info, r.feeds, audio, snapshot, r.perceiver.inputs)
+            media = _Media(info, r.feed, audio, snapshot, r.perceiver.inputs)
             prog.task(r.perceiver.name, 1, "running")
             t = threading.Thread(
                 target=self._work, args=(r, media, prog), name=f"perceiver-{r.perceiver.name}",
@@ -323,12 +338,12 @@ class Pipeline:
         decode_error: BaseException | None = None
         try:
             self._decode_into(runs, info, prog)
-        except BaseException as e:  # noqa: BLE001 — re-raised after the threads are stopped
+        except BaseException as e:
             decode_error = e
         finally:
             for r in runs:
-                for f in r.feeds.values():
-                    f.put(_END)
+                if r.feed is not None:
+                    r.feed.put(_END)
         for t in threads:
             t.join()
         if decode_error is not None:
@@ -340,8 +355,8 @@ class Pipeline:
                     self.cache.put(r.result)
 
     def _decode_into(self, runs: list[_Run], info: VideoInfo, prog: _Progress) -> None:
-        fast = [r.feeds["fast"] for r in runs if "fast" in r.feeds]
-        slow = [r.feeds["slow"] for r in runs if "slow" in r.feeds]
+        fast = [r.feed for r in runs if r.feed is not None and "fast" in r.perceiver.inputs]
+        slow = [r.feed for r in runs if r.feed is not None and "slow" in r.perceiver.inputs]
         if not fast and not slow:
             return
         s = self.sampling
@@ -364,7 +379,7 @@ class Pipeline:
                 fr = Frame(n_fast, df.t, img, fast_size[0] / info.width)
                 n_fast += 1
                 for f in live_fast:
-                    f.put(fr)
+                    f.put(("fast", fr))
             bucket = int(df.t * s.slow_fps + 1e-6)
             if live_slow and bucket > last_slow_bucket:
                 last_slow_bucket = bucket
@@ -372,7 +387,7 @@ class Pipeline:
                 fr = Frame(n_slow, df.t, img, slow_size[0] / info.width)
                 n_slow += 1
                 for f in live_slow:
-                    f.put(fr)
+                    f.put(("slow", fr))
             prog.update("decode", completed=min(df.t, total))
         prog.update("decode", completed=total, status=f"{n_fast} fast, {n_slow} slow frames")
 
@@ -405,14 +420,14 @@ class Pipeline:
             entry = CacheEntry(key=run.key, provenance=entry.provenance)
             entry.provenance.status = "skipped"
             entry.provenance.reason = str(e)
-        except Exception as e:  # noqa: BLE001 — one perceiver's failure must not stop the others
+        except Exception as e:
             log.debug("perceiver %s failed:\n%s", p.name, traceback.format_exc())
             entry = CacheEntry(key=run.key, provenance=entry.provenance)
             entry.provenance.status = "failed"
             entry.provenance.reason = f"{type(e).__name__}: {e}".strip()
         finally:
-            for f in run.feeds.values():
-                f.closed.set()
+            if run.feed is not None:
+                run.feed.closed.set()
         entry.provenance.seconds = round(time.perf_counter() - t0, 3)
         entry.provenance.items = len(entry.objects) + len(entry.speech) + len(entry.events)
         run.result = entry

@@ -109,8 +109,10 @@ def parse_profile(data: dict[str, Any], source: str = "<profile>") -> Profile:
                 problems.append(f"unknown key {loc!r}")
             else:
                 msg = err["msg"].removeprefix("Value error, ")
-                problems.append(f"{loc}: {msg}" + (
-                    f" (got {err['input']!r})" if err["type"] != "value_error" else ""))
+                problems.append(
+                    f"{loc}: {msg}"
+                    + (f" (got {err['input']!r})" if err["type"] != "value_error" else "")
+                )
         raise ConfigError(f"{source}: " + "; ".join(problems)) from None
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None

@@ -116,7 +116,9 @@ class ObjectTrack(_Model):
     @model_validator(mode="after")
     def _times(self) -> ObjectTrack:
         if self.last_seen < self.first_seen:
-            raise ValueError(f"{self.id}: last_seen {self.last_seen} < first_seen {self.first_seen}")
+            raise ValueError(
+                f"{self.id}: last_seen {self.last_seen} < first_seen {self.first_seen}"
+            )
         return self
 
 

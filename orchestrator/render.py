@@ -197,9 +197,13 @@ def _lines(ctx: VideoContext) -> list[_Line]:
         out.append(_Line(s.start, s.end, "speech", text, s.confidence or 1.0))
     end_of_video = ctx.video.duration
     for o in ctx.objects:
-        out.append(_Line(o.first_seen, o.first_seen, "appear", f"{fmt_time(o.first_seen)} {o.id} appears"))
+        out.append(
+            _Line(o.first_seen, o.first_seen, "appear", f"{fmt_time(o.first_seen)} {o.id} appears")
+        )
         if o.last_seen < end_of_video - 1.0:
-            out.append(_Line(o.last_seen, o.last_seen, "leave", f"{fmt_time(o.last_seen)} {o.id} leaves"))
+            out.append(
+                _Line(o.last_seen, o.last_seen, "leave", f"{fmt_time(o.last_seen)} {o.id} leaves")
+            )
     for e in ctx.events:
         if e.kind == "shot":
             text = f"{fmt_time(e.start)} shot cut"
@@ -249,7 +253,9 @@ def _windows(
         if not drop_visible:
             vis = [o.id for o in ctx.objects if o.first_seen <= z and o.last_seen >= a]
             if vis:
-                more = f" (+{len(vis) - MAX_VISIBLE_IDS} more)" if len(vis) > MAX_VISIBLE_IDS else ""
+                more = (
+                    f" (+{len(vis) - MAX_VISIBLE_IDS} more)" if len(vis) > MAX_VISIBLE_IDS else ""
+                )
                 texts.append("visible: " + ", ".join(vis[:MAX_VISIBLE_IDS]) + more)
         if texts:
             out.append((a, z, texts))
@@ -328,8 +334,7 @@ def render(
     while True:
         kept = sorted(keep, key=lambda x: x.order)
         notes = omitted + [
-            f"{n} {k} lines" if k != "visible" else "'visible' lines"
-            for k, n in dropped.items()
+            f"{n} {k} lines" if k != "visible" else "'visible' lines" for k, n in dropped.items()
         ]
         text, tw, tokens = build(win, kept, notes, drop_visible, objects)
         if tokens <= budget_tokens or not keep:

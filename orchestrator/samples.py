@@ -42,7 +42,9 @@ def sample_path(name: str) -> Path:
     elif key in _OPENCV_DOC:
         path = data_dir() / "samples" / "opencv-doc" / _OPENCV_DOC[key]
         if not path.exists():
-            raise InputError(f"sample {name!r} not found at {path}: run .ci/setup (it unpacks opencv-doc)")
+            raise InputError(
+                f"sample {name!r} not found at {path}: run .ci/setup (it unpacks opencv-doc)"
+            )
     else:
         raise InputError(f"unknown sample {name!r}; samples: {', '.join(SAMPLES)}")
     if not path.exists():

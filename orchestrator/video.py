@@ -68,7 +68,7 @@ def _rotation(stream: dict) -> int:
     for sd in stream.get("side_data_list") or []:
         if "rotation" in sd:
             # ffprobe's display-matrix rotation is counter-clockwise.
-            return int(round(-float(sd["rotation"]))) % 360
+            return round(-float(sd["rotation"])) % 360
     tag = (stream.get("tags") or {}).get("rotate")
     if tag:
         try:
@@ -113,8 +113,7 @@ def probe(path: str | os.PathLike[str], sha256: str | None = None) -> VideoInfo:
     videos = [
         s
         for s in streams
-        if s.get("codec_type") == "video"
-        and not (s.get("disposition") or {}).get("attached_pic")
+        if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
     ]
     audios = [s for s in streams if s.get("codec_type") == "audio"]
     if not videos:
@@ -204,7 +203,7 @@ _PTS_RE = re.compile(r"Parsed_showinfo.*?\bn:\s*(\d+).*?\bpts_time:\s*(-?[0-9.eE
 
 
 def _even(x: float) -> int:
-    return max(2, int(round(x / 2)) * 2)
+    return max(2, round(x / 2) * 2)
 
 
 def output_size(info: VideoInfo, max_side: int | None) -> tuple[int, int]:
@@ -230,7 +229,11 @@ def decode_frames(
     w, h = output_size(info, max_side)
     # Keep the first frame of every 1/fps bucket of presentation time: exactly `fps` frames a
     # second on average whatever the source rate, and true times for variable frame rate.
-    select = f"select='isnan(prev_selected_t)+gt(floor(t*{fps:.6f})\\,floor(prev_selected_t*{fps:.6f}))'"
+    # (+1e-4 guards against 0.12*25 = 2.9999… dropping frames when fps equals the source rate.)
+    f = f"{fps:.6f}"
+    select = (
+        f"select='isnan(prev_selected_t)+gt(floor(t*{f}+1e-4)\\,floor(prev_selected_t*{f}+1e-4))'"
+    )
     vf = f"{select},showinfo,scale={w}:{h}:flags=area,format=rgb24"
     cmd = [
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info",
@@ -239,7 +242,10 @@ def decode_frames(
     ]  # fmt: skip
     try:
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             bufsize=0,
         )
     except FileNotFoundError:

@@ -53,7 +53,15 @@ class Media(Protocol):
     info: VideoInfo
 
     def frames(self, stream: FrameStreamName) -> Iterator[Frame]:
-        """The frames of one stream in time order. Each stream can be iterated once."""
+        """The frames of the one stream a perceiver declared, in time order, iterable once."""
+        ...
+
+    def frames_all(self) -> Iterator[tuple[FrameStreamName, Frame]]:
+        """Both declared streams interleaved in time order as ``(stream, frame)``, iterable once.
+
+        A perceiver that declares both ``slow`` and ``fast`` must read them this way: reading
+        one stream to its end first would force the other to be held in memory.
+        """
         ...
 
     def audio(self) -> np.ndarray | None:
@@ -123,7 +131,7 @@ class Perceiver(ABC):
         """Identity of the model weights (part of the cache key); None when there is no model."""
         return None
 
-    def load(self) -> None:
+    def load(self) -> None:  # noqa: B027 — optional hook: perceivers without a model skip it
         """Load models once. Called by the pipeline before the first `perceive`; keep them."""
 
     def ensure_loaded(self) -> None:
@@ -133,7 +141,7 @@ class Perceiver(ABC):
 
     @abstractmethod
     def perceive(self, media: Media) -> Iterable[Observation]:
-        """Turn the media into observations. Raise `PerceiverSkipped` when there is nothing to do."""
+        """Turn the media into observations; raise `PerceiverSkipped` if there is nothing to do."""
 
 
 def format_validation_error(e: ValidationError) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -13,8 +14,13 @@ from orchestrator.samples import sample_path
 
 
 def profile(perceivers, **sampling):
-    return parse_profile({"name": "toy", "perceivers": perceivers,
-                          "sampling": {"slow_fps": 1.0, "fast_fps": 4.0, **sampling}})
+    return parse_profile(
+        {
+            "name": "toy",
+            "perceivers": perceivers,
+            "sampling": {"slow_fps": 1.0, "fast_fps": 4.0, **sampling},
+        }
+    )
 
 
 def test_shared_decode_gives_two_rates_with_true_times(toys, cache_dir):
@@ -27,7 +33,7 @@ def test_shared_decode_gives_two_rates_with_true_times(toys, cache_dir):
     assert fast.data["w"] == 640  # fast stream: downscaled
     times = [float(t) for t in str(fast.data["times"]).split(",")]
     assert 20 <= len(times) <= 23
-    assert all(b > a for a, b in zip(times, times[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(times))
     # every frame's time is a real frame time (multiple of 1/25 s)
     assert all(abs(t * 25 - round(t * 25)) < 1e-3 for t in times)
 
@@ -56,7 +62,8 @@ def test_audio_once_and_skip_without_audio(toys, cache_dir):
 
 def test_dependencies_run_in_order(toys, cache_dir):
     ctx = Pipeline(profile({"counter": None, "brightness": None}), cache=False).run(
-        sample_path("bigbuckbunny"))
+        sample_path("bigbuckbunny")
+    )
     count = next(e for e in ctx.events if e.kind == "count")
     assert count.text == "6"
     with pytest.raises(ConfigError, match="requires brightness"):
@@ -81,7 +88,7 @@ def test_cache_hit_reuses_results(toys, cache_dir):
 
 
 def test_bad_options_name_perceiver_and_key(toys):
-    with pytest.raises(ConfigError, match="brightness.*unknown key 'evry'"):
+    with pytest.raises(ConfigError, match=r"brightness.*unknown key 'evry'"):
         profile({"brightness": {"evry": 2}})
     with pytest.raises(ConfigError, match="unknown perceiver 'nope'"):
         profile({"nope": None})
@@ -93,3 +100,16 @@ def test_missing_and_directory_inputs(toys, tmp_path, cache_dir):
         pipe.run(tmp_path / "missing.mp4")
     with pytest.raises(InputError, match="is a directory"):
         pipe.run(tmp_path)
+
+
+def test_two_streams_must_be_read_together(toys, cache_dir, monkeypatch):
+    """Reading one declared stream alone would hold the other in memory: refused clearly."""
+
+    def bad(self, media):
+        yield from ()
+        list(media.frames("fast"))
+
+    monkeypatch.setattr(toys.Brightness, "perceive", bad)
+    ctx = Pipeline(profile({"brightness": None}), cache=False).run(sample_path("bikes"))
+    assert ctx.provenance[0].status == "failed"
+    assert "frames_all()" in ctx.provenance[0].reason

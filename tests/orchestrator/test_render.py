@@ -9,20 +9,41 @@ from tests.orchestrator.test_record import sample_record
 
 
 def long_record(minutes: int = 60) -> VideoContext:
-    """An hour of dense observations: speech every 20 s, tags every 5 s, persons coming and going."""
+    """An hour of dense observations: speech every 20 s, tags every 5 s, persons come and go."""
     d = minutes * 60.0
-    speech = [SpeechSegment(start=t, end=t + 4, text=f"sentence number {i} about topic {i % 7}")
-              for i, t in enumerate(range(0, int(d), 20))]
-    tags = [Event(start=t, end=t, kind="tag", text="street" if (t // 60) % 2 else "office",
-                  source="tags", confidence=0.5) for t in range(0, int(d), 5)]
-    cuts = [Event(start=t, end=t, kind="shot", text="shot cut", source="shots")
-            for t in range(90, int(d), 300)]
-    objs = [ObjectTrack(id=f"person#{i + 1}", label="person", first_seen=i * 30.0,
-                        last_seen=min(d, i * 30.0 + 45), source="detect",
-                        trajectory=[TrackPoint(t=i * 30.0, box=(0, 0, 10, 10))])
-            for i in range(int(d // 30))]
-    return VideoContext(video=video_info(duration=d), speech=speech, events=tags + cuts,
-                        objects=objs)
+    speech = [
+        SpeechSegment(start=t, end=t + 4, text=f"sentence number {i} about topic {i % 7}")
+        for i, t in enumerate(range(0, int(d), 20))
+    ]
+    tags = [
+        Event(
+            start=t,
+            end=t,
+            kind="tag",
+            text="street" if (t // 60) % 2 else "office",
+            source="tags",
+            confidence=0.5,
+        )
+        for t in range(0, int(d), 5)
+    ]
+    cuts = [
+        Event(start=t, end=t, kind="shot", text="shot cut", source="shots")
+        for t in range(90, int(d), 300)
+    ]
+    objs = [
+        ObjectTrack(
+            id=f"person#{i + 1}",
+            label="person",
+            first_seen=i * 30.0,
+            last_seen=min(d, i * 30.0 + 45),
+            source="detect",
+            trajectory=[TrackPoint(t=i * 30.0, box=(0, 0, 10, 10))],
+        )
+        for i in range(int(d // 30))
+    ]
+    return VideoContext(
+        video=video_info(duration=d), speech=speech, events=tags + cuts, objects=objs
+    )
 
 
 def test_layout_header_objects_timeline():

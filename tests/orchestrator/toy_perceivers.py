@@ -29,14 +29,30 @@ class Brightness(Perceiver):
 
     def perceive(self, media: Media) -> Iterator[Event]:
         type(self).calls += 1
-        fast = [(f.t, f.image.shape) for f in media.frames("fast")]
-        for f in media.frames("slow"):
-            yield Event(start=f.t, end=f.t, kind="brightness", text=f"{f.image.mean():.1f}",
-                        source=self.name, data={"w": f.image.shape[1], "h": f.image.shape[0]})
-        yield Event(start=0, end=fast[-1][0] if fast else 0, kind="fast_frames",
-                    text=str(len(fast)), source=self.name,
-                    data={"w": fast[0][1][1] if fast else 0,
-                          "times": ",".join(f"{t:.3f}" for t, _ in fast)})
+        fast = []
+        for stream, f in media.frames_all():
+            if stream == "fast":
+                fast.append((f.t, f.image.shape))
+                continue
+            yield Event(
+                start=f.t,
+                end=f.t,
+                kind="brightness",
+                text=f"{f.image.mean():.1f}",
+                source=self.name,
+                data={"w": f.image.shape[1], "h": f.image.shape[0]},
+            )
+        yield Event(
+            start=0,
+            end=fast[-1][0] if fast else 0,
+            kind="fast_frames",
+            text=str(len(fast)),
+            source=self.name,
+            data={
+                "w": fast[0][1][1] if fast else 0,
+                "times": ",".join(f"{t:.3f}" for t, _ in fast),
+            },
+        )
 
 
 class Loudness(Perceiver):
@@ -49,8 +65,14 @@ class Loudness(Perceiver):
         if a is None:
             raise PerceiverSkipped("video has no audio track")
         rms = float(np.sqrt(np.mean(a.astype(np.float64) ** 2))) if a.size else 0.0
-        yield Event(start=0, end=a.size / 16000, kind="loudness", text=f"{rms:.4f}",
-                    source=self.name, data={"samples": int(a.size)})
+        yield Event(
+            start=0,
+            end=a.size / 16000,
+            kind="loudness",
+            text=f"{rms:.4f}",
+            source=self.name,
+            data={"samples": int(a.size)},
+        )
 
 
 class Broken(Perceiver):
