@@ -1,40 +1,21 @@
 """vidchat's orchestrator: video I/O, the record, the pipeline, rendering, the CLI.
 
-Public API (imports are lazy so `import orchestrator` stays cheap)::
+Public API::
 
-    from orchestrator import textualize, VideoContext, render
+    from orchestrator import textualize, render, VideoContext
     ctx = textualize("video.mp4", profile="offline")
-    print(render(ctx).text)
+    print(render(ctx, budget_tokens=3000).text)
+
+These imports are light (pydantic, numpy): models load only when a perceiver runs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+# `render` is both a submodule and the function: importing the function here, after the
+# submodule, makes `orchestrator.render` the function for every caller.
+from orchestrator.pipeline import Pipeline, textualize
+from orchestrator.profiles import load_profile
+from orchestrator.record import VideoContext
+from orchestrator.render import render
 
-__all__ = ["VideoContext", "load_profile", "render", "textualize"]
-
-if TYPE_CHECKING:
-    from orchestrator.pipeline import textualize
-    from orchestrator.profiles import load_profile
-    from orchestrator.record import VideoContext
-    from orchestrator.render import render
-
-
-def __getattr__(name: str) -> Any:
-    if name == "textualize":
-        from orchestrator.pipeline import textualize
-
-        return textualize
-    if name == "VideoContext":
-        from orchestrator.record import VideoContext
-
-        return VideoContext
-    if name == "render":
-        from orchestrator.render import render
-
-        return render
-    if name == "load_profile":
-        from orchestrator.profiles import load_profile
-
-        return load_profile
-    raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
+__all__ = ["Pipeline", "VideoContext", "load_profile", "render", "textualize"]

@@ -36,7 +36,6 @@ from orchestrator.record import (
     VideoInfo,
 )
 from orchestrator.video import Sampling, decode_frames, load_audio, output_size, probe
-from perceivers import get_perceiver
 from perceivers.base import Frame, Perceiver
 
 log = logging.getLogger("vidchat.pipeline")
@@ -246,6 +245,8 @@ class Pipeline:
         self.strict = strict
         self.progress = progress
         self.shared_decode = shared_decode
+        from perceivers import get_perceiver  # here: perceivers imports orchestrator.errors
+
         self.perceivers: list[Perceiver] = [
             get_perceiver(name)(opts) for name, opts in self.profile.perceivers.items()
         ]

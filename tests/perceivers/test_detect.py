@@ -1,0 +1,272 @@
+"""The ``detect`` perceiver: options, track assembly, and the real YOLO + ByteTrack on video."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orchestrator.errors import ConfigError, PerceiverSkipped
+from orchestrator.models import resolve
+from orchestrator.record import OBJECT_ID_RE, ObjectTrack, VideoContext
+from orchestrator.samples import sample_path
+from perceivers.base import Frame
+from perceivers.detect import DetectPerceiver, TrackLog, TrackObservation, build_tracks
+from tests.media import ListMedia, video_info
+
+# ---------------------------------------------------------------------------------------------
+# Options and track assembly (no model)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unknown_option_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="detect: unknown key 'confidence'"):
+        DetectPerceiver({"confidence": 0.5})
+
+
+def test_bad_option_values_name_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"imgsz: .*multiple of 32.*got 330.*use 320"):
+        DetectPerceiver({"imgsz": 330})
+    with pytest.raises(ConfigError, match="tracker"):
+        DetectPerceiver({"tracker": "sort"})
+    with pytest.raises(ConfigError, match="conf"):
+        DetectPerceiver({"conf": 1.5})
+
+
+def test_defaults_and_identity() -> None:
+    p = DetectPerceiver()
+    assert p.options.model == "yolo:persons" and p.options.imgsz == 640
+    assert p.availability().ok, p.availability().reason
+    identity = p.model_identity()
+    assert identity is not None and identity.startswith("package:yolo:persons:")
+    assert p.inputs == frozenset({"fast"})
+
+
+def test_missing_local_weights_are_unavailable() -> None:
+    p = DetectPerceiver({"model": "./no/such/weights.pt"})
+    av = p.availability()
+    assert not av.ok and "not found" in (av.reason or "")
+    with pytest.raises(ConfigError, match=r"model path not found: \./no/such/weights\.pt"):
+        p.ensure_loaded()
+
+
+def _obs(t: float, cls: str = "Normal", score: float = 0.5, x: float = 0.0) -> TrackObservation:
+    return TrackObservation(
+        t=t, box=(x, 10.0, x + 20.0, 50.0), score=score, class_name=cls, frame_area=100.0 * 100.0
+    )
+
+
+def _log(raw_id: int, obs: list[TrackObservation], confirmed: bool = True) -> TrackLog:
+    return TrackLog(raw_id=raw_id, observations=obs, confirmed=confirmed)
+
+
+def test_build_tracks_ids_filters_and_attributes() -> None:
+    posture = {"Normal": "standing", "Fall": "fallen"}
+    labels = {"Normal": "person", "Fall": "person", "Dog": "dog"}
+    logs = [
+        _log(7, [_obs(2.0, "Dog"), _obs(2.5, "Dog")]),
+        _log(3, [_obs(0.5), _obs(0.75, "Fall"), _obs(1.0, "Fall"), _obs(1.25)]),
+        _log(5, [_obs(0.5, score=0.9), _obs(0.75, score=0.7)]),
+        _log(9, [_obs(3.0)]),  # too short
+        _log(11, [_obs(0.0), _obs(0.25)], confirmed=False),  # never confirmed by the tracker
+    ]
+    tracks = build_tracks(logs, label_of=labels, posture_of=posture, min_frames=2, step_s=1.0)
+    assert [t.id for t in tracks] == ["person#1", "person#2", "dog#1"]
+    p1, p2, dog = tracks
+    # Same first time: the lower tracker id comes first (deterministic).
+    assert p1.first_seen == 0.5 and p1.last_seen == 1.25
+    # Ties between Normal and Fall go to the first one seen; one fallen frame is enough for `fell`.
+    assert p1.attributes["posture"] == "standing" and p1.attributes["fell"] is True
+    assert p1.attributes["frames_seen"] == 4 and p1.attributes["class"] == "Normal"
+    assert p1.attributes["area_frac"] == pytest.approx(20 * 40 / 1e4)
+    assert p2.confidence == pytest.approx(0.8) and p2.attributes["fell"] is False
+    assert dog.label == "dog" and "posture" not in dog.attributes  # Dog has no posture
+    assert all(t.source == "detect" for t in tracks)
+
+
+def test_build_tracks_without_postures_and_min_frames_one() -> None:
+    logs = [_log(1, [_obs(4.0, "Dog")])]
+    (dog,) = build_tracks(logs, label_of={"Dog": "dog"}, posture_of=None, min_frames=1, step_s=1.0)
+    assert dog.id == "dog#1" and "posture" not in dog.attributes and len(dog.trajectory) == 1
+
+
+def test_sparse_trajectory_keeps_first_last_and_one_per_step() -> None:
+    obs = [_obs(round(0.1 * i, 1), x=float(i)) for i in range(36)]  # 0.0 .. 3.5 s at 10 fps
+    (track,) = build_tracks(
+        [_log(1, obs)], label_of={"Normal": "person"}, posture_of=None, min_frames=2, step_s=1.0
+    )
+    assert [p.t for p in track.trajectory] == [0.0, 1.0, 2.0, 3.0, 3.5]
+    assert track.trajectory[1].box == (10.0, 10.0, 30.0, 50.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Real model on real video
+# ---------------------------------------------------------------------------------------------
+
+FAST_FPS = 4.0
+FAST_WIDTH = 640
+CLIP_S = 20.0
+
+
+def decode_fast(path: Path, fps: float, width: int, seconds: float | None = None) -> list[Frame]:
+    """The fast stream as the pipeline hands it over: RGB uint8 frames, downscaled, timed."""
+    probe = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    full_w, full_h = (int(v) for v in probe.stdout.strip().split(",")[:2])
+    height = round(full_h * width / full_w / 2) * 2
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path)]
+    if seconds is not None:
+        cmd += ["-t", str(seconds)]
+    cmd += ["-vf", f"fps={fps},scale={width}:{height}", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    raw = subprocess.run(cmd, capture_output=True, check=True).stdout
+    images = np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
+    # The fps filter emits frame i at i/fps; `scale` is the width ratio (aspect kept).
+    return [
+        Frame(index=i, t=i / fps, image=im, scale=width / full_w) for i, im in enumerate(images)
+    ]
+
+
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+
+
+@pytest.fixture(scope="module")
+def perceiver() -> DetectPerceiver:
+    if not resolve("yolo:persons").available:
+        pytest.skip(resolve("yolo:persons").reason or "yolo:persons missing")
+    p = DetectPerceiver({"imgsz": 640})
+    p.ensure_loaded()
+    return p
+
+
+@pytest.fixture(scope="module")
+def vtest() -> tuple[ListMedia, list[Frame]]:
+    path = sample_path("vtest")
+    frames = decode_fast(path, FAST_FPS, FAST_WIDTH, CLIP_S)
+    info = video_info(path=str(path), width=768, height=576, duration=79.5, fps="10/1")
+    return ListMedia(info=info, fast=frames), frames
+
+
+def _check_tracks(tracks: list[ObjectTrack], width: int, height: int, t_max: float) -> None:
+    ids = [t.id for t in tracks]
+    assert len(set(ids)) == len(ids), ids
+    for tr in tracks:
+        assert OBJECT_ID_RE.match(tr.id) and tr.id.startswith(f"{tr.label}#")
+        assert 0.0 <= tr.first_seen <= tr.last_seen <= t_max
+        times = [p.t for p in tr.trajectory]
+        assert times == sorted(times) and len(set(times)) == len(times)
+        assert times[0] == tr.first_seen and times[-1] == tr.last_seen
+        for p in tr.trajectory:
+            x1, y1, x2, y2 = p.box
+            assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height, p.box
+            assert p.score is not None and 0 < p.score <= 1
+        assert tr.confidence is not None and 0 < tr.confidence <= 1
+        assert tr.attributes["frames_seen"] >= 2
+        assert tr.attributes["posture"] in ("standing", "fallen")
+    # Numbered 1..n per label in order of first appearance.
+    for label in {t.label for t in tracks}:
+        mine = [t for t in tracks if t.label == label]
+        assert [t.id for t in mine] == [f"{label}#{i}" for i in range(1, len(mine) + 1)]
+        assert [t.first_seen for t in mine] == sorted(t.first_seen for t in mine)
+
+
+@pytest.mark.slow
+@needs_ffmpeg
+def test_pedestrians_tracked_on_vtest(perceiver: DetectPerceiver, vtest) -> None:
+    media, frames = vtest
+    assert len(frames) == int(CLIP_S * FAST_FPS)
+    tracks = perceiver.perceive(media)
+    assert all(isinstance(t, ObjectTrack) for t in tracks)
+    _check_tracks(tracks, 768, 576, frames[-1].t)
+    assert len(tracks) >= 5, [t.id for t in tracks]  # a dozen or more people cross in 20 s
+    assert {t.label for t in tracks} == {"person"}
+    # Identity holds while people walk: some track lasts at least 3 s (12 fast frames).
+    longest = max(t.last_seen - t.first_seen for t in tracks)
+    assert longest >= 3.0, longest
+    # Boxes are in full-resolution pixels: a person in vtest is tens of pixels tall at 576.
+    heights = [p.box[3] - p.box[1] for t in tracks for p in t.trajectory]
+    assert 30 < float(np.median(heights)) < 200
+    # The record accepts and round-trips them.
+    ctx = VideoContext(video=media.info, objects=tracks).sort()
+    assert VideoContext.from_json(ctx.to_json()).objects == ctx.objects
+
+
+@pytest.mark.slow
+@needs_ffmpeg
+def test_second_video_restarts_ids_and_repeats_exactly(perceiver: DetectPerceiver, vtest) -> None:
+    media, frames = vtest
+    clip = frames[:16]  # 4 s
+    first = perceiver.perceive(ListMedia(info=media.info, fast=clip))
+    # Another video in between: its tracks must not leak into the next one.
+    later = [
+        Frame(index=i, t=f.t, image=f.image, scale=f.scale) for i, f in enumerate(frames[60:72])
+    ]
+    perceiver.perceive(ListMedia(info=media.info, fast=later))
+    again = perceiver.perceive(ListMedia(info=media.info, fast=clip))
+    assert first, "expected people in the first 4 s of vtest"
+    assert first[0].id == "person#1"
+    assert [t.model_dump() for t in again] == [t.model_dump() for t in first]
+
+
+@pytest.mark.slow
+def test_blank_video_has_no_objects(perceiver: DetectPerceiver) -> None:
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(8):
+        # Grey with sensor-like noise and a slow brightness drift: nothing a detector should see.
+        base = np.full((360, 640, 3), 90 + 5 * i, np.int16)
+        im = np.clip(base + rng.integers(-6, 7, size=base.shape), 0, 255).astype(np.uint8)
+        frames.append(Frame(index=i, t=i * 0.25, image=im, scale=0.5))
+    media = ListMedia(info=video_info(width=1280, height=720), fast=frames)
+    assert perceiver.perceive(media) == []
+
+
+@pytest.mark.slow
+def test_empty_stream_is_skipped(perceiver: DetectPerceiver) -> None:
+    with pytest.raises(PerceiverSkipped, match="no frames"):
+        perceiver.perceive(ListMedia(info=video_info(), fast=[]))
+
+
+@pytest.mark.slow
+@needs_ffmpeg
+def test_botsort_tracker(vtest) -> None:
+    media, frames = vtest
+    p = DetectPerceiver({"tracker": "botsort", "min_track_frames": 3})
+    tracks = p.perceive(ListMedia(info=media.info, fast=frames[:12]))
+    assert tracks, "expected people in the first 3 s of vtest"
+    _check_tracks(tracks, 768, 576, frames[11].t)
+    assert all(t.attributes["frames_seen"] >= 3 for t in tracks)
+
+
+@pytest.mark.slow
+def test_class_filter_and_label_map_are_checked_against_the_model() -> None:
+    p = DetectPerceiver(
+        {"classes": ["person"], "label_map": {"Normal": "walker", "Fall": "faller"}}
+    )
+    with pytest.raises(ConfigError, match=r"classes \['person'\] not in model.*labels: \['faller'"):
+        p.ensure_loaded()
+    p = DetectPerceiver({"label_map": {"Dog": "dog"}})
+    with pytest.raises(
+        ConfigError, match=r"label_map names classes \['Dog'\].*\['Fall', 'Normal'\]"
+    ):
+        p.ensure_loaded()
+    ok = DetectPerceiver({"classes": ["Fall"]})
+    ok.ensure_loaded()
+    assert ok._class_ids == [1]
