@@ -61,12 +61,24 @@ def _cmd_perceivers(args: argparse.Namespace) -> int:
             p = cls(options.get(name))
             avail = p.availability()
             ok = "yes" if avail.ok else "no"
-            detail = avail.reason or (p.model_identity() or "") if avail.ok else avail.reason
+            detail = avail.reason or _model_note(p)
             table.add_row(name, cls.version, ",".join(sorted(cls.inputs)), ok, detail or "")
         except Exception as e:
             table.add_row(name, "?", "?", "no", f"plugin failed to load: {e}")
     Console(width=args.width).print(table)
     return 0
+
+
+def _model_note(p: object) -> str:
+    """Where the perceiver's model comes from: a shipped package, a local path or the hub."""
+    from orchestrator.models import resolve
+
+    name = getattr(getattr(p, "options", None), "model", None)
+    if not isinstance(name, str):
+        return getattr(p, "model_identity", lambda: "")() or ""
+    m = resolve(name)
+    where = {"package": "shipped package", "local": "local path", "hub": "hub"}[m.origin]
+    return f"{name} ({where}{': ' + str(m.path) if m.path and m.origin == 'local' else ''})"
 
 
 def _cmd_profiles(args: argparse.Namespace) -> int:

@@ -113,3 +113,25 @@ def test_two_streams_must_be_read_together(toys, cache_dir, monkeypatch):
     ctx = Pipeline(profile({"brightness": None}), cache=False).run(sample_path("bikes"))
     assert ctx.provenance[0].status == "failed"
     assert "frames_all()" in ctx.provenance[0].reason
+
+
+@pytest.mark.parametrize(("shared", "decodes"), [(True, 1), (False, 2)])
+def test_one_decode_for_all_frame_perceivers(toys, cache_dir, monkeypatch, shared, decodes):
+    import orchestrator.pipeline as pl
+
+    calls = []
+    real = pl.decode_frames
+
+    def counting(*a, **kw):
+        calls.append(a)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(pl, "decode_frames", counting)
+    prof = profile({"brightness": None, "broken": None, "loudness": None})
+    ctx = Pipeline(prof, cache=False, shared_decode=shared).run(sample_path("bigbuckbunny"))
+    assert len(calls) == decodes
+    assert {p.name: p.status for p in ctx.provenance} == {
+        "brightness": "ok",
+        "broken": "failed",
+        "loudness": "ok",
+    }
