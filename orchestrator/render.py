@@ -50,6 +50,8 @@ SALIENCE = {
     "visible": 0,
 }
 
+HIDDEN_ATTRIBUTES = frozenset({"class"})
+
 _TOKEN_RE = re.compile(r"[A-Za-z]+|\d|[^\sA-Za-z\d]")
 
 
@@ -136,8 +138,12 @@ def _motion(o: ObjectTrack) -> str | None:
 
 
 def _object_line(o: ObjectTrack) -> str:
+    # Words only: numbers (frames_seen, areas) are bookkeeping, False flags are noise, and
+    # `class` repeats the label in the model's own vocabulary.
     attrs = ", ".join(
-        f"{k}={v}" for k, v in o.attributes.items() if isinstance(v, str | bool) and v != ""
+        f"{k}={v}"
+        for k, v in o.attributes.items()
+        if k not in HIDDEN_ATTRIBUTES and (v is True or (isinstance(v, str) and v))
     )
     parts = [f"- {o.id}: {o.label}" + (f" ({attrs})" if attrs else "")]
     parts.append(fmt_span(o.first_seen, o.last_seen))
@@ -197,13 +203,14 @@ def _lines(ctx: VideoContext) -> list[_Line]:
         out.append(_Line(s.start, s.end, "speech", text, s.confidence or 1.0))
     end_of_video = ctx.video.duration
     for o in ctx.objects:
-        out.append(
-            _Line(o.first_seen, o.first_seen, "appear", f"{fmt_time(o.first_seen)} {o.id} appears")
-        )
+        first = fmt_time(o.first_seen)
+        if fmt_time(o.last_seen) == first:  # under a second: one line, not appears+leaves
+            out.append(_Line(o.first_seen, o.first_seen, "appear", f"{first} {o.id} seen briefly"))
+            continue
+        out.append(_Line(o.first_seen, o.first_seen, "appear", f"{first} {o.id} appears"))
         if o.last_seen < end_of_video - 1.0:
-            out.append(
-                _Line(o.last_seen, o.last_seen, "leave", f"{fmt_time(o.last_seen)} {o.id} leaves")
-            )
+            text = f"{fmt_time(o.last_seen)} {o.id} leaves"
+            out.append(_Line(o.last_seen, o.last_seen, "leave", text))
     for e in ctx.events:
         if e.kind == "shot":
             text = f"{fmt_time(e.start)} shot cut"
