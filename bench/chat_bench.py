@@ -1,0 +1,237 @@
+"""Chat benchmark: how fast the local model answers from a one-minute video's record, how many
+tokens of context a minute of video costs, and how well retrieval finds the right part of an
+hour-long record.
+
+    python -m bench.chat_bench [--video vtest] [--record record.json] [--questions 3]
+
+(run from the repository root: it reuses the planted-fact record of tests/orchestrator). Prints a
+table and writes bench/results/chat.json.
+
+- **Local model** (llm:smollm2-135m on CPU): the record of the first 60 s of the video (trimmed
+  with ffmpeg, textualized with the offline profile through the cache; or ``--record``), then a
+  few questions through `ChatSession` with the profile's render budget (as ``vidchat chat``
+  runs them): time to first token, prefill tokens/s (prompt tokens over
+  time to first token) and decode tokens/s (answer tokens after the first, over the time after
+  it). One warm-up question is not counted.
+- **Context per minute**: tokens of the full rendering (the model's tokenizer) per minute of
+  video, for that record and for the hour-long synthetic one.
+- **Retrieval**: recall@1 and recall@3 of the paraphrased planted-fact questions on the 61-minute
+  tiled record (target recall@3 >= 0.9), index build time (embedding, cold cache) and query time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+QUESTIONS = [
+    "What happens in this video?",
+    "How many people appear, and when does the first one appear?",
+    "Is anything said or written in the video?",
+    "Which person stays the longest?",
+    "Does the scene change at any point?",
+]
+
+
+def one_minute_record(video: str, profile: str, work: Path):
+    """The record of the first 60 s of `video` (a sample name or a path)."""
+    from orchestrator.pipeline import textualize
+    from orchestrator.samples import SAMPLES, sample_path
+
+    src = sample_path(video) if video in SAMPLES else Path(video)
+    clip = work / f"{src.stem}_60s{src.suffix}"
+    # Stream copy: no re-encode, so the clip (and its cache key) is the same on every run.
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(src), "-t", "60", "-c", "copy", str(clip)],
+        check=True,
+    )
+    t0 = time.perf_counter()
+    ctx = textualize(clip, profile)
+    return ctx, time.perf_counter() - t0
+
+
+def bench_local_model(ctx, profile: str, n_questions: int, max_tokens: int) -> dict:
+    from orchestrator.chat import ChatSession
+    from orchestrator.profiles import load_profile
+
+    # As `vidchat chat --profile PROFILE` would run it, with shorter answers.
+    prof = load_profile(profile)
+    config = prof.llm.model_copy(update={"max_tokens": max_tokens})
+    t0 = time.perf_counter()
+    session = ChatSession(ctx, llm=config, profile=prof)
+    session.chat_model()
+    load_s = time.perf_counter() - t0
+    session.ask("Describe the video in one sentence.")  # warm-up, not counted
+    rows = []
+    for q in QUESTIONS[:n_questions]:
+        session.reset()  # every question sees the same context size
+        a = session.ask(q)
+        ttft = a.first_token_seconds or a.seconds
+        decode_s = max(a.seconds - ttft, 1e-9)
+        rows.append({
+            "question": q,
+            "record_mode": a.record_mode,
+            "prompt_tokens": a.prompt_tokens,
+            "completion_tokens": a.completion_tokens,
+            "ttft_s": round(ttft, 3),
+            "total_s": round(a.seconds, 3),
+            "prefill_tok_s": round(a.prompt_tokens / ttft, 1),
+            "decode_tok_s": round(max(a.completion_tokens - 1, 0) / decode_s, 1),
+            "answer": a.text,
+        })  # fmt: skip
+    return {
+        "model": session.model_name,
+        "llm": session.describe_llm(),
+        "load_s": round(load_s, 2),
+        "record_tokens_full": session.rendered.tokens,
+        "render_budget": prof.render.budget_tokens,
+        "median_ttft_s": statistics.median(r["ttft_s"] for r in rows),
+        "median_prefill_tok_s": statistics.median(r["prefill_tok_s"] for r in rows),
+        "median_decode_tok_s": statistics.median(r["decode_tok_s"] for r in rows),
+        "questions": rows,
+    }
+
+
+def bench_retrieval(cache_root: Path) -> dict:
+    from orchestrator.render import render
+    from orchestrator.retrieval import RetrievalIndex, get_embedder, recall_at_k, record_hash
+
+    try:
+        from tests.orchestrator.chat_helpers import long_record, planted_questions
+    except ModuleNotFoundError:
+        raise SystemExit("run from the repository root: python -m bench.chat_bench") from None
+
+    ctx = long_record(3660.0)
+    questions = planted_questions(ctx.video.duration)
+    rendered = render(ctx, window_s=10.0)
+    embedder = get_embedder()
+    t0 = time.perf_counter()
+    embedder.encode(["warm up"])
+    load_s = time.perf_counter() - t0
+    # A cold embedding cache (thrown away after), so the build time is the real embedding cost;
+    # only for this index: the local model's converted weights stay in the usual cache.
+    saved = os.environ.get("VIDCHAT_CACHE")
+    os.environ["VIDCHAT_CACHE"] = str(cache_root)
+    try:
+        index = RetrievalIndex(rendered.windows, embedder, record_hash=record_hash(ctx),
+                               duration=ctx.video.duration)  # fmt: skip
+        t0 = time.perf_counter()
+        index.vectors  # noqa: B018 - builds the index
+        build_s = time.perf_counter() - t0
+    finally:
+        if saved is None:
+            os.environ.pop("VIDCHAT_CACHE", None)
+        else:
+            os.environ["VIDCHAT_CACHE"] = saved
+    t0 = time.perf_counter()
+    r3 = recall_at_k(index, questions, k=3)
+    query_s = (time.perf_counter() - t0) / len(questions)
+    r1 = recall_at_k(index, questions, k=1)
+    return {
+        "record_minutes": round(ctx.video.duration / 60, 1),
+        "windows": len(rendered.windows),
+        "distinct_pieces": len(index._texts),
+        "questions": len(questions),
+        "recall_at_1": round(r1, 3),
+        "recall_at_3": round(r3, 3),
+        "target_recall_at_3": 0.9,
+        "embedder_load_s": round(load_s, 2),
+        "index_build_s": round(build_s, 2),
+        "query_ms": round(query_s * 1000, 1),
+        "rendered_tokens": rendered.tokens,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--video", default="vtest", help="sample name or path (first 60 s are used)")
+    ap.add_argument("--record", type=Path, help="use this saved record instead of a video")
+    ap.add_argument("--profile", default="offline")
+    ap.add_argument("--questions", type=int, default=3, help="measured questions (max 5)")
+    ap.add_argument("--max-tokens", type=int, default=64, help="answer length cap")
+    args = ap.parse_args()
+
+    from orchestrator.record import VideoContext
+    from orchestrator.render import render
+
+    work = Path(tempfile.mkdtemp(prefix="chat_bench_"))
+    try:
+        textualize_s = None
+        if args.record:
+            ctx = VideoContext.load(args.record)
+            source = str(args.record)
+        else:
+            ctx, textualize_s = one_minute_record(args.video, args.profile, work)
+            source = f"{args.video} (first 60 s), profile {args.profile}"
+        n = min(args.questions, len(QUESTIONS))
+        local = bench_local_model(ctx, args.profile, n, args.max_tokens)
+        minutes = max(ctx.video.duration / 60, 1e-9)
+        retrieval = bench_retrieval(work / "cache")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    from orchestrator.llm import token_counter
+    from orchestrator.llm_config import LLMConfig
+    from tests.orchestrator.chat_helpers import long_record
+
+    count = token_counter(LLMConfig())
+    hour = long_record(3660.0)
+    per_minute = {
+        "one_minute_record": round(render(ctx, count_tokens=count).tokens / minutes, 1),
+        "hour_long_synthetic": round(
+            render(hour, count_tokens=count).tokens / (hour.video.duration / 60), 1
+        ),
+    }
+    result = {
+        "machine": {"cpu": platform.machine(), "cores": os.cpu_count(),
+                    "python": platform.python_version()},
+        "record": {
+            "source": source,
+            "duration_s": ctx.video.duration,
+            "objects": len(ctx.objects),
+            "speech": len(ctx.speech),
+            "events": len(ctx.events),
+            "textualize_s": round(textualize_s, 1) if textualize_s is not None else None,
+        },
+        "local_model": local,
+        "context_tokens_per_minute": per_minute,
+        "retrieval": retrieval,
+    }  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "chat.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+
+    print(f"record: {source}: {ctx.video.duration:.1f} s, {len(ctx.objects)} objects, "
+          f"{len(ctx.speech)} speech, {len(ctx.events)} events")  # fmt: skip
+    print(f"model: {local['llm']} (load {local['load_s']} s)")
+    modes = sorted({r["record_mode"] for r in local["questions"]})
+    print(f"record: {local['record_tokens_full']} tokens in full, render budget "
+          f"{local['render_budget']}: sent as {', '.join(modes)}")  # fmt: skip
+    row = "{:<58} {:>6} {:>6} {:>7} {:>9} {:>8}".format
+    print(row("question", "prompt", "answer", "TTFT s", "prefill/s", "decode/s"))
+    for r in local["questions"]:
+        speeds = (f"{r['ttft_s']:.2f}", f"{r['prefill_tok_s']:.1f}", f"{r['decode_tok_s']:.1f}")
+        print(row(r["question"][:58], r["prompt_tokens"], r["completion_tokens"], *speeds))
+    medians = (local["median_ttft_s"], local["median_prefill_tok_s"], local["median_decode_tok_s"])
+    print(row("median", "", "", f"{medians[0]:.2f}", f"{medians[1]:.1f}", f"{medians[2]:.1f}"))
+    print(f"context tokens per minute of video: {per_minute['one_minute_record']} (this record), "
+          f"{per_minute['hour_long_synthetic']} (hour-long synthetic)")  # fmt: skip
+    r = retrieval
+    print(f"retrieval on a {r['record_minutes']} min record ({r['windows']} windows, "
+          f"{r['questions']} questions): recall@1 {r['recall_at_1']:.3f}, recall@3 "
+          f"{r['recall_at_3']:.3f} (target >= 0.9); index build {r['index_build_s']} s, "
+          f"query {r['query_ms']} ms")  # fmt: skip
+    print(f"wrote {RESULTS / 'chat.json'}")
+
+
+if __name__ == "__main__":
+    main()
