@@ -201,6 +201,8 @@ def _import_transformers() -> Any:
         ensure_torchvision()
     import transformers
 
+    # Weight-loading progress bars would interleave with the REPL's streamed answer.
+    transformers.utils.logging.disable_progress_bar()
     return transformers
 
 
@@ -441,6 +443,7 @@ class _LocalBase(BaseChatModel):
     temperature: float = 0.2
     max_tokens: int = 512
     context_tokens: int = 8192
+    repetition_penalty: float = 1.0
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
@@ -449,6 +452,7 @@ class _LocalBase(BaseChatModel):
             "model_path": self.model_path,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
+            "repetition_penalty": self.repetition_penalty,
         }
 
     def _generate(
@@ -550,6 +554,7 @@ class LocalChatModel(_LocalBase):
                         pad_token_id=tok.pad_token_id
                         if tok.pad_token_id is not None
                         else tok.eos_token_id,
+                        repetition_penalty=self.repetition_penalty,
                         **sampling,
                     )
             except BaseException as e:  # re-raised in the consumer's thread
@@ -648,6 +653,7 @@ class LlamaCppChatModel(_LocalBase):
                 stream=True,
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
+                repeat_penalty=self.repetition_penalty,
                 stop=stop or None,
             )
             try:
@@ -735,6 +741,7 @@ def _build(config: LLMConfig) -> BaseChatModel:
             "temperature": config.temperature,
             "max_tokens": config.max_tokens,
             "context_tokens": config.context_tokens,
+            "repetition_penalty": config.repetition_penalty,
         }
         if _is_gguf(path) and _llama_cpp_available():
             return LlamaCppChatModel(model_path=str(path), **common)

@@ -29,6 +29,12 @@ class LLMConfig(BaseModel):
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key")
     temperature: float = Field(0.2, ge=0, le=2)
     max_tokens: int = Field(512, ge=1, description="most tokens in one answer")
+    repetition_penalty: float = Field(
+        1.15,
+        ge=1.0,
+        le=2.0,
+        description="local models only: discourages the loops small models fall into",
+    )
     context_tokens: int = Field(8192, ge=512, description="the model's context window")
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(3, ge=0)
