@@ -402,19 +402,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``chat``/``ask`` on their own (the same handlers ``vidchat`` runs)."""
-    parser = argparse.ArgumentParser(prog="vidchat", description="Chat about a video.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_commands(sub)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except VidchatError as e:
-        print(f"vidchat: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("vidchat: interrupted", file=sys.stderr)
-        return 130
+    """``chat``/``ask`` through the ``vidchat`` command line (one place for error handling)."""
+    from orchestrator.cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":
