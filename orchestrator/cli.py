@@ -8,12 +8,16 @@ with ``--debug``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.errors import VidchatError
+
+# Modules that add their own subcommands (each has `add_commands(subparsers)`).
+COMMAND_MODULES = ("orchestrator.chat_cli",)
 
 
 def _cmd_textualize(args: argparse.Namespace) -> int:
@@ -128,9 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name", help="bigbuckbunny, bikes, carphone, vtest, megamind, tree")
     s.set_defaults(func=_cmd_sample)
 
-    from orchestrator import chat_cli
-
-    chat_cli.add_commands(sub)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(sub)
     return parser
 
 
