@@ -1,0 +1,118 @@
+"""The ground truth of a generated video: every fact the generator put in, with its time.
+
+Times are seconds from the start of the video; boxes are pixels ``(x1, y1, x2, y2)`` at the
+video's resolution. Speech times are *measured* (frame energy of the placed espeak-ng audio), not
+the offsets asked for, so espeak's own lead-in silence does not count as timing error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TRUTH_SCHEMA = "vidchat-fidelity-truth/1"
+
+Box = tuple[float, float, float, float]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ShotTruth(_Model):
+    """One shot: a photograph shown from `start` to `end` (a cut at every shot's start but 0)."""
+
+    start: float
+    end: float
+    photo: str = Field(description="scikit-image sample name, e.g. 'coffee'")
+    tags: list[str] = Field(description="ImageNet-style labels any of which counts as correct")
+
+
+class SpeechTruth(_Model):
+    """One espeak-ng sentence; start/end measured from the placed audio by energy."""
+
+    start: float
+    end: float
+    text: str
+
+
+class TextTruth(_Model):
+    """On-screen text drawn with ffmpeg drawtext from `start` to `end` inside `box`."""
+
+    start: float
+    end: float
+    text: str
+    box: Box = Field(description="approximate: measured with the same font in Pillow")
+
+
+class PathPoint(_Model):
+    t: float
+    box: Box
+
+
+class PersonTruth(_Model):
+    """A pedestrian cut from vtest.avi, moving linearly; `path` samples its box over time."""
+
+    id: str = Field(description="truth identity, e.g. 'person#1'")
+    label: str = "person"
+    first_seen: float
+    last_seen: float
+    crop: str = Field(description="which vtest.avi pedestrian")
+    path: list[PathPoint]
+
+    def box_at(self, t: float) -> Box | None:
+        """The box at time `t` (linear between path samples), None outside the person's span."""
+        if not self.path or t < self.first_seen or t > self.last_seen:
+            return None
+        pts = self.path
+        if t <= pts[0].t:
+            return pts[0].box
+        for a, b in itertools.pairwise(pts):
+            if a.t <= t <= b.t:
+                f = 0.0 if b.t == a.t else (t - a.t) / (b.t - a.t)
+                return tuple(x + f * (y - x) for x, y in zip(a.box, b.box, strict=True))  # type: ignore[return-value]
+        return pts[-1].box
+
+
+class AudioStretch(_Model):
+    start: float
+    end: float
+    kind: Literal["speech", "music", "silence"]
+
+
+class Truth(_Model):
+    """Everything known about one generated video."""
+
+    schema_version: str = TRUTH_SCHEMA
+    name: str
+    seed: int
+    video: str = Field(description="path of the video file (as written by the generator)")
+    sha256: str | None = Field(None, description="hex digest of the video file's bytes")
+    duration: float
+    width: int
+    height: int
+    fps: float
+    shots: list[ShotTruth] = Field(default_factory=list)
+    speech: list[SpeechTruth] = Field(default_factory=list)
+    texts: list[TextTruth] = Field(default_factory=list)
+    persons: list[PersonTruth] = Field(default_factory=list)
+    audio: list[AudioStretch] = Field(default_factory=list)
+
+    @property
+    def cuts(self) -> list[float]:
+        """Times of the hard cuts: the start of every shot but the first."""
+        return [s.start for s in self.shots[1:]]
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(self.model_dump_json(indent=1), encoding="utf-8")
+        return p
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Truth:
+        return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
