@@ -17,7 +17,14 @@ from pathlib import Path
 from orchestrator.errors import VidchatError
 
 # Modules that add their own subcommands (each has `add_commands(subparsers)`).
-COMMAND_MODULES = ("orchestrator.chat_cli", "orchestrator.score_cli")
+COMMAND_MODULES = (
+    "orchestrator.chat_cli",
+    "orchestrator.score_cli",
+    "orchestrator.visual_cli",
+    "orchestrator.serve_cli",
+    "orchestrator.models_cli",
+    "orchestrator.segment_cli",
+)
 
 
 def _cmd_textualize(args: argparse.Namespace) -> int:

@@ -199,3 +199,76 @@ def file_fingerprint(path: Path) -> str:
                 fh.seek(-(1 << 20), os.SEEK_END)
                 h.update(fh.read(1 << 20))
     return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting where a model would come from (``vidchat models``): never downloads, never assembles.
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Where a named model would come from and whether it can be used now, without a network."""
+
+    name: str
+    origin: Origin
+    where: str  # a path, a package, or the hub / library that would fetch it
+    available: bool  # usable now, offline
+    detail: str  # one line for people: what is missing, or what will happen on first use
+
+
+def hf_cache_folder(repo_id: str) -> Path | None:
+    """The local Hugging Face cache folder of a hub repo when it holds files, else None.
+
+    Reads the cache layout only (``models--org--name/snapshots/<rev>/…``); no network.
+    """
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return None
+    root = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+    snapshots = root / "snapshots"
+    if snapshots.is_dir() and any(p.is_file() for p in snapshots.rglob("*")):
+        return root
+    return None
+
+
+def locate(name: str) -> ModelStatus:
+    """Like `resolve`, for reporting: it neither downloads nor assembles split weights."""
+    if not name or not isinstance(name, str):
+        raise ConfigError(f"model name must be a non-empty string, got {name!r}")
+    if name in SHIPPED:
+        spec = SHIPPED[name]
+        dists = sorted({spec.dist, *(p[0] for p in spec.parts)})
+        missing = [d for d in dists if _dist_root(d) is None]
+        if missing:
+            return ModelStatus(
+                name, "package", ", ".join(dists), False,
+                f"not installed: {spec.install}",
+            )  # fmt: skip
+        root = _dist_root(spec.dist)
+        assert root is not None
+        folder = root / spec.folder
+        path = folder / spec.file if spec.file else folder
+        pieces = [(_dist_root(d) or Path("/")) / rel for d, rel in spec.parts] or [path]
+        gone = [str(p) for p in pieces if not p.exists()]
+        if gone:
+            return ModelStatus(name, "package", spec.dist, False, f"files missing: {gone[0]}")
+        extra = " (parts joined into the cache on first use)" if spec.parts else ""
+        return ModelStatus(name, "package", str(path), True, f"{spec.about}{extra}")
+    expanded = Path(os.path.expanduser(name))
+    if expanded.exists():
+        return ModelStatus(name, "local", str(expanded.resolve()), True, "local path")
+    if name.startswith(("/", "~", "./", "../")):
+        return ModelStatus(name, "local", name, False, f"model path not found: {name}")
+    if "/" in name:
+        cached = hf_cache_folder(name)
+        if cached is not None:
+            return ModelStatus(name, "hub", str(cached), True, "hub id, in local HF cache")
+        return ModelStatus(
+            name, "hub", "huggingface.co", False,
+            "hub (downloads on first use; not in local HF cache)",
+        )  # fmt: skip
+    return ModelStatus(
+        name, "hub", "library", False,
+        "library model name (its library downloads it on first use; not checked offline)",
+    )  # fmt: skip

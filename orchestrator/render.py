@@ -51,6 +51,9 @@ SALIENCE = {
 }
 
 HIDDEN_ATTRIBUTES = frozenset({"class"})
+# Per-object data that belongs in the object list (or only in the JSON record: masks), not in the
+# timeline, where one line per mask would crowd out everything else.
+OBJECT_LEVEL_EVENTS = frozenset({"mask", "mask_track", "object_description"})
 
 _TOKEN_RE = re.compile(r"[A-Za-z]+|\d|[^\sA-Za-z\d]")
 
@@ -137,7 +140,7 @@ def _motion(o: ObjectTrack) -> str | None:
     return "moves down" if dy > 0 else "moves up"
 
 
-def _object_line(o: ObjectTrack) -> str:
+def _object_line(o: ObjectTrack, description: str | None = None) -> str:
     # Words only: numbers (frames_seen, areas) are bookkeeping, False flags are noise, and
     # `class` repeats the label in the model's own vocabulary.
     attrs = ", ".join(
@@ -151,8 +154,9 @@ def _object_line(o: ObjectTrack) -> str:
     if motion:
         parts.append(motion)
     line = ", ".join(parts)
-    if o.description:
-        line += f"; description: {quote(o.description)}"
+    desc = o.description or description
+    if desc:
+        line += f"; description: {quote(desc)}"
     return line
 
 
@@ -184,7 +188,11 @@ def _objects_block(ctx: VideoContext, max_lines: int | None) -> str:
     ranked = sorted(objs, key=lambda o: -(o.last_seen - o.first_seen))
     shown = ranked if max_lines is None else ranked[:max_lines]
     shown_ids = {o.id for o in shown}
-    lines = [_object_line(o) for o in objs if o.id in shown_ids]
+    # Descriptions written by another perceiver (region_caption) arrive as events about the id.
+    described = {
+        oid: e.text for e in ctx.events if e.kind == "object_description" for oid in e.objects
+    }
+    lines = [_object_line(o, described.get(o.id)) for o in objs if o.id in shown_ids]
     rest = [o for o in objs if o.id not in shown_ids]
     if rest:
         labels: dict[str, int] = {}
@@ -212,6 +220,8 @@ def _lines(ctx: VideoContext) -> list[_Line]:
             text = f"{fmt_time(o.last_seen)} {o.id} leaves"
             out.append(_Line(o.last_seen, o.last_seen, "leave", text))
     for e in ctx.events:
+        if e.kind in OBJECT_LEVEL_EVENTS:
+            continue  # shown with the object, not as timeline lines
         if e.kind == "shot":
             text = f"{fmt_time(e.start)} shot cut"
         else:

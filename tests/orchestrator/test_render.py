@@ -86,3 +86,35 @@ def test_budget_is_met_by_merging_and_dropping_whole_lines():
 
 def test_fmt_time():
     assert fmt_time(0) == "00:00" and fmt_time(75.9) == "01:15" and fmt_time(3725) == "1:02:05"
+
+
+def test_object_level_events_fold_into_the_object_list():
+    ctx = sample_record()
+    ctx.events += [
+        Event(
+            start=1,
+            end=9,
+            kind="object_description",
+            text="a man in a red coat",
+            source="region_caption",
+            objects=["person#1"],
+        ),
+        *[
+            Event(
+                start=t,
+                end=t,
+                kind="mask",
+                text="mask",
+                source="sam2",
+                objects=["person#1"],
+                data={"area_frac": 0.1},
+            )
+            for t in range(1, 9)
+        ],
+    ]
+    r = render(ctx)
+    assert (
+        "person#1: person (posture=standing), 00:01–00:09, moves left→right; "
+        'description: "a man in a red coat"' in r.text
+    )
+    assert " mask" not in r.text.split("TIMELINE", 1)[1]
