@@ -1,0 +1,580 @@
+"""The web app: choose or upload a video, watch it textualize, then chat with it in the browser.
+
+FastAPI serves one small page (``orchestrator/web/``) and a JSON API. FastAPI rather than Gradio:
+the page needs a real ``<video>`` element that citations and object ids seek, a canvas overlay
+that highlights the chosen object's box, and answers streamed token by token; a hand-written
+page does all three in ~300 lines of plain JavaScript without fighting a component library,
+works offline (no CDN, no analytics), and installs nothing beyond FastAPI and uvicorn.
+
+State is per *job*: one video, its record and its chat session, named by a random id that only
+the browser tab that created it knows (kept in the page's memory, not a cookie), so two tabs on
+two videos never mix. Uploads are streamed to disk with a size limit, checked by extension and
+then by ffprobe (`orchestrator.video.probe`); a bad upload answers one clear line, never a
+traceback. The server binds to loopback unless told otherwise.
+
+API (all JSON unless noted):
+
+- ``GET /api/config``: profiles, LLM choices, samples, upload limit.
+- ``PUT /api/upload?name=FILE&profile=P&llm=L`` (raw file body) and
+  ``POST /api/sample {name, profile, llm}``: start a job -> ``{job}``.
+- ``GET /api/jobs/{job}``: progress, then the record's summary (objects with trajectories).
+- ``GET /api/jobs/{job}/video`` (the video, range requests), ``/timeline.png``,
+  ``/timeline.html`` (plotly), ``/annotated.mp4`` (drawn on first request), ``/speech.vtt``.
+- ``POST /api/jobs/{job}/ask {question, llm}``: the answer as NDJSON lines ``{"delta": …}``,
+  then ``{"answer": …}`` (or ``{"error": …}``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# Imported at module level (not lazily like other heavy libraries): FastAPI resolves the route
+# functions' annotations from this module's globals. Only `vidchat serve` imports this module.
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from orchestrator.errors import InputError, VidchatError
+
+if TYPE_CHECKING:
+    from orchestrator.chat import ChatSession
+    from orchestrator.record import VideoContext, VideoInfo
+
+log = logging.getLogger("vidchat.webapp")
+
+__all__ = ["ALLOWED_SUFFIXES", "AppConfig", "Job", "create_app", "serve", "to_webvtt"]
+
+WEB_DIR = Path(__file__).with_name("web")
+ALLOWED_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".ogv"}
+)
+# What Chromium plays natively; anything else is transcoded once for the player.
+_PLAYABLE = {("mp4", "h264"), ("mov", "h264"), ("webm", "vp8"), ("webm", "vp9"), ("mp4", "av1")}
+LLM_CHOICES = ["local", "openai:gpt-4o-mini", "http://127.0.0.1:8000/v1"]
+
+
+class AppConfig(BaseModel):
+    """Settings of one server."""
+
+    max_upload_mb: float = Field(500.0, gt=0, description="largest accepted upload")
+    profiles: list[str] = Field(
+        default_factory=list, description="profile names or YAML paths offered (default: built-ins)"
+    )
+    llm_choices: list[str] = Field(default_factory=lambda: list(LLM_CHOICES))
+    work_dir: Path | None = Field(None, description="where uploads go (default: a temp folder)")
+    max_jobs: int = Field(32, ge=1, description="jobs kept; the oldest are forgotten first")
+
+
+@dataclass
+class Job:
+    """One video in one browser tab: its textualization, record and chat session."""
+
+    id: str
+    source: Path
+    profile: str
+    llm: str
+    state: str = "queued"  # queued -> preparing -> perceiving -> ready | error
+    message: str = ""
+    perceivers: dict[str, str] = field(default_factory=dict)
+    decode: float = 0.0  # 0..1 of the video decoded
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    info: VideoInfo | None = None
+    playable: Path | None = None
+    ctx: VideoContext | None = None
+    session: ChatSession | None = None
+    session_llm: str | None = None
+    timeline_png: Path | None = None
+    timeline_axis: tuple[float, float] = (0.0, 1.0)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one answer at a time
+    draw_lock: threading.Lock = field(default_factory=threading.Lock)  # one annotated video
+
+
+class _JobProgress:
+    """Stands in for the pipeline's progress display and records it on the job instead."""
+
+    def __init__(self, job: Job, total: dict[str, float]) -> None:
+        self.job = job
+        self.total = total
+
+    def task(self, name: str, total: float | None, status: str = "") -> None:
+        self.total[name] = float(total or 1)
+        if name != "decode":
+            self.job.perceivers[name] = status or "waiting"
+
+    def update(self, name: str, completed: float | None = None, status: str | None = None) -> None:
+        if name == "decode":
+            if completed is not None:
+                self.job.decode = min(1.0, completed / max(self.total.get("decode", 1.0), 1e-9))
+        elif status is not None:
+            self.job.perceivers[name] = status
+
+
+def _progress_pipeline(profile: str):
+    """A `Pipeline` whose per-perceiver and decode progress is reported to the running job."""
+    from orchestrator.pipeline import Pipeline
+
+    class ProgressPipeline(Pipeline):
+        job: Job | None = None
+
+        def _prepare(self, p, info):  # type: ignore[no-untyped-def]
+            run = super()._prepare(p, info)
+            if self.job is not None:
+                if run.result is None:
+                    self.job.perceivers[p.name] = "waiting"
+                else:
+                    prov = run.result.provenance
+                    self.job.perceivers[p.name] = "cached" if prov.cached else prov.status
+            return run
+
+        def _run_group(self, runs, info, ctx, prog):  # type: ignore[no-untyped-def]
+            if self.job is not None:
+                prog = _JobProgress(self.job, {})
+            return super()._run_group(runs, info, ctx, prog)
+
+    return ProgressPipeline(profile)
+
+
+class _State:
+    def __init__(self, config: AppConfig) -> None:
+        from orchestrator.profiles import builtin_profiles
+
+        self.config = config
+        self.profiles = config.profiles or builtin_profiles()
+        self.jobs: dict[str, Job] = {}
+        self.jobs_lock = threading.Lock()
+        self.pipelines: dict[str, Any] = {}
+        # One run at a time per pipeline: perceivers hold models that are not thread-safe.
+        self.pipeline_locks: dict[str, threading.Lock] = {}
+        self.work = Path(config.work_dir or tempfile.mkdtemp(prefix="vidchat-web-"))
+        self.work.mkdir(parents=True, exist_ok=True)
+
+    def add(self, job: Job) -> None:
+        with self.jobs_lock:
+            self.jobs[job.id] = job
+            while len(self.jobs) > self.config.max_jobs:
+                old = next(iter(self.jobs))
+                self.jobs.pop(old)
+                shutil.rmtree(self.work / old, ignore_errors=True)
+
+    def get(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise _NotFound(
+                f"no job {job_id!r} (the server may have restarted; open the video again)"
+            )
+        return job
+
+    def pipeline(self, profile: str):  # type: ignore[no-untyped-def]
+        with self.jobs_lock:
+            if profile not in self.pipelines:
+                self.pipelines[profile] = _progress_pipeline(profile)
+                self.pipeline_locks[profile] = threading.Lock()
+            return self.pipelines[profile], self.pipeline_locks[profile]
+
+
+class _NotFound(VidchatError):
+    pass
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=4000)
+    llm: str | None = None
+
+
+class SampleRequest(BaseModel):
+    name: str
+    profile: str | None = None
+    llm: str | None = None
+
+
+# ------------------------------------------------------------------------------------ the job
+
+
+def _check_profile(state: _State, profile: str | None) -> str:
+    profile = profile or state.profiles[0]
+    if profile not in state.profiles:
+        raise InputError(f"unknown profile {profile!r}; choose one of: {', '.join(state.profiles)}")
+    return profile
+
+
+def _check_llm(flag: str | None) -> str:
+    from orchestrator.llm import resolve_llm_config
+
+    flag = (flag or "local").strip()
+    resolve_llm_config(None, flag)  # ConfigError (a VidchatError) names what is wrong
+    return flag
+
+
+def _playable(info: VideoInfo, dest: Path) -> Path:
+    """The video as the browser can play it: the file itself, or an h264 copy made once."""
+    fmt = Path(info.path).suffix.lower().lstrip(".").replace("m4v", "mp4")
+    if (fmt, (info.codec or "").lower()) in _PLAYABLE and info.rotation == 0:
+        return Path(info.path)
+    out = dest / "player.mp4"
+    cmd = [
+        "ffmpeg",
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        info.path,
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a:0?",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "26",
+        "-pix_fmt",
+        "yuv420p",
+        "-vf",
+        "scale=trunc(iw/2)*2:trunc(ih/2)*2",
+        "-c:a",
+        "aac",
+        "-movflags",
+        "+faststart",
+        str(out),
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise InputError(f"could not prepare {info.name} for the player: {r.stderr.strip()[-200:]}")
+    return out
+
+
+def _run_job(state: _State, job: Job) -> None:
+    from orchestrator.video import probe
+    from orchestrator.visual import timeline_png
+
+    folder = state.work / job.id
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        job.state, job.message = "preparing", "checking the video"
+        job.info = probe(job.source)
+        job.playable = _playable(job.info, folder)
+        job.state, job.message = "perceiving", "textualizing"
+        pipeline, lock = state.pipeline(job.profile)
+        if not lock.acquire(blocking=False):
+            job.message = "waiting for another video to finish textualizing"
+            lock.acquire()
+        try:
+            job.message = "textualizing"
+            pipeline.job = job
+            ctx = pipeline.run(job.source)
+        finally:
+            pipeline.job = None
+            lock.release()
+        plot = timeline_png(ctx, folder / "timeline.png", width_in=10)
+        job.timeline_png = plot.path
+        job.timeline_axis = (plot.axis_left, plot.axis_right)
+        job.ctx = ctx
+        job.decode = 1.0
+        failed = [p.name for p in ctx.provenance if p.status == "failed"]
+        job.message = (
+            f"{len(ctx.objects)} objects, {len(ctx.speech)} speech segments, "
+            f"{len(ctx.events)} events" + (f"; failed: {', '.join(failed)}" if failed else "")
+        )
+        job.state = "ready"
+    except VidchatError as e:
+        job.state, job.message = "error", str(e)
+    except Exception as e:  # a bug, not the user's fault: log it, say it in one line
+        log.exception("job %s failed", job.id)
+        job.state, job.message = "error", f"textualization failed: {type(e).__name__}: {e}"
+    finally:
+        job.finished = time.monotonic()
+
+
+def _start(state: _State, source: Path, profile: str, llm: str, job_id: str | None = None) -> Job:
+    job = Job(id=job_id or secrets.token_urlsafe(12), source=source, profile=profile, llm=llm)
+    state.add(job)
+    threading.Thread(
+        target=_run_job, args=(state, job), name=f"vidchat-job-{job.id}", daemon=True
+    ).start()
+    return job
+
+
+def _summary(job: Job) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "job": job.id,
+        "state": job.state,
+        "message": job.message,
+        "profile": job.profile,
+        "llm": job.llm,
+        "perceivers": job.perceivers,
+        "decode": round(job.decode, 3),
+        "elapsed": round((job.finished or time.monotonic()) - job.started, 1),
+    }
+    if job.info is not None:
+        out["video"] = {
+            "name": Path(job.source).name,
+            "duration": job.info.duration,
+            "width": job.info.width,
+            "height": job.info.height,
+        }
+    if job.ctx is not None:
+        from orchestrator.visual import color_for
+
+        out["objects"] = [
+            {
+                "id": o.id,
+                "label": o.label,
+                "first_seen": o.first_seen,
+                "last_seen": o.last_seen,
+                "color": "#{:02x}{:02x}{:02x}".format(*color_for(o.id)),
+                "trajectory": [[p.t, *p.box] for p in o.trajectory],
+            }
+            for o in job.ctx.objects
+        ]
+        out["timeline_axis"] = job.timeline_axis
+        out["provenance"] = [
+            {"name": p.name, "status": p.status, "reason": p.reason, "seconds": p.seconds}
+            for p in job.ctx.provenance
+        ]
+    return out
+
+
+def _ready(job: Job) -> Job:
+    if job.ctx is None:
+        raise InputError(f"the video is not textualized yet ({job.state}: {job.message})")
+    return job
+
+
+def _annotated(state: _State, job: Job) -> Path:
+    """The annotated video, drawn once per job (in a worker thread; one drawing at a time)."""
+    from orchestrator.visual import annotate
+
+    out = state.work / job.id / "annotated.mp4"
+    with job.draw_lock:
+        if not out.exists():
+            assert job.ctx is not None
+            annotate(job.source, job.ctx, out, max_side=1280)
+    return out
+
+
+def to_webvtt(ctx: VideoContext) -> str:
+    """The record's speech as WebVTT subtitles for the page's player."""
+
+    def stamp(t: float) -> str:
+        ms = round(t * 1000)
+        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+    cues = ["WEBVTT", ""]
+    for seg in ctx.speech:
+        # A cue's text cannot contain "-->" or a blank line; speech is untrusted text.
+        text = " ".join(seg.text.replace("-->", "->").split())
+        if text and seg.end > seg.start:
+            cues += [f"{stamp(seg.start)} --> {stamp(seg.end)}", text, ""]
+    return "\n".join(cues)
+
+
+def _session_for(job: Job, llm: str) -> ChatSession:
+    from orchestrator.chat import ChatSession
+    from orchestrator.llm import resolve_llm_config
+    from orchestrator.profiles import load_profile
+
+    if job.session is None or job.session_llm != llm:
+        prof = load_profile(job.profile)
+        assert job.ctx is not None
+        job.session = ChatSession(job.ctx, llm=resolve_llm_config(prof.llm, llm), profile=prof)
+        job.session_llm = llm
+    return job.session
+
+
+def _answer_lines(job: Job, question: str, llm: str) -> Iterator[bytes]:
+    def line(obj: dict[str, Any]) -> bytes:
+        return (json.dumps(obj, ensure_ascii=False) + "\n").encode()
+
+    # One answer at a time per job; a second tab on the same job waits here.
+    with job.lock:
+        try:
+            session = _session_for(job, llm)
+            stream = session.stream(question)
+            try:
+                for chunk in stream:
+                    yield line({"delta": chunk})
+            finally:
+                stream.close()
+            answer = session.last_answer
+            if answer is not None:
+                data = answer.model_dump(mode="json")
+                data["llm"] = session.describe_llm()
+                yield line({"answer": data})
+        except VidchatError as e:
+            yield line({"error": str(e)})
+        except Exception as e:
+            log.exception("answer failed")
+            yield line({"error": f"the LLM failed: {type(e).__name__}: {e}"})
+
+
+# ------------------------------------------------------------------------------------ the app
+
+
+def create_app(config: AppConfig | None = None) -> FastAPI:
+    """The FastAPI application (serve it with uvicorn, or `serve`)."""
+    state = _State(config or AppConfig())
+    app = FastAPI(title="vidchat", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.vidchat = state
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    @app.exception_handler(VidchatError)
+    async def _user_error(request: Request, exc: VidchatError) -> JSONResponse:
+        code = 404 if isinstance(exc, _NotFound) else 400
+        return JSONResponse({"error": str(exc)}, status_code=code)
+
+    @app.get("/")
+    async def index() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    @app.get("/api/config")
+    async def get_config() -> dict[str, Any]:
+        from orchestrator.samples import SAMPLES, sample_path
+
+        samples = []
+        for name in SAMPLES:
+            try:
+                sample_path(name)
+                samples.append(name)
+            except InputError:
+                pass  # not installed here: not offered
+        return {
+            "profiles": state.profiles,
+            "llms": state.config.llm_choices,
+            "samples": samples,
+            "max_upload_mb": state.config.max_upload_mb,
+            "suffixes": sorted(ALLOWED_SUFFIXES),
+        }
+
+    @app.put("/api/upload")
+    async def upload(
+        request: Request, name: str, profile: str | None = None, llm: str | None = None
+    ) -> dict[str, Any]:
+        from orchestrator.video import probe
+
+        prof, flag = _check_profile(state, profile), _check_llm(llm)
+        suffix = Path(name).suffix.lower()
+        if suffix not in ALLOWED_SUFFIXES:
+            raise InputError(
+                f"{name!r} is not a video file this app accepts "
+                f"(expected one of {', '.join(sorted(ALLOWED_SUFFIXES))})"
+            )
+        limit = int(state.config.max_upload_mb * 1024 * 1024)
+        declared = int(request.headers.get("content-length") or 0)
+        too_big = f"{name} is larger than the {state.config.max_upload_mb:g} MB upload limit"
+        if declared > limit:
+            return JSONResponse({"error": too_big}, status_code=413)  # type: ignore[return-value]
+        job_id = secrets.token_urlsafe(12)
+        folder = state.work / job_id
+        folder.mkdir(parents=True)
+        # The user's file name (sanitized) so the record and the chat name the video as they do.
+        safe = re.sub(r"[^\w.\- ]", "_", Path(name).name).strip(" .")[:120] or "upload"
+        dest = folder / (safe if safe.lower().endswith(suffix) else f"{safe}{suffix}")
+        size = 0
+        with dest.open("wb") as f:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    f.close()
+                    shutil.rmtree(folder, ignore_errors=True)
+                    return JSONResponse({"error": too_big}, status_code=413)  # type: ignore[return-value]
+                f.write(chunk)
+        if size == 0:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise InputError(f"{name} is empty (0 bytes)")
+        try:
+            probe(dest)  # type check by content, before any perceiver sees it
+        except InputError as e:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise InputError(
+                f"{name} is not a usable video: {str(e).replace(str(dest), name)}"
+            ) from None
+        job = _start(state, dest, prof, flag, job_id)
+        return {"job": job.id}
+
+    @app.post("/api/sample")
+    async def sample(req: SampleRequest) -> dict[str, Any]:
+        from orchestrator.samples import sample_path
+
+        prof, flag = _check_profile(state, req.profile), _check_llm(req.llm)
+        job = _start(state, sample_path(req.name), prof, flag)
+        return {"job": job.id}
+
+    @app.get("/api/jobs/{job_id}")
+    async def job_status(job_id: str) -> dict[str, Any]:
+        return _summary(state.get(job_id))
+
+    @app.get("/api/jobs/{job_id}/video")
+    async def job_video(job_id: str) -> FileResponse:
+        job = state.get(job_id)
+        if job.playable is None:
+            raise _NotFound("the video is not ready yet")
+        return FileResponse(job.playable)
+
+    @app.get("/api/jobs/{job_id}/timeline.png")
+    async def job_timeline(job_id: str) -> FileResponse:
+        job = state.get(job_id)
+        if job.timeline_png is None:
+            raise _NotFound("the timeline is not ready yet")
+        return FileResponse(job.timeline_png, media_type="image/png")
+
+    @app.get("/api/jobs/{job_id}/speech.vtt")
+    async def job_subtitles(job_id: str) -> Response:
+        job = _ready(state.get(job_id))
+        assert job.ctx is not None
+        return Response(to_webvtt(job.ctx), media_type="text/vtt")
+
+    @app.get("/api/jobs/{job_id}/timeline.html")
+    async def job_timeline_html(job_id: str) -> FileResponse:
+        from orchestrator.visual import timeline_html
+
+        job = _ready(state.get(job_id))
+        out = state.work / job.id / "timeline.html"
+        if not out.exists():
+            assert job.ctx is not None
+            await run_in_threadpool(timeline_html, job.ctx, out)
+        return FileResponse(out, media_type="text/html")
+
+    @app.get("/api/jobs/{job_id}/annotated.mp4")
+    async def job_annotated(job_id: str) -> FileResponse:
+        job = _ready(state.get(job_id))
+        out = await run_in_threadpool(_annotated, state, job)
+        return FileResponse(
+            out, media_type="video/mp4", filename=f"{Path(job.source).stem}.annotated.mp4"
+        )
+
+    @app.post("/api/jobs/{job_id}/ask")
+    async def ask(job_id: str, req: AskRequest) -> StreamingResponse:
+        job = _ready(state.get(job_id))
+        flag = _check_llm(req.llm or job.llm)
+        return StreamingResponse(
+            _answer_lines(job, req.question, flag), media_type="application/x-ndjson"
+        )
+
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, config: AppConfig | None = None) -> None:
+    """Run the app with uvicorn until interrupted."""
+    import uvicorn
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("vidchat serve: listening on %s: anyone who can reach it can use it", host)
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
