@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from orchestrator.errors import InputError, VidchatError
+from orchestrator.errors import ConfigError, InputError, VidchatError
 
 if TYPE_CHECKING:
     from orchestrator.chat import Answer, ChatSession
@@ -357,6 +357,8 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
+    if args.path == "embed":
+        return _ask_embed(args)
     session = make_session(args.target, args.profile, args.llm, progress=not args.quiet)
     if args.format == "json":
         answer = session.ask(args.question)
@@ -372,6 +374,20 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     sys.stdout.write("\n")
     if answer is not None:
         sys.stdout.write(format_answer_facts(answer) + f"\n[model: {answer.model}]\n")
+    return 0
+
+
+def _ask_embed(args: argparse.Namespace) -> int:
+    """`ask --path embed`: the trained VideoChat-Embed-style model answers from the frames."""
+    if not args.checkpoint:
+        raise ConfigError("--path embed needs --checkpoint CHECKPOINT (from embed_model.train)")
+    from embed_model.infer import answer_with_embed
+
+    answer = answer_with_embed(args.target, args.question, args.checkpoint)
+    if args.format == "json":
+        sys.stdout.write(answer.model_dump_json(indent=1) + "\n")
+    else:
+        sys.stdout.write(answer.text + f"\n[model: {answer.model}, {answer.seconds:.1f} s]\n")
     return 0
 
 
@@ -398,6 +414,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     a.add_argument(
         "--format", choices=["text", "json"], default="text", help="text, or JSON for scripts"
     )
+    a.add_argument(
+        "--path",
+        choices=["text", "embed"],
+        default="text",
+        help="text: an LLM reads the record; embed: a trained VideoChat-Embed-style model",
+    )
+    a.add_argument("--checkpoint", help="embed path: the trained checkpoint file")
     a.set_defaults(func=_cmd_ask)
 
 

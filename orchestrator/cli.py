@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "orchestrator.serve_cli",
     "orchestrator.models_cli",
     "orchestrator.segment_cli",
+    "orchestrator.instruct_cli",
 )
 
 

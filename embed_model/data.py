@@ -1,0 +1,70 @@
+"""The instruction dataset: items from ``vidchat instruct`` JSONL, with each video's frozen
+encoder features computed once (and cached on disk by `embed_model.encoder.video_features`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from embed_model.config import EmbedConfig
+from embed_model.encoder import FrozenEncoder, video_features
+from embed_model.model import Example
+from orchestrator.errors import InputError
+from orchestrator.instruct import QA, InstructionRecord, read_jsonl
+
+__all__ = ["InstructionDataset", "Item"]
+
+
+@dataclass
+class Item:
+    sha256: str
+    video: str
+    qa: QA
+
+
+class InstructionDataset:
+    """Every QA of the records in `split` (or all splits with None), as model `Example`s."""
+
+    def __init__(
+        self,
+        records: list[InstructionRecord] | str | Path,
+        config: EmbedConfig,
+        encoder: FrozenEncoder,
+        split: str | None = "train",
+        mc_only: bool = False,
+    ) -> None:
+        recs = read_jsonl(records) if isinstance(records, (str, Path)) else records
+        self.items = [
+            Item(r.sha256, r.video, qa)
+            for r in recs
+            if split is None or r.split == split
+            for qa in r.QA
+            if qa.is_mc or not mc_only
+        ]
+        if not self.items:
+            raise InputError(
+                f"no instruction items in split {split!r}"
+                + (" (multiple choice only)" if mc_only else "")
+                + f" among {len(recs)} video record(s)"
+            )
+        self.features: dict[str, torch.Tensor] = {}
+        for it in self.items:
+            if it.sha256 not in self.features:
+                self.features[it.sha256] = video_features(it.video, encoder, config.n_frames)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def example(self, k: int) -> Example:
+        it = self.items[k]
+        return Example(self.features[it.sha256], it.qa.i, it.qa.q, it.qa.a)
+
+    def batches(self, batch_size: int, generator: torch.Generator):
+        """An endless stream of shuffled batches (reshuffled every epoch)."""
+        while True:
+            order = torch.randperm(len(self.items), generator=generator).tolist()
+            # Full batches only (a ragged last batch is dropped), but always at least one.
+            for s in range(0, max(len(order) - batch_size + 1, 1), batch_size):
+                yield [self.example(k) for k in order[s : s + batch_size]]

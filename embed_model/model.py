@@ -1,0 +1,208 @@
+"""The VideoChat-Embed-style model: frozen encoder features -> GMHRA -> Q-Former -> projection
+into the frozen LLM's embedding space, followed by the prompt and answer tokens.
+
+Only GMHRA, the Q-Former (its queries included) and the projection train; the LLM and the
+encoder stay frozen. The loss is the LLM's next-token loss on the answer tokens only.
+
+Sequence fed to the LLM (ChatML with SmolLM2; the tokenizer's own chat template in general)::
+
+    [prefix tokens] [Q video tokens] [instruction + question + assistant start] [answer, eos]
+     ^ label -100     ^ label -100     ^ label -100                               ^ trained
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from embed_model.config import EmbedConfig
+from embed_model.gmhra import GMHRA
+from embed_model.qformer import QFormer
+
+__all__ = ["VIDEO_MARK", "Example", "VideoChatEmbed", "load_llm"]
+
+VIDEO_MARK = "<video>"
+IGNORE = -100
+
+
+def load_llm(name_or_path: str) -> tuple[Any, Any]:
+    """The frozen causal LM and its tokenizer: a shipped name (the GGUF is converted once into
+    the cache by `orchestrator.llm`), a GGUF file or a transformers folder."""
+    from orchestrator.llm import _import_transformers, _local_source, _transformers_folder
+
+    transformers = _import_transformers()
+    folder = Path(name_or_path)
+    if not (folder.is_dir() and (folder / "config.json").exists()):
+        folder = _transformers_folder(_local_source(name_or_path))
+    tok = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    llm = transformers.AutoModelForCausalLM.from_pretrained(
+        folder, local_files_only=True, dtype=torch.float32
+    )
+    llm.eval()
+    llm.requires_grad_(False)
+    return llm, tok
+
+
+@dataclass
+class Example:
+    """One training or inference item: a video's features and one turn."""
+
+    features: torch.Tensor  # [T, N, C]
+    instruction: str
+    question: str
+    answer: str = ""
+
+
+class VideoChatEmbed(nn.Module):
+    """Trainable bridge between a frozen video encoder's features and a frozen LLM."""
+
+    def __init__(self, config: EmbedConfig, encoder_dim: int, llm: Any, tokenizer: Any):
+        super().__init__()
+        self.config = config
+        self.gmhra = GMHRA(
+            encoder_dim,
+            config.width,
+            config.heads,
+            config.gmhra_layers,
+            config.n_frames,
+            config.mlp_ratio,
+            config.dropout,
+        )
+        self.qformer = QFormer(
+            config.n_queries,
+            config.width,
+            config.heads,
+            config.qformer_layers,
+            config.mlp_ratio,
+            config.dropout,
+        )
+        hidden = llm.get_input_embeddings().weight.shape[1]
+        self.proj = nn.Linear(config.width, hidden)
+        # Start the video tokens at the scale of the LLM's own word embeddings.
+        scale = float(llm.get_input_embeddings().weight.std())
+        nn.init.normal_(self.proj.weight, std=scale / math.sqrt(config.width))
+        nn.init.zeros_(self.proj.bias)
+        # The LLM is held outside the module tree: its weights are never saved in checkpoints
+        # nor handed to the optimizer.
+        self._llm = [llm]
+        self.tokenizer = tokenizer
+        self.encoder_dim = encoder_dim
+
+    @property
+    def llm(self) -> Any:
+        return self._llm[0]
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu() for k, v in self.state_dict().items()}
+
+    # -- video tokens ------------------------------------------------------------------------
+
+    def video_embeds(self, feats: torch.Tensor) -> torch.Tensor:
+        """``[B, T, N, C]`` -> ``[B, Q, H]`` tokens in the LLM's embedding space."""
+        return self.proj(self.qformer(self.gmhra(feats)))
+
+    # -- text --------------------------------------------------------------------------------
+
+    def _prompt_parts(self, instruction: str, question: str) -> tuple[list[int], list[int]]:
+        """Token ids before and after the video tokens (the chat template's user turn)."""
+        user = f"{VIDEO_MARK}\n{instruction}" + (f"\n{question}" if question else "")
+        tok = self.tokenizer
+        if getattr(tok, "chat_template", None):
+            text = tok.apply_chat_template(
+                [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+            )
+        else:
+            text = f"User: {user}\nAssistant: "
+        before, _, after = text.partition(VIDEO_MARK)
+        ids_b = tok(before, add_special_tokens=False)["input_ids"]
+        ids_a = tok(after, add_special_tokens=False)["input_ids"]
+        room = self.config.max_text_tokens - len(ids_b)
+        return ids_b, ids_a[-max(room, 8) :]
+
+    def _answer_ids(self, answer: str) -> list[int]:
+        tok = self.tokenizer
+        ids = tok(answer, add_special_tokens=False)["input_ids"][: self.config.max_answer_tokens]
+        return ids + ([tok.eos_token_id] if tok.eos_token_id is not None else [])
+
+    def build_inputs(
+        self, examples: list[Example], answers: list[str] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """inputs_embeds ``[B, L, H]``, attention mask ``[B, L]`` and labels ``[B, L]`` (answer
+        tokens only; right padding)."""
+        device = self.proj.weight.device
+        feats = torch.stack([e.features for e in examples]).to(device)
+        vid = self.video_embeds(feats)  # [B, Q, H]
+        emb = self.llm.get_input_embeddings()
+        rows, labels = [], []
+        for k, e in enumerate(examples):
+            before, after = self._prompt_parts(e.instruction, e.question)
+            ans = self._answer_ids(answers[k] if answers is not None else e.answer)
+            text_ids = torch.tensor(before + after + ans, device=device)
+            t = emb(text_ids)
+            nb = len(before)
+            rows.append(torch.cat([t[:nb], vid[k], t[nb:]]))
+            lab = [IGNORE] * (nb + vid.shape[1] + len(after)) + ans
+            labels.append(torch.tensor(lab, device=device))
+        length = max(r.shape[0] for r in rows)
+        hidden = rows[0].shape[1]
+        x = rows[0].new_zeros(len(rows), length, hidden)
+        mask = torch.zeros(len(rows), length, dtype=torch.long, device=device)
+        y = torch.full((len(rows), length), IGNORE, dtype=torch.long, device=device)
+        for k, (r, lab) in enumerate(zip(rows, labels, strict=True)):
+            x[k, : r.shape[0]] = r
+            mask[k, : r.shape[0]] = 1
+            y[k, : lab.shape[0]] = lab
+        return x, mask, y
+
+    def _answer_logits(self, examples: list[Example], answers: list[str] | None = None):
+        """Logits at the positions that predict an answer token, and those tokens.
+
+        The vocabulary projection runs only there (about a tenth of the sequence): with a 49k
+        vocabulary it is most of the cost of a step on a CPU otherwise.
+        """
+        x, mask, y = self.build_inputs(examples, answers)
+        hidden = self.llm.base_model(inputs_embeds=x, attention_mask=mask).last_hidden_state
+        target = y[:, 1:]
+        keep = target != IGNORE  # [B, L-1]
+        logits = self.llm.get_output_embeddings()(hidden[:, :-1][keep])  # [K, V]
+        return logits.float(), target[keep], keep
+
+    def forward(self, examples: list[Example]) -> torch.Tensor:
+        """Mean next-token loss over the answer tokens of the batch."""
+        logits, target, _ = self._answer_logits(examples)
+        return nn.functional.cross_entropy(logits, target)
+
+    # -- inference ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def score_choices(self, example: Example, choices: list[str]) -> list[float]:
+        """Mean log-likelihood of each candidate answer (higher is likelier)."""
+        logits, target, keep = self._answer_logits([example] * len(choices), answers=choices)
+        picked = torch.log_softmax(logits, -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        rows = keep.nonzero()[:, 0]  # which choice each kept position belongs to
+        total = torch.zeros(len(choices)).index_add_(0, rows.cpu(), picked.cpu())
+        count = torch.zeros(len(choices)).index_add_(0, rows.cpu(), torch.ones_like(picked).cpu())
+        return (total / count.clamp(min=1)).tolist()
+
+    @torch.no_grad()
+    def generate(self, example: Example, max_new_tokens: int = 64) -> str:
+        """Greedy answer to one example's question."""
+        x, mask, _ = self.build_inputs([example], answers=[""])
+        # build_inputs appended the eos of the empty answer: drop it so generation starts fresh.
+        n_eos = 1 if self.tokenizer.eos_token_id is not None else 0
+        if n_eos:
+            x, mask = x[:, :-1], mask[:, :-1]
+        out = self.llm.generate(
+            inputs_embeds=x,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+        )
+        return self.tokenizer.decode(out[0], skip_special_tokens=True).strip()

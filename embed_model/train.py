@@ -1,0 +1,244 @@
+"""Instruction tuning: AdamW on GMHRA + Q-Former + projection, gradient accumulation, warmup
+then cosine decay, checkpoints that carry both configs, and resume from the last checkpoint.
+
+A checkpoint (``checkpoint.pt``) holds the model config, the training config, the trainable
+weights (never the frozen LLM or encoder: those are named by the config), the optimizer and
+scheduler state, the step, the loss history and the RNG state, so a resumed run continues the
+same curve.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from embed_model.config import EmbedConfig, TrainConfig, config_from_dict
+from embed_model.data import InstructionDataset
+from embed_model.encoder import FrozenEncoder
+from embed_model.model import VideoChatEmbed, load_llm
+from orchestrator.errors import InputError
+from orchestrator.record import atomic_write_bytes
+
+__all__ = ["CHECKPOINT", "TrainResult", "build_model", "load_checkpoint", "train"]
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainResult:
+    """What a training run did."""
+
+    checkpoint: Path
+    steps: int
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    steps_per_s: float = 0.0
+    resumed_from: int = 0
+    trainable_params: int = 0
+
+
+def build_model(config: EmbedConfig, device: str = "cpu") -> tuple[VideoChatEmbed, FrozenEncoder]:
+    """The model with fresh trainable parts, its frozen LLM and encoder loaded."""
+    encoder = FrozenEncoder(config.encoder, config.image_size, config.spatial_tokens).load()
+    llm, tok = load_llm(config.llm)
+    model = VideoChatEmbed(config, encoder.out_dim, llm.to(device), tok).to(device)
+    return model, encoder
+
+
+def _lr_lambda(cfg: TrainConfig):
+    def f(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / max(cfg.warmup_steps, 1)
+        progress = (step - cfg.warmup_steps) / max(cfg.steps - cfg.warmup_steps, 1)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return f
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())  # a killed run never leaves half a checkpoint
+
+
+def load_checkpoint(
+    path: str | Path, device: str = "cpu"
+) -> tuple[VideoChatEmbed, FrozenEncoder, dict[str, Any]]:
+    """Model (trainable weights restored), encoder and the raw checkpoint dict."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / CHECKPOINT
+    if not p.is_file():
+        raise InputError(f"no embed-model checkpoint at {p} (expected a file from train())")
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=False)
+        config = config_from_dict(EmbedConfig, state["config"])
+    except (KeyError, EOFError, RuntimeError, TypeError) as e:
+        raise InputError(f"{p}: not an embed-model checkpoint ({type(e).__name__}: {e})") from None
+    model, encoder = build_model(config, device)
+    model.load_state_dict(state["model"])
+    return model, encoder, state
+
+
+def train(
+    data: str | Path,
+    out_dir: str | Path,
+    config: EmbedConfig | None = None,
+    train_config: TrainConfig | None = None,
+    resume: bool = True,
+    log: Any = None,
+) -> TrainResult:
+    """Train on the instruction JSONL `data`; checkpoints go to ``out_dir/checkpoint.pt``.
+
+    With `resume` and a checkpoint in `out_dir`, training continues from it (its model config
+    wins; `train_config.steps` may extend the run). `log` is called as ``log(step, loss)``.
+    """
+    from orchestrator.instruct import read_jsonl
+
+    out = Path(out_dir)
+    ckpt_path = out / CHECKPOINT
+    tcfg = train_config or TrainConfig()
+    records = read_jsonl(data)  # a bad file fails here, before any model loads
+    state: dict[str, Any] | None = None
+    if resume and ckpt_path.exists():
+        model, encoder, state = load_checkpoint(ckpt_path, tcfg.device)
+        config = model.config
+    else:
+        config = config or EmbedConfig()
+        torch.manual_seed(tcfg.seed)
+        model, encoder = build_model(config, tcfg.device)
+    dataset = InstructionDataset(records, config, encoder, split=tcfg.split, mc_only=tcfg.mc_only)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": tcfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=tcfg.lr,
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(tcfg))
+    gen = torch.Generator().manual_seed(tcfg.seed)
+    start, losses = 0, []
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        start, losses = int(state["step"]), list(state["losses"])
+        # A longer run than first planned: the schedule follows the new length.
+        sched.lr_lambdas[0] = _lr_lambda(tcfg)
+
+    def checkpoint(step: int) -> None:
+        _save(
+            ckpt_path,
+            {
+                "config": config.to_dict(),
+                "train": tcfg.to_dict(),
+                "model": model.trainable_state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "generator": gen.get_state(),
+                "step": step,
+                "losses": losses,
+                "encoder_dim": model.encoder_dim,
+            },
+        )
+
+    batches = dataset.batches(tcfg.batch_size, gen)
+    model.train()
+    model.llm.eval()  # frozen: no dropout in the LLM
+    t0 = time.perf_counter()
+    step = start
+    for step in range(start + 1, tcfg.steps + 1):
+        opt.zero_grad(set_to_none=True)
+        total = 0.0
+        for _ in range(tcfg.grad_accum):
+            loss = model(next(batches)) / tcfg.grad_accum
+            loss.backward()
+            total += float(loss.detach())
+        torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
+        opt.step()
+        sched.step()
+        losses.append(total)
+        if log is not None:
+            log(step, total)
+        if step % tcfg.checkpoint_every == 0:
+            checkpoint(step)
+    seconds = time.perf_counter() - t0
+    done = max(step - start, 0)
+    checkpoint(max(step, start))
+    model.eval()
+    return TrainResult(
+        checkpoint=ckpt_path,
+        steps=max(step, start),
+        losses=losses,
+        seconds=seconds,
+        steps_per_s=done / seconds if seconds > 0 else 0.0,
+        resumed_from=start,
+        trainable_params=sum(p.numel() for p in params),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m embed_model.train DATA.jsonl OUT_DIR [--preset tiny|full] …``."""
+    import argparse
+    import sys
+
+    from orchestrator.errors import VidchatError
+
+    p = argparse.ArgumentParser(prog="python -m embed_model.train", description=train.__doc__)
+    p.add_argument("data", help="instruction JSONL from vidchat instruct")
+    p.add_argument("out_dir", help="folder for checkpoint.pt (resumed from when present)")
+    p.add_argument("--preset", choices=["tiny", "full", "default"], default="tiny")
+    p.add_argument("--encoder", default=None, help="encoder spec (see EmbedConfig.encoder)")
+    p.add_argument("--llm", default=None, help="frozen LLM: shipped name, GGUF or folder")
+    p.add_argument("--steps", type=int, default=TrainConfig.steps)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--grad-accum", type=int, default=TrainConfig.grad_accum)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 …")
+    p.add_argument("--mc-only", action="store_true", help="multiple-choice items only")
+    p.add_argument(
+        "--no-resume", action="store_true", help="start over even if a checkpoint exists"
+    )
+    args = p.parse_args(argv)
+    overrides = {k: v for k, v in (("encoder", args.encoder), ("llm", args.llm)) if v}
+    make = {"tiny": EmbedConfig.tiny, "full": EmbedConfig.full, "default": EmbedConfig}
+    try:
+        config = make[args.preset](**overrides)
+        tcfg = TrainConfig(
+            steps=args.steps,
+            batch_size=args.batch_size,
+            grad_accum=args.grad_accum,
+            lr=args.lr,
+            device=args.device,
+            mc_only=args.mc_only,
+        )
+        result = train(
+            args.data,
+            args.out_dir,
+            config,
+            tcfg,
+            resume=not args.no_resume,
+            log=lambda s, loss: print(f"step {s}: loss {loss:.4f}", flush=True),
+        )
+    except VidchatError as e:
+        print(f"embed_model.train: error: {e}", file=sys.stderr)
+        return e.exit_code
+    print(
+        f"{result.checkpoint}: step {result.steps} ({result.steps_per_s:.2f} steps/s, "
+        f"{result.trainable_params} trainable parameters)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

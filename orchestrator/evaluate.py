@@ -1,0 +1,295 @@
+"""The comparison harness: multiple-choice accuracy per question type and latency per answer,
+for the text path (perception record + LLM, `orchestrator.chat.ChatSession`), the embed path
+(a trained `embed_model` checkpoint) and chance, on the same held-out videos and questions.
+
+The text path's LLM writes an answer that is read back as a letter ``(B)`` or as the text of one
+option; an answer that names none counts as wrong (and is counted as ``unparsed``). The embed
+path scores each option by its mean log-likelihood and takes the best. Chance is the expected
+accuracy of guessing uniformly, ``mean(1 / number of options)``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from orchestrator.errors import InputError
+from orchestrator.instruct import LETTERS, QA, InstructionRecord, format_choices, read_jsonl
+
+if TYPE_CHECKING:
+    from orchestrator.record import VideoContext
+
+__all__ = [
+    "EvalItem",
+    "ItemResult",
+    "PathReport",
+    "TypeScore",
+    "chance_report",
+    "comparison_table",
+    "evaluate_embed",
+    "evaluate_text",
+    "mc_items",
+    "parse_choice",
+]
+
+PathName = Literal["text", "embed", "chance"]
+TEXT_MC_SUFFIX = "Answer with the letter of the correct option, for example (A)."
+
+
+class EvalItem(BaseModel):
+    """One multiple-choice question about one video."""
+
+    video: str
+    sha256: str
+    record: str | None = None
+    qa: QA
+
+
+class ItemResult(BaseModel):
+    type: str
+    video: str
+    question: str
+    answer_index: int
+    predicted: int | None
+    correct: bool
+    seconds: float
+    output: str = ""
+
+
+class TypeScore(BaseModel):
+    n: int
+    correct: float = Field(description="number right (expected number for chance)")
+    accuracy: float
+    mean_seconds: float
+    unparsed: int = 0
+
+
+class PathReport(BaseModel):
+    """One path's results over the evaluation items."""
+
+    path: PathName
+    model: str
+    per_type: dict[str, TypeScore]
+    overall: TypeScore
+    items: list[ItemResult] = Field(default_factory=list)
+
+
+def mc_items(
+    data: str | Path | Sequence[InstructionRecord], split: str | None = "test"
+) -> list[EvalItem]:
+    """Every multiple-choice QA of the videos in `split` (None: all)."""
+    recs = read_jsonl(data) if isinstance(data, (str, Path)) else list(data)
+    items = [
+        EvalItem(video=r.video, sha256=r.sha256, record=r.record, qa=qa)
+        for r in recs
+        if split is None or r.split == split
+        for qa in r.QA
+        if qa.is_mc
+    ]
+    if not items:
+        splits = sorted({r.split for r in recs})
+        raise InputError(
+            f"no multiple-choice questions in split {split!r} (splits present: "
+            f"{', '.join(splits) or 'none'})"
+        )
+    return items
+
+
+_LETTER_RE = re.compile(
+    r"\(([A-H])\)|^\s*([A-H])(?:[).:\s]|$)|\b(?:option|answer(?: is)?)\s*:?\s*\(?([A-H])\b"
+)
+
+
+def parse_choice(text: str, choices: Sequence[str]) -> int | None:
+    """The option an answer names: a letter ``(B)``/``B.``/``answer is B``, else the one option
+    whose text the answer contains (None when it names none or several)."""
+    for m in _LETTER_RE.finditer(text.strip()):
+        letter = next(g for g in m.groups() if g)
+        k = LETTERS.index(letter)
+        if k < len(choices):
+            return k
+    low = text.lower()
+    hits = [k for k, c in enumerate(choices) if c.lower() in low]
+    # "00:01" is inside "00:10"? no, but "square" is inside "squares": keep the longest match.
+    if len(hits) > 1:
+        longest = max(hits, key=lambda k: len(choices[k]))
+        hits = [
+            k for k in hits if k == longest or choices[k].lower() not in choices[longest].lower()
+        ]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _summarize(results: list[ItemResult], unparsed_of: Callable[[ItemResult], bool]) -> TypeScore:
+    n = len(results)
+    right = sum(r.correct for r in results)
+    return TypeScore(
+        n=n,
+        correct=right,
+        accuracy=right / n if n else 0.0,
+        mean_seconds=sum(r.seconds for r in results) / n if n else 0.0,
+        unparsed=sum(unparsed_of(r) for r in results),
+    )
+
+
+def _report(path: PathName, model: str, results: list[ItemResult]) -> PathReport:
+    by_type: dict[str, list[ItemResult]] = defaultdict(list)
+    for r in results:
+        by_type[r.type].append(r)
+
+    def unparsed(r: ItemResult) -> bool:
+        return r.predicted is None
+
+    return PathReport(
+        path=path,
+        model=model,
+        per_type={t: _summarize(rs, unparsed) for t, rs in sorted(by_type.items())},
+        overall=_summarize(results, unparsed),
+        items=results,
+    )
+
+
+def _context_for(item: EvalItem, cache: dict[str, VideoContext]) -> VideoContext:
+    if item.sha256 not in cache:
+        from orchestrator.chat_cli import load_context
+
+        target = item.record if item.record and Path(item.record).is_file() else item.video
+        cache[item.sha256] = load_context(target, progress=False)
+    return cache[item.sha256]
+
+
+def evaluate_text(
+    items: Sequence[EvalItem],
+    llm: Any = None,
+    contexts: dict[str, VideoContext] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PathReport:
+    """Ask every question through the text path (`ChatSession` over the video's record).
+
+    `llm`: an `LLMConfig`, a langchain chat model, or None for the default LLM settings.
+    `contexts` maps video sha256 to its record (else the record file, else the video is
+    textualized through the cache).
+    """
+    from orchestrator.chat import ChatSession
+
+    cache = dict(contexts or {})
+    sessions: dict[str, ChatSession] = {}
+    results = []
+    model_name = ""
+    for n, item in enumerate(items, 1):
+        ctx = _context_for(item, cache)
+        session = sessions.get(item.sha256)
+        if session is None:
+            session = sessions[item.sha256] = ChatSession(ctx, llm=llm)
+        session.reset()  # each question on its own: no earlier answers to lean on
+        qa = item.qa
+        assert qa.choices is not None and qa.answer_index is not None
+        question = _question_of(qa)
+        prompt = f"{format_choices(question, qa.choices)}\n{TEXT_MC_SUFFIX}"
+        t0 = time.perf_counter()
+        answer = session.ask(prompt)
+        seconds = time.perf_counter() - t0
+        model_name = answer.model
+        k = parse_choice(answer.text, qa.choices)
+        results.append(
+            ItemResult(
+                type=qa.type,
+                video=item.video,
+                question=question,
+                answer_index=qa.answer_index,
+                predicted=k,
+                correct=k == qa.answer_index,
+                seconds=seconds,
+                output=answer.text,
+            )
+        )
+        if progress:
+            progress(n, len(items))
+    return _report("text", model_name, results)
+
+
+def _question_of(qa: QA) -> str:
+    """The bare question of a multiple-choice item (its text before the options)."""
+    return qa.q.split("\nOptions:")[0]
+
+
+def evaluate_embed(
+    items: Sequence[EvalItem],
+    checkpoint: str | Path,
+    device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> PathReport:
+    """Choose every option through a trained embed-model checkpoint."""
+    from embed_model.infer import load_embed_chat
+
+    chat = load_embed_chat(checkpoint, device)
+    results = []
+    for n, item in enumerate(items, 1):
+        qa = item.qa
+        assert qa.choices is not None and qa.answer_index is not None
+        question = _question_of(qa)
+        ans = chat.choose(item.video, question, qa.choices)
+        results.append(
+            ItemResult(
+                type=qa.type,
+                video=item.video,
+                question=question,
+                answer_index=qa.answer_index,
+                predicted=ans.choice_index,
+                correct=ans.choice_index == qa.answer_index,
+                seconds=ans.seconds,
+                output=ans.text,
+            )
+        )
+        if progress:
+            progress(n, len(items))
+    return _report("embed", chat.name, results)
+
+
+def chance_report(items: Sequence[EvalItem]) -> PathReport:
+    """Expected accuracy of a uniform guess over each item's options."""
+    by_type: dict[str, list[EvalItem]] = defaultdict(list)
+    for it in items:
+        by_type[it.qa.type].append(it)
+
+    def score(its: list[EvalItem]) -> TypeScore:
+        expected = sum(1 / len(it.qa.choices or [0, 0]) for it in its)
+        return TypeScore(n=len(its), correct=expected, accuracy=expected / len(its), mean_seconds=0)
+
+    return PathReport(
+        path="chance",
+        model="uniform guess",
+        per_type={t: score(its) for t, its in sorted(by_type.items())},
+        overall=score(list(items)),
+    )
+
+
+def comparison_table(reports: Sequence[PathReport]) -> str:
+    """A markdown table: one row per question type (and overall), accuracy per path, then the
+    mean seconds per answer of each path."""
+    types = sorted({t for r in reports for t in r.per_type})
+    head = ["question type", "n", *[f"{r.path} acc" for r in reports]]
+    head += [f"{r.path} s/answer" for r in reports if r.path != "chance"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+
+    def row(name: str, scores: list[TypeScore | None]) -> str:
+        n = next((s.n for s in scores if s is not None), 0)
+        cells = [name, str(n)]
+        cells += [f"{s.accuracy:.2f}" if s else "–" for s in scores]
+        cells += [
+            f"{s.mean_seconds:.2f}" if s else "–"
+            for s, r in zip(scores, reports, strict=True)
+            if r.path != "chance"
+        ]
+        return "| " + " | ".join(cells) + " |"
+
+    for t in types:
+        lines.append(row(t, [r.per_type.get(t) for r in reports]))
+    lines.append(row("**all**", [r.overall for r in reports]))
+    models = "; ".join(f"{r.path}: {r.model}" for r in reports)
+    return "\n".join(lines) + f"\n\n{models}"

@@ -1,0 +1,117 @@
+"""The trainable parts and the sequence layout: shapes, gradients, labels on answers only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from embed_model.config import EmbedConfig, TrainConfig, config_from_dict
+from embed_model.encoder import FrozenEncoder, video_features
+from embed_model.gmhra import GMHRA
+from embed_model.model import IGNORE, Example, VideoChatEmbed, load_llm
+from embed_model.qformer import QFormer
+from orchestrator.errors import ConfigError, InputError
+
+
+def test_gmhra_and_qformer_shapes_and_time_mixing():
+    torch.manual_seed(0)
+    g = GMHRA(in_dim=12, width=16, heads=4, layers=2, max_frames=6)
+    x = torch.randn(2, 5, 3, 12)  # [B, T, N, C]
+    y = g(x)
+    assert y.shape == (2, 5 * 3, 16)
+    # GMHRA relates frames: changing frame 4 changes the tokens of frame 0.
+    x2 = x.clone()
+    x2[:, 4] += 1.0
+    assert not torch.allclose(g(x2)[:, :3], y[:, :3])
+    with pytest.raises(ValueError, match="at most 6"):
+        g(torch.randn(1, 7, 3, 12))
+    q = QFormer(n_queries=5, width=16, heads=4, layers=2)
+    out = q(y)
+    assert out.shape == (2, 5, 16)
+    out.sum().backward()
+    assert q.queries.grad is not None and g.inp.weight.grad is not None
+
+
+def test_labels_cover_answer_tokens_only(tiny_llm):
+    llm, tok = load_llm(str(tiny_llm))
+    cfg = EmbedConfig.tiny(llm=str(tiny_llm))
+    model = VideoChatEmbed(cfg, encoder_dim=10, llm=llm, tokenizer=tok)
+    feats = torch.randn(cfg.n_frames, 4, 10)
+    ex = [
+        Example(feats, "Answer briefly.", "How many squares?", "2"),
+        Example(feats, "Answer briefly.", "When does square#1 first appear? Please say.", "00:01"),
+    ]
+    x, mask, y = model.build_inputs(ex)
+    assert x.shape[:2] == mask.shape == y.shape
+    for k, e in enumerate(ex):
+        answer = tok(e.answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        labelled = y[k][y[k] != IGNORE].tolist()
+        assert labelled == answer
+        # The video tokens sit inside the prompt, before the labelled answer.
+        assert int(mask[k].sum()) == (y[k] != IGNORE).nonzero().max().item() + 1
+    loss = model(ex)
+    loss.backward()
+    assert all(p.grad is None for p in llm.parameters())
+    assert model.proj.weight.grad is not None
+    assert set(model.trainable_state_dict()) == set(model.state_dict())
+    assert not any("embed_tokens" in k for k in model.state_dict())
+    scores = model.score_choices(ex[0], ["(A) 1", "(B) 2", "(C) 3"])
+    assert len(scores) == 3 and all(s < 0 for s in scores)
+
+
+def test_encoder_shipped_weights_and_feature_cache(tmp_path, feature_cache):
+    from embed_model.synthetic import Square, make_squares_video
+
+    enc = FrozenEncoder("tags:efficientnet-lite0", image_size=64, spatial_tokens=2)
+    frames = np.zeros((3, 50, 70, 3), np.uint8)
+    frames[1] = 255
+    f = enc.encode(frames)
+    assert f.shape == (3, 4, 1280) and enc.out_dim == 1280
+    assert not torch.allclose(f[0], f[1]) and torch.allclose(f[0], f[2])
+    path, _ = make_squares_video(tmp_path / "v.mp4", [Square("red", 0.5, 1.5, 0, 0, 100, 80)], 2.0)
+    a = video_features(path, enc, n_frames=3)
+    assert a.shape == (3, 4, 1280)
+    assert len(list((feature_cache / "embed_features").glob("*.pt"))) == 1
+    assert torch.equal(video_features(path, enc, n_frames=3), a)
+    with pytest.raises(InputError, match=r"\[T, H, W, 3\]"):
+        enc.encode(np.zeros((4, 4, 3), np.uint8))
+
+
+def test_encoder_from_a_transformers_folder(tmp_path):
+    """Any transformers image model by path: a tiny ViT built and saved here."""
+    from orchestrator.llm import _import_transformers
+
+    transformers = _import_transformers()
+    cfg = transformers.ViTConfig(
+        image_size=32, patch_size=8, hidden_size=24, num_hidden_layers=1,
+        num_attention_heads=2, intermediate_size=32,
+    )  # fmt: skip
+    transformers.ViTModel(cfg).save_pretrained(tmp_path / "vit")
+    enc = FrozenEncoder(f"hf:{tmp_path / 'vit'}", image_size=32, spatial_tokens=2)
+    out = enc.encode(np.zeros((2, 40, 40, 3), np.uint8))
+    assert out.shape == (2, 4, 24)  # 16 patches + CLS pooled to 4 tokens
+    assert enc.identity.startswith("hf:")
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="divisible"):
+        EmbedConfig(width=30, heads=4)
+    with pytest.raises(ConfigError, match="unknown encoder"):
+        FrozenEncoder("clip:foo").load()
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) depth"):
+        config_from_dict(EmbedConfig, {"depth": 3})
+    with pytest.raises(ConfigError, match="steps must be >= 1"):
+        TrainConfig(steps=0)
+    full = EmbedConfig.full()
+    assert full.n_queries == 32 and full.qformer_layers == 6 and full.width % full.heads == 0
+
+
+def test_batches_never_stall_on_a_set_smaller_than_a_batch():
+    from embed_model.data import InstructionDataset
+
+    ds = InstructionDataset.__new__(InstructionDataset)  # no encoder needed for batching
+    ds.items = [None, None]  # type: ignore[list-item]
+    ds.example = lambda k: k  # type: ignore[method-assign]
+    batches = ds.batches(8, torch.Generator().manual_seed(0))
+    assert sorted(next(batches)) == [0, 1] and sorted(next(batches)) == [0, 1]

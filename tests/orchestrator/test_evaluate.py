@@ -1,0 +1,95 @@
+"""The comparison harness: answers read back as options, accuracy per type, chance, the table."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.errors import InputError
+from orchestrator.evaluate import (
+    chance_report,
+    comparison_table,
+    evaluate_text,
+    mc_items,
+    parse_choice,
+)
+from orchestrator.instruct import build_dataset, write_jsonl
+from orchestrator.instruct_cli import main
+from tests.orchestrator.chat_helpers import ScriptedChatModel, small_record
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("(B) 00:20", 1),
+        ("B", 1),
+        ("C. moves left", 2),
+        ("The answer is D", 3),
+        ("I think it is 00:50 [00:50].", 2),
+        ("person#1 or dog#1, hard to say", None),
+        ("(E) nothing", None),  # only four options
+        ("no idea", None),
+    ],
+)
+def test_parse_choice(text, expected):
+    assert parse_choice(text, ["00:03", "00:20", "00:50", "moves"]) == expected
+
+
+def _items(tmp_path):
+    recs = []
+    for k in range(3):
+        ctx = small_record()
+        ctx.video.sha256 = f"{k:064x}"
+        recs.append(ctx)
+    data = build_dataset(recs, ratios=(0.0, 0.0, 1.0))
+    write_jsonl(data, tmp_path / "d.jsonl")
+    return tmp_path / "d.jsonl", {r.video.sha256: r for r in recs}
+
+
+def test_text_path_scores_per_type_against_the_known_answers(tmp_path):
+    path, contexts = _items(tmp_path)
+    items = mc_items(path, "test")
+    # A model that always answers (A): its accuracy is exactly the share of items whose answer
+    # is the first option, per type and overall.
+    model = ScriptedChatModel(reply_fn=lambda m: "(A)")
+    report = evaluate_text(items, llm=model, contexts=contexts)
+    assert report.overall.n == len(items) == len(model.calls)
+    assert report.overall.correct == sum(it.qa.answer_index == 0 for it in items)
+    for t, score in report.per_type.items():
+        its = [it for it in items if it.qa.type == t]
+        assert score.accuracy == pytest.approx(
+            sum(it.qa.answer_index == 0 for it in its) / len(its)
+        )
+    assert report.overall.unparsed == 0 and report.overall.mean_seconds >= 0
+    # The model saw the record and the options (the real text path, not a shortcut).
+    user = model.calls[0].messages[-1].content
+    assert "Options:" in user and "(A)" in user
+    assert any("<record>" in m.content for m in model.calls[0].messages)
+
+    # An oracle reading the right option from the question gets everything right.
+    answers = {it.qa.q: it.qa.a for it in items}
+
+    def oracle(messages):
+        return answers[messages[-1].content.rsplit("\n", 1)[0]]
+
+    perfect = evaluate_text(items, llm=ScriptedChatModel(reply_fn=oracle), contexts=contexts)
+    assert perfect.overall.accuracy == 1.0
+
+    chance = chance_report(items)
+    assert chance.overall.accuracy == pytest.approx(
+        sum(1 / len(it.qa.choices) for it in items) / len(items)
+    )
+    table = comparison_table([report, perfect, chance])
+    lines = table.splitlines()
+    assert lines[0].startswith("| question type | n | text acc | text acc | chance acc")
+    assert any(line.startswith("| count |") for line in lines)
+    assert "| **all** |" in table and "1.00" in table
+
+
+def test_eval_cli_errors(tmp_path, capsys):
+    path, _ = _items(tmp_path)
+    assert main(["eval", str(path), "--path", "embed"]) == 2
+    assert "--checkpoint" in capsys.readouterr().err
+    assert main(["eval", str(path), "--split", "train"]) == 2
+    assert "no multiple-choice questions in split 'train'" in capsys.readouterr().err
+    with pytest.raises(InputError, match="no such instruction file"):
+        mc_items(tmp_path / "nope.jsonl")
