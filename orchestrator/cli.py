@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "orchestrator.models_cli",
     "orchestrator.segment_cli",
     "orchestrator.instruct_cli",
+    "orchestrator.batch_cli",
 )
 
 
