@@ -26,9 +26,9 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from orchestrator.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
-from orchestrator.models import ResolvedModel, resolve
+from orchestrator.models import ResolvedModel
 from orchestrator.record import Event
-from perceivers.base import Availability, Frame, Input, Media, Perceiver, PerceiverOptions
+from perceivers.base import Frame, Input, Media, Perceiver, PerceiverOptions
 from perceivers.caption import import_transformers, pretrained_source
 
 __all__ = ["ActionOptions", "ActionPerceiver", "window_starts"]
@@ -109,20 +109,9 @@ class ActionPerceiver(Perceiver):
         self._multi_label = False
 
     def _resolved(self) -> ResolvedModel:
-        return resolve(self.options.model)
-
-    def availability(self) -> Availability:
-        """transformers importable and the model folder here (or a hub id)."""
-        base = super().availability()
-        if not base.ok:
-            return base
-        resolved = self._resolved()
-        if not resolved.available:
-            return Availability(False, resolved.reason)
-        return Availability(True)
-
-    def model_identity(self) -> str | None:
-        return self._resolved().identity
+        resolved = self.resolve_model()
+        assert resolved is not None  # `model` is a required option
+        return resolved
 
     def load(self) -> None:
         """Load the classifier and its video (or image) processor once."""

@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orchestrator.errors import ConfigError
+from orchestrator.models import ResolvedModel, resolve
 from orchestrator.record import Observation, VideoContext, VideoInfo
 
 Input = Literal["slow", "fast", "audio"]
@@ -120,16 +121,31 @@ class Perceiver(ABC):
         except ValidationError as e:
             raise ConfigError(f"perceiver {cls.name}: {format_validation_error(e)}") from None
 
+    def model_name(self) -> str | None:
+        """The model named in the options (their ``model`` field), if any."""
+        name = getattr(self.options, "model", None)
+        return name if isinstance(name, str) else None
+
+    def resolve_model(self) -> ResolvedModel | None:
+        """Where the options' model comes from (`orchestrator.models.resolve`); never downloads."""
+        name = self.model_name()
+        return resolve(name) if name is not None else None
+
     def availability(self) -> Availability:
-        """Can this perceiver run here? Default: its packages are importable."""
+        """Can this perceiver run here? Default: its packages are importable and the model named
+        in its options (if any) is here or is a hub id its library can fetch."""
         missing = [p for p in self.packages if importlib.util.find_spec(p) is None]
         if missing:
             return Availability(False, f"missing Python package(s): {', '.join(missing)}")
+        resolved = self.resolve_model()
+        if resolved is not None and not resolved.available:
+            return Availability(False, resolved.reason)
         return Availability(True)
 
     def model_identity(self) -> str | None:
         """Identity of the model weights (part of the cache key); None when there is no model."""
-        return None
+        resolved = self.resolve_model()
+        return resolved.identity if resolved is not None else None
 
     def load(self) -> None:  # noqa: B027 — optional hook: perceivers without a model skip it
         """Load models once. Called by the pipeline before the first `perceive`; keep them."""

@@ -28,9 +28,9 @@ import numpy as np
 from pydantic import Field
 
 from orchestrator.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
-from orchestrator.models import ResolvedModel, resolve
+from orchestrator.models import ResolvedModel
 from orchestrator.record import Event
-from perceivers.base import Availability, Frame, Input, Media, Perceiver, PerceiverOptions
+from perceivers.base import Frame, Input, Media, Perceiver, PerceiverOptions
 from perceivers.keyframes import KeyframeOptions, media_keyframes
 
 __all__ = [
@@ -207,20 +207,9 @@ class _CaptionBase(Perceiver):
         self._captioner: Captioner | None = None
 
     def _resolved(self) -> ResolvedModel:
-        return resolve(self.options.model)
-
-    def availability(self) -> Availability:
-        """transformers importable and the model folder here (or a hub id)."""
-        base = super().availability()
-        if not base.ok:
-            return base
-        resolved = self._resolved()
-        if not resolved.available:
-            return Availability(False, resolved.reason)
-        return Availability(True)
-
-    def model_identity(self) -> str | None:
-        return self._resolved().identity
+        resolved = self.resolve_model()
+        assert resolved is not None  # `model` is a required option
+        return resolved
 
     def load(self) -> None:
         """Load the processor and model once."""
