@@ -49,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import VidchatError
 from orchestrator.record import atomic_write_text
+from orchestrator.video import file_sha256 as video_file_sha256
 
 if TYPE_CHECKING:
     from orchestrator.pipeline import Pipeline
@@ -197,11 +198,8 @@ def file_sha256(path: str | os.PathLike[str]) -> str | None:
 
         if not stat.S_ISREG(os.stat(path).st_mode):
             return None  # a folder or a FIFO: opening a FIFO would block forever
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+        # The memoized hash `probe` uses too, so the worker does not read the file again.
+        return video_file_sha256(Path(path))
     except OSError:
         return None
 

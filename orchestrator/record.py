@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = "1.0"
@@ -74,6 +75,26 @@ class RLE(_Model):
         if sum(self.counts) != h * w:
             raise ValueError(f"RLE counts sum to {sum(self.counts)}, expected {h}x{w}={h * w}")
         return self
+
+    @classmethod
+    def from_mask(cls, mask: np.ndarray) -> RLE:
+        """A boolean (H, W) mask as RLE."""
+        m = np.asarray(mask, dtype=bool)
+        if m.ndim != 2:
+            raise ValueError(f"mask must be 2-D (H, W), got shape {m.shape}")
+        flat = m.flatten(order="F").astype(np.int8)
+        changes = np.flatnonzero(np.diff(flat)) + 1
+        counts = np.diff(np.concatenate([[0], changes, [flat.size]])).tolist()
+        if flat.size and flat[0] == 1:
+            counts = [0, *counts]
+        return cls(size=(m.shape[0], m.shape[1]), counts=[int(c) for c in counts])
+
+    def to_mask(self) -> np.ndarray:
+        """The boolean (H, W) mask."""
+        h, w = self.size
+        values = np.zeros(len(self.counts), dtype=bool)
+        values[1::2] = True
+        return np.repeat(values, self.counts).reshape((w, h)).T
 
 
 class TrackPoint(_Model):

@@ -74,17 +74,7 @@ def box_at(obj: ObjectTrack, t: float) -> tuple[float, float, float, float] | No
     return traj[-1].box
 
 
-def decode_rle(rle: RLE) -> np.ndarray:
-    """An RLE mask (column-major, starting with zeros) as a bool array of shape (h, w)."""
-    h, w = rle.size
-    flat = np.zeros(h * w, dtype=bool)
-    pos, value = 0, False
-    for n in rle.counts:
-        if value:
-            flat[pos : pos + n] = True
-        pos += n
-        value = not value
-    return flat.reshape(w, h).T
+decode_rle = RLE.to_mask  # kept for callers; the coding lives with the RLE model
 
 
 def mask_at(obj: ObjectTrack, t: float, max_gap: float = 0.5) -> RLE | None:

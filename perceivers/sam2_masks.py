@@ -86,27 +86,9 @@ class SAM2Options(PerceiverOptions):
 # ------------------------------------------------------------------------------------ masks
 
 
-def encode_rle(mask: np.ndarray) -> RLE:
-    """A boolean (H, W) mask as COCO uncompressed RLE (column-major, first count = zeros)."""
-    m = np.asarray(mask, dtype=bool)
-    if m.ndim != 2:
-        raise ValueError(f"mask must be 2-D (H, W), got shape {m.shape}")
-    flat = m.flatten(order="F").astype(np.int8)
-    changes = np.flatnonzero(np.diff(flat)) + 1
-    bounds = np.concatenate([[0], changes, [flat.size]])
-    counts = np.diff(bounds).tolist()
-    if flat.size and flat[0] == 1:
-        counts = [0, *counts]
-    return RLE(size=(m.shape[0], m.shape[1]), counts=[int(c) for c in counts])
-
-
-def decode_rle(rle: RLE) -> np.ndarray:
-    """The boolean (H, W) mask of a COCO uncompressed RLE."""
-    h, w = rle.size
-    values = np.zeros(len(rle.counts), dtype=bool)
-    values[1::2] = True
-    flat = np.repeat(values, rle.counts)
-    return flat.reshape((w, h)).T
+# The RLE coding belongs to the record's RLE model; these names are kept for callers.
+encode_rle = RLE.from_mask
+decode_rle = RLE.to_mask
 
 
 def mask_from_event(event: Event) -> RLE:
