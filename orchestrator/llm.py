@@ -193,17 +193,10 @@ def resolve_llm_config(base: LLMConfig | None = None, flag: str | None = None) -
 
 
 def _import_transformers() -> Any:
-    """Import transformers, first making torchvision importable where its CPU ops are missing
-    (transformers imports torchvision whenever it is installed)."""
-    if importlib.util.find_spec("torchvision") is not None:
-        from perceivers._torchvision_compat import ensure_torchvision
+    """transformers, importable on CPU torch (see `perceivers._torchvision_compat`)."""
+    from perceivers._torchvision_compat import import_transformers
 
-        ensure_torchvision()
-    import transformers
-
-    # Weight-loading progress bars would interleave with the REPL's streamed answer.
-    transformers.utils.logging.disable_progress_bar()
-    return transformers
+    return import_transformers()
 
 
 def _local_source(config_or_path: LLMConfig | str | Path) -> ResolvedModel:

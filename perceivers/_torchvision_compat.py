@@ -137,3 +137,17 @@ def ensure_torchvision() -> ModuleType:
 def torchvision_mode() -> Literal["native", "fallback"] | None:
     """How torchvision got imported: its own ops, our CPU fallback, or not yet (None)."""
     return _mode
+
+
+def import_transformers() -> ModuleType:
+    """transformers, after making torchvision importable (transformers imports it whenever it is
+    installed). Weight-loading progress bars are turned off: they would interleave with vidchat's
+    own progress display and with streamed answers."""
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is not None:
+        ensure_torchvision()
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    return transformers

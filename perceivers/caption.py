@@ -19,7 +19,6 @@ then sent as a user turn with the image. The model is named as a local folder or
 from __future__ import annotations
 
 import inspect
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -30,6 +29,7 @@ from pydantic import Field
 from orchestrator.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
 from orchestrator.models import ResolvedModel
 from orchestrator.record import Event
+from perceivers._torchvision_compat import import_transformers
 from perceivers.base import Frame, Input, Media, Perceiver, PerceiverOptions
 from perceivers.keyframes import KeyframeOptions, media_keyframes
 
@@ -42,19 +42,6 @@ __all__ = [
     "import_transformers",
     "torch_device",
 ]
-
-_import_lock = threading.Lock()
-
-
-def import_transformers() -> Any:
-    """transformers, after making the CUDA torchvision build importable on CPU torch."""
-    with _import_lock:
-        from perceivers._torchvision_compat import ensure_torchvision
-
-        ensure_torchvision()
-        import transformers
-
-        return transformers
 
 
 def torch_device(name: str) -> str:

@@ -307,9 +307,9 @@ class TagsPerceiver(Perceiver):
         return model, labels
 
     def _load_transformers(self, weights: ResolvedModel) -> tuple[Any, list[str]]:
-        from orchestrator.llm import _import_transformers
+        from perceivers._torchvision_compat import import_transformers
 
-        tf = _import_transformers()
+        tf = import_transformers()
         source = str(weights.path) if weights.path is not None else self.options.model
         try:
             model = tf.AutoModelForImageClassification.from_pretrained(source)
