@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: `zooms` (on-demand perception of windows)
 
 OBJECT_ID_RE = re.compile(r"^[a-z0-9_\- ]+#[1-9][0-9]*$")
 
@@ -196,6 +196,24 @@ class Provenance(_Model):
     items: int = 0
 
 
+class ZoomRun(_Model):
+    """One closer look at a time window (`orchestrator.zoom`): which perceivers ran there, at
+    which rate, and what they added. Events it added carry ``data["zoom"] == id``."""
+
+    id: str = Field(description="zoom1, zoom2, … in the order the zooms were merged")
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    fps: float = Field(gt=0, description="frames a second both streams were decoded at")
+    perceivers: list[str]
+    provenance: list[Provenance] = Field(default_factory=list)
+    objects_added: list[str] = Field(default_factory=list, description="new object ids")
+    objects_refined: list[str] = Field(
+        default_factory=list, description="existing objects given denser trajectory points"
+    )
+    speech_added: int = 0
+    events_added: int = 0
+
+
 class VideoContext(_Model):
     """The whole record of one video."""
 
@@ -206,6 +224,7 @@ class VideoContext(_Model):
     speech: list[SpeechSegment] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
     provenance: list[Provenance] = Field(default_factory=list)
+    zooms: list[ZoomRun] = Field(default_factory=list, description="on-demand closer looks")
 
     @field_validator("schema_version")
     @classmethod

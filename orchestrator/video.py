@@ -220,8 +220,13 @@ def decode_frames(
     fps: float,
     max_side: int | None = None,
     stall_timeout_s: float = 120.0,
+    start: float = 0.0,
+    end: float | None = None,
 ) -> Iterator[DecodedFrame]:
     """Decode frames at most `fps` per second (chosen by their PTS), at most `max_side` pixels.
+
+    `start`/`end` (seconds) decode only that window: ffmpeg seeks to `start` before reading
+    (fast on long videos) and reads up to `end`; frame times stay times of the whole video.
 
     One ffmpeg process; raw RGB on stdout, each kept frame's pts_time on stderr (showinfo).
     A truncated file yields the frames that decode; a file with none raises InputError.
@@ -237,6 +242,7 @@ def decode_frames(
     vf = f"{select},showinfo,scale={w}:{h}:flags=area,format=rgb24"
     cmd = [
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info",
+        *_window_args(start, end),
         "-i", info.path, "-map", "0:v:0", "-an", "-sn", "-dn",
         "-vf", vf, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
     ]  # fmt: skip
@@ -299,7 +305,7 @@ def decode_frames(
                 t = last_t + 1e-3
             last_t = t
             n += 1
-            yield DecodedFrame(t=t, image=np.frombuffer(buf, np.uint8).reshape(h, w, 3))
+            yield DecodedFrame(t=t + start, image=np.frombuffer(buf, np.uint8).reshape(h, w, 3))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -308,6 +314,15 @@ def decode_frames(
         why = next((ln for ln in reversed(tail) if ln and not ln.startswith("[")), None)
         why = why or (tail[-1] if tail else f"ffmpeg exit code {proc.returncode}")
         raise InputError(f"{info.path}: no frame could be decoded ({why})")
+
+
+def _window_args(start: float, end: float | None) -> list[str]:
+    """Input options that read only [start, end): after an input seek ffmpeg's times restart at
+    0, so `decode_frames` adds `start` back."""
+    if start < 0 or (end is not None and end <= start):
+        raise ValueError(f"decode window must have 0 <= start < end, got {start}..{end}")
+    args = ["-ss", f"{start:.6f}"] if start > 0 else []
+    return args + (["-t", f"{end - start:.6f}"] if end is not None else [])
 
 
 def _read_exact(stream, n: int) -> bytes | None:
@@ -323,12 +338,16 @@ def _read_exact(stream, n: int) -> bytes | None:
     return b"".join(chunks) if len(chunks) > 1 else chunks[0]
 
 
-def load_audio(info: VideoInfo) -> np.ndarray | None:
-    """The first audio stream as 16 kHz mono float32 in [-1, 1]; None when there is none."""
+def load_audio(info: VideoInfo, start: float = 0.0, end: float | None = None) -> np.ndarray | None:
+    """The first audio stream as 16 kHz mono float32 in [-1, 1]; None when there is none.
+
+    `start`/`end` (seconds) read only that window (sample 0 is at `start`)."""
     if not info.has_audio:
         return None
     cmd = [
-        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", info.path,
+        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+        *_window_args(start, end),
+        "-i", info.path,
         "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(AUDIO_RATE), "-f", "f32le", "pipe:1",
     ]  # fmt: skip
     try:

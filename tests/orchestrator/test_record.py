@@ -74,7 +74,7 @@ def test_json_round_trip(tmp_path):
     path = ctx.save(tmp_path / "r.json")
     back = VideoContext.load(path)
     assert back == ctx
-    assert json.loads(path.read_text())["schema_version"] == "1.0"
+    assert json.loads(path.read_text())["schema_version"] == "1.1"
     assert not list(tmp_path.glob(".*.tmp"))  # atomic write leaves no temp file
 
 

@@ -1,0 +1,213 @@
+"""Zoom: a window decoded again at a higher rate, results merged into the record.
+
+A generated clip holds a white square crossing the picture for 10 s and a second square shown
+for 0.45 s only (4.30-4.75 s). A small real tracker (threshold, connected components, nearest
+centroid) sees the frames it is given: the 1 fps pass never sees the second square; a zoom at
+10 fps over 3-6 s finds it as a new object and refines the first square's trajectory.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+import orchestrator
+import perceivers
+from orchestrator.errors import ConfigError, InputError
+from orchestrator.pipeline import Pipeline
+from orchestrator.profiles import parse_profile
+from orchestrator.record import ObjectTrack, TrackPoint, VideoContext
+from orchestrator.video import decode_frames, probe
+from orchestrator.zoom import Zoomer, clip_to_window, zoom, zoom_options
+from perceivers.base import Media, Perceiver, PerceiverOptions
+
+SECOND_SQUARE = (4.30, 4.75)
+
+
+class SquaresOptions(PerceiverOptions):
+    min_frames: int = 2
+    trajectory_step_s: float = 1.0
+
+
+class Squares(Perceiver):
+    """Tracks bright squares on the fast stream (a real, tiny tracker)."""
+
+    name = "squares"
+    version = "1"
+    Options = SquaresOptions
+    inputs = frozenset({"fast"})
+
+    def perceive(self, media: Media) -> Iterator[ObjectTrack]:
+        import cv2
+
+        tracks: list[list[tuple[float, tuple[float, float, float, float]]]] = []
+        for f in media.frames("fast"):
+            grey = f.image.mean(axis=2)
+            n, _, stats, cents = cv2.connectedComponentsWithStats((grey > 128).astype(np.uint8))
+            for i in range(1, n):
+                x, y, w, h, area = stats[i]
+                if area < 50:
+                    continue
+                box = f.to_full((float(x), float(y), float(x + w), float(y + h)))
+                c = cents[i] / f.scale
+                near = [
+                    tr for tr in tracks
+                    if f.t - tr[-1][0] < 1.5
+                    and abs((tr[-1][1][0] + tr[-1][1][2]) / 2 - c[0]) < 60
+                    and abs((tr[-1][1][1] + tr[-1][1][3]) / 2 - c[1]) < 60
+                ]  # fmt: skip
+                (near[0] if near else tracks.append([]) or tracks[-1]).append((f.t, box))
+        opts = self.options
+        kept = [tr for tr in tracks if len(tr) >= opts.min_frames]  # type: ignore[attr-defined]
+        for k, tr in enumerate(kept, 1):
+            pts, last = [], -1e9
+            for j, (t, box) in enumerate(tr):
+                if t - last >= opts.trajectory_step_s - 1e-6 or j == len(tr) - 1:  # type: ignore[attr-defined]
+                    pts.append(TrackPoint(t=t, box=box, score=1.0))
+                    last = t
+            yield ObjectTrack(
+                id=f"square#{k}", label="square", first_seen=tr[0][0], last_seen=tr[-1][0],
+                source=self.name, trajectory=pts,
+            )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def squares_video(tmp_path_factory):
+    path = tmp_path_factory.mktemp("zoom") / "squares.mp4"
+    a, b = SECOND_SQUARE
+    vf = (
+        "color=black:s=320x240:r=10:d=10[bg];color=white:s=40x40:r=10:d=10[sq];"
+        "[bg][sq]overlay=x='20+25*t':y=100,"
+        f"drawbox=x=250:y=20:w=40:h=40:color=white:t=fill:enable='between(t,{a},{b})'"
+    )
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i", vf,
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+@pytest.fixture
+def squares(monkeypatch, cache_dir):
+    perceivers.register_perceiver("squares", Squares)
+    return Squares
+
+
+def _profile():
+    return parse_profile(
+        {"name": "sq", "perceivers": {"squares": None},
+         "sampling": {"slow_fps": 1.0, "fast_fps": 1.0}}
+    )  # fmt: skip
+
+
+def test_decode_window_keeps_video_times(squares_video):
+    info = probe(squares_video)
+    times = [f.t for f in decode_frames(info, 10, 160, start=3.0, end=4.0)]
+    assert len(times) == 10
+    assert abs(times[0] - 3.0) < 0.051 and times[-1] < 4.0
+    with pytest.raises(ValueError, match="start < end"):
+        list(decode_frames(info, 10, 160, start=4.0, end=3.0))
+
+
+def test_zoom_finds_what_the_sparse_pass_missed_and_refines_the_rest(squares_video, squares):
+    base = Pipeline(_profile()).run(squares_video)
+    assert [o.id for o in base.objects] == ["square#1"]
+    sq1_points = len(base.objects[0].trajectory)
+
+    zoomer = Zoomer(_profile())
+    res = zoomer.zoom(base, 3.0, 6.0, ["squares"], fps=10)
+    ctx = res.context
+    assert [o.id for o in base.objects] == ["square#1"]  # the input record is not changed
+    run = res.run
+    assert (run.id, run.start, run.end, run.fps) == ("zoom1", 3.0, 6.0, 10.0)
+    assert run.objects_refined == ["square#1"] and run.objects_added == ["square#2"]
+    new = ctx.object("square#2")
+    a, b = SECOND_SQUARE
+    assert a - 0.01 <= new.first_seen <= a + 0.11 and b - 0.11 <= new.last_seen <= b + 0.01
+    assert new.attributes["found_by"] == "zoom zoom1"
+    box = new.trajectory[0].box
+    assert abs(box[0] - 250) < 3 and abs(box[1] - 20) < 3  # full-resolution pixels
+    refined = ctx.object("square#1")
+    in_window = [p for p in refined.trajectory if 3.0 <= p.t <= 6.0]
+    assert len(refined.trajectory) > sq1_points and len(in_window) >= 25
+    # The provenance says which window, which rate, which perceiver and its options.
+    (prov,) = run.provenance
+    assert prov.name == "squares" and prov.status == "ok" and not prov.cached
+    assert prov.options["trajectory_step_s"] == pytest.approx(0.1)
+    header = orchestrator.render(ctx).header
+    assert "ZOOMED 00:03–00:06 at 10 fps (squares): 1 objects added, 1 refined" in header
+
+    # The same zoom again changes nothing; a new zoomer reads the window from the cache.
+    again = zoomer.zoom(ctx, 3.0, 6.0, ["squares"], fps=10)
+    assert again.reused and len(again.context.zooms) == 1
+    fresh = Zoomer(_profile()).zoom(base, 3.0, 6.0, ["squares"], fps=10)
+    assert fresh.cached and fresh.run.objects_added == ["square#2"]
+
+    # An overlapping second zoom refines square#2 rather than adding it twice.
+    ctx2 = zoomer.zoom(ctx, 4.0, 5.0, ["squares"], fps=20).context
+    assert [o.id for o in ctx2.objects] == ["square#1", "square#2"]
+    assert ctx2.zooms[-1].objects_refined == ["square#1", "square#2"]
+    # Saved and reloaded, the record keeps its zooms.
+    assert VideoContext.from_json(ctx2.to_json()).zooms == ctx2.zooms
+
+
+def test_zoom_from_a_saved_record_and_the_public_function(squares_video, squares, tmp_path):
+    base = Pipeline(_profile()).run(squares_video)
+    saved = base.save(tmp_path / "rec.json")
+    res = orchestrator.zoom(saved, 4.0, 5.0, perceivers=["squares"], fps=10, profile=_profile())
+    assert res.run.objects_added == ["square#2"]
+    assert "square#2" in res.summary() and "zoom1 00:04–00:05 at 10 fps" in res.summary()
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "fps", "message"),
+    [
+        (5.0, 5.0, 10, "must end after it starts"),
+        (-1.0, 2.0, 10, "must start at 0 or later"),
+        (12.0, 14.0, 10, "after the end of the video"),
+        (1.0, 2.0, 0, "fps must be above 0"),
+        (1.0, 2.0, 100, "at most 30"),
+    ],
+)
+def test_bad_windows_are_one_line_errors(squares_video, squares, start, end, fps, message):
+    base = Pipeline(_profile()).run(squares_video)
+    with pytest.raises(InputError, match=message):
+        zoom(base, start, end, ["squares"], fps=fps, profile=_profile())
+
+
+def test_missing_or_changed_video_and_unknown_perceiver(squares_video, squares, tmp_path):
+    base = Pipeline(_profile()).run(squares_video)
+    moved = base.model_copy(deep=True)
+    moved.video.path = str(tmp_path / "gone.mp4")
+    with pytest.raises(InputError, match="zoom needs the video file"):
+        zoom(moved, 1, 2, ["squares"], profile=_profile())
+    changed = base.model_copy(deep=True)
+    changed.video.sha256 = "f" * 64
+    with pytest.raises(InputError, match="changed since the record was made"):
+        zoom(changed, 1, 2, ["squares"], profile=_profile())
+    with pytest.raises(ConfigError, match="unknown perceiver 'nope'"):
+        zoom(base, 1, 2, ["nope"], profile=_profile())
+    with pytest.raises(InputError, match="no such file"):
+        zoom(tmp_path / "missing.json", 1, 2)
+
+
+def test_zoom_options_follow_the_rate():
+    from perceivers.ocr import OCRPerceiver
+
+    opts = zoom_options(OCRPerceiver, {"keyframes": {"max_interval_s": 2}}, fps=10)
+    assert opts["keyframes"]["max_interval_s"] == pytest.approx(0.1)
+    slow = zoom_options(OCRPerceiver, {"keyframes": {"max_interval_s": 0.05}}, fps=10)
+    assert slow["keyframes"]["max_interval_s"] == pytest.approx(0.05)  # never coarser
+
+
+def test_clip_to_window_shifts_upstream_times(squares_video, squares):
+    base = Pipeline(_profile()).run(squares_video)
+    clipped = clip_to_window(base, 3.0, 6.0)
+    (o,) = clipped.objects
+    assert o.first_seen == 0.0 and o.last_seen == 3.0
+    assert [p.t for p in o.trajectory] == [0.0, 1.0, 2.0, 3.0]
+    assert clipped.video.duration == 3.0
