@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "orchestrator.segment_cli",
     "orchestrator.instruct_cli",
     "orchestrator.batch_cli",
+    "orchestrator.zoom_cli",
 )
 
 

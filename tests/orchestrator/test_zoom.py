@@ -211,3 +211,59 @@ def test_clip_to_window_shifts_upstream_times(squares_video, squares):
     assert o.first_seen == 0.0 and o.last_seen == 3.0
     assert [p.t for p in o.trajectory] == [0.0, 1.0, 2.0, 3.0]
     assert clipped.video.duration == 3.0
+
+
+def test_repl_zoom_then_the_answer_reads_the_zoomed_record(squares_video, squares):
+    import io
+
+    from orchestrator import chat_cli
+    from orchestrator.chat import ChatSession
+    from tests.orchestrator.chat_helpers import ScriptedChatModel
+
+    def reply(messages) -> str:
+        # Answers from what the prompt holds: the zoomed object only exists after /zoom.
+        text = "\n".join(str(m.content) for m in messages)
+        return "square#1 and square#2." if "square#2" in text else "only square#1."
+
+    model = ScriptedChatModel(reply_fn=reply)
+    base = Pipeline(_profile()).run(squares_video)
+    session = ChatSession(base, llm=model, profile=_profile())
+    lines = iter(["which squares?", "/zoom 00:03 00:06 squares 10", "/zoom 7 5",
+                  "/zoom 3 6 nope", "which squares now?"])  # fmt: skip
+
+    def read(prompt: str) -> str:
+        try:
+            return next(lines)
+        except StopIteration:
+            raise EOFError from None
+
+    out = io.StringIO()
+    assert chat_cli.run_repl(session, read, out, banner=False) == 0
+    text = out.getvalue()
+    assert "only square#1." in text
+    assert "zoom1 00:03–00:06 at 10 fps: squares ok" in text and "+1 objects (square#2)" in text
+    assert "00:04 square#2 seen briefly" in text  # the window's timeline after the zoom
+    assert "error: zoom window must end after it starts" in text
+    assert "error: unknown perceiver 'nope'" in text
+    assert text.rstrip().endswith("square#1 and square#2.") or "square#1 and square#2." in text
+    assert [z.id for z in session.ctx.zooms] == ["zoom1"]
+    assert "/zoom START END [PERCEIVERS] [FPS]" in chat_cli.COMMANDS
+
+
+def test_cli_zoom_saves_the_merged_record(squares_video, squares, tmp_path, capsys):
+    from orchestrator.cli import main
+
+    rec = Pipeline(_profile()).run(squares_video).save(tmp_path / "rec.json")
+    prof = tmp_path / "sq.yaml"
+    prof.write_text(
+        "name: sq\nperceivers: {squares: null}\nsampling: {slow_fps: 1.0, fast_fps: 1.0}\n"
+    )
+    out = tmp_path / "zoomed.json"
+    rc = main(["zoom", str(rec), "3", "6", "--perceivers", "squares", "--profile", str(prof),
+               "-o", str(out)])  # fmt: skip
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "+ square#2 4.3–4.7 s" in printed
+    assert [o.id for o in VideoContext.load(out).objects] == ["square#1", "square#2"]
+    assert main(["zoom", str(rec), "6", "3"]) == 2
+    assert "must end after it starts" in capsys.readouterr().err
