@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "orchestrator.instruct_cli",
     "orchestrator.batch_cli",
     "orchestrator.zoom_cli",
+    "orchestrator.mcp_server",
 )
 
 
