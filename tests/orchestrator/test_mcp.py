@@ -375,3 +375,56 @@ def test_in_process_zoom_search_and_object(tmp_path, monkeypatch):
     assert out["bad_zoom"].is_error and "less than or equal to 30" in _text(out["bad_zoom"])
     hits = _data(out["search"])["hits"]
     assert hits and hits[0]["match"] == "exact" and any("square#2" in ln for ln in hits[0]["lines"])
+
+
+# ------------------------------------------------------------------------------------- HTTP
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_streamable_http_on_loopback(tmp_path):
+    import socket
+
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VIDCHAT_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "mcp", "--http", "--port", str(port)],
+        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+
+        async def go():
+            with anyio.fail_after(60):
+                async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                    names = {t.name for t in (await client.list_tools()).tools}
+                    bad = await client.call_tool("textualize", {"video": str(tmp_path / "x.mp4")})
+                    return names, bad
+
+        names, bad = anyio.run(go)
+        assert names == TOOLS
+        assert bad.is_error and "no such file" in _text(bad)
+        assert proc.poll() is None  # a bad call does not end the server
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_http_refuses_a_non_loopback_host_without_allow_remote():
+    from orchestrator.cli import main
+
+    assert main(["mcp", "--http", "--host", "0.0.0.0"]) == 2
