@@ -73,6 +73,8 @@ class ItemResult(BaseModel):
     correct: bool
     seconds: float
     output: str = ""
+    prompt_tokens: int | None = None  # None where the backend reports no usage
+    completion_tokens: int | None = None
 
 
 class TypeScore(BaseModel):
@@ -263,6 +265,8 @@ def evaluate_text(
                 correct=k == qa.answer_index,
                 seconds=seconds,
                 output=answer.text,
+                prompt_tokens=answer.prompt_tokens,
+                completion_tokens=answer.completion_tokens,
             )
         )
         if progress:
@@ -300,6 +304,7 @@ def evaluate_blind(
         msg = invoke_chat(model, [SystemMessage(system), HumanMessage(user)])
         seconds = time.perf_counter() - t0
         text = str(msg.text if hasattr(msg, "text") else msg.content).strip()
+        usage = getattr(msg, "usage_metadata", None) or {}
         k = parse_choice(text, qa.choices)
         results.append(
             ItemResult(
@@ -311,6 +316,8 @@ def evaluate_blind(
                 correct=k == qa.answer_index,
                 seconds=seconds,
                 output=text,
+                prompt_tokens=usage.get("input_tokens"),
+                completion_tokens=usage.get("output_tokens"),
             )
         )
         if progress:

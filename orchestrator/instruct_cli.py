@@ -55,6 +55,10 @@ def run_instruct(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     """Score the chosen path(s), the blind baseline (the text path's LLM with the question and
     options only) and chance on the split's multiple-choice questions."""
+    if args.format != "vidchat":  # a public benchmark's question file (orchestrator.benchmarks)
+        from orchestrator.benchmarks import run_eval_benchmark
+
+        return run_eval_benchmark(args)
     from orchestrator.evaluate import (
         chance_report,
         comparison_table,
@@ -117,7 +121,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     e = sub.add_parser(
         "eval", help="multiple-choice accuracy: text path, embed path, blind baseline, chance"
     )
-    e.add_argument("data", help="instruction JSONL from vidchat instruct")
+    e.add_argument(
+        "data",
+        help="instruction JSONL from vidchat instruct, or a benchmark's "
+        "question file (see --format)",
+    )
+    from orchestrator.benchmarks import add_eval_arguments
+
+    add_eval_arguments(e)
     e.add_argument("--path", choices=["text", "embed", "both"], default="text")
     e.add_argument("--checkpoint", default=None, help="embed-model checkpoint (for --path embed)")
     e.add_argument("--split", default="test", help="train, val, test or all (default test)")

@@ -20,10 +20,13 @@ the same window again costs nothing.
 
 How results merge (the record never holds the same thing twice):
 
-- objects: a zoomed track that overlaps an existing object of the same label (mean box IoU over
-  its samples, against the existing trajectory interpolated at the same times) refines it: its
-  samples are added to the trajectory and its span may grow. Other tracks become new objects
-  with fresh ids (``person#13``): things the sparse pass missed.
+- objects: a zoomed track whose boxes agree with an existing object of the same label (mean
+  IoU >= `MATCH_IOU` on the samples both have, the existing trajectory interpolated at the
+  zoom's times) refines it: its samples join the trajectory and its span may grow (the zoom
+  followed someone the sparse pass lost). One zoomed track may continue several existing
+  objects that do not overlap in time; each sample goes to the one seen at its time. Tracks
+  that agree with nothing become new objects with fresh ids (``person#13``, attribute
+  ``found_by``): things the sparse pass missed.
 - events (OCR text, tags, captions…): the same kind and text overlapping an existing event
   widens that event; anything else is added with ``data["zoom"]`` naming the zoom.
 - speech: a zoomed segment is added unless half of it overlaps speech already in the record.
@@ -56,6 +59,7 @@ from orchestrator.record import (
     ObjectTrack,
     Provenance,
     SpeechSegment,
+    TrackPoint,
     VideoContext,
     VideoInfo,
     ZoomRun,
@@ -310,16 +314,17 @@ def _box_at(o: ObjectTrack, t: float) -> tuple[float, ...] | None:
     return None
 
 
-def _match_score(z: ObjectTrack, e: ObjectTrack) -> float:
-    """Mean IoU of z's samples against e at the same times (samples e cannot answer count 0)."""
+def _match_score(z: ObjectTrack, e: ObjectTrack) -> tuple[float, int]:
+    """(mean IoU, samples compared) of z's samples against e at the same times, over the
+    samples e can answer (inside its span or just outside it)."""
     if z.label != e.label or not z.trajectory:
-        return 0.0
-    total = 0.0
-    for p in z.trajectory:
-        box = _box_at(e, p.t)
-        if box is not None:
-            total += _iou(p.box, box)
-    return total / len(z.trajectory)
+        return 0.0, 0
+    ious = [_iou(p.box, box) for p in z.trajectory if (box := _box_at(e, p.t)) is not None]
+    return (sum(ious) / len(ious), len(ious)) if ious else (0.0, 0)
+
+
+def _covers(e: ObjectTrack, t: float) -> bool:
+    return e.first_seen - _EDGE_S <= t <= e.last_seen + _EDGE_S
 
 
 def _next_ids(ctx: VideoContext) -> dict[str, int]:
@@ -342,45 +347,64 @@ def _merge(
     top = _next_ids(ctx)
     existing = list(ctx.objects)
     zoomed = sorted((o for en in entries for o in en.objects), key=lambda o: (o.first_seen, o.id))
-    # Score every (zoomed, existing) pair; assign greedily, best first. An existing object may
-    # take several zoomed tracks when they do not overlap in time (a track the tracker split).
-    pairs = sorted(
-        (
-            (s, i, j)
-            for i, z in enumerate(zoomed)
-            for j, e in enumerate(existing)
-            if (s := _match_score(z, e)) >= MATCH_IOU
-        ),
-        key=lambda x: -x[0],
-    )
-    taken: dict[int, list[tuple[float, float]]] = {}
-    matched: dict[int, int] = {}
-    for _, i, j in pairs:
-        if i in matched:
-            continue
-        z = zoomed[i]
-        if any(z.first_seen <= b and a <= z.last_seen for a, b in taken.get(j, [])):
-            continue
-        matched[i] = j
-        taken.setdefault(j, []).append((z.first_seen, z.last_seen))
+    # A zoomed track is an existing object when their boxes agree (mean IoU >= MATCH_IOU) on
+    # the samples both have (at least two, or its only one). One zoomed track may continue
+    # several existing objects that do not overlap in time (the sparse pass lost a person and
+    # found them again under a new id), and one existing object may take several zoomed tracks
+    # that do not overlap in time (the zoom's tracker split it). Best agreement first.
+    pairs = []
     for i, z in enumerate(zoomed):
-        if i in matched:
-            e = existing[matched[i]]
-            id_map[z.id] = e.id
-            have = [p.t for p in e.trajectory]
-            extra = [p for p in z.trajectory if all(abs(p.t - t) > 1e-3 for t in have)]
-            e.trajectory = sorted([*e.trajectory, *extra], key=lambda p: p.t)
-            e.first_seen = min(e.first_seen, z.first_seen)
-            e.last_seen = max(e.last_seen, z.last_seen)
-            if e.id not in run.objects_refined:
-                run.objects_refined.append(e.id)
-        else:
+        for j, e in enumerate(existing):
+            iou, n = _match_score(z, e)
+            if iou >= MATCH_IOU and n >= min(2, len(z.trajectory)):
+                pairs.append((iou * n, i, j))
+    pairs.sort(key=lambda x: -x[0])
+    owners: dict[int, list[int]] = {}  # zoomed index -> existing indices
+    claimed: dict[int, list[int]] = {}  # existing index -> zoomed indices
+
+    def disjoint(a: ObjectTrack, b: ObjectTrack) -> bool:
+        return a.last_seen < b.first_seen or b.last_seen < a.first_seen
+
+    for _, i, j in pairs:
+        z, e = zoomed[i], existing[j]
+        if not all(disjoint(e, existing[k]) for k in owners.get(i, [])):
+            continue
+        if not all(disjoint(z, zoomed[k]) for k in claimed.get(j, [])):
+            continue
+        owners.setdefault(i, []).append(j)
+        claimed.setdefault(j, []).append(i)
+    for i, z in enumerate(zoomed):
+        if i not in owners:
             top[z.label] = top.get(z.label, 0) + 1
             new_id = f"{z.label}#{top[z.label]}"
             id_map[z.id] = new_id
             attrs = {**z.attributes, "found_by": f"zoom {run.id}"}
             ctx.objects.append(z.model_copy(update={"id": new_id, "attributes": attrs}))
             run.objects_added.append(new_id)
+            continue
+        matches = [existing[j] for j in owners[i]]
+        # Each sample goes to the object seen at its time, else to the nearest in time (the
+        # zoom followed it further than the sparse pass did).
+        given: dict[str, list[TrackPoint]] = {e.id: [] for e in matches}
+        for p in z.trajectory:
+            covering = [e for e in matches if _covers(e, p.t)]
+            if covering:
+                e = covering[0]
+            else:
+                e = min(matches, key=lambda m: min(abs(p.t - m.first_seen), abs(p.t - m.last_seen)))
+            given[e.id].append(p)
+        for e in matches:
+            pts = given[e.id]
+            if not pts:
+                continue
+            have = [q.t for q in e.trajectory]
+            extra = [q for q in pts if all(abs(q.t - t) > 1e-3 for t in have)]
+            e.trajectory = sorted([*e.trajectory, *extra], key=lambda q: q.t)
+            e.first_seen = min(e.first_seen, pts[0].t)
+            e.last_seen = max(e.last_seen, pts[-1].t)
+            if e.id not in run.objects_refined:
+                run.objects_refined.append(e.id)
+        id_map[z.id] = max(matches, key=lambda m: len(given[m.id])).id
     new_events: list[Event] = []
     for en in entries:
         for ev in en.events:
