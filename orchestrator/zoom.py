@@ -72,6 +72,8 @@ __all__ = [
     "MAX_ZOOM_FPS",
     "ZoomResult",
     "Zoomer",
+    "clip_to_window",
+    "merge_results",
     "zoom",
     "zoom_options",
 ]
@@ -339,10 +341,11 @@ def _norm(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
-def _merge(
+def merge_results(
     ctx: VideoContext, entries: list[CacheEntry], run: ZoomRun
 ) -> tuple[list[Event], list[SpeechSegment]]:
-    """Merge zoom results (already in video times) into `ctx` in place; fill `run`'s counts."""
+    """Merge zoom results (in video times) into `ctx` in place (see the module docstring) and
+    fill `run`'s lists and counts; returns the events and speech that were added."""
     id_map: dict[str, str] = {}
     top = _next_ids(ctx)
     existing = list(ctx.objects)
@@ -569,7 +572,7 @@ class Zoomer:
                     upstream.events.extend(_shift_obs(e, -start) for e in entry.events)
         run.provenance = [entries[n].provenance for n in names]
         ok = [entries[n] for n in names if entries[n].provenance.status == "ok"]
-        new_events, new_speech = _merge(out, ok, run)
+        new_events, new_speech = merge_results(out, ok, run)
         out.zooms.append(run)
         return ZoomResult(
             out, run, time.perf_counter() - t0, new_events=new_events, new_speech=new_speech

@@ -267,3 +267,48 @@ def test_cli_zoom_saves_the_merged_record(squares_video, squares, tmp_path, caps
     assert [o.id for o in VideoContext.load(out).objects] == ["square#1", "square#2"]
     assert main(["zoom", str(rec), "6", "3"]) == 2
     assert "must end after it starts" in capsys.readouterr().err
+
+
+def _person(oid: str, points: list[tuple[float, float]]) -> ObjectTrack:
+    """A person walking right: (time, x) samples, boxes 40x80 at y=100."""
+    return ObjectTrack(
+        id=oid, label="person", first_seen=points[0][0], last_seen=points[-1][0], source="detect",
+        trajectory=[TrackPoint(t=t, box=(x, 100, x + 40, 180)) for t, x in points],
+    )  # fmt: skip
+
+
+def test_merge_continues_lost_tracks_and_keeps_crossing_people_apart():
+    from orchestrator.cache import CacheEntry
+    from orchestrator.record import Provenance, ZoomRun
+    from orchestrator.zoom import merge_results
+    from tests.media import video_info
+
+    # The sparse pass: person#1 lost at 12 s and found again as person#2 from 16 s; person#3
+    # walks the other way and crosses person#1's path.
+    ctx = VideoContext(
+        video=video_info(duration=30.0),
+        objects=[
+            _person("person#1", [(10, 100), (11, 120), (12, 140)]),
+            _person("person#2", [(16, 220), (17, 240), (18, 260)]),
+            _person("person#3", [(10, 300), (12, 200), (14, 100)]),
+        ],
+    )
+    # The zoom at 10 fps over 10-20 s: one track follows the first walker all the way; another
+    # finds someone the sparse pass never saw.
+    walker = _person("person#1", [(10 + k / 10, 100 + 2 * k) for k in range(90)])
+    other = _person("person#2", [(13 + k / 10, 600) for k in range(20)])
+    entry = CacheEntry(
+        key="k", provenance=Provenance(name="detect", version="1", status="ok"),
+        objects=[walker, other],
+    )  # fmt: skip
+    run = ZoomRun(id="zoom1", start=10, end=20, fps=10, perceivers=["detect"])
+    merge_results(ctx, [entry], run)
+    assert sorted(run.objects_refined) == ["person#1", "person#2"]
+    assert run.objects_added == ["person#4"]
+    p1, p2, p3 = (ctx.object(f"person#{k}") for k in (1, 2, 3))
+    # Samples before the gap's middle went to person#1, the rest to person#2; person#3 (the
+    # crossing walker, boxes that disagree) is left as it was.
+    assert p1.first_seen == 10 and 13.85 <= p1.last_seen <= 14.05  # the gap split at 14 s
+    assert p2.first_seen < 16 and p2.last_seen == pytest.approx(18.9)
+    assert len(p3.trajectory) == 3
+    assert ctx.object("person#4").attributes["found_by"] == "zoom zoom1"
