@@ -587,8 +587,7 @@ class Zoomer:
         frame = [n for n in prof.perceivers if get_perceiver(n).inputs & {"slow", "fast"}]
         return frame or list(FALLBACK_PERCEIVERS)
 
-    @staticmethod
-    def _load(target: VideoContext | str | os.PathLike[str]) -> VideoContext:
+    def _load(self, target: VideoContext | str | os.PathLike[str]) -> VideoContext:
         if isinstance(target, VideoContext):
             return target
         path = Path(target).expanduser()
@@ -607,7 +606,7 @@ class Zoomer:
                 raise InputError(str(e)) from None
         from orchestrator.pipeline import textualize
 
-        return textualize(path)
+        return textualize(path, profile=self.profile)
 
     @staticmethod
     def _check_window(

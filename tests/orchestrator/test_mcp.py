@@ -417,6 +417,15 @@ def test_streamable_http_on_loopback(tmp_path):
 
         names, bad = anyio.run(go)
         assert names == TOOLS
+        # DNS rebinding: a page on another host name that resolves to 127.0.0.1 is refused.
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("POST", "/mcp", body=b"{}", headers={
+            "Host": "evil.example", "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream"})  # fmt: skip
+        assert conn.getresponse().status in (400, 403, 421)
+        conn.close()
         assert bad.is_error and "no such file" in _text(bad)
         assert proc.poll() is None  # a bad call does not end the server
     finally:
