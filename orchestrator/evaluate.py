@@ -340,8 +340,11 @@ def evaluate_embed(
     checkpoint: str | Path,
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    perturb: str | None = None,
 ) -> PathReport:
-    """Choose every option through a trained embed-model checkpoint."""
+    """Choose every option through a trained embed-model checkpoint. `perturb` (``shuffled``
+    or ``blank``, see `embed_model.encoder.PERTURBATIONS`) answers from perturbed frames: the
+    drop against the plain run is how much the answers depend on the video."""
     from embed_model.infer import load_embed_chat
 
     chat = load_embed_chat(checkpoint, device)
@@ -350,7 +353,7 @@ def evaluate_embed(
         qa = item.qa
         assert qa.choices is not None and qa.answer_index is not None
         question = _question_of(qa)
-        ans = chat.choose(item.video, question, qa.choices)
+        ans = chat.choose(item.video, question, qa.choices, perturb=perturb)
         results.append(
             ItemResult(
                 type=qa.type,
@@ -365,7 +368,8 @@ def evaluate_embed(
         )
         if progress:
             progress(n, len(items))
-    return _report("embed", chat.name, results)
+    name = chat.name + (f" [frames {perturb}]" if perturb else "")
+    return _report("embed", name, results)
 
 
 def chance_report(items: Sequence[EvalItem]) -> PathReport:
