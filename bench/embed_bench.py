@@ -74,14 +74,49 @@ def _curve(losses: list[float], begin: int, end: int, points: int = 30) -> list[
     ]
 
 
+def _llm_rows(subset: list, work: Path, max_tokens: int, log) -> list:
+    """The text path and the blind baseline on `subset` with the default local LLM, cached in
+    `work` under a key of the questions and the LLM settings (they take the longest)."""
+    import hashlib
+
+    from orchestrator.evaluate import PathReport, evaluate_blind, evaluate_text
+    from orchestrator.llm import resolve_llm_config
+
+    llm = resolve_llm_config().model_copy(update={"temperature": 0.0, "max_tokens": max_tokens})
+    key = hashlib.sha256(
+        (llm.model_dump_json() + "".join(it.qa.q + it.sha256 for it in subset)).encode()
+    ).hexdigest()[:16]
+    cache = work / f"llm_rows_{key}.json"
+    if cache.is_file():
+        return [PathReport.model_validate(r) for r in json.loads(cache.read_text())]
+
+    def progress(n: int, total: int) -> None:
+        log(f"  {n}/{total}")
+
+    log(f"text path on {len(subset)} questions ({llm.model or 'default local model'})")
+    text = evaluate_text(subset, llm=llm, progress=progress)
+    log("blind baseline")
+    blind = evaluate_blind(subset, llm=llm, progress=progress)
+    from orchestrator.record import atomic_write_text
+
+    atomic_write_text(cache, json.dumps([text.model_dump(), blind.model_dump()], indent=1))
+    return [text, blind]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--videos", type=int, default=480)
     p.add_argument("--work", default=str(Path.home() / ".cache" / "vidchat" / "embed_bench"))
     p.add_argument("--steps", type=int, default=None, help="override TrainConfig.cpu().steps")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--text-per-type", type=int, default=6, help="text/blind subset size per type")
+    p.add_argument("--text-per-type", type=int, default=3, help="text/blind subset size per type")
+    p.add_argument("--llm-tokens", type=int, default=12, help="answer length of the LLM rows")
     p.add_argument("--no-text", action="store_true", help="skip the LLM rows (text, blind)")
+    p.add_argument(
+        "--llm-only",
+        action="store_true",
+        help="compute (and cache in WORK) the text and blind rows only, then stop",
+    )
     p.add_argument("--out", default=str(RESULTS / "embed.json"))
     args = p.parse_args(argv)
 
@@ -90,16 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     from embed_model.config import EmbedConfig, TrainConfig
     from embed_model.scenes import TEXT_TYPES, VISUAL_TYPES, build_scene_dataset
     from embed_model.train import CHECKPOINT, train
-    from orchestrator.evaluate import (
-        chance_report,
-        comparison_table,
-        evaluate_blind,
-        evaluate_embed,
-        evaluate_text,
-        mc_items,
-    )
+    from orchestrator.evaluate import chance_report, comparison_table, evaluate_embed, mc_items
     from orchestrator.instruct import write_jsonl
-    from orchestrator.llm_config import LLMConfig
 
     def log(msg: str) -> None:
         print(msg, flush=True)
@@ -110,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     write_jsonl(data, work / "data.jsonl")
     splits = Counter(d.split for d in data)
     log(f"{len(data)} videos ({dict(splits)}) in {time.perf_counter() - t0:.0f} s")
+
+    items = mc_items(work / "data.jsonl", "test")
+    subset = _subset(items, args.text_per_type)
+    llm_reports = [] if args.no_text else _llm_rows(subset, work, args.llm_tokens, log)
+    if args.llm_only:
+        return 0
 
     cfg = EmbedConfig.cpu()
     tcfg = TrainConfig.cpu(device=args.device, **({"steps": args.steps} if args.steps else {}))
@@ -130,7 +163,6 @@ def main(argv: list[str] | None = None) -> int:
     state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)
     losses = list(state["losses"])
 
-    items = mc_items(work / "data.jsonl", "test")
     embed = evaluate_embed(items, run, args.device)
     shuffled = evaluate_embed(items, run, args.device, perturb="shuffled")
     blank = evaluate_embed(items, run, args.device, perturb="blank")
@@ -138,13 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     table_all = comparison_table([embed, chance])
     log(table_all)
 
-    subset = _subset(items, args.text_per_type)
     sub_reports = [evaluate_embed(subset, run, args.device)]
-    if not args.no_text:
-        llm = LLMConfig(temperature=0.0, max_tokens=48)
-        contexts = None  # each item's text-path record file
-        sub_reports.insert(0, evaluate_text(subset, llm=llm, contexts=contexts))
-        sub_reports.append(evaluate_blind(subset, llm=llm))
+    if llm_reports:
+        sub_reports = [llm_reports[0], *sub_reports, llm_reports[1]]
     sub_reports.append(chance_report(subset))
     table_sub = comparison_table(sub_reports)
     log(table_sub)
@@ -179,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             "steps": int(state["step"]),
             "resumed_from": done,
             "steps_per_s_last_session": result.steps_per_s,
+            "cpu_seconds_last_session": result.cpu_seconds,
+            "steps_last_session": result.steps - result.resumed_from,
             "seconds_last_session_incl_features": time.perf_counter() - t1,
             "trainable_params": result.trainable_params,
             "loss_curve_align": _curve(losses, 0, tcfg.align_steps),

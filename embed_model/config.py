@@ -179,16 +179,16 @@ class TrainConfig:
 
     @classmethod
     def cpu(cls, **overrides: Any) -> TrainConfig:
-        """The CPU preset's schedule: 120 alignment steps, then 480 instruction steps."""
+        """The CPU preset's schedule: 100 alignment steps, then 300 instruction steps."""
         base = dict(
-            steps=600,
-            align_steps=120,
+            steps=400,
+            align_steps=100,
             batch_size=16,
             lr=2e-3,
             align_lr=2e-3,
-            warmup_steps=30,
+            warmup_steps=20,
             weight_decay=0.01,
-            checkpoint_every=50,
+            checkpoint_every=25,
             open_only=True,
         )
         return cls(**{**base, **overrides})

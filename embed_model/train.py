@@ -48,6 +48,9 @@ class TrainResult:
     resumed_from: int = 0
     trainable_params: int = 0
     align_steps: int = 0
+    cpu_seconds: float = 0.0
+    """CPU time of this process over the steps (all threads): on a busy shared machine the
+    wall time says more about the neighbours than about the model."""
 
 
 def build_model(config: EmbedConfig, device: str = "cpu") -> tuple[VideoChatEmbed, FrozenEncoder]:
@@ -188,7 +191,7 @@ def train(
     align_batches = align.batches(tcfg.batch_size, gen) if align is not None else None
     model.train()
     model.llm.eval()  # frozen: no dropout in the LLM
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     step = start
     for step in range(start + 1, tcfg.steps + 1):
         opt.zero_grad(set_to_none=True)
@@ -207,6 +210,7 @@ def train(
         if step % tcfg.checkpoint_every == 0:
             checkpoint(step)
     seconds = time.perf_counter() - t0
+    cpu_seconds = time.process_time() - c0
     done = max(step - start, 0)
     checkpoint(max(step, start))
     model.eval()
@@ -219,6 +223,7 @@ def train(
         resumed_from=start,
         trainable_params=sum(p.numel() for p in params),
         align_steps=tcfg.align_steps,
+        cpu_seconds=cpu_seconds,
     )
 
 
@@ -280,19 +285,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = make[args.preset](**overrides)
         tcfg = TrainConfig.cpu(**given) if args.preset == "cpu" else TrainConfig(**given)
+        started = time.perf_counter()
         result = train(
             args.data,
             args.out_dir,
             config,
             tcfg,
             resume=not args.no_resume,
-            log=lambda s, loss: print(f"step {s}: loss {loss:.4f}", flush=True),
+            log=lambda s, loss: print(
+                f"step {s}: loss {loss:.4f} ({time.perf_counter() - started:.0f} s)", flush=True
+            ),
         )
     except VidchatError as e:
         print(f"embed_model.train: error: {e}", file=sys.stderr)
         return e.exit_code
     print(
         f"{result.checkpoint}: step {result.steps} ({result.steps_per_s:.2f} steps/s, "
+        f"{result.cpu_seconds:.0f} CPU-s over {result.steps - result.resumed_from} steps, "
         f"{result.trainable_params} trainable parameters)"
     )
     return 0
