@@ -35,13 +35,15 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def _subset(items: list, per_type: int) -> list:
-    """The first `per_type` items of each question type, in file order (a fixed subset)."""
-    seen: Counter[str] = Counter()
-    out = []
+    """The first `per_type` items of each question type in file order, taken round-robin over
+    the types (so a partial run covers every type evenly)."""
+    by_type: dict[str, list] = {}
     for it in items:
-        if seen[it.qa.type] < per_type:
-            seen[it.qa.type] += 1
-            out.append(it)
+        if len(by_type.setdefault(it.qa.type, [])) < per_type:
+            by_type[it.qa.type].append(it)
+    out = []
+    for k in range(per_type):
+        out += [its[k] for _, its in sorted(by_type.items()) if k < len(its)]
     return out
 
 
@@ -74,38 +76,54 @@ def _curve(losses: list[float], begin: int, end: int, points: int = 30) -> list[
     ]
 
 
-def _llm_rows(subset: list, work: Path, max_tokens: int, log) -> list:
-    """The text path and the blind baseline on `subset` with the default local LLM, cached in
-    `work` under a key of the questions and the LLM settings (they take the longest)."""
+def _llm_rows(subset: list, work: Path, max_tokens: int, log, compute: bool = True) -> list:
+    """The text path and the blind baseline on `subset` with the default local LLM, question by
+    question (text, then blind). Each answer is appended to a file in `work` as soon as it is
+    given (keyed by the LLM settings), so a stopped run continues where it was; with `compute`
+    False only the answers already there are used. Both reports cover the same questions."""
     import hashlib
 
-    from orchestrator.evaluate import PathReport, evaluate_blind, evaluate_text
+    from orchestrator.evaluate import (
+        ItemResult,
+        evaluate_blind,
+        evaluate_text,
+        report_from_items,
+    )
     from orchestrator.llm import resolve_llm_config
 
     llm = resolve_llm_config().model_copy(update={"temperature": 0.0, "max_tokens": max_tokens})
-    key = hashlib.sha256(
-        (llm.model_dump_json() + "".join(it.qa.q + it.sha256 for it in subset)).encode()
-    ).hexdigest()[:16]
-    cache = work / f"llm_rows_{key}.json"
-    if cache.is_file():
-        return [PathReport.model_validate(r) for r in json.loads(cache.read_text())]
-
-    def progress(n: int, total: int) -> None:
-        log(f"  {n}/{total}")
-
-    log(f"text path on {len(subset)} questions ({llm.model or 'default local model'})")
-    text = evaluate_text(subset, llm=llm, progress=progress)
-    log("blind baseline")
-    blind = evaluate_blind(subset, llm=llm, progress=progress)
-    from orchestrator.record import atomic_write_text
-
-    atomic_write_text(cache, json.dumps([text.model_dump(), blind.model_dump()], indent=1))
-    return [text, blind]
+    key = hashlib.sha256(llm.model_dump_json().encode()).hexdigest()[:12]
+    file = work / f"llm_rows_{key}.jsonl"
+    done: dict[tuple[str, str], ItemResult] = {}
+    models = {"text": "", "blind": ""}
+    if file.is_file():
+        for line in file.read_text().splitlines():
+            row = json.loads(line)
+            path, k, models[row["path"]] = row.pop("path"), row.pop("key"), row.pop("model")
+            done[(path, k)] = ItemResult.model_validate(row)
+    runs = (("text", evaluate_text), ("blind", evaluate_blind))
+    for n, it in enumerate(subset, 1):
+        k = it.sha256 + it.qa.q
+        for path, run in runs:
+            if (path, k) in done or not compute:
+                continue
+            r = run([it], llm=llm)
+            models[path] = r.model
+            done[(path, k)] = r.items[0]
+            with file.open("a") as f:  # one line per answer: a stopped run keeps its answers
+                row = {"path": path, "key": k, "model": r.model, **r.items[0].model_dump()}
+                f.write(json.dumps(row) + "\n")
+            log(f"{path} {n}/{len(subset)} {it.qa.type}: {r.items[0].output[:60]!r}")
+    both = [it for it in subset if all((p, it.sha256 + it.qa.q) in done for p, _ in runs)]
+    return [
+        report_from_items(p, models[p], [done[(p, it.sha256 + it.qa.q)] for it in both])  # type: ignore[arg-type]
+        for p, _ in runs
+    ], both
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--videos", type=int, default=480)
+    p.add_argument("--videos", type=int, default=400, help="300 train, 20 val, 80 test")
     p.add_argument("--work", default=str(Path.home() / ".cache" / "vidchat" / "embed_bench"))
     p.add_argument("--steps", type=int, default=None, help="override TrainConfig.cpu().steps")
     p.add_argument("--device", default="cpu")
@@ -116,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         "--llm-only",
         action="store_true",
         help="compute (and cache in WORK) the text and blind rows only, then stop",
+    )
+    p.add_argument(
+        "--llm-cached-only",
+        action="store_true",
+        help="text and blind rows from the answers cached in WORK only (compute no more)",
     )
     p.add_argument("--out", default=str(RESULTS / "embed.json"))
     args = p.parse_args(argv)
@@ -140,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
 
     items = mc_items(work / "data.jsonl", "test")
     subset = _subset(items, args.text_per_type)
-    llm_reports = [] if args.no_text else _llm_rows(subset, work, args.llm_tokens, log)
+    llm_reports: list = []
+    if not args.no_text:
+        llm_reports, subset = _llm_rows(
+            subset, work, args.llm_tokens, log, compute=not args.llm_cached_only
+        )
     if args.llm_only:
         return 0
 
@@ -196,8 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         return r.model_dump(exclude={"items"})
 
     out = {
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"{args.device}",
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {args.device}",
         "videos": dict(splits),
         "questions_test": len(items),
         "answer_balance_test": _balance(items),
@@ -221,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "chance_all_test": dump(chance),
         "table_all_test": table_all,
-        "subset": f"first {args.text_per_type} test questions of each type (file order)",
+        "subset": f"first {args.text_per_type} test questions of each type (file order) that "
+        f"both the text path and the blind baseline answered: {len(subset)} questions",
         "subset_reports": [dump(r) for r in sub_reports],
         "table_subset": table_sub,
         "targets": targets,

@@ -193,6 +193,22 @@ class TrainConfig:
         )
         return cls(**{**base, **overrides})
 
+    @classmethod
+    def full(cls, **overrides: Any) -> TrainConfig:
+        """The GPU preset's schedule (not run here: no GPU was lent): 1,000 alignment steps,
+        then 4,000 instruction steps, batch 32."""
+        base = dict(
+            steps=5000,
+            align_steps=1000,
+            batch_size=32,
+            lr=1e-4,
+            align_lr=1e-4,
+            warmup_steps=200,
+            checkpoint_every=250,
+            open_only=True,
+        )
+        return cls(**{**base, **overrides})
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -241,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         "--preset",
         choices=["tiny", "cpu", "full", "default"],
         default="tiny",
-        help="model size; cpu also sets the CPU training schedule (TrainConfig.cpu())",
+        help="model size; cpu and full also set their two-stage schedules (TrainConfig.cpu(), "
+        "TrainConfig.full())",
     )
     p.add_argument("--encoder", default=None, help="encoder spec (see EmbedConfig.encoder)")
     p.add_argument("--llm", default=None, help="frozen LLM: shipped name, GGUF or folder")
@@ -284,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         given["open_only"] = True
     try:
         config = make[args.preset](**overrides)
-        tcfg = TrainConfig.cpu(**given) if args.preset == "cpu" else TrainConfig(**given)
+        schedule = {"cpu": TrainConfig.cpu, "full": TrainConfig.full}.get(args.preset, TrainConfig)
+        tcfg = schedule(**given)
         started = time.perf_counter()
         result = train(
             args.data,

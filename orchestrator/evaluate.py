@@ -46,6 +46,7 @@ __all__ = [
     "evaluate_text",
     "mc_items",
     "parse_choice",
+    "report_from_items",
     "wilson_interval",
 ]
 
@@ -192,6 +193,12 @@ def _summarize(results: list[ItemResult], unparsed_of: Callable[[ItemResult], bo
         unparsed=sum(unparsed_of(r) for r in results),
         ci95=wilson_interval(right, n),
     )
+
+
+def report_from_items(path: PathName, model: str, results: Sequence[ItemResult]) -> PathReport:
+    """A path's report (per type and overall, with intervals) from its answers one by one, for
+    evaluations run piecewise (resumable benchmarks) and merged afterwards."""
+    return _report(path, model, list(results))
 
 
 def _report(path: PathName, model: str, results: list[ItemResult]) -> PathReport:
