@@ -46,6 +46,7 @@ __all__ = [
     "evaluate_text",
     "mc_items",
     "parse_choice",
+    "report_from_items",
     "wilson_interval",
 ]
 
@@ -194,6 +195,12 @@ def _summarize(results: list[ItemResult], unparsed_of: Callable[[ItemResult], bo
         unparsed=sum(unparsed_of(r) for r in results),
         ci95=wilson_interval(right, n),
     )
+
+
+def report_from_items(path: PathName, model: str, results: Sequence[ItemResult]) -> PathReport:
+    """A path's report (per type and overall, with intervals) from its answers one by one, for
+    evaluations run piecewise (resumable benchmarks) and merged afterwards."""
+    return _report(path, model, list(results))
 
 
 def _report(path: PathName, model: str, results: list[ItemResult]) -> PathReport:
@@ -347,8 +354,11 @@ def evaluate_embed(
     checkpoint: str | Path,
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    perturb: str | None = None,
 ) -> PathReport:
-    """Choose every option through a trained embed-model checkpoint."""
+    """Choose every option through a trained embed-model checkpoint. `perturb` (``shuffled``
+    or ``blank``, see `embed_model.encoder.PERTURBATIONS`) answers from perturbed frames: the
+    drop against the plain run is how much the answers depend on the video."""
     from embed_model.infer import load_embed_chat
 
     chat = load_embed_chat(checkpoint, device)
@@ -357,7 +367,7 @@ def evaluate_embed(
         qa = item.qa
         assert qa.choices is not None and qa.answer_index is not None
         question = _question_of(qa)
-        ans = chat.choose(item.video, question, qa.choices)
+        ans = chat.choose(item.video, question, qa.choices, perturb=perturb)
         results.append(
             ItemResult(
                 type=qa.type,
@@ -372,7 +382,8 @@ def evaluate_embed(
         )
         if progress:
             progress(n, len(items))
-    return _report("embed", chat.name, results)
+    name = chat.name + (f" [frames {perturb}]" if perturb else "")
+    return _report("embed", name, results)
 
 
 def chance_report(items: Sequence[EvalItem]) -> PathReport:
