@@ -312,3 +312,17 @@ def test_merge_continues_lost_tracks_and_keeps_crossing_people_apart():
     assert p2.first_seen < 16 and p2.last_seen == pytest.approx(18.9)
     assert len(p3.trajectory) == 3
     assert ctx.object("person#4").attributes["found_by"] == "zoom zoom1"
+
+
+def test_zoom_audio_perceivers_hear_only_the_window(cache_dir):
+    from orchestrator.samples import sample_path
+    from tests.orchestrator.toy_perceivers import Loudness
+
+    perceivers.register_perceiver("loudness", Loudness)
+    prof = parse_profile({"name": "loud", "perceivers": {"loudness": None}})
+    base = Pipeline(prof).run(sample_path("bigbuckbunny"))  # 5.3 s with an aac track
+    res = zoom(base, 1.0, 3.0, ["loudness"], fps=5, profile=prof)
+    (ev,) = res.new_events
+    # 2 s of 16 kHz audio, reported in the video's times, marked with the zoom.
+    assert abs(ev.data["samples"] - 32000) < 800
+    assert ev.start == 1.0 and abs(ev.end - 3.0) < 0.05 and ev.data["zoom"] == "zoom1"
