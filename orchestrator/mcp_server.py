@@ -30,6 +30,7 @@ import ipaddress
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -100,6 +101,8 @@ class VideoTools:
         self._zoomers: dict[str, Zoomer] = {}
         # Tools run in worker threads; perceivers, models and sessions are not re-entrant.
         self._lock = threading.RLock()
+        # Called with each new record (the MCP layer lists it as a resource).
+        self.on_new_record: list[Callable[[_Entry], None]] = []
 
     # -- records ------------------------------------------------------------------------------
 
@@ -145,6 +148,8 @@ class VideoTools:
             entry = _Entry(record_id, ctx, prof, stamp)
             self._entries[key] = entry
             self._by_id[record_id] = entry
+            for callback in self.on_new_record:
+                callback(entry)
             return entry
 
     def by_id(self, record_id: str) -> _Entry:
@@ -412,7 +417,11 @@ def build_server(tools: VideoTools) -> MCPServer:
                 raise ToolError(f"{name}: invalid arguments: {problems}") from None
 
     server: MCPServer = _Server(
-        "vidchat", instructions=INSTRUCTIONS, log_level="WARNING", warn_on_duplicate_tools=False
+        "vidchat",
+        instructions=INSTRUCTIONS,
+        log_level="WARNING",
+        warn_on_duplicate_tools=False,
+        warn_on_duplicate_resources=False,  # a record read again keeps its one listing
     )
 
     def guarded(fn, *args: Any, **kwargs: Any) -> Any:
@@ -511,6 +520,26 @@ def build_server(tools: VideoTools) -> MCPServer:
         tracks, new text/tags, speech) and the window's lines after the zoom. Costs seconds
         of computing per second of window; a repeated zoom is free."""
         return guarded(tools.zoom, video, start, end, perceivers, fps)
+
+    from mcp.server.mcpserver.resources import FunctionResource
+
+    def list_record(entry: _Entry) -> None:
+        record_id = entry.record_id
+
+        def read() -> str:
+            return tools.by_id(record_id).ctx.to_json()
+
+        server.add_resource(
+            FunctionResource.from_function(
+                read,
+                uri=RECORD_URI.format(record_id=record_id),
+                name=f"record of {entry.ctx.video.name} ({entry.profile.name})",
+                description="the vidchat record (VideoContext JSON), zooms included",
+                mime_type="application/json",
+            )
+        )
+
+    tools.on_new_record.append(list_record)
 
     @server.resource(
         RECORD_URI, mime_type="application/json", description="a record made in this session"
