@@ -29,8 +29,9 @@ import argparse
 import ipaddress
 import json
 import logging
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from orchestrator.pipeline import Pipeline
     from orchestrator.profiles import Profile
     from orchestrator.record import VideoContext
+    from orchestrator.render import Rendered
+    from orchestrator.retrieval import RetrievalIndex
     from orchestrator.zoom import Zoomer
 
 __all__ = ["DEFAULT_HTTP_PORT", "VideoTools", "add_commands", "build_server"]
@@ -81,6 +84,37 @@ class _Entry:
     profile: Profile
     stamp: int  # the file's mtime when read: a changed file is read again
     session: ChatSession | None = None
+    _rendered: Rendered | None = None
+    _index: RetrievalIndex | None = None
+
+    @property
+    def rendered(self) -> Rendered:
+        """The full rendering (no budget, no LLM needed), made once per record state."""
+        if self._rendered is None:
+            from orchestrator.render import render
+
+            self._rendered = render(self.ctx, window_s=self.profile.render.window_s)
+        return self._rendered
+
+    def index(self) -> RetrievalIndex:
+        """The retrieval index over the rendering's windows (the shipped text embedder)."""
+        if self._index is None:
+            from orchestrator.retrieval import RetrievalIndex, record_hash
+
+            self._index = RetrievalIndex(
+                self.rendered.windows,
+                record_hash=record_hash(self.ctx),
+                duration=self.ctx.video.duration,
+            )
+        return self._index
+
+    def update(self, ctx: VideoContext) -> None:
+        """The record after a zoom: renderings, index and chat session follow it."""
+        self.ctx = ctx
+        self._rendered = None
+        self._index = None
+        if self.session is not None:
+            self.session.update_record(ctx)
 
 
 class VideoTools:
@@ -227,8 +261,7 @@ class VideoTools:
             raise InputError("text: expected something to look for, got an empty text")
         with self._lock:
             entry = self.entry(video)
-            session = self._session(entry)
-            windows = session.rendered.windows
+            windows = entry.rendered.windows
             out: list[dict[str, Any]] = []
             for w in windows:
                 lines = [ln.strip() for ln in w.text.splitlines()[1:] if needle in ln.lower()]
@@ -245,7 +278,7 @@ class VideoTools:
             note = None
             if windows:
                 try:
-                    hits = session.retrieval_index().search(text, k=k)
+                    hits = entry.index().search(text, k=k)
                 except Exception as e:  # no embedder here: the exact matches still stand
                     hits = []
                     note = f"semantic search unavailable ({type(e).__name__}: {e}); exact only"
@@ -276,14 +309,13 @@ class VideoTools:
             self._check_time(entry, start, "start")
             if end <= start:
                 raise InputError(f"end ({end:g}) must be after start ({start:g})")
-            session = self._session(entry)
-            shown = [w for w in session.rendered.windows if w.end > start and w.start < end]
             objs = [o.id for o in entry.ctx.objects if o.first_seen <= end and o.last_seen >= start]
+            lines = lines_between(entry.rendered.windows, start, end)
             return {
                 "record_id": entry.record_id,
                 "start": start,
                 "end": min(end, entry.ctx.video.duration or end),
-                "text": "\n".join(w.text for w in shown) or "nothing observed in that window",
+                "text": "\n".join(lines) or "nothing observed in that window",
                 "objects": objs,
             }
 
@@ -364,11 +396,7 @@ class VideoTools:
             if zoomer is None:
                 zoomer = self._zoomers[entry.profile.name] = Zoomer(entry.profile)
             result = zoomer.zoom(entry.ctx, start, end, perceivers or None, fps)
-            entry.ctx = result.context
-            if entry.session is not None:
-                entry.session.update_record(entry.ctx)
-            session = self._session(entry)
-            shown = [w for w in session.rendered.windows if w.end > start and w.start < end]
+            entry.update(result.context)
             return {
                 "record_id": entry.record_id,
                 "summary": result.summary(),
@@ -380,8 +408,36 @@ class VideoTools:
                 "new_speech": [
                     {"start": s.start, "end": s.end, "text": s.text} for s in result.new_speech
                 ],
-                "window_text": "\n".join(w.text for w in shown),
+                "window_text": "\n".join(lines_between(entry.rendered.windows, start, end)),
             }
+
+
+_LINE_TIME = re.compile(r"^\s*((?:\d+:)?\d{2}:\d{2})(?:–((?:\d+:)?\d{2}:\d{2}))?\s")
+
+
+def _seconds(clock: str) -> float:
+    value = 0.0
+    for part in clock.split(":"):
+        value = value * 60 + float(part)
+    return value
+
+
+def lines_between(windows: Sequence[Any], start: float, end: float) -> list[str]:
+    """The timeline lines whose time span meets [start, end] (whole seconds, as rendered);
+    "visible" summaries of wider windows are left out (the caller lists the objects)."""
+    out = []
+    for w in windows:
+        if w.end < start or w.start > end:
+            continue
+        for ln in w.text.splitlines()[1:]:
+            m = _LINE_TIME.match(ln)
+            if m is None:
+                continue
+            a = _seconds(m.group(1))
+            b = _seconds(m.group(2)) if m.group(2) else a
+            if b + 1 > start and a <= end:  # a line at 00:05 covers [5, 6)
+                out.append(ln.strip())
+    return out
 
 
 # ---------------------------------------------------------------------------------- protocol

@@ -401,7 +401,9 @@ def merge_results(
             if not pts:
                 continue
             have = [q.t for q in e.trajectory]
-            extra = [q for q in pts if all(abs(q.t - t) > 1e-3 for t in have)]
+            # A sample at (nearly) the time of one the record has is the same moment: keep one.
+            tol = 0.45 / run.fps
+            extra = [q for q in pts if all(abs(q.t - t) > tol for t in have)]
             e.trajectory = sorted([*e.trajectory, *extra], key=lambda q: q.t)
             e.first_seen = min(e.first_seen, pts[0].t)
             e.last_seen = max(e.last_seen, pts[-1].t)

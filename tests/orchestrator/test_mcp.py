@@ -437,3 +437,15 @@ def test_http_refuses_a_non_loopback_host_without_allow_remote():
     from orchestrator.cli import main
 
     assert main(["mcp", "--http", "--host", "0.0.0.0"]) == 2
+
+
+def test_window_lines_are_cut_to_the_range():
+    from orchestrator.mcp_server import lines_between
+    from orchestrator.render import render
+    from tests.orchestrator.chat_helpers import small_record
+
+    windows = render(small_record()).windows  # 10 s windows
+    lines = lines_between(windows, 18, 25)
+    assert any('"Look, the fountain is running again."' in ln for ln in lines)  # 00:20–00:24
+    assert not any("Good morning" in ln for ln in lines)  # 00:03, same record, outside
+    assert not any(ln.startswith("visible:") for ln in lines)
