@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -35,7 +36,14 @@ from orchestrator.record import (
     VideoContext,
     VideoInfo,
 )
-from orchestrator.video import Sampling, decode_frames, load_audio, output_size, probe
+from orchestrator.video import (
+    DecodeStats,
+    Sampling,
+    decode_frames,
+    load_audio,
+    output_size,
+    probe,
+)
 from perceivers.base import Frame, Perceiver
 
 log = logging.getLogger("vidchat.pipeline")
@@ -152,16 +160,62 @@ class _Run:
 ProgressFn = Callable[[str, str, float | None], None]
 
 
+PROGRESS_INTERVAL_S = 10.0  # plain progress lines (stderr not a terminal): at most one this often
+
+
+class _PlainProgress:
+    """Progress as plain lines for a stderr that is not a terminal (batch logs, CI, services):
+    each perceiver's status when it changes, the decode position at most every `interval` s."""
+
+    def __init__(self, interval: float | None = None) -> None:
+        env = os.environ.get("VIDCHAT_PROGRESS_INTERVAL")
+        try:
+            default = float(env) if env else PROGRESS_INTERVAL_S
+        except ValueError:
+            default = PROGRESS_INTERVAL_S
+        self.interval = default if interval is None else interval
+        self.total: dict[str, float | None] = {}
+        self.last_line = -float("inf")
+        self.t0 = time.monotonic()
+
+    def _say(self, text: str) -> None:
+        print(f"vidchat: [{time.monotonic() - self.t0:6.1f} s] {text}", file=sys.stderr, flush=True)
+
+    def task(self, name: str, total: float | None, status: str = "") -> None:
+        self.total[name] = total
+        if name == "decode":
+            self._say(f"decode: started ({status})" if status else "decode: started")
+        elif status:
+            self._say(f"{name}: {status}")
+
+    def update(self, name: str, completed: float | None = None, status: str | None = None) -> None:
+        if name == "decode":
+            now = time.monotonic()
+            total = self.total.get("decode")
+            if status is not None:
+                self._say(f"decode: {status}")
+            elif completed is not None and now - self.last_line >= self.interval:
+                self.last_line = now
+                pct = f" ({100 * completed / total:.0f}%)" if total else ""
+                self._say(f"decode: {completed:.1f} of {total or 0:.1f} s{pct}")
+        elif status is not None:
+            self._say(f"{name}: {status}")
+
+
 class _Progress:
-    """Rich progress on stderr: a decode bar and a status line per perceiver."""
+    """Progress on stderr: a rich decode bar and a status line per perceiver on a terminal,
+    plain periodic lines (`_PlainProgress`) when stderr is not a terminal."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self._p = None
+        self._plain: _PlainProgress | None = None
         self._tasks: dict[str, object] = {}
 
     def __enter__(self) -> _Progress:
-        if self.enabled:
+        if self.enabled and not _stderr_is_terminal():
+            self._plain = _PlainProgress()
+        elif self.enabled:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -181,10 +235,14 @@ class _Progress:
             self._p.__exit__(None, None, None)
 
     def task(self, name: str, total: float | None, status: str = "") -> None:
+        if self._plain is not None:
+            self._plain.task(name, total, status)
         if self._p is not None:
             self._tasks[name] = self._p.add_task(name, total=total, status=status)
 
     def update(self, name: str, completed: float | None = None, status: str | None = None) -> None:
+        if self._plain is not None:
+            self._plain.update(name, completed, status)
         if self._p is None or name not in self._tasks:
             return
         kw: dict[str, object] = {}
@@ -193,6 +251,13 @@ class _Progress:
         if status is not None:
             kw["status"] = status
         self._p.update(self._tasks[name], **kw)  # type: ignore[arg-type]
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
 
 
 def _levels(perceivers: list[Perceiver]) -> list[list[Perceiver]]:
@@ -258,7 +323,7 @@ class Pipeline:
 
     def run(self, path: str | os.PathLike[str]) -> VideoContext:
         """Textualize one video; InputError for a file that is not a usable video."""
-        info = probe(Path(path))
+        info = probe(Path(path), audio_track=self.sampling.audio_track)
         ctx = VideoContext(video=info, profile=self.profile.name)
         provenance: dict[str, Provenance] = {}
         with _Progress(self.progress) as prog:
@@ -282,6 +347,7 @@ class Pipeline:
                             provenance[r.perceiver.name] = r.result.provenance
                             _merge(ctx, r.result)
         ctx.provenance = [provenance[p.name] for p in self.perceivers]
+        _fit_times(ctx, provenance)
         ctx.sort()
         if self.strict:
             bad = [p for p in ctx.provenance if p.status == "failed"]
@@ -298,10 +364,12 @@ class Pipeline:
         avail = p.availability()
         model = p.model_identity() if avail.ok else None
         frames = bool(p.inputs & {"slow", "fast"})
-        key = cache_key(
-            info.sha256, p.name, p.version, options, model,
-            self.sampling.model_dump(exclude={"stall_timeout_s"}) if frames else None,
-        )  # fmt: skip
+        sampling = (
+            self.sampling.model_dump(exclude={"stall_timeout_s", "audio_track"}) if frames else None
+        )
+        if "audio" in p.inputs:  # which audio track it heard
+            sampling = {**(sampling or {}), "audio_track": info.audio_track}
+        key = cache_key(info.sha256, p.name, p.version, options, model, sampling)
         run = _Run(perceiver=p, key=key, model=model)
         if not avail.ok:
             prov = Provenance(
@@ -337,8 +405,9 @@ class Pipeline:
             t.start()
             threads.append(t)
         decode_error: BaseException | None = None
+        stats = DecodeStats()
         try:
-            self._decode_into(runs, info, prog)
+            self._decode_into(runs, info, prog, stats)
         except BaseException as e:
             decode_error = e
         finally:
@@ -349,13 +418,20 @@ class Pipeline:
             t.join()
         if decode_error is not None:
             raise decode_error
+        warning = stats.warning()
+        for r in runs:
+            assert r.result is not None
+            if warning and r.feed is not None:
+                r.result.provenance.warnings.append(warning)
         if self.cache is not None:
             for r in runs:
                 assert r.result is not None
                 if r.result.provenance.status != "failed":
                     self.cache.put(r.result)
 
-    def _decode_into(self, runs: list[_Run], info: VideoInfo, prog: _Progress) -> None:
+    def _decode_into(
+        self, runs: list[_Run], info: VideoInfo, prog: _Progress, stats: DecodeStats
+    ) -> None:
         fast = [r.feed for r in runs if r.feed is not None and "fast" in r.perceiver.inputs]
         slow = [r.feed for r in runs if r.feed is not None and "slow" in r.perceiver.inputs]
         if not fast and not slow:
@@ -363,14 +439,18 @@ class Pipeline:
         s = self.sampling
         rate = max(s.fast_fps if fast else 0.0, s.slow_fps if slow else 0.0)
         max_side = s.slow_max_side if slow else s.fast_max_side
-        decode_size = output_size(info, max_side)
+        max_pixels = s.slow_max_pixels if slow else None
+        decode_size = output_size(info, max_side, max_pixels)
         fast_size = output_size(info, s.fast_max_side)
-        slow_size = output_size(info, s.slow_max_side)
+        slow_size = output_size(info, s.slow_max_side, s.slow_max_pixels)
         total = max(info.duration, 1e-3)
         prog.task("decode", total, f"{rate:g} fps")
         last_slow_bucket = -1
         n_fast = n_slow = 0
-        for df in decode_frames(info, rate, max_side, s.stall_timeout_s):
+        frames = decode_frames(
+            info, rate, max_side, s.stall_timeout_s, max_pixels=max_pixels, stats=stats
+        )
+        for df in frames:
             live_fast = [f for f in fast if not f.closed.is_set()]
             live_slow = [f for f in slow if not f.closed.is_set()]
             if not live_fast and not live_slow:
@@ -442,6 +522,39 @@ def _check_ids(entry: CacheEntry) -> None:
         if o.id in seen:
             raise ValueError(f"object id {o.id} returned twice")
         seen.add(o.id)
+
+
+def _fit_times(ctx: VideoContext, provenance: dict[str, Provenance]) -> None:
+    """Keep every observation inside [0, duration]: the record's times count from the first
+    presented frame and end with the video. An observation more than half a second outside
+    (a perceiver's bug or a lying header) is clamped and its perceiver gets a warning."""
+    d = ctx.video.duration
+    if d <= 0:
+        return
+    far: dict[str, int] = {}
+
+    def clamp(t: float, source: str) -> float:
+        if t < -0.5 or t > d + 0.5:
+            far[source] = far.get(source, 0) + 1
+        return min(max(t, 0.0), d)
+
+    for o in ctx.objects:
+        src = o.source
+        o.first_seen, o.last_seen = clamp(o.first_seen, src), clamp(o.last_seen, src)
+        for pt in o.trajectory:
+            pt.t = clamp(pt.t, src)
+    for seg in ctx.speech:
+        seg.start, seg.end = clamp(seg.start, seg.source), clamp(seg.end, seg.source)
+        for w in seg.words or []:
+            w.start, w.end = clamp(w.start, seg.source), clamp(w.end, seg.source)
+    for e in ctx.events:
+        e.start, e.end = clamp(e.start, e.source), clamp(e.end, e.source)
+    for source, n in far.items():
+        prov = provenance.get(source)
+        if prov is not None:
+            prov.warnings.append(
+                f"{n} time(s) outside the video's 0..{d:.2f} s were clamped into it"
+            )
 
 
 def _merge(ctx: VideoContext, entry: CacheEntry) -> None:

@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 OBJECT_ID_RE = re.compile(r"^[a-z0-9_\- ]+#[1-9][0-9]*$")
 
@@ -48,7 +48,20 @@ class VideoInfo(_Model):
     has_audio: bool = False
     audio_codec: str | None = None
     variable_frame_rate: bool = False
-    start_time: float = 0.0
+    start_time: float = Field(
+        0.0, description="presentation time of the first video frame in the file (record times "
+        "count from it)"
+    )
+    sample_aspect_ratio: str | None = Field(
+        None, description="stored pixel shape when not square, e.g. '2:1' (width is displayed)"
+    )
+    audio_track: int | None = Field(None, description="audio track used (0 = first)")
+    audio_tracks: int = Field(0, description="audio tracks in the file")
+    audio_note: str | None = Field(None, description="why this audio track; the other tracks")
+    audio_offset: float = Field(0.0, description="audio start minus first frame (s)")
+    video_offset: float = Field(
+        0.0, description="first video frame minus the file's start (s), as ffmpeg counts times"
+    )
 
     @property
     def fps_float(self) -> float:
@@ -194,6 +207,7 @@ class Provenance(_Model):
     seconds: float = 0.0
     cached: bool = False
     items: int = 0
+    warnings: list[str] = Field(default_factory=list, description="e.g. corrupt data decoded")
 
 
 class VideoContext(_Model):
