@@ -27,16 +27,20 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port must be 1..65535, got {args.port}")
     if args.max_upload_mb <= 0:
         raise ConfigError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
-    if args.max_duration_min <= 0:
-        raise ConfigError(f"--max-duration-min must be positive, got {args.max_duration_min}")
-    if args.max_megapixels <= 0:
-        raise ConfigError(f"--max-megapixels must be positive, got {args.max_megapixels}")
+    limits: dict[str, float | int] = {}
+    if args.max_duration_min is not None:
+        if args.max_duration_min <= 0:
+            raise ConfigError(f"--max-duration-min must be positive, got {args.max_duration_min}")
+        limits["max_duration_s"] = args.max_duration_min * 60
+    if args.max_megapixels is not None:
+        if args.max_megapixels <= 0:
+            raise ConfigError(f"--max-megapixels must be positive, got {args.max_megapixels}")
+        limits["max_pixels"] = int(args.max_megapixels * 1e6)
     for p in args.profile or []:
         load_profile(p)  # a bad profile fails here, in one line, not in the page later
     config = AppConfig(
         max_upload_mb=args.max_upload_mb,
-        max_duration_s=args.max_duration_min * 60,
-        max_pixels=int(args.max_megapixels * 1e6),
+        **limits,
         profiles=args.profile or [],
         allowed_hosts=[*LOOPBACK_HOSTS, *(args.allowed_host or [])],
     )
@@ -77,8 +81,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         help="Host header accepted besides the loopback names (repeatable), e.g. the name "
         "clients use when --host exposes the server; '*' accepts any (not advised)",
     )
-    s.add_argument("--max-duration-min", type=float, default=60.0,
-                   help="longest accepted upload, minutes")  # fmt: skip
-    s.add_argument("--max-megapixels", type=float, default=8.3,
-                   help="largest accepted frame, megapixels (8.3 = 3840x2160)")  # fmt: skip
+    s.add_argument("--max-duration-min", type=float, default=None,
+                   help="longest accepted upload, minutes (default 60)")  # fmt: skip
+    s.add_argument("--max-megapixels", type=float, default=None,
+                   help="largest accepted frame, megapixels (default: 3840x2160)")  # fmt: skip
     s.set_defaults(func=run_serve)
