@@ -71,6 +71,12 @@ class Sampling(BaseModel):
 # --------------------------------------------------------------------------------------- probe
 
 
+def shown(path: str | os.PathLike[str]) -> str:
+    """A path for a one-line message: control characters (a newline in a file name) escaped."""
+    text = os.fspath(path)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def ffmpeg_url(path: str | os.PathLike[str]) -> str:
     """`path` as ffmpeg/ffprobe must receive it: ``file:`` + the absolute path.
 
@@ -90,21 +96,21 @@ def _run_ffprobe(args: list[str], path: Path) -> subprocess.CompletedProcess[byt
         raise InputError("ffprobe not found: install ffmpeg (apt-get install ffmpeg)") from None
     except subprocess.TimeoutExpired:
         why = "no answer from ffprobe in 600 s"
-        raise InputError(f"{path}: not a readable video ({why})") from None
+        raise InputError(f"{shown(path)}: not a readable video ({why})") from None
 
 
 def _ffprobe(path: Path) -> dict:
     out = _run_ffprobe(["-print_format", "json", "-show_format", "-show_streams"], path)
     if out.returncode != 0:
-        err = out.stderr.decode("utf-8", "replace").strip().splitlines()
+        # ffprobe prefixes the URL (which may hold a newline); the user knows which file it is.
+        text = out.stderr.decode("utf-8", "replace").replace(ffmpeg_url(path) + ": ", "")
+        err = text.strip().splitlines()
         last = err[-1] if err else "unknown error"
-        # ffprobe prefixes the URL; the user knows which file they gave.
-        last = last.split(": ", 1)[-1] if ffmpeg_url(path) in last else last
-        raise InputError(f"{path}: not a readable video ({last})")
+        raise InputError(f"{shown(path)}: not a readable video ({last})")
     try:
         return json.loads(out.stdout.decode("utf-8", "replace"))
     except json.JSONDecodeError:
-        raise InputError(f"{path}: not a readable video (ffprobe printed no JSON)") from None
+        raise InputError(f"{shown(path)}: not a readable video (ffprobe printed no JSON)") from None
 
 
 def _packet_span(path: Path) -> tuple[float, float] | None:
@@ -190,19 +196,20 @@ def check_video_file(path: str | os.PathLike[str]) -> os.stat_result:
     try:
         st = p.stat()
     except FileNotFoundError:
-        raise InputError(f"{p}: no such file") from None
+        raise InputError(f"{shown(p)}: no such file") from None
     except NotADirectoryError:
-        raise InputError(f"{p}: no such file (a parent is not a folder)") from None
+        raise InputError(f"{shown(p)}: no such file (a parent is not a folder)") from None
     except OSError as e:
-        raise InputError(f"{p}: cannot be read ({e.strerror})") from None
+        raise InputError(f"{shown(p)}: cannot be read ({e.strerror})") from None
     if stat.S_ISDIR(st.st_mode):
-        raise InputError(f"{p}: is a directory, expected a video file")
+        raise InputError(f"{shown(p)}: is a directory, expected a video file")
     if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{p}: not a regular file: {_kind(st.st_mode)}, expected a video file")
+        kind = _kind(st.st_mode)
+        raise InputError(f"{shown(p)}: not a regular file: {kind}, expected a video file")
     if not os.access(p, os.R_OK):
-        raise InputError(f"{p}: permission denied (file is not readable)")
+        raise InputError(f"{shown(p)}: permission denied (file is not readable)")
     if st.st_size == 0:
-        raise InputError(f"{p}: empty file (0 bytes), expected a video")
+        raise InputError(f"{shown(p)}: empty file (0 bytes), expected a video")
     return st
 
 
@@ -240,7 +247,7 @@ def _choose_audio(p: Path, audios: list[dict], requested: int | None) -> tuple[i
     if requested is not None:
         if requested >= len(audios):
             raise InputError(
-                f"{p}: audio track {requested} requested, but the file has "
+                f"{shown(p)}: audio track {requested} requested, but the file has "
                 f"{len(audios)} audio track(s) (0..{len(audios) - 1})"
             )
         return requested, "chosen by the user"
@@ -283,12 +290,12 @@ def probe(
     audios = [s for s in streams if s.get("codec_type") == "audio"]
     if not videos:
         what = "audio-only file" if audios else "no video or audio stream"
-        raise InputError(f"{p}: no video stream ({what}); expected a video")
+        raise InputError(f"{shown(p)}: no video stream ({what}); expected a video")
     v = videos[0]
     fmt = meta.get("format") or {}
     if _IMAGE_FORMATS.search(str(fmt.get("format_name") or "")):
         raise InputError(
-            f"{p}: a still image ({v.get('codec_name') or 'picture'}), not a video; "
+            f"{shown(p)}: a still image ({v.get('codec_name') or 'picture'}), not a video; "
             "vidchat reads video files"
         )
     avg = _fraction(v.get("avg_frame_rate"))
@@ -311,7 +318,7 @@ def probe(
     rotation = _rotation(v)
     w, h = int(v.get("width") or 0), int(v.get("height") or 0)
     if w <= 0 or h <= 0:
-        raise InputError(f"{p}: video stream has no frame size (width={w}, height={h})")
+        raise InputError(f"{shown(p)}: video stream has no frame size (width={w}, height={h})")
     sar = _sar(v)
     if sar is not None:  # anamorphic: stored pixels are not square; show what a player shows
         w = max(2, round(w * sar / 2) * 2)
@@ -332,7 +339,9 @@ def probe(
             else ""
         )
     elif audio_track is not None:
-        raise InputError(f"{p}: audio track {audio_track} requested, but the file has no audio")
+        raise InputError(
+            f"{shown(p)}: audio track {audio_track} requested, but the file has no audio"
+        )
     return VideoInfo(
         path=str(p.resolve()),
         sha256=sha256 or file_sha256(p),
@@ -578,7 +587,7 @@ def decode_frames(
     if n == 0:
         why = next((ln for ln in reversed(tail) if ln and not ln.startswith("[")), None)
         why = why or (tail[-1] if tail else f"ffmpeg exit code {proc.returncode}")
-        raise InputError(f"{info.path}: no frame could be decoded ({why})")
+        raise InputError(f"{shown(info.path)}: no frame could be decoded ({why})")
 
 
 def _read_exact(stream, n: int) -> bytes | None:
@@ -606,7 +615,7 @@ def _decode_audio(path: str | Path, index: int, seconds: float | None = None) ->
         raise InputError("ffmpeg not found: install ffmpeg (apt-get install ffmpeg)") from None
     if out.returncode != 0 and not out.stdout:
         err = out.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise InputError(f"{path}: audio could not be decoded ({err[-1] if err else '?'})")
+        raise InputError(f"{shown(path)}: audio could not be decoded ({err[-1] if err else '?'})")
     n = len(out.stdout) // 4
     return np.frombuffer(out.stdout[: n * 4], np.float32).copy()
 
