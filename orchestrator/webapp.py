@@ -544,7 +544,7 @@ def _answer_lines(job: Job, question: str, llm: str) -> Iterator[bytes]:
 # ------------------------------------------------------------------------------------ the app
 
 
-def _host_allowed(header: str | None, allowed: list[str]) -> bool:
+def host_allowed(header: str | None, allowed: list[str]) -> bool:
     """Whether a Host header names this server (`allowed`, compared without the port)."""
     if "*" in allowed:
         return True
@@ -591,7 +591,7 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def _guard(request: Request, call_next):  # type: ignore[no-untyped-def]
-        if not _host_allowed(request.headers.get("host"), state.config.allowed_hosts):
+        if not host_allowed(request.headers.get("host"), state.config.allowed_hosts):
             # A page on another name (DNS rebinding) reaches loopback with its own Host.
             response: Response = JSONResponse(
                 {"error": "this host name is not allowed (vidchat serve --allowed-host)"},
