@@ -77,3 +77,53 @@ def test_peak_memory_is_bounded_and_independent_of_length(toys, tmp_path, cache_
     # 60 s of 1080p at 4 fps is 240 full frames (1.5 GB of RGB) if they were all held.
     assert peak_long < 400 * 2**20, peak_long / 2**20
     assert peak_long < peak_short + 150 * 2**20, (peak_short / 2**20, peak_long / 2**20)
+
+
+_PEAK_12K = """
+import json, resource, sys
+import perceivers
+from tests.orchestrator.toy_perceivers import Brightness
+perceivers.register_perceiver("brightness", Brightness)
+from orchestrator.pipeline import Pipeline
+from orchestrator.profiles import parse_profile
+sampling = {"slow_fps": 1.0, "fast_fps": 2.0, **json.loads(sys.argv[2])}
+prof = parse_profile({"name": "mem", "perceivers": {"brightness": None}, "sampling": sampling})
+ctx = Pipeline(prof, cache=False).run(sys.argv[1])
+slow = [e for e in ctx.events if e.kind == "brightness"]
+print(json.dumps({
+    "self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+    "slow": [slow[0].data["w"], slow[0].data["h"]], "n": len(slow),
+    "size": [ctx.video.width, ctx.video.height],
+}))
+"""
+
+
+def peak_12k(path, sampling: dict) -> dict:
+    """Textualize `path` in a fresh process; its peak RSS and its largest child's (ffmpeg)."""
+    import json
+    import os
+    import sys
+
+    env = {**os.environ, "VIDCHAT_CACHE": str(path.parent / "cache")}
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK_12K, str(path), json.dumps(sampling)],
+        capture_output=True, text=True, timeout=600, env=env, cwd=os.getcwd(),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_12k_video_stays_under_2_gib(tmp_path):
+    from tests.fixtures.videos import huge_12k
+
+    clip = huge_12k(tmp_path)  # 12288x12288, 2 s at 2 fps: 453 MB a frame as RGB
+    got = peak_12k(clip, {})
+    assert got["size"] == [12288, 12288]
+    # The slow stream is bounded by pixels (4K UHD area): 2880x2880 here, not 12288x12288.
+    assert got["slow"] == [2880, 2880] and got["n"] == 2
+    total = got["self"] + got["children"]  # vidchat and ffmpeg run side by side
+    print(f"12K clip peak RSS: vidchat {got['self'] / 2**20:.0f} MiB, "
+          f"ffmpeg {got['children'] / 2**20:.0f} MiB")  # fmt: skip
+    assert total < 2 * 2**30, (got["self"] / 2**20, got["children"] / 2**20)
