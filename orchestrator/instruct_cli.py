@@ -24,7 +24,9 @@ def run_instruct(args: argparse.Namespace) -> int:
     """Build instruction data from records (or videos, textualized through the cache)."""
     from orchestrator.chat_cli import load_context
     from orchestrator.instruct import build_dataset, write_jsonl
+    from orchestrator.outputs import check_output_path
 
+    check_output_path(args.output, "-o")  # before textualizing anything
     contexts, paths = [], []
     for target in args.records:
         contexts.append(load_context(target, args.profile, progress=not args.quiet))
@@ -54,6 +56,10 @@ def run_instruct(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Score the chosen path(s) and chance on the split's multiple-choice questions."""
+    from orchestrator.outputs import check_output_path
+
+    if args.output:
+        check_output_path(args.output, "-o")  # before minutes of answering
     from orchestrator.evaluate import (
         chance_report,
         comparison_table,

@@ -41,8 +41,6 @@ __all__ = [
 ]
 
 STDOUT = "-"
-# Trees where vidchat never creates or renames files: their entries are devices or kernel views.
-_WRITE_THROUGH_ROOTS = ("/dev/", "/proc/")
 
 
 class OutputError(VidchatError, OSError):
@@ -94,15 +92,20 @@ def _is_device(mode: int) -> bool:
 
 
 def _write_through(path: Path) -> bool:
-    """True when `path` must be opened and written in place, never replaced."""
-    text = os.path.abspath(path)
-    if text.startswith(_WRITE_THROUGH_ROOTS):
-        return True
+    """True when `path` must be opened and written in place, never replaced: an existing
+    character device or FIFO (or a link to one), anything under /proc, and the links under /dev
+    (``/dev/stdout`` leads to ``/proc/self/fd/1``, a regular file when the shell redirected it).
+    A new file under /dev/shm is an ordinary file."""
     try:
         st = path.stat()  # follows symlinks: a link to /dev/null is written through
     except OSError:
-        return False
-    return _is_device(st.st_mode)
+        st = None
+    if st is not None and _is_device(st.st_mode):
+        return True
+    text = os.path.abspath(path)
+    if text.startswith("/proc/"):
+        return True
+    return text.startswith("/dev/") and path.is_symlink()
 
 
 def _why(e: OSError) -> str:

@@ -89,6 +89,8 @@ def test_good_targets(tmp_path):
     assert check_output_path("-").kind == "stdout"
     assert check_output_path("/dev/null").kind == "device"
     assert check_output_path(tmp_path / "new.json").kind == "file"
+    if os.path.isdir("/dev/shm"):  # a tmpfs under /dev: new files there are ordinary files
+        assert check_output_path("/dev/shm/vidchat-new.json").kind == "file"
     link = tmp_path / "out.json"
     link.symlink_to("/dev/null")
     assert check_output_path(link).kind == "device"
