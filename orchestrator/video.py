@@ -15,6 +15,7 @@ video frame; the displayed size follows the sample aspect ratio.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -220,6 +221,11 @@ def _sar(stream: dict) -> Fraction | None:
     return f if f is not None and f != 1 and Fraction(1, 8) <= f <= 8 else None
 
 
+@functools.lru_cache(maxsize=64)
+def _speech_share(path: str, size: int, mtime_ns: int, index: int, seconds: float) -> float:
+    return _audio_has_speech(Path(path), index, seconds)
+
+
 def _audio_has_speech(path: Path, index: int, seconds: float = 300.0) -> float:
     """How much of the first `seconds` of audio track `index` looks like speech (0..1).
 
@@ -257,8 +263,9 @@ def _choose_audio(p: Path, audios: list[dict], requested: int | None) -> tuple[i
     if len(defaults) == 1:
         return defaults[0], "marked default in the file"
     candidates = defaults or list(range(len(audios)))
-    for i in candidates:
-        if _audio_has_speech(p, i) >= 0.02:
+    st = p.stat()
+    for i in candidates:  # remembered per file version: probe runs more than once per video
+        if _speech_share(str(p.resolve()), st.st_size, st.st_mtime_ns, i, 300.0) >= 0.02:
             return i, "the first track with speech"
     return candidates[0], "the first track (no track has detectable speech)"
 
@@ -305,16 +312,18 @@ def probe(
     # from the file's start (the earliest stream), so the video's offset is kept to subtract.
     fmt_start = _signed(fmt.get("start_time")) or 0.0
     v_start = _signed(v.get("start_time"))
+    if v_start is None:
+        v_start = fmt_start
     duration = _float(v.get("duration"))
-    if duration is None or v_start is None:
-        span = _packet_span(p)  # no per-stream duration: measure it from the packets
+    if duration is None and _float(fmt.get("duration")) is not None:
+        duration = max(0.0, (_float(fmt.get("duration")) or 0.0) - (v_start - fmt_start))
+    if duration is None:
+        # No duration anywhere (a file still being written): measure it from the packets.
+        span = _packet_span(p)
         if span is not None:
             v_start, end = span
             duration = max(0.0, end - v_start)
-    if v_start is None:
-        v_start = fmt_start
-    if duration is None:
-        duration = max(0.0, (_float(fmt.get("duration")) or 0.0) - (v_start - fmt_start))
+    duration = duration or 0.0
     rotation = _rotation(v)
     w, h = int(v.get("width") or 0), int(v.get("height") or 0)
     if w <= 0 or h <= 0:
