@@ -315,14 +315,17 @@ def probe(
     if v_start is None:
         v_start = fmt_start
     duration = _float(v.get("duration"))
-    if duration is None and _float(fmt.get("duration")) is not None:
-        duration = max(0.0, (_float(fmt.get("duration")) or 0.0) - (v_start - fmt_start))
-    if duration is None:
-        # No duration anywhere (a file still being written): measure it from the packets.
+    fmt_duration = _float(fmt.get("duration"))
+    if duration is None and (fmt_duration is None or abs(v_start) + abs(fmt_start) > 1e-3):
+        # No stream duration (Matroska, WebM) and the container's is missing (a file still being
+        # written) or ambiguous (with shifted timestamps Matroska gives the end time, not the
+        # length): measure the video's span from its packets (no decoding).
         span = _packet_span(p)
         if span is not None:
             v_start, end = span
             duration = max(0.0, end - v_start)
+    if duration is None and fmt_duration is not None:
+        duration = max(0.0, fmt_duration - (v_start - fmt_start))
     duration = duration or 0.0
     rotation = _rotation(v)
     w, h = int(v.get("width") or 0), int(v.get("height") or 0)

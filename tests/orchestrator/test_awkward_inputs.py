@@ -84,6 +84,10 @@ def test_negative_start_and_growing_files_keep_times_inside_the_duration(tmp_pat
         assert frames[0].t == 0.0 and frames[-1].t <= info.duration, (make.__name__, info)
     # the growing file holds ~3.5 of its 5 s: the duration is what is there, not 0 or 5
     assert 2.5 <= probe(videos.growing_mkv(tmp_path)).duration <= 4.0
+    # all 5 s of the shifted file, from its first frame (the header says 4.0 from zero)
+    neg = probe(videos.negative_start_mkv(tmp_path))
+    assert neg.duration == pytest.approx(5.0) and neg.start_time == pytest.approx(-1.0)
+    assert len(list(decode_frames(neg, 10.0, 64))) == 50
 
 
 def test_anamorphic_is_recorded_at_its_display_size(tmp_path):
