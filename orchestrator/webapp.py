@@ -558,6 +558,20 @@ def host_allowed(header: str | None, allowed: list[str]) -> bool:
     return host.rstrip(".") in {h.lower().strip("[]") for h in allowed}
 
 
+def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
+    """Whether a request's Origin (sent by browsers on cross-site and most same-site requests)
+    is this server; no Origin (curl, scripts, same-origin GETs) is allowed."""
+    if origin is None:
+        return True
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and host_allowed(parts.netloc, allowed)
+
+
 # The page loads only its own script, style and media; nothing may frame it. The plotly timeline
 # (inline script, generated from the record) is a sandboxed page with no access to the API.
 PAGE_CSP = (
@@ -596,6 +610,13 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
             response: Response = JSONResponse(
                 {"error": "this host name is not allowed (vidchat serve --allowed-host)"},
                 status_code=421,
+            )
+        elif request.method not in ("GET", "HEAD") and not origin_allowed(
+            request.headers.get("origin"), state.config.allowed_hosts
+        ):
+            # Another site's page posting to this server (cross-site request forgery).
+            response = JSONResponse(
+                {"error": "requests from another site's page are refused"}, status_code=403
             )
         else:
             response = await call_next(request)

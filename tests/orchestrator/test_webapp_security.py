@@ -171,6 +171,18 @@ def test_host_header_allowlist(server):
             assert b"host name is not allowed" in body
 
 
+def test_other_sites_pages_cannot_post(server):
+    base, _, _ = server
+    body = json.dumps({"name": "bikes", "profile": "toy"}).encode()
+    for origin in ("http://evil.example", "null", "https://127.0.0.1.evil.example"):
+        status, _, raw = req(f"{base}/api/sample", "POST", body, Origin=origin,
+                             **{"Content-Type": "application/json"})  # fmt: skip
+        assert status == 403 and b"another site" in raw, origin
+    status, _, _ = req(f"{base}/api/sample", "POST", body, Origin=base,
+                       **{"Content-Type": "application/json"})  # fmt: skip
+    assert status == 200  # the page itself
+
+
 def test_host_matching_rules():
     allowed = ["localhost", "127.0.0.1", "::1"]
     assert host_allowed("LOCALHOST:7860", allowed) and host_allowed("[::1]:1", allowed)
