@@ -48,6 +48,9 @@ def run_serve(args: argparse.Namespace) -> int:
         config.llm_choices = list(args.llm)
     llm_choices(config.llm_choices)  # a bad choice fails here, in one line
     print(f"vidchat: serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)", file=sys.stderr)
+    if args.host not in LOOPBACK_HOSTS and not args.allowed_host:
+        print("vidchat: note: only requests addressed to localhost/127.0.0.1/::1 are answered; "
+              "add the name clients use with --allowed-host NAME", file=sys.stderr)  # fmt: skip
     serve(args.host, args.port, config)
     return 0
 
