@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import sys
 import threading
 import time
 import traceback
@@ -28,6 +27,7 @@ import numpy as np
 from orchestrator.cache import Cache, CacheEntry, cache_key
 from orchestrator.errors import ConfigError, PerceiverSkipped, VidchatError
 from orchestrator.profiles import Profile, load_profile
+from orchestrator.progress import PlainProgress, stderr_is_terminal
 from orchestrator.record import (
     Event,
     ObjectTrack,
@@ -40,6 +40,7 @@ from orchestrator.video import (
     DecodeStats,
     Sampling,
     decode_frames,
+    fit_times,
     load_audio,
     output_size,
     probe,
@@ -160,61 +161,19 @@ class _Run:
 ProgressFn = Callable[[str, str, float | None], None]
 
 
-PROGRESS_INTERVAL_S = 10.0  # plain progress lines (stderr not a terminal): at most one this often
-
-
-class _PlainProgress:
-    """Progress as plain lines for a stderr that is not a terminal (batch logs, CI, services):
-    each perceiver's status when it changes, the decode position at most every `interval` s."""
-
-    def __init__(self, interval: float | None = None) -> None:
-        env = os.environ.get("VIDCHAT_PROGRESS_INTERVAL")
-        try:
-            default = float(env) if env else PROGRESS_INTERVAL_S
-        except ValueError:
-            default = PROGRESS_INTERVAL_S
-        self.interval = default if interval is None else interval
-        self.total: dict[str, float | None] = {}
-        self.last_line = -float("inf")
-        self.t0 = time.monotonic()
-
-    def _say(self, text: str) -> None:
-        print(f"vidchat: [{time.monotonic() - self.t0:6.1f} s] {text}", file=sys.stderr, flush=True)
-
-    def task(self, name: str, total: float | None, status: str = "") -> None:
-        self.total[name] = total
-        if name == "decode":
-            self._say(f"decode: started ({status})" if status else "decode: started")
-        elif status:
-            self._say(f"{name}: {status}")
-
-    def update(self, name: str, completed: float | None = None, status: str | None = None) -> None:
-        if name == "decode":
-            now = time.monotonic()
-            total = self.total.get("decode")
-            if status is not None:
-                self._say(f"decode: {status}")
-            elif completed is not None and now - self.last_line >= self.interval:
-                self.last_line = now
-                pct = f" ({100 * completed / total:.0f}%)" if total else ""
-                self._say(f"decode: {completed:.1f} of {total or 0:.1f} s{pct}")
-        elif status is not None:
-            self._say(f"{name}: {status}")
-
-
 class _Progress:
     """Progress on stderr: a rich decode bar and a status line per perceiver on a terminal,
-    plain periodic lines (`_PlainProgress`) when stderr is not a terminal."""
+    plain periodic lines (`PlainProgress`) when stderr is not a terminal."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self._p = None
-        self._plain: _PlainProgress | None = None
+        self._plain: PlainProgress | None = None
         self._tasks: dict[str, object] = {}
 
     def __enter__(self) -> _Progress:
-        if self.enabled and not _stderr_is_terminal():
-            self._plain = _PlainProgress()
+        if self.enabled and not stderr_is_terminal():
+            self._plain = PlainProgress()
         elif self.enabled:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -251,13 +210,6 @@ class _Progress:
         if status is not None:
             kw["status"] = status
         self._p.update(self._tasks[name], **kw)  # type: ignore[arg-type]
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):  # replaced or closed stderr
-        return False
 
 
 def _levels(perceivers: list[Perceiver]) -> list[list[Perceiver]]:
@@ -347,7 +299,7 @@ class Pipeline:
                             provenance[r.perceiver.name] = r.result.provenance
                             _merge(ctx, r.result)
         ctx.provenance = [provenance[p.name] for p in self.perceivers]
-        _fit_times(ctx, provenance)
+        fit_times(ctx, provenance)
         ctx.sort()
         if self.strict:
             bad = [p for p in ctx.provenance if p.status == "failed"]
@@ -522,39 +474,6 @@ def _check_ids(entry: CacheEntry) -> None:
         if o.id in seen:
             raise ValueError(f"object id {o.id} returned twice")
         seen.add(o.id)
-
-
-def _fit_times(ctx: VideoContext, provenance: dict[str, Provenance]) -> None:
-    """Keep every observation inside [0, duration]: the record's times count from the first
-    presented frame and end with the video. An observation more than half a second outside
-    (a perceiver's bug or a lying header) is clamped and its perceiver gets a warning."""
-    d = ctx.video.duration
-    if d <= 0:
-        return
-    far: dict[str, int] = {}
-
-    def clamp(t: float, source: str) -> float:
-        if t < -0.5 or t > d + 0.5:
-            far[source] = far.get(source, 0) + 1
-        return min(max(t, 0.0), d)
-
-    for o in ctx.objects:
-        src = o.source
-        o.first_seen, o.last_seen = clamp(o.first_seen, src), clamp(o.last_seen, src)
-        for pt in o.trajectory:
-            pt.t = clamp(pt.t, src)
-    for seg in ctx.speech:
-        seg.start, seg.end = clamp(seg.start, seg.source), clamp(seg.end, seg.source)
-        for w in seg.words or []:
-            w.start, w.end = clamp(w.start, seg.source), clamp(w.end, seg.source)
-    for e in ctx.events:
-        e.start, e.end = clamp(e.start, e.source), clamp(e.end, e.source)
-    for source, n in far.items():
-        prov = provenance.get(source)
-        if prov is not None:
-            prov.warnings.append(
-                f"{n} time(s) outside the video's 0..{d:.2f} s were clamped into it"
-            )
 
 
 def _merge(ctx: VideoContext, entry: CacheEntry) -> None:

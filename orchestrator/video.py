@@ -35,7 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import InputError
-from orchestrator.record import VideoInfo
+from orchestrator.record import Provenance, VideoContext, VideoInfo
 
 AUDIO_RATE = 16000
 SLOW_MAX_PIXELS = 3840 * 2160  # the slow stream's default bound: 4K UHD, 25 MB of RGB a frame
@@ -647,3 +647,36 @@ def load_audio(info: VideoInfo) -> np.ndarray | None:
     elif shift < 0:
         audio = audio[-shift:].copy()
     return audio
+
+
+def fit_times(ctx: VideoContext, provenance: dict[str, Provenance]) -> None:
+    """Keep every observation inside [0, duration]: the record's times count from the first
+    presented frame and end with the video. An observation more than half a second outside
+    (a perceiver's bug or a lying header) is clamped and its perceiver gets a warning."""
+    d = ctx.video.duration
+    if d <= 0:
+        return
+    far: dict[str, int] = {}
+
+    def clamp(t: float, source: str) -> float:
+        if t < -0.5 or t > d + 0.5:
+            far[source] = far.get(source, 0) + 1
+        return min(max(t, 0.0), d)
+
+    for o in ctx.objects:
+        src = o.source
+        o.first_seen, o.last_seen = clamp(o.first_seen, src), clamp(o.last_seen, src)
+        for pt in o.trajectory:
+            pt.t = clamp(pt.t, src)
+    for seg in ctx.speech:
+        seg.start, seg.end = clamp(seg.start, seg.source), clamp(seg.end, seg.source)
+        for w in seg.words or []:
+            w.start, w.end = clamp(w.start, seg.source), clamp(w.end, seg.source)
+    for e in ctx.events:
+        e.start, e.end = clamp(e.start, e.source), clamp(e.end, e.source)
+    for source, n in far.items():
+        prov = provenance.get(source)
+        if prov is not None:
+            prov.warnings.append(
+                f"{n} time(s) outside the video's 0..{d:.2f} s were clamped into it"
+            )
