@@ -737,7 +737,8 @@ def contact_sheet(
     seen_lists: list[list[str]] = []
     kept: list[float] = []
     for i, t in enumerate(times):
-        img = _grab(info.path, t, tw, th)
+        # record times count from the first frame; ffmpeg seeks from the file's start
+        img = _grab(info.path, t + info.video_offset, tw, th)
         if img is None:
             continue
         # Boxes only (no captions): the tile is small; the caption strip lists the ids.
