@@ -56,6 +56,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
 
 from orchestrator.errors import InputError, VidchatError
 
@@ -273,6 +274,10 @@ class _State:
 
 class _NotFound(VidchatError):
     pass
+
+
+class _OverLimit(InputError):
+    """An upload over the server's duration or pixel limit (the message says which)."""
 
 
 class AskRequest(BaseModel):
@@ -667,12 +672,12 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     def check_limits(info: VideoInfo, name: str) -> None:
         cfg = state.config
         if info.duration > cfg.max_duration_s:
-            raise InputError(
+            raise _OverLimit(
                 f"{name} is {info.duration / 60:.1f} min long; this server accepts videos up to "
                 f"{cfg.max_duration_s / 60:g} min"
             )
         if info.width * info.height > cfg.max_pixels:
-            raise InputError(
+            raise _OverLimit(
                 f"{name} is {info.width}x{info.height} ({info.width * info.height / 1e6:.1f} "
                 f"megapixels); this server accepts up to {cfg.max_pixels / 1e6:.1f} megapixels "
                 "a frame (e.g. 3840x2160)"
@@ -714,12 +719,16 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
                     if size > limit:
                         break
                     f.write(chunk)
-        except BaseException as e:  # the client went away (ClientDisconnect) or the disk failed
+        except ClientDisconnect:  # the client went away mid-upload: nobody reads the answer
             _cleanup_upload(folder)
-            if isinstance(e, OSError):
-                log.warning("upload %s failed: %s", job_id, e)
-                raise InputError(f"{name} could not be stored on the server") from None
-            log.info("upload %s aborted by the client (%s); removed", job_id, type(e).__name__)
+            log.info("upload %s aborted by the client; partial file removed", job_id)
+            return JSONResponse({"error": f"{name}: upload aborted"}, status_code=400)  # type: ignore[return-value]
+        except OSError as e:  # the server's disk failed (full?)
+            _cleanup_upload(folder)
+            log.warning("upload %s failed: %s", job_id, e)
+            raise InputError(f"{name} could not be stored on the server") from None
+        except BaseException:  # cancelled (server shutting down)
+            _cleanup_upload(folder)
             raise
         if size > limit:
             _cleanup_upload(folder)
@@ -731,14 +740,13 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
             # type check by content, before any perceiver sees it
             info = await run_in_threadpool(probe, dest)
             check_limits(info, name)
+        except _OverLimit:
+            _cleanup_upload(folder)
+            raise
         except InputError as e:
             _cleanup_upload(folder)
             msg = str(e).replace(str(dest), name).replace(str(folder), "")
-            raise InputError(
-                f"{name} is not a usable video: {public_message(msg)}"
-                if "accepts" not in msg
-                else msg
-            ) from None
+            raise InputError(f"{name} is not a usable video: {public_message(msg)}") from None
         except BaseException:
             _cleanup_upload(folder)
             raise

@@ -292,7 +292,10 @@ def test_upload_limits_each_say_which(server, tmp_path):
     assert "/" not in msg.split("accepts")[0]  # no server path
 
 
-def test_aborted_and_refused_uploads_leave_nothing(server, tmp_path):
+def test_aborted_and_refused_uploads_leave_nothing(server, tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="vidchat.webapp")
     base, port, work = server
 
     def job_folders() -> set[str]:
@@ -316,6 +319,11 @@ def test_aborted_and_refused_uploads_leave_nothing(server, tmp_path):
     while job_folders() - before:
         assert time.monotonic() < deadline, job_folders() - before
         time.sleep(0.1)
+    deadline = time.monotonic() + 5
+    while not any("aborted by the client" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+        time.sleep(0.1)
+    assert not [r for r in caplog.records if r.exc_info]  # said in one line, no traceback
 
 
 # ---------------------------------------------------------------------------- messages
