@@ -104,11 +104,14 @@ def peak_12k(path, sampling: dict) -> dict:
     import json
     import os
     import sys
+    from pathlib import Path
 
+    root = Path(__file__).resolve().parents[2]  # the checkout under test, whatever the cwd
     env = {**os.environ, "VIDCHAT_CACHE": str(path.parent / "cache")}
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     out = subprocess.run(
         [sys.executable, "-c", _PEAK_12K, str(path), json.dumps(sampling)],
-        capture_output=True, text=True, timeout=600, env=env, cwd=os.getcwd(),
+        capture_output=True, text=True, timeout=600, env=env, cwd=root,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
