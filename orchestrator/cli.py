@@ -32,17 +32,24 @@ COMMAND_MODULES = (
 
 
 def _cmd_textualize(args: argparse.Namespace) -> int:
+    from orchestrator.outputs import check_output_path, write_output
     from orchestrator.pipeline import Pipeline
     from orchestrator.profiles import load_profile
     from orchestrator.render import render
+    from orchestrator.video import check_video_file
 
-    profile = load_profile(args.profile)
+    # Before minutes of computing: the video is a readable file, the output can be written.
+    check_video_file(args.video)
+    target = check_output_path(args.output, "-o") if args.output else None
+    profile = _with_audio_track(load_profile(args.profile), args.audio_track)
     pipeline = Pipeline(profile, cache=not args.no_cache, strict=args.strict,
                         progress=not args.quiet)  # fmt: skip
     ctx = pipeline.run(args.video)
-    if args.output:
-        ctx.save(args.output)
-    if args.format == "json":
+    if target is not None:
+        write_output(target, ctx.to_json() + ("\n" if target.kind != "file" else ""))
+    if target is not None and target.kind == "stdout":
+        pass  # the record is what goes to stdout (`-o -`): nothing else is printed there
+    elif args.format == "json":
         sys.stdout.write(ctx.to_json() + "\n")
     else:
         budget = args.budget or profile.render.budget_tokens
@@ -55,7 +62,30 @@ def _cmd_textualize(args: argparse.Namespace) -> int:
     if failed and not args.quiet:
         print(f"vidchat: warning: perceivers failed: {', '.join(failed)} (see provenance)",
               file=sys.stderr)  # fmt: skip
+    _warn_record(ctx, args.quiet)
     return 0
+
+
+def _with_audio_track(profile, track: int | None):  # type: ignore[no-untyped-def]
+    """The profile with ``--audio-track`` applied (a copy: loaded profiles may be shared)."""
+    if track is None:
+        return profile
+    if track < 0:
+        from orchestrator.errors import ConfigError
+
+        raise ConfigError(f"--audio-track expects 0 or more (0 = the first track), got {track}")
+    sampling = profile.sampling.model_copy(update={"audio_track": track})
+    return profile.model_copy(update={"sampling": sampling})
+
+
+def _warn_record(ctx, quiet: bool) -> None:  # type: ignore[no-untyped-def]
+    """What a user must know about the input: damaged data, which of several audio tracks."""
+    if quiet:
+        return
+    for w in sorted({w for p in ctx.provenance for w in p.warnings}):
+        print(f"vidchat: warning: {w}", file=sys.stderr)
+    if ctx.video.audio_tracks > 1 and ctx.video.audio_note:
+        print(f"vidchat: note: {ctx.video.audio_note}", file=sys.stderr)
 
 
 def _cmd_perceivers(args: argparse.Namespace) -> int:
@@ -122,7 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("textualize", help="turn a video into its record and text rendering")
     t.add_argument("video", type=Path)
     t.add_argument("--profile", help="profile name (offline, full) or YAML path")
-    t.add_argument("-o", "--output", type=Path, help="write the record (JSON) here")
+    t.add_argument("-o", "--output", type=Path,
+                   help="write the record (JSON) here ('-' for standard output)")  # fmt: skip
+    t.add_argument("--audio-track", type=int, default=None, metavar="N",
+                   help="audio track to use (0 = first; default: chosen, see the record)")
     t.add_argument("--format", choices=["text", "json"], default="text",
                    help="what to print: the text rendering or the record JSON")  # fmt: skip
     t.add_argument("--budget", type=int, help="token budget of the text rendering")

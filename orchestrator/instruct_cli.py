@@ -24,7 +24,9 @@ def run_instruct(args: argparse.Namespace) -> int:
     """Build instruction data from records (or videos, textualized through the cache)."""
     from orchestrator.chat_cli import load_context
     from orchestrator.instruct import build_dataset, write_jsonl
+    from orchestrator.outputs import check_output_path
 
+    check_output_path(args.output, "-o")  # before textualizing anything
     contexts, paths = [], []
     for target in args.records:
         contexts.append(load_context(target, args.profile, progress=not args.quiet))
@@ -55,6 +57,10 @@ def run_instruct(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     """Score the chosen path(s), the blind baseline (the text path's LLM with the question and
     options only) and chance on the split's multiple-choice questions."""
+    from orchestrator.outputs import check_output_path
+
+    if args.output:
+        check_output_path(args.output, "-o")  # before minutes of answering
     if args.format != "vidchat":  # a public benchmark's question file (orchestrator.benchmarks)
         from orchestrator.benchmarks import run_eval_benchmark
 

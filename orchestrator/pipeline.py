@@ -27,6 +27,7 @@ import numpy as np
 from orchestrator.cache import Cache, CacheEntry, cache_key
 from orchestrator.errors import ConfigError, PerceiverSkipped, VidchatError
 from orchestrator.profiles import Profile, load_profile
+from orchestrator.progress import PlainProgress, stderr_is_terminal
 from orchestrator.record import (
     Event,
     ObjectTrack,
@@ -35,7 +36,15 @@ from orchestrator.record import (
     VideoContext,
     VideoInfo,
 )
-from orchestrator.video import Sampling, decode_frames, load_audio, output_size, probe
+from orchestrator.video import (
+    DecodeStats,
+    Sampling,
+    decode_frames,
+    fit_times,
+    load_audio,
+    output_size,
+    probe,
+)
 from perceivers.base import Frame, Perceiver
 
 log = logging.getLogger("vidchat.pipeline")
@@ -153,15 +162,19 @@ ProgressFn = Callable[[str, str, float | None], None]
 
 
 class _Progress:
-    """Rich progress on stderr: a decode bar and a status line per perceiver."""
+    """Progress on stderr: a rich decode bar and a status line per perceiver on a terminal,
+    plain periodic lines (`PlainProgress`) when stderr is not a terminal."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self._p = None
+        self._plain: PlainProgress | None = None
         self._tasks: dict[str, object] = {}
 
     def __enter__(self) -> _Progress:
-        if self.enabled:
+        if self.enabled and not stderr_is_terminal():
+            self._plain = PlainProgress()
+        elif self.enabled:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -181,10 +194,14 @@ class _Progress:
             self._p.__exit__(None, None, None)
 
     def task(self, name: str, total: float | None, status: str = "") -> None:
+        if self._plain is not None:
+            self._plain.task(name, total, status)
         if self._p is not None:
             self._tasks[name] = self._p.add_task(name, total=total, status=status)
 
     def update(self, name: str, completed: float | None = None, status: str | None = None) -> None:
+        if self._plain is not None:
+            self._plain.update(name, completed, status)
         if self._p is None or name not in self._tasks:
             return
         kw: dict[str, object] = {}
@@ -258,7 +275,7 @@ class Pipeline:
 
     def run(self, path: str | os.PathLike[str]) -> VideoContext:
         """Textualize one video; InputError for a file that is not a usable video."""
-        info = probe(Path(path))
+        info = probe(Path(path), audio_track=self.sampling.audio_track)
         ctx = VideoContext(video=info, profile=self.profile.name)
         provenance: dict[str, Provenance] = {}
         with _Progress(self.progress) as prog:
@@ -282,6 +299,7 @@ class Pipeline:
                             provenance[r.perceiver.name] = r.result.provenance
                             _merge(ctx, r.result)
         ctx.provenance = [provenance[p.name] for p in self.perceivers]
+        fit_times(ctx, provenance)
         ctx.sort()
         if self.strict:
             bad = [p for p in ctx.provenance if p.status == "failed"]
@@ -298,10 +316,12 @@ class Pipeline:
         avail = p.availability()
         model = p.model_identity() if avail.ok else None
         frames = bool(p.inputs & {"slow", "fast"})
-        key = cache_key(
-            info.sha256, p.name, p.version, options, model,
-            self.sampling.model_dump(exclude={"stall_timeout_s"}) if frames else None,
-        )  # fmt: skip
+        sampling = (
+            self.sampling.model_dump(exclude={"stall_timeout_s", "audio_track"}) if frames else None
+        )
+        if "audio" in p.inputs:  # which audio track it heard
+            sampling = {**(sampling or {}), "audio_track": info.audio_track}
+        key = cache_key(info.sha256, p.name, p.version, options, model, sampling)
         run = _Run(perceiver=p, key=key, model=model)
         if not avail.ok:
             prov = Provenance(
@@ -337,8 +357,9 @@ class Pipeline:
             t.start()
             threads.append(t)
         decode_error: BaseException | None = None
+        stats = DecodeStats()
         try:
-            self._decode_into(runs, info, prog)
+            self._decode_into(runs, info, prog, stats)
         except BaseException as e:
             decode_error = e
         finally:
@@ -349,13 +370,20 @@ class Pipeline:
             t.join()
         if decode_error is not None:
             raise decode_error
+        warning = stats.warning()
+        for r in runs:
+            assert r.result is not None
+            if warning and r.feed is not None:
+                r.result.provenance.warnings.append(warning)
         if self.cache is not None:
             for r in runs:
                 assert r.result is not None
                 if r.result.provenance.status != "failed":
                     self.cache.put(r.result)
 
-    def _decode_into(self, runs: list[_Run], info: VideoInfo, prog: _Progress) -> None:
+    def _decode_into(
+        self, runs: list[_Run], info: VideoInfo, prog: _Progress, stats: DecodeStats
+    ) -> None:
         fast = [r.feed for r in runs if r.feed is not None and "fast" in r.perceiver.inputs]
         slow = [r.feed for r in runs if r.feed is not None and "slow" in r.perceiver.inputs]
         if not fast and not slow:
@@ -363,14 +391,18 @@ class Pipeline:
         s = self.sampling
         rate = max(s.fast_fps if fast else 0.0, s.slow_fps if slow else 0.0)
         max_side = s.slow_max_side if slow else s.fast_max_side
-        decode_size = output_size(info, max_side)
+        max_pixels = s.slow_max_pixels if slow else None
+        decode_size = output_size(info, max_side, max_pixels)
         fast_size = output_size(info, s.fast_max_side)
-        slow_size = output_size(info, s.slow_max_side)
+        slow_size = output_size(info, s.slow_max_side, s.slow_max_pixels)
         total = max(info.duration, 1e-3)
         prog.task("decode", total, f"{rate:g} fps")
         last_slow_bucket = -1
         n_fast = n_slow = 0
-        for df in decode_frames(info, rate, max_side, s.stall_timeout_s):
+        frames = decode_frames(
+            info, rate, max_side, s.stall_timeout_s, max_pixels=max_pixels, stats=stats
+        )
+        for df in frames:
             live_fast = [f for f in fast if not f.closed.is_set()]
             live_slow = [f for f in slow if not f.closed.is_set()]
             if not live_fast and not live_slow:

@@ -14,14 +14,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = "1.1"  # 1.1: `zooms` (on-demand perception of windows)
+# 1.1: `zooms` (on-demand perception of windows); VideoInfo's audio-track and aspect fields;
+# provenance warnings. A 1.0 record loads as it is (every new field has a default).
+SCHEMA_VERSION = "1.1"
 
 OBJECT_ID_RE = re.compile(r"^[a-z0-9_\- ]+#[1-9][0-9]*$")
 
@@ -48,7 +49,20 @@ class VideoInfo(_Model):
     has_audio: bool = False
     audio_codec: str | None = None
     variable_frame_rate: bool = False
-    start_time: float = 0.0
+    start_time: float = Field(
+        0.0, description="presentation time of the first video frame in the file (record times "
+        "count from it)"
+    )
+    sample_aspect_ratio: str | None = Field(
+        None, description="stored pixel shape when not square, e.g. '2:1' (width is displayed)"
+    )
+    audio_track: int | None = Field(None, description="audio track used (0 = first)")
+    audio_tracks: int = Field(0, description="audio tracks in the file")
+    audio_note: str | None = Field(None, description="why this audio track; the other tracks")
+    audio_offset: float = Field(0.0, description="audio start minus first frame (s)")
+    video_offset: float = Field(
+        0.0, description="first video frame minus the file's start (s), as ffmpeg counts times"
+    )
 
     @property
     def fps_float(self) -> float:
@@ -194,6 +208,7 @@ class Provenance(_Model):
     seconds: float = 0.0
     cached: bool = False
     items: int = 0
+    warnings: list[str] = Field(default_factory=list, description="e.g. corrupt data decoded")
 
 
 class ZoomRun(_Model):
@@ -282,16 +297,9 @@ def atomic_write_text(path: Path, text: str) -> Path:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write bytes atomically (see `orchestrator.outputs`: umask, symlinks replaced, devices
+    written to, a failed write leaves nothing behind); missing folders are created."""
+    from orchestrator.outputs import write_output
+
+    write_output(path, data, make_parents=True)
+    return Path(path)

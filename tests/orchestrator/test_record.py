@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from orchestrator.record import (
     RLE,
+    SCHEMA_VERSION,
     Event,
     ObjectTrack,
     Provenance,
@@ -74,7 +75,7 @@ def test_json_round_trip(tmp_path):
     path = ctx.save(tmp_path / "r.json")
     back = VideoContext.load(path)
     assert back == ctx
-    assert json.loads(path.read_text())["schema_version"] == "1.1"
+    assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
     assert not list(tmp_path.glob(".*.tmp"))  # atomic write leaves no temp file
 
 
