@@ -6,8 +6,10 @@ ffmpeg and hands each to the bounded queues of the perceivers that declared that
 perceiver runs in its own thread and pulls its frames. Memory stays bounded by the queue sizes
 whatever the video's length. Audio is decoded once per level, on first request, and shared.
 
-Each perceiver's result is cached by content (see `orchestrator.cache`); a failing perceiver is
-recorded in provenance and the others go on (`strict=True` makes any failure fatal).
+Each perceiver's result is cached by content (see `orchestrator.cache`), under a key that folds
+in the identities of the upstream results it read; a failing perceiver is recorded in provenance
+and the others go on (`strict=True` makes any failure fatal). A result whose events name object
+ids that no perceiver produced is refused (recorded as failed), so the record never holds them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from orchestrator.record import (
     SpeechSegment,
     VideoContext,
     VideoInfo,
+    unknown_object_ids,
 )
 from orchestrator.video import Sampling, decode_frames, load_audio, output_size, probe
 from perceivers.base import Frame, Perceiver
@@ -261,14 +264,17 @@ class Pipeline:
         info = probe(Path(path))
         ctx = VideoContext(video=info, profile=self.profile.name)
         provenance: dict[str, Provenance] = {}
+        done: dict[str, CacheEntry] = {}  # each perceiver's result, once merged
         with _Progress(self.progress) as prog:
             for level in self.levels:
                 todo: list[_Run] = []
                 for p in level:
-                    run = self._prepare(p, info)
+                    upstream = {dep: done[dep].identity() for dep in p.requires}
+                    run = self._prepare(p, info, upstream)
                     if run.result is not None:
                         provenance[p.name] = run.result.provenance
                         _merge(ctx, run.result)
+                        done[p.name] = run.result
                         prog.task(p.name, 1, "cached" if run.result.provenance.cached else "")
                         prog.update(p.name, completed=1)
                     else:
@@ -281,6 +287,7 @@ class Pipeline:
                             assert r.result is not None
                             provenance[r.perceiver.name] = r.result.provenance
                             _merge(ctx, r.result)
+                            done[r.perceiver.name] = r.result
         ctx.provenance = [provenance[p.name] for p in self.perceivers]
         ctx.sort()
         if self.strict:
@@ -293,7 +300,8 @@ class Pipeline:
 
     # -- one perceiver: cache lookup, availability ----------------------------------------------
 
-    def _prepare(self, p: Perceiver, info: VideoInfo) -> _Run:
+    def _prepare(self, p: Perceiver, info: VideoInfo, upstream: dict[str, str]) -> _Run:
+        """`upstream`: the `CacheEntry.identity` of each result `p` requires (in its key)."""
         options = p.options.model_dump(mode="json")
         avail = p.availability()
         model = p.model_identity() if avail.ok else None
@@ -301,6 +309,7 @@ class Pipeline:
         key = cache_key(
             info.sha256, p.name, p.version, options, model,
             self.sampling.model_dump(exclude={"stall_timeout_s"}) if frames else None,
+            upstream,
         )  # fmt: skip
         run = _Run(perceiver=p, key=key, model=model)
         if not avail.ok:
@@ -445,11 +454,18 @@ def _check_ids(entry: CacheEntry) -> None:
 
 
 def _merge(ctx: VideoContext, entry: CacheEntry) -> None:
+    """Add one result to the record, or mark it failed (and add nothing) when its object ids
+    clash with another perceiver's or its events name objects that are in neither."""
     existing = {o.id for o in ctx.objects}
     clash = [o.id for o in entry.objects if o.id in existing]
     if clash:
         entry.provenance.status = "failed"
         entry.provenance.reason = f"object ids already used by another perceiver: {clash[:5]}"
+        return
+    unknown = unknown_object_ids(entry.events, existing | {o.id for o in entry.objects})
+    if unknown:
+        entry.provenance.status = "failed"
+        entry.provenance.reason = f"events name object ids not in the record: {unknown[:5]}"
         return
     ctx.objects.extend(o.model_copy(deep=True) for o in entry.objects)
     ctx.speech.extend(s.model_copy(deep=True) for s in entry.speech)

@@ -216,6 +216,21 @@ class VideoContext(_Model):
             )
         return v
 
+    @model_validator(mode="after")
+    def _event_objects_exist(self) -> VideoContext:
+        """Every object id an event names (a mask, a region caption…) is one of `objects`."""
+        known = {o.id for o in self.objects}
+        for i, e in enumerate(self.events):
+            missing = [oid for oid in e.objects if oid not in known]
+            if missing:
+                have = ", ".join(sorted(known)[:10]) or "none"
+                raise ValueError(
+                    f"event {i} (kind {e.kind!r} from {e.source!r} at {e.start:g} s) names "
+                    f"object ids not in the record: {', '.join(missing)}; expected ids of "
+                    f"its objects ({have})"
+                )
+        return self
+
     def object(self, object_id: str) -> ObjectTrack:
         """The object with this id; KeyError names the ids that exist."""
         for o in self.objects:
@@ -255,6 +270,14 @@ class VideoContext(_Model):
 
 
 Observation = ObjectTrack | SpeechSegment | Event
+
+
+def unknown_object_ids(events: list[Event], known: set[str]) -> list[str]:
+    """The object ids the events name that are not in `known`, in first-seen order."""
+    out: list[str] = []
+    for e in events:
+        out.extend(oid for oid in e.objects if oid not in known and oid not in out)
+    return out
 
 
 def atomic_write_text(path: Path, text: str) -> Path:

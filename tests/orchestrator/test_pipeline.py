@@ -10,6 +10,7 @@ import pytest
 from orchestrator.errors import ConfigError, InputError
 from orchestrator.pipeline import Pipeline, PipelineError
 from orchestrator.profiles import parse_profile
+from orchestrator.record import VideoContext
 from orchestrator.samples import sample_path
 
 
@@ -85,6 +86,52 @@ def test_cache_hit_reuses_results(toys, cache_dir):
     Pipeline(profile({"brightness": None}, fast_fps=2.0)).run(sample_path("bigbuckbunny"))
     assert toys.Brightness.calls == 3
     assert cold > 0
+
+
+def _count_run(prof):
+    """Run a brightness → counter profile: (counter's count, {name: cached?})."""
+    ctx = Pipeline(prof).run(sample_path("bigbuckbunny"))
+    count = next(e for e in ctx.events if e.kind == "count")
+    return int(count.text), {p.name: p.cached for p in ctx.provenance}
+
+
+def test_downstream_cache_follows_its_upstream_results(toys, cache_dir):
+    both = {"brightness": None, "counter": None}
+    assert _count_run(profile(both)) == (6, {"brightness": False, "counter": False})
+    assert _count_run(profile(both)) == (6, {"brightness": True, "counter": True})
+    # An upstream option, or the sampling only the upstream reads (counter reads no frames),
+    # changes what counter reads: it must run again, not come back with the old count.
+    every2 = {"brightness": {"every": 2}, "counter": None}
+    assert _count_run(profile(every2)) == (3, {"brightness": False, "counter": False})
+    assert _count_run(profile(both, slow_fps=2.0)) == (11, {"brightness": False, "counter": False})
+    # Back to the first settings: both entries are still there and both are hits again.
+    assert _count_run(profile(both)) == (6, {"brightness": True, "counter": True})
+
+
+def test_downstream_of_a_failed_upstream_runs_again_when_it_recovers(toys, cache_dir, monkeypatch):
+    both = profile({"brightness": None, "counter": None})
+    with monkeypatch.context() as m:
+        m.setattr(toys.Brightness, "perceive", lambda self, media: iter([1 / 0]))
+        ctx = Pipeline(both).run(sample_path("bigbuckbunny"))
+    assert [p.status for p in ctx.provenance] == ["failed", "ok"]
+    assert next(e for e in ctx.events if e.kind == "count").text == "0"
+    # The failure was not cached and brightness succeeds now (same key as the failed run):
+    # counter's cached "0" must not come back.
+    assert _count_run(both) == (6, {"brightness": False, "counter": False})
+
+
+def test_events_naming_objects_nobody_produced_are_refused(toys, cache_dir, monkeypatch):
+    prof = profile({"brightness": None, "marker": None})
+    ctx = Pipeline(prof, cache=False).run(sample_path("bigbuckbunny"))
+    assert [o.id for o in ctx.objects][:2] == ["spot#1", "spot#2"]
+    assert sum(e.kind == "mark" for e in ctx.events) == 6
+    monkeypatch.setattr(toys.Marker, "own_objects", False)
+    ctx = Pipeline(prof, cache=False).run(sample_path("bigbuckbunny"))
+    marker = ctx.provenance[1]
+    assert marker.status == "failed"
+    assert marker.reason.startswith("events name object ids not in the record: ['spot#1'")
+    assert not any(e.kind == "mark" for e in ctx.events) and not ctx.objects
+    assert VideoContext.from_json(ctx.to_json()) == ctx  # the record stays valid
 
 
 def test_bad_options_name_perceiver_and_key(toys):
