@@ -5,6 +5,10 @@ Perceivers run in dependency order, grouped in levels (a perceiver runs after th
 ffmpeg and hands each to the bounded queues of the perceivers that declared that stream; every
 perceiver runs in its own thread and pulls its frames. Memory stays bounded by the queue sizes
 whatever the video's length. Audio is decoded once per level, on first request, and shared.
+Two slower modes exist for the benchmark's baselines: `shared_decode=False` (every perceiver
+decodes on its own, one after another) and `parallel=False` (one decode per level held in memory,
+then the perceivers one after another), so the saving of the shared decode and the saving of
+running perceivers side by side can be measured apart.
 
 Each perceiver's result is cached by content (see `orchestrator.cache`), under a key that folds
 in the identities of the upstream results it read; a failing perceiver is recorded in provenance
@@ -60,8 +64,8 @@ class _Feed:
     interleaved, so it can never wait on one stream while the decoder waits on the other.
     """
 
-    def __init__(self) -> None:
-        self.q: queue.Queue[object] = queue.Queue(maxsize=QUEUE_FRAMES)
+    def __init__(self, maxsize: int = QUEUE_FRAMES) -> None:
+        self.q: queue.Queue[object] = queue.Queue(maxsize=maxsize)
         self.closed = threading.Event()  # the consumer has stopped: drop instead of blocking
         self.started = False
 
@@ -231,7 +235,9 @@ class Pipeline:
     """A profile's perceivers, instantiated once and reusable across videos (models stay loaded).
 
     `shared_decode=False` makes every perceiver decode the video on its own: the naive baseline
-    the benchmark compares against.
+    the benchmark compares against. `parallel=False` keeps one decode per level but runs the
+    level's perceivers one after another on frames held in memory (memory grows with the
+    video's length: a benchmark baseline, not for long videos).
     """
 
     def __init__(
@@ -242,12 +248,14 @@ class Pipeline:
         strict: bool = False,
         progress: bool = False,
         shared_decode: bool = True,
+        parallel: bool = True,
     ) -> None:
         self.profile = load_profile(profile)
         self.cache = Cache() if cache is True else (cache or None)
         self.strict = strict
         self.progress = progress
         self.shared_decode = shared_decode
+        self.parallel = parallel
         from perceivers import get_perceiver  # here: perceivers imports orchestrator.errors
 
         self.perceivers: list[Perceiver] = [
@@ -333,6 +341,9 @@ class Pipeline:
     ) -> None:
         audio = _SharedAudio(info)
         snapshot = ctx.model_copy(deep=True)  # upstream results, read-only for the perceivers
+        if not self.parallel and len(runs) > 1:
+            self._run_group_in_turn(runs, info, audio, snapshot, prog)
+            return
         for r in runs:
             r.feed = _Feed() if r.perceiver.inputs & {"slow", "fast"} else None
         threads = []
@@ -358,6 +369,32 @@ class Pipeline:
             t.join()
         if decode_error is not None:
             raise decode_error
+        self._store(runs)
+
+    def _run_group_in_turn(
+        self,
+        runs: list[_Run],
+        info: VideoInfo,
+        audio: _SharedAudio,
+        snapshot: VideoContext,
+        prog: _Progress,
+    ) -> None:
+        """One decode into unbounded feeds (each frame object shared by every feed of its
+        stream), then each perceiver in turn on its feed: the `parallel=False` baseline."""
+        for r in runs:
+            r.feed = _Feed(maxsize=0) if r.perceiver.inputs & {"slow", "fast"} else None
+        try:
+            self._decode_into(runs, info, prog)
+        finally:
+            for r in runs:
+                if r.feed is not None:
+                    r.feed.put(_END)
+        for r in runs:
+            prog.task(r.perceiver.name, 1, "running")
+            self._work(r, _Media(info, r.feed, audio, snapshot, r.perceiver.inputs), prog)
+        self._store(runs)
+
+    def _store(self, runs: list[_Run]) -> None:
         if self.cache is not None:
             for r in runs:
                 assert r.result is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 
 import pytest
@@ -162,8 +163,14 @@ def test_two_streams_must_be_read_together(toys, cache_dir, monkeypatch):
     assert "frames_all()" in ctx.provenance[0].reason
 
 
-@pytest.mark.parametrize(("shared", "decodes"), [(True, 1), (False, 2)])
-def test_one_decode_for_all_frame_perceivers(toys, cache_dir, monkeypatch, shared, decodes):
+@pytest.mark.parametrize(
+    ("shared", "parallel", "decodes", "at_once"),
+    [(True, True, 1, None), (True, False, 1, 1), (False, True, 2, 1)],
+    ids=["shared-parallel", "shared-in-turn", "naive"],
+)
+def test_one_decode_for_all_frame_perceivers(
+    toys, cache_dir, monkeypatch, shared, parallel, decodes, at_once
+):
     import orchestrator.pipeline as pl
 
     calls = []
@@ -173,10 +180,34 @@ def test_one_decode_for_all_frame_perceivers(toys, cache_dir, monkeypatch, share
         calls.append(a)
         return real(*a, **kw)
 
+    # How many perceivers are inside `perceive` at the same time (the most seen).
+    lock, active, most = threading.Lock(), [0], [0]
+
+    def tracked(perceive):
+        def run(self, media):
+            with lock:
+                active[0] += 1
+                most[0] = max(most[0], active[0])
+            try:
+                yield from perceive(self, media)
+            finally:
+                with lock:
+                    active[0] -= 1
+
+        return run
+
+    for toy in (toys.Brightness, toys.Broken, toys.Loudness):
+        monkeypatch.setattr(toy, "perceive", tracked(toy.perceive))
     monkeypatch.setattr(pl, "decode_frames", counting)
     prof = profile({"brightness": None, "broken": None, "loudness": None})
-    ctx = Pipeline(prof, cache=False, shared_decode=shared).run(sample_path("bigbuckbunny"))
+    pipe = Pipeline(prof, cache=False, shared_decode=shared, parallel=parallel)
+    ctx = pipe.run(sample_path("bigbuckbunny"))
     assert len(calls) == decodes
+    if at_once is not None:  # one after another; in parallel it depends on the scheduler
+        assert most[0] == at_once
+    # Every mode hands brightness all its frames of both streams.
+    assert sum(e.kind == "brightness" for e in ctx.events) == 6
+    assert 20 <= int(next(e.text for e in ctx.events if e.kind == "fast_frames")) <= 23
     assert {p.name: p.status for p in ctx.provenance} == {
         "brightness": "ok",
         "broken": "failed",
