@@ -34,6 +34,7 @@ from orchestrator.cache import Cache, CacheEntry, cache_key
 from orchestrator.errors import ConfigError, PerceiverSkipped, VidchatError
 from orchestrator.profiles import Profile, load_profile
 from orchestrator.record import (
+    UNAVAILABLE,
     Event,
     ObjectTrack,
     Provenance,
@@ -323,7 +324,7 @@ class Pipeline:
         if not avail.ok:
             prov = Provenance(
                 name=p.name, version=p.version, status="failed" if self.strict else "skipped",
-                reason=f"unavailable: {avail.reason}", options=options,
+                reason=f"{UNAVAILABLE}{avail.reason}", options=options,
             )  # fmt: skip
             run.result = CacheEntry(key=key, provenance=prov)
             return run

@@ -181,6 +181,10 @@ class Event(_Model):
 
 Status = Literal["ok", "skipped", "failed"]
 
+# How the reason of a perceiver skipped because it cannot run here (package or weights missing)
+# begins; other skips mean the video gave it nothing to do (no audio track, no frames).
+UNAVAILABLE = "unavailable: "
+
 
 class Provenance(_Model):
     """How one perceiver contributed to the record."""
@@ -194,6 +198,13 @@ class Provenance(_Model):
     seconds: float = 0.0
     cached: bool = False
     items: int = 0
+
+    @property
+    def degraded(self) -> bool:
+        """Did the record lose this perceiver's part: it failed, or it was skipped because it
+        cannot run here? A skip for lack of input (no audio track) loses nothing."""
+        unavailable = self.status == "skipped" and (self.reason or "").startswith(UNAVAILABLE)
+        return self.status == "failed" or unavailable
 
 
 class VideoContext(_Model):
