@@ -213,3 +213,19 @@ def test_one_decode_for_all_frame_perceivers(
         "broken": "failed",
         "loudness": "ok",
     }
+
+
+@pytest.mark.slow
+def test_real_ocr_with_use_shots_runs_again_when_shots_changes(cache_dir):
+    """The issue's own case with the real perceivers: ocr reads the shots' cuts, so changing only
+    shots' options must not bring ocr back from the cache."""
+
+    def run(threshold):
+        prof = profile({"shots": {"detector": "content", "threshold": threshold},
+                        "ocr": {"use_shots": True}}, fast_fps=2.0)  # fmt: skip
+        ctx = Pipeline(prof).run(sample_path("megamind"))
+        return {p.name: (p.status, p.cached) for p in ctx.provenance}
+
+    assert run(27.0) == {"shots": ("ok", False), "ocr": ("ok", False)}
+    assert run(27.0) == {"shots": ("ok", True), "ocr": ("ok", True)}
+    assert run(60.0) == {"shots": ("ok", False), "ocr": ("ok", False)}
