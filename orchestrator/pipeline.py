@@ -380,19 +380,27 @@ class Pipeline:
         snapshot: VideoContext,
         prog: _Progress,
     ) -> None:
-        """One decode into unbounded feeds (each frame object shared by every feed of its
-        stream), then each perceiver in turn on its feed: the `parallel=False` baseline."""
+        """The `parallel=False` baseline: one decode into unbounded feeds (each frame object
+        shared by every feed of its stream), the first perceiver working beside the decode as
+        each perceiver does beside its own decode in the naive mode, then the others in turn."""
         for r in runs:
             r.feed = _Feed(maxsize=0) if r.perceiver.inputs & {"slow", "fast"} else None
+
+        def work(r: _Run) -> None:
+            prog.task(r.perceiver.name, 1, "running")
+            self._work(r, _Media(info, r.feed, audio, snapshot, r.perceiver.inputs), prog)
+
+        first = threading.Thread(target=work, args=(runs[0],), daemon=True)
+        first.start()
         try:
             self._decode_into(runs, info, prog)
         finally:
             for r in runs:
                 if r.feed is not None:
                     r.feed.put(_END)
-        for r in runs:
-            prog.task(r.perceiver.name, 1, "running")
-            self._work(r, _Media(info, r.feed, audio, snapshot, r.perceiver.inputs), prog)
+            first.join()
+        for r in runs[1:]:
+            work(r)
         self._store(runs)
 
     def _store(self, runs: list[_Run]) -> None:
