@@ -64,12 +64,14 @@ def provenance_warnings(provenance: Sequence[Provenance]) -> list[str]:
     cannot run here (the record lacks their part); a skip for lack of input is not warned of."""
     from orchestrator.record import UNAVAILABLE
 
-    failed = [f"{p.name} ({p.reason})" for p in provenance if p.status == "failed"]
-    skipped = [
-        f"{p.name} ({(p.reason or '').removeprefix(UNAVAILABLE)})"
-        for p in provenance
-        if p.status == "skipped" and p.degraded
-    ]
+    def why(p: Provenance) -> str:
+        # Libraries' messages run to several lines; the record's provenance keeps them whole.
+        text = (p.reason or "no reason given").removeprefix(UNAVAILABLE).strip()
+        first = text.splitlines()[0] if text else text
+        return first if len(first) <= 100 else first[:99] + "…"
+
+    failed = [f"{p.name} ({why(p)})" for p in provenance if p.status == "failed"]
+    skipped = [f"{p.name} ({why(p)})" for p in provenance if p.status == "skipped" and p.degraded]
     lines = []
     if failed:
         lines.append(f"vidchat: warning: perceivers failed: {'; '.join(failed)}")

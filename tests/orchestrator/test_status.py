@@ -109,6 +109,10 @@ def test_no_warning_for_a_skip_that_loses_nothing():
     failed = Provenance(name="ocr", version="1", status="failed", reason="RuntimeError: boom")
     assert not no_audio.degraded and unavailable.degraded and failed.degraded
     assert cli.provenance_warnings([no_audio]) == []
+    reason = "OSError: " + "x" * 300 + "\nCheck your internet connection"
+    long = Provenance(name="caption", version="1", status="failed", reason=reason)
+    (line,) = cli.provenance_warnings([long])
+    assert line.endswith("x…)") and "\n" not in line and len(line) < 160
     assert cli.provenance_warnings([no_audio, unavailable, failed]) == [
         "vidchat: warning: perceivers failed: ocr (RuntimeError: boom)",
         "vidchat: warning: perceivers skipped, cannot run here: sam2 (missing Python package(s): "
