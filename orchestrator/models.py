@@ -322,6 +322,8 @@ def obtainable(name: str) -> tuple[bool, str]:
     if hub_id and switched:
         return False, f"{name}: not on disk, and {switched[0]} is set (no hub downloads)"
     hosts = HUB_HOSTS if hub_id else LIBRARY_HOSTS
+    if switched:  # the hub is off even for a library that fetches from it (faster-whisper)
+        hosts = tuple(h for h in hosts if h not in HUB_HOSTS)
     up = [h for h in hosts if host_reachable(h)]
     if not up:
         return False, (

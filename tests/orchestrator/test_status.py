@@ -118,3 +118,25 @@ def test_no_warning_for_a_skip_that_loses_nothing():
         "vidchat: warning: perceivers skipped, cannot run here: sam2 (missing Python package(s): "
         "sam2)",
     ]
+
+
+def test_obtainable_on_disk_missing_and_by_host(tmp_path, monkeypatch):
+    up: set[str] = set()
+    monkeypatch.setattr(models_mod, "host_reachable", lambda host, timeout_s=3.0: host in up)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # "0" is off, as huggingface_hub reads it
+    assert models_mod.obtainable("whisper:tiny.en")[0]
+    ok, why = models_mod.obtainable(str(tmp_path / "gone.pt"))
+    assert not ok and "model path not found" in why
+    assert not models_mod.obtainable("org/some-model")[0]
+    up.add("huggingface.co")
+    assert models_mod.obtainable("org/some-model") == (
+        True, "org/some-model: not on disk; downloads from huggingface.co on first use"
+    )
+    assert models_mod.obtainable("small")[0]  # a library name (faster-whisper: the hub)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert not models_mod.obtainable("org/some-model")[0]
+    ok, why = models_mod.obtainable("small")
+    assert not ok and "github.com / openaipublic.azureedge.net cannot be reached" in why
+    up.add("github.com")
+    assert models_mod.obtainable("yolo11n.pt")[1].endswith("downloads from github.com on first use")
