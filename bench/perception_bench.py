@@ -104,7 +104,7 @@ def per_keyframe(video: str, max_keyframes: int) -> list[dict[str, Any]]:
 
     def timed(name: str, options: dict[str, Any], call: Callable[[Any, Frame], list]) -> None:
         p = get_perceiver(name)(options)
-        avail = p.availability()
+        avail = p.can_run_here()
         if not avail.ok:
             rows.append({"perceiver": name, "status": "unavailable", "reason": avail.reason})
             return
@@ -141,7 +141,7 @@ def per_keyframe(video: str, max_keyframes: int) -> list[dict[str, Any]]:
             continue
         try:
             p = get_perceiver(name)()
-            avail = p.availability()
+            avail = p.can_run_here()
         except Exception as e:  # a module another engineer is still writing: report, go on
             rows.append({"perceiver": name, "status": "unavailable", "reason": f"{e}"[:200]})
             continue
