@@ -13,8 +13,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import VidchatError
+
+if TYPE_CHECKING:
+    from orchestrator.record import Provenance
 
 # Modules that add their own subcommands (each has `add_commands(subparsers)`).
 COMMAND_MODULES = (
@@ -58,10 +62,9 @@ def _cmd_textualize(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"[{r.tokens} tokens of {budget}; record: {args.output or 'not saved'}]",
                   file=sys.stderr)  # fmt: skip
-    failed = [p.name for p in ctx.provenance if p.status == "failed"]
-    if failed and not args.quiet:
-        print(f"vidchat: warning: perceivers failed: {', '.join(failed)} (see provenance)",
-              file=sys.stderr)  # fmt: skip
+    if not args.quiet:
+        for line in provenance_warnings(ctx.provenance):
+            print(line, file=sys.stderr)
     _warn_record(ctx, args.quiet)
     return 0
 
@@ -88,6 +91,27 @@ def _warn_record(ctx, quiet: bool) -> None:  # type: ignore[no-untyped-def]
         print(f"vidchat: note: {ctx.video.audio_note}", file=sys.stderr)
 
 
+def provenance_warnings(provenance: Sequence[Provenance]) -> list[str]:
+    """One stderr line for the perceivers that failed and one for those skipped because they
+    cannot run here (the record lacks their part); a skip for lack of input is not warned of."""
+    from orchestrator.record import UNAVAILABLE
+
+    def why(p: Provenance) -> str:
+        # Libraries' messages run to several lines; the record's provenance keeps them whole.
+        text = (p.reason or "no reason given").removeprefix(UNAVAILABLE).strip()
+        first = text.splitlines()[0] if text else text
+        return first if len(first) <= 100 else first[:99] + "…"
+
+    failed = [f"{p.name} ({why(p)})" for p in provenance if p.status == "failed"]
+    skipped = [f"{p.name} ({why(p)})" for p in provenance if p.status == "skipped" and p.degraded]
+    lines = []
+    if failed:
+        lines.append(f"vidchat: warning: perceivers failed: {'; '.join(failed)}")
+    if skipped:
+        lines.append(f"vidchat: warning: perceivers skipped, cannot run here: {'; '.join(skipped)}")
+    return lines
+
+
 def _cmd_perceivers(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -104,7 +128,7 @@ def _cmd_perceivers(args: argparse.Namespace) -> int:
         try:
             cls = get_perceiver(name)
             p = cls(options.get(name))
-            avail = p.availability()
+            avail = p.can_run_here()
             ok = "yes" if avail.ok else "no"
             detail = avail.reason or _model_note(p)
             table.add_row(name, cls.version, ",".join(sorted(cls.inputs)), ok, detail or "")

@@ -195,6 +195,10 @@ class Event(_Model):
 
 Status = Literal["ok", "skipped", "failed"]
 
+# How the reason of a perceiver skipped because it cannot run here (package or weights missing)
+# begins; other skips mean the video gave it nothing to do (no audio track, no frames).
+UNAVAILABLE = "unavailable: "
+
 
 class Provenance(_Model):
     """How one perceiver contributed to the record."""
@@ -228,6 +232,13 @@ class ZoomRun(_Model):
     speech_added: int = 0
     events_added: int = 0
 
+    @property
+    def degraded(self) -> bool:
+        """Did the record lose this perceiver's part: it failed, or it was skipped because it
+        cannot run here? A skip for lack of input (no audio track) loses nothing."""
+        unavailable = self.status == "skipped" and (self.reason or "").startswith(UNAVAILABLE)
+        return self.status == "failed" or unavailable
+
 
 class VideoContext(_Model):
     """The whole record of one video."""
@@ -249,6 +260,21 @@ class VideoContext(_Model):
                 f"record schema {v} is not readable by this vidchat (expects {SCHEMA_VERSION})"
             )
         return v
+
+    @model_validator(mode="after")
+    def _event_objects_exist(self) -> VideoContext:
+        """Every object id an event names (a mask, a region caption…) is one of `objects`."""
+        known = {o.id for o in self.objects}
+        for i, e in enumerate(self.events):
+            missing = [oid for oid in e.objects if oid not in known]
+            if missing:
+                have = ", ".join(sorted(known)[:10]) or "none"
+                raise ValueError(
+                    f"event {i} (kind {e.kind!r} from {e.source!r} at {e.start:g} s) names "
+                    f"object ids not in the record: {', '.join(missing)}; expected ids of "
+                    f"its objects ({have})"
+                )
+        return self
 
     def object(self, object_id: str) -> ObjectTrack:
         """The object with this id; KeyError names the ids that exist."""
@@ -289,6 +315,14 @@ class VideoContext(_Model):
 
 
 Observation = ObjectTrack | SpeechSegment | Event
+
+
+def unknown_object_ids(events: list[Event], known: set[str]) -> list[str]:
+    """The object ids the events name that are not in `known`, in first-seen order."""
+    out: list[str] = []
+    for e in events:
+        out.extend(oid for oid in e.objects if oid not in known and oid not in out)
+    return out
 
 
 def atomic_write_text(path: Path, text: str) -> Path:

@@ -202,8 +202,8 @@ def _progress_pipeline(profile: str):
     class ProgressPipeline(Pipeline):
         job: Job | None = None
 
-        def _prepare(self, p, info):  # type: ignore[no-untyped-def]
-            run = super()._prepare(p, info)
+        def _prepare(self, p, info, *args):  # type: ignore[no-untyped-def]
+            run = super()._prepare(p, info, *args)
             if self.job is not None:
                 if run.result is None:
                     self.job.perceivers[p.name] = "waiting"
