@@ -214,6 +214,13 @@ class Provenance(_Model):
     items: int = 0
     warnings: list[str] = Field(default_factory=list, description="e.g. corrupt data decoded")
 
+    @property
+    def degraded(self) -> bool:
+        """Did the record lose this perceiver's part: it failed, or it was skipped because it
+        cannot run here? A skip for lack of input (no audio track) loses nothing."""
+        unavailable = self.status == "skipped" and (self.reason or "").startswith(UNAVAILABLE)
+        return self.status == "failed" or unavailable
+
 
 class ZoomRun(_Model):
     """One closer look at a time window (`orchestrator.zoom`): which perceivers ran there, at
@@ -231,13 +238,6 @@ class ZoomRun(_Model):
     )
     speech_added: int = 0
     events_added: int = 0
-
-    @property
-    def degraded(self) -> bool:
-        """Did the record lose this perceiver's part: it failed, or it was skipped because it
-        cannot run here? A skip for lack of input (no audio track) loses nothing."""
-        unavailable = self.status == "skipped" and (self.reason or "").startswith(UNAVAILABLE)
-        return self.status == "failed" or unavailable
 
 
 class VideoContext(_Model):
