@@ -1,4 +1,5 @@
-"""The ``detect`` perceiver: options, track assembly, and the real YOLO + ByteTrack on video."""
+"""The ``detect`` perceiver: options, track assembly, NanoDet decoding, and the real detectors
+(NanoDet ONNX, the fall-detection YOLO) + ByteTrack on video."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from orchestrator.models import resolve
 from orchestrator.record import OBJECT_ID_RE, ObjectTrack, VideoContext
 from orchestrator.samples import sample_path
 from perceivers.base import Frame
-from perceivers.detect import DetectPerceiver, TrackLog, TrackObservation, build_tracks
+from perceivers.detect import (
+    COCO_CLASSES,
+    DetectPerceiver,
+    TrackLog,
+    TrackObservation,
+    build_tracks,
+    nanodet_decode,
+)
 from tests.media import ListMedia, video_info
 
 # ---------------------------------------------------------------------------------------------
@@ -38,11 +46,81 @@ def test_bad_option_values_name_the_key() -> None:
 
 def test_defaults_and_identity() -> None:
     p = DetectPerceiver()
-    assert p.options.model == "yolo:persons" and p.options.imgsz == 640
-    assert p.availability().ok, p.availability().reason
-    identity = p.model_identity()
-    assert identity is not None and identity.startswith("package:yolo:persons:")
+    assert p.options.model == "coco:nanodet" and p.backend() == "nanodet"
+    assert p.options.posture_model is None  # the fall model is opt-in, never the default
     assert p.inputs == frozenset({"fast"})
+    yolo = DetectPerceiver({"model": "yolo:persons"})
+    assert yolo.backend() == "ultralytics" and yolo.options.imgsz == 640
+    assert yolo.availability().ok, yolo.availability().reason
+    identity = yolo.model_identity()
+    assert identity is not None and identity.startswith("package:yolo:persons:")
+    with_posture = DetectPerceiver({"posture_model": "yolo:persons"})
+    assert "+posture=package:yolo:persons:" in (with_posture.model_identity() or "")
+
+
+def test_missing_converted_model_says_how_to_make_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VIDCHAT_DATA", str(tmp_path))
+    p = DetectPerceiver()
+    av = p.availability()
+    assert not av.ok and "50-coco-detector.sh" in (av.reason or "")
+    with pytest.raises(ConfigError, match="converted by the set-up"):
+        p.ensure_loaded()
+
+
+def test_converted_model_with_wrong_sha256_is_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VIDCHAT_DATA", str(tmp_path))
+    bad = tmp_path / "models" / "coco" / "nanodet-m-416.onnx"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not the model")
+    with pytest.raises(ConfigError, match=r"sha256 .* is not the expected"):
+        DetectPerceiver().ensure_loaded()
+
+
+def test_labels_have_no_spaces() -> None:
+    # Object ids are found in chat text by a pattern without spaces: traffic_light#1.
+    logs = [_log(1, [_obs(0.0, "traffic light"), _obs(0.5, "traffic light")])]
+    p = DetectPerceiver({"model": "coco:nanodet"})
+    p._configure_classes(dict(enumerate(COCO_CLASSES)))
+    (tr,) = build_tracks(logs, label_of=p._label_of, posture_of=None, min_frames=2, step_s=1.0)
+    assert tr.id == "traffic_light#1" and OBJECT_ID_RE.match(tr.id)
+    assert tr.attributes["class"] == "traffic light"
+
+
+def _onehot_bins(dist_bins: tuple[int, int, int, int], bins: int = 8) -> np.ndarray:
+    """Box logits whose softmax puts (almost) all mass on the given bin for each side."""
+    reg = np.full((4, bins), -50.0, np.float32)
+    for side, b in enumerate(dist_bins):
+        reg[side, b] = 50.0
+    return reg.reshape(-1)
+
+
+def test_nanodet_decode_boxes_scale_and_nms() -> None:
+    size = 64  # strides 8 and 16 -> grids 8x8 and 4x4
+    classes = 3
+    sc8 = np.zeros((64, classes), np.float32)
+    reg8 = np.zeros((64, 32), np.float32)
+    sc16 = np.zeros((16, classes), np.float32)
+    reg16 = np.zeros((16, 32), np.float32)
+    # Cell (x=2, y=3) of stride 8 sits at (16, 24); distances 1,2,3,1 bins of 8 px.
+    i = 3 * 8 + 2
+    sc8[i, 1] = 0.9
+    reg8[i] = _onehot_bins((1, 2, 3, 1))
+    # Its neighbour proposes nearly the same box for the same class (suppressed) ...
+    sc8[i + 1, 1] = 0.8
+    reg8[i + 1] = _onehot_bins((2, 2, 2, 1))
+    # ... and another class at the same place survives (NMS is per class).
+    sc8[i + 1, 2] = 0.85
+    # Below the threshold: ignored.
+    sc16[5, 0] = 0.2
+    out = nanodet_decode([(8, sc8, reg8), (16, sc16, reg16)], size, (128, 64), 0.3, 0.5)
+    assert out.shape == (2, 6)
+    (x1, y1, x2, y2, score, cls), second = out
+    # Input pixels (16-8, 24-16, 16+24, 24+8) = (8, 8, 40, 32); x scaled by 2, y by 1.
+    assert (cls, score) == (1, pytest.approx(0.9))
+    assert (x1, y1, x2, y2) == pytest.approx((16.0, 8.0, 80.0, 32.0), abs=1e-3)
+    assert second[5] == 2 and second[4] == pytest.approx(0.85)
+    empty = nanodet_decode([(8, sc8 * 0, reg8)], size, (64, 64), 0.3, 0.5)
+    assert empty.shape == (0, 6)
 
 
 def test_missing_local_weights_are_unavailable() -> None:
@@ -151,7 +229,7 @@ needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg
 def perceiver() -> DetectPerceiver:
     if not resolve("yolo:persons").available:
         pytest.skip(resolve("yolo:persons").reason or "yolo:persons missing")
-    p = DetectPerceiver({"imgsz": 640})
+    p = DetectPerceiver({"model": "yolo:persons", "imgsz": 640})
     p.ensure_loaded()
     return p
 
@@ -248,7 +326,7 @@ def test_empty_stream_is_skipped(perceiver: DetectPerceiver) -> None:
 @needs_ffmpeg
 def test_botsort_tracker(vtest) -> None:
     media, frames = vtest
-    p = DetectPerceiver({"tracker": "botsort", "min_track_frames": 3})
+    p = DetectPerceiver({"model": "yolo:persons", "tracker": "botsort", "min_track_frames": 3})
     tracks = p.perceive(ListMedia(info=media.info, fast=frames[:12]))
     assert tracks, "expected people in the first 3 s of vtest"
     _check_tracks(tracks, 768, 576, frames[11].t)
@@ -258,15 +336,19 @@ def test_botsort_tracker(vtest) -> None:
 @pytest.mark.slow
 def test_class_filter_and_label_map_are_checked_against_the_model() -> None:
     p = DetectPerceiver(
-        {"classes": ["person"], "label_map": {"Normal": "walker", "Fall": "faller"}}
+        {
+            "model": "yolo:persons",
+            "classes": ["person"],
+            "label_map": {"Normal": "walker", "Fall": "faller"},
+        }
     )
     with pytest.raises(ConfigError, match=r"classes \['person'\] not in model.*labels: \['faller'"):
         p.ensure_loaded()
-    p = DetectPerceiver({"label_map": {"Dog": "dog"}})
+    p = DetectPerceiver({"model": "yolo:persons", "label_map": {"Dog": "dog"}})
     with pytest.raises(
         ConfigError, match=r"label_map names classes \['Dog'\].*\['Fall', 'Normal'\]"
     ):
         p.ensure_loaded()
-    ok = DetectPerceiver({"classes": ["Fall"]})
+    ok = DetectPerceiver({"model": "yolo:persons", "classes": ["Fall"]})
     ok.ensure_loaded()
     assert ok._class_ids == [1]
