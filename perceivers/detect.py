@@ -59,6 +59,7 @@ __all__ = [
     "TrackObservation",
     "build_tracks",
     "nanodet_decode",
+    "stitch_logs",
 ]
 
 # The shipped fall-detection YOLO: both of its classes are people; the class is their posture.
@@ -130,6 +131,12 @@ class DetectOptions(PerceiverOptions):
     )
     lost_track_s: float = Field(
         3.0, gt=0, description="how long a lost track can still be re-found (occlusions)"
+    )
+    stitch_gap_s: float = Field(
+        3.0,
+        ge=0,
+        description="after tracking, join a track that ends to one of the same label that starts "
+        "at most this many seconds later where the first one was heading (0: off)",
     )
     device: str | None = Field(
         None, description="torch device (cpu, cuda:0); None: ultralytics picks"
@@ -226,6 +233,92 @@ def _majority(values: list[str]) -> str:
     counts = Counter(values)
     best = max(counts.values())
     return next(v for v in values if counts[v] == best)
+
+
+@dataclass
+class _Ends:
+    """What `stitch_logs` needs of a track: its label, first/last time, box and speed."""
+
+    label: str
+    t0: float
+    t1: float
+    first: tuple[float, float, float, float]
+    last: tuple[float, float, float, float]
+    velocity: tuple[float, float]  # centre px/s over its last second
+
+
+def _center(box: tuple[float, float, float, float]) -> tuple[float, float]:
+    return ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+
+
+def _ends(log: TrackLog, label: str) -> _Ends:
+    obs = log.observations
+    last = obs[-1]
+    ref = next((o for o in obs if last.t - o.t <= 1.0 + 1e-6), last)
+    dt = last.t - ref.t
+    (cx1, cy1), (cx0, cy0) = _center(last.box), _center(ref.box)
+    vel = ((cx1 - cx0) / dt, (cy1 - cy0) / dt) if dt > 0 else (0.0, 0.0)
+    return _Ends(label, obs[0].t, last.t, obs[0].box, last.box, vel)
+
+
+def stitch_logs(
+    logs: Iterable[TrackLog], *, label_of: dict[str, str], gap_s: float
+) -> list[TrackLog]:
+    """Join track fragments of one object that the tracker split (a missed detection or two).
+
+    A track that ends is joined to a track of the same label that starts within `gap_s` seconds
+    after it, when the second one's first box is within one box height of where the first one
+    was heading (its last second's speed) and the two boxes have similar heights (ratio < 2).
+    Pairs are joined cheapest first, each end used once, so a chain of fragments becomes one
+    track. Only confirmed logs take part; the rest are returned unchanged.
+    """
+    logs = list(logs)
+    if gap_s <= 0:
+        return logs
+    live = [log for log in logs if log.confirmed and log.observations]
+    ends = {
+        id(log): _ends(log, label_of[_majority([o.class_name for o in log.observations])])
+        for log in live
+    }
+    pairs: list[tuple[float, int, int]] = []
+    for i, a in enumerate(live):
+        ea = ends[id(a)]
+        for j, b in enumerate(live):
+            eb = ends[id(b)]
+            gap = eb.t0 - ea.t1
+            if i == j or ea.label != eb.label or not 0 < gap <= gap_s:
+                continue
+            ha, hb = ea.last[3] - ea.last[1], eb.first[3] - eb.first[1]
+            if min(ha, hb) <= 0 or max(ha, hb) / min(ha, hb) >= 2.0:
+                continue
+            (ax, ay), (bx, by) = _center(ea.last), _center(eb.first)
+            px, py = ax + ea.velocity[0] * gap, ay + ea.velocity[1] * gap
+            cost = math.hypot(bx - px, by - py) / ((ha + hb) / 2)
+            if cost <= 1.0:
+                pairs.append((cost, i, j))
+    successor: dict[int, int] = {}
+    predecessor: dict[int, int] = {}
+    for _cost, i, j in sorted(pairs):
+        if i in successor or j in predecessor:
+            continue
+        # No cycles: j must not already lead back to i.
+        k = i
+        while k in predecessor and k != j:
+            k = predecessor[k]
+        if k == j:
+            continue
+        successor[i], predecessor[j] = j, i
+    merged: list[TrackLog] = [log for log in logs if not (log.confirmed and log.observations)]
+    for i, log in enumerate(live):
+        if i in predecessor:
+            continue
+        chain = TrackLog(raw_id=log.raw_id, observations=list(log.observations), confirmed=True)
+        k = i
+        while k in successor:
+            k = successor[k]
+            chain.observations.extend(live[k].observations)
+        merged.append(chain)
+    return merged
 
 
 def build_tracks(
@@ -621,9 +714,10 @@ class DetectPerceiver(Perceiver):
             self._track_frame(frame, tracker, low, logs)
         if n_frames == 0:
             raise PerceiverSkipped("the fast frame stream had no frames")
+        joined = stitch_logs(logs.values(), label_of=self._label_of, gap_s=opts.stitch_gap_s)
         return list(
             build_tracks(
-                logs.values(),
+                joined,
                 label_of=self._label_of,
                 posture_of=self._posture_of,
                 min_frames=opts.min_track_frames,

@@ -22,6 +22,7 @@ from perceivers.detect import (
     TrackObservation,
     build_tracks,
     nanodet_decode,
+    stitch_logs,
 )
 from tests.media import ListMedia, video_info
 
@@ -352,3 +353,36 @@ def test_class_filter_and_label_map_are_checked_against_the_model() -> None:
     ok = DetectPerceiver({"model": "yolo:persons", "classes": ["Fall"]})
     ok.ensure_loaded()
     assert ok._class_ids == [1]
+
+
+def test_stitch_joins_fragments_where_the_object_was_heading() -> None:
+    def walk(raw: int, t0: float, t1: float, x0: float, cls: str = "person") -> TrackLog:
+        n = round((t1 - t0) / 0.5) + 1
+        obs = [
+            TrackObservation(
+                t=t0 + 0.5 * k,
+                box=(x0 + 10 * k, 100.0, x0 + 10 * k + 20, 160.0),
+                score=0.6,
+                class_name=cls,
+                frame_area=640 * 480,
+            )
+            for k in range(n)
+        ]
+        return TrackLog(raw_id=raw, observations=obs, confirmed=True)
+
+    labels = {"person": "person", "car": "car"}
+    a = walk(1, 0.0, 2.0, 0.0)  # 20 px/s to the right, last box at x 40..60
+    b = walk(2, 3.0, 5.0, 60.0)  # starts 1 s later where a was heading
+    c = walk(3, 3.0, 4.0, 400.0)  # starts at the same time far away: another person
+    d = walk(4, 3.0, 4.0, 60.0, cls="car")  # same place, other label: never joined
+    e = walk(5, 9.0, 10.0, 150.0)  # too late after b (gap 4 s > 3 s)
+    out = stitch_logs([a, b, c, d, e], label_of=labels, gap_s=3.0)
+    tracks = build_tracks(out, label_of=labels, posture_of=None, min_frames=2, step_s=1.0)
+    spans = {(t.label, t.first_seen, t.last_seen) for t in tracks}
+    assert spans == {
+        ("person", 0.0, 5.0),
+        ("person", 3.0, 4.0),
+        ("car", 3.0, 4.0),
+        ("person", 9.0, 10.0),
+    }
+    assert stitch_logs([a, b], label_of=labels, gap_s=0) == [a, b]
