@@ -691,6 +691,11 @@ class DetectPerceiver(Perceiver):
         cfg.track_high_thresh = self.options.conf
         cfg.new_track_thresh = self.options.conf
         cfg.track_low_thresh = min(cfg.track_low_thresh, self.options.conf)
+        if self.backend() == "nanodet":
+            # ByteTrack's fuse_score multiplies IoU by the detection score before matching; with
+            # NanoDet's scores (0.3-0.6, YOLO's are 0.7-0.9) that cost never passes the match
+            # threshold, so every frame would start new tracks. Match on IoU alone.
+            cfg.fuse_score = False
         if getattr(cfg, "with_reid", False):
             # ReID "auto" may fetch a classifier; appearance features are out of scope here.
             cfg.with_reid = False
