@@ -106,3 +106,22 @@ def test_models_command_text_and_json(hf_cache) -> None:
     assert "shots" not in users  # no weights
     assert set(users[:-1]) <= set(load_profile("offline").perceivers)
     assert all(m["available"] for m in data["models"])  # the offline profile uses what ships
+
+
+def test_converted_model_reports_licence_and_how_to_make_it(tmp_path, monkeypatch) -> None:
+    from orchestrator.models import CONVERTED, LICENCES, locate, resolve
+
+    monkeypatch.setenv("VIDCHAT_DATA", str(tmp_path))
+    status = locate("coco:nanodet")
+    assert not status.available and "50-coco-detector.sh" in status.detail
+    assert status.licence is not None and status.licence.startswith("Apache-2.0")
+    assert "RangiLyu/nanodet" in (status.source or "")
+    assert not resolve("coco:nanodet").available
+    target = tmp_path / "models" / CONVERTED["coco:nanodet"].file
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"x")
+    assert locate("coco:nanodet").available and resolve("coco:nanodet").path == target
+    # Every shipped or converted name has a recorded licence.
+    from orchestrator.models import SHIPPED
+
+    assert set(SHIPPED) | set(CONVERTED) <= set(LICENCES)

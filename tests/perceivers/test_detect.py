@@ -386,3 +386,52 @@ def test_stitch_joins_fragments_where_the_object_was_heading() -> None:
         ("person", 9.0, 10.0),
     }
     assert stitch_logs([a, b], label_of=labels, gap_s=0) == [a, b]
+
+
+@pytest.fixture(scope="module")
+def nanodet() -> DetectPerceiver:
+    if not resolve("coco:nanodet").available:
+        pytest.skip(resolve("coco:nanodet").reason or "coco:nanodet missing")
+    p = DetectPerceiver({"conf": 0.3})
+    p.ensure_loaded()
+    return p
+
+
+@needs_ffmpeg
+def test_nanodet_names_the_van_and_the_car_on_vtest(nanodet: DetectPerceiver) -> None:
+    path = sample_path("vtest")
+    frames = decode_fast(path, 2.0, FAST_WIDTH, 10.0)
+    info = video_info(path=str(path), width=768, height=576, duration=79.5, fps="10/1")
+    tracks = nanodet.perceive(ListMedia(info=info, fast=frames))
+    labels = {t.label for t in tracks}
+    assert {"person", "truck", "car"} <= labels, labels
+    # The parked van (a "truck" to COCO) is top right, and stays put.
+    (van,) = [t for t in tracks if t.label == "truck"]
+    x1, _, _, y2 = van.trajectory[0].box
+    assert x1 > 500 and y2 < 200 and van.last_seen - van.first_seen >= 8.0
+    # No posture noise without a posture model; ids match the record's pattern.
+    assert all("fell" not in t.attributes and "posture" not in t.attributes for t in tracks)
+    assert all(OBJECT_ID_RE.match(t.id) for t in tracks)
+    assert sum(t.label == "person" for t in tracks) >= 5
+
+
+@pytest.mark.slow
+@needs_ffmpeg
+def test_posture_model_adds_posture_to_persons_only(vtest) -> None:
+    media, frames = vtest
+    p = DetectPerceiver({"conf": 0.3, "posture_model": "yolo:persons"})
+    tracks = p.perceive(ListMedia(info=media.info, fast=frames[:12:2]))
+    people = [t for t in tracks if t.label == "person"]
+    # A person the fall model also finds (IoU >= 0.5) gets a posture; the others get none.
+    postures = [t.attributes.get("posture") for t in people]
+    assert sum(p is not None for p in postures) >= len(people) / 2, postures
+    assert set(postures) <= {"standing", "fallen", None}
+    assert all("posture" not in t.attributes for t in tracks if t.label != "person")
+
+
+def test_posture_model_must_be_a_fall_model() -> None:
+    if not resolve("coco:nanodet").available:
+        pytest.skip("coco:nanodet missing")
+    p = DetectPerceiver({"posture_model": "coco:nanodet"})
+    with pytest.raises(ConfigError):
+        p.ensure_loaded()
