@@ -465,8 +465,13 @@ class NanoDetONNX:
         import cv2
 
         h, w = rgb.shape[:2]
-        resized = cv2.resize(rgb, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
-        x = (resized[:, :, ::-1].astype(np.float32) - self.MEAN_BGR) / self.STD_BGR
+        # Keep the aspect ratio (top-left, zero padding): stretching a 16:9 frame to the square
+        # input made people short and wide, and NanoDet then missed most of them.
+        s = self.size / max(w, h)
+        nw, nh = max(1, round(w * s)), max(1, round(h * s))
+        canvas = np.zeros((self.size, self.size, 3), np.uint8)
+        canvas[:nh, :nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        x = (canvas[:, :, ::-1].astype(np.float32) - self.MEAN_BGR) / self.STD_BGR
         x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
         names = [n for _, sc, bx, _ in self._levels for n in (sc, bx)]
         out = dict(zip(names, self._sess.run(names, {self._input: x}), strict=True))
@@ -484,9 +489,10 @@ def nanodet_decode(
     """Decode NanoDet heads into ``[N, 6]`` x1, y1, x2, y2, score, class in image pixels.
 
     `levels` holds, per stride, the class scores ``[cells, classes]`` and the box distributions
-    ``[cells, 4 * bins]`` of a ``size`` x ``size`` input; cell ``i`` of a stride-``s`` level sits
-    at ``((i % n) * s, (i // n) * s)`` with ``n = size // s``. Each cell proposes its best class
-    when that score reaches `conf`; boxes are scaled to `image_wh`, clipped, and suppressed per
+    ``[cells, 4 * bins]`` of a ``size`` x ``size`` input holding the image scaled by
+    ``size / max(image_wh)`` at its top-left corner; cell ``i`` of a stride-``s`` level sits at
+    ``((i % n) * s, (i // n) * s)`` with ``n = size // s``. Each cell proposes its best class when
+    that score reaches `conf`; boxes are scaled back to `image_wh`, clipped, and suppressed per
     class at `iou`.
     """
     w, h = image_wh
@@ -509,7 +515,7 @@ def nanodet_decode(
         classes.append(cls[idx])
     if not boxes:
         return np.zeros((0, 6), dtype=np.float32)
-    b = np.concatenate(boxes) * np.array([w / size, h / size, w / size, h / size])
+    b = np.concatenate(boxes) * (max(w, h) / size)
     b = np.clip(b, 0, [w, h, w, h])
     s, c = np.concatenate(scores), np.concatenate(classes)
     keep = _nms_per_class(b, s, c, iou)

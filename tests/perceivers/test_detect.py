@@ -116,9 +116,10 @@ def test_nanodet_decode_boxes_scale_and_nms() -> None:
     out = nanodet_decode([(8, sc8, reg8), (16, sc16, reg16)], size, (128, 64), 0.3, 0.5)
     assert out.shape == (2, 6)
     (x1, y1, x2, y2, score, cls), second = out
-    # Input pixels (16-8, 24-16, 16+24, 24+8) = (8, 8, 40, 32); x scaled by 2, y by 1.
+    # Input pixels (16-8, 24-16, 16+24, 24+8) = (8, 8, 40, 32); the 128x64 image was scaled
+    # by 64/128 into the input's top-left corner, so boxes scale back by 2, clipped to y <= 64.
     assert (cls, score) == (1, pytest.approx(0.9))
-    assert (x1, y1, x2, y2) == pytest.approx((16.0, 8.0, 80.0, 32.0), abs=1e-3)
+    assert (x1, y1, x2, y2) == pytest.approx((16.0, 16.0, 80.0, 64.0), abs=1e-3)
     assert second[5] == 2 and second[4] == pytest.approx(0.85)
     empty = nanodet_decode([(8, sc8 * 0, reg8)], size, (64, 64), 0.3, 0.5)
     assert empty.shape == (0, 6)
