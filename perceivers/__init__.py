@@ -42,6 +42,7 @@ BUILTIN: dict[str, str] = {
     "caption": "perceivers.caption:CaptionPerceiver",
     "region_caption": "perceivers.caption:RegionCaptionPerceiver",
     "action": "perceivers.action:ActionPerceiver",
+    "speakers": "perceivers.speakers:SpeakersPerceiver",
 }
 
 _registered: dict[str, type[Perceiver]] = {}
