@@ -9,8 +9,9 @@ than `same_speaker_similarity`; one voice throughout stays one speaker.
 
 A speaker is linked to a person id only with evidence: ``only person on screen`` when, for most
 of the speaker's speech (`link_min_fraction`), exactly one person track of ``detect`` is visible
-and it is always the same one. The link and how it was made are recorded in the event's data;
-without that evidence there is no link (several people on screen, or nobody).
+and it is always the same one, and no other speaker qualifies for that same person (then one of
+them is off screen, and which one is unknown). The link and how it was made are recorded in the
+event's data; without that evidence there is no link (several people on screen, or nobody).
 
 Output: one ``speaker`` event per speech segment (same start and end), text ``speaker 2``,
 data ``speaker``, ``segment_start`` and, when linked, ``person`` and ``link``; the linked person
@@ -133,7 +134,10 @@ def link_speakers(
             out[spk] = SpeakerLink(
                 alone[0], f"only person on screen for {share}% of this speaker's speech"
             )
-    return out
+    # Two voices "belonging" to the one person on screen means at least one is off screen
+    # (a narrator, an interviewer): the evidence no longer says which, so link neither.
+    persons = [link.person for link in out.values()]
+    return {k: v for k, v in out.items() if persons.count(v.person) == 1}
 
 
 class SpeakersPerceiver(Perceiver):

@@ -66,6 +66,9 @@ def test_link_only_with_one_person_on_screen() -> None:
         segs, [0, 1], [_person("person#1", 0, 3), _person("person#2", 0, 3)], min_fraction=0.8
     )
     assert both == {}
+    # Both speakers talk while the same one person is on screen: one of them is off screen.
+    one = link_speakers(segs, [0, 1], [_person("person#4", 0, 9)], min_fraction=0.8)
+    assert one == {}
 
 
 def test_render_puts_the_speaker_into_the_speech_line() -> None:
