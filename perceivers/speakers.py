@@ -4,8 +4,9 @@ For every speech segment of the ``asr`` perceiver it embeds the segment's audio 
 Resemblyzer GE2E speaker encoder (256-d, shipped inside the ``Resemblyzer`` wheel, 17 MB,
 Apache-2.0), clusters the segments by cosine similarity and names the clusters ``speaker 1``,
 ``speaker 2``… in order of first speech. The number of speakers is estimated, never given:
-agglomerative clustering (average linkage) is cut where the two closest clusters are less similar
-than `same_speaker_similarity`; one voice throughout stays one speaker.
+agglomerative clustering (average linkage); groups more similar than `same_speaker_similarity`
+are always one speaker, and among the remaining cuts the best silhouette decides (see
+`cluster_speakers`).
 
 A speaker is linked to a person id only with evidence: ``only person on screen`` when, for most
 of the speaker's speech (`link_min_fraction`), exactly one person track of ``detect`` is visible
@@ -70,16 +71,37 @@ class SpeakerLink:
     how: str
 
 
+def _silhouette(sim: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette of a labelling under cosine distance (1 - similarity)."""
+    d = 1.0 - sim
+    out = []
+    for i in range(len(labels)):
+        own = (labels == labels[i]) & (np.arange(len(labels)) != i)
+        if not own.any():
+            out.append(0.0)
+            continue
+        a = d[i, own].mean()
+        b = min(d[i, labels == k].mean() for k in set(labels.tolist()) if k != labels[i])
+        out.append((b - a) / max(a, b, 1e-9))
+    return float(np.mean(out))
+
+
 def cluster_speakers(embeddings: np.ndarray, threshold: float, max_speakers: int = 8) -> list[int]:
-    """Cluster index per row (0, 1, … in order of first appearance), by average-linkage
-    agglomerative clustering on cosine similarity, merging while the closest two clusters are at
-    least `threshold` similar (and while there are more than `max_speakers`)."""
+    """Cluster index per row (0, 1, … in order of first appearance); the count is estimated.
+
+    Average-linkage agglomerative clustering on cosine similarity. Groups at least `threshold`
+    similar are always one speaker (that bounds the count from above); among the cuts with
+    2 .. that many clusters (at most `max_speakers`), the one with the best silhouette wins. One
+    voice throughout never splits: its groups all merge above `threshold`.
+    """
     n = len(embeddings)
     if n == 0:
         return []
     x = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-9)
     sim = x @ x.T
     clusters: list[list[int]] = [[i] for i in range(n)]
+    cuts: dict[int, list[list[int]]] = {n: [list(c) for c in clusters]}
+    upper = n  # most clusters allowed: merges at >= threshold are forced
     while len(clusters) > 1:
         best, pair = -2.0, (0, 1)
         for a in range(len(clusters)):
@@ -87,16 +109,32 @@ def cluster_speakers(embeddings: np.ndarray, threshold: float, max_speakers: int
                 s = float(sim[np.ix_(clusters[a], clusters[b])].mean())
                 if s > best:
                     best, pair = s, (a, b)
-        if best < threshold and len(clusters) <= max_speakers:
-            break
+        if best >= threshold:
+            upper = len(clusters) - 1
         a, b = pair
         clusters[a] = clusters[a] + clusters[b]
         del clusters[b]
-    order = sorted(clusters, key=min)
+        cuts[len(clusters)] = [list(c) for c in clusters]
+    upper = min(upper, max_speakers)
+    candidates = range(2, min(upper, n - 1) + 1)
+    if upper <= 1:
+        k = 1
+    elif not candidates:
+        k = upper  # two or three segments: the threshold alone decides
+    else:
+
+        def score(k: int) -> float:
+            lab = np.empty(n, int)
+            for j, members in enumerate(cuts[k]):
+                lab[members] = j
+            return _silhouette(sim, lab)
+
+        k = max(candidates, key=lambda k: (score(k), -k))
+    order = sorted(cuts[k], key=min)
     label = [0] * n
-    for k, members in enumerate(order):
+    for j, members in enumerate(order):
         for i in members:
-            label[i] = k
+            label[i] = j
     return label
 
 
