@@ -43,6 +43,7 @@ BUILTIN: dict[str, str] = {
     "region_caption": "perceivers.caption:RegionCaptionPerceiver",
     "action": "perceivers.action:ActionPerceiver",
     "speakers": "perceivers.speakers:SpeakersPerceiver",
+    "faces": "perceivers.faces:FacesPerceiver",
 }
 
 _registered: dict[str, type[Perceiver]] = {}
