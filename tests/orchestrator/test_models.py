@@ -85,7 +85,7 @@ def test_profile_models_lists_perceivers_and_llm(tmp_path, hf_cache, monkeypatch
     )
     rows = {r.user: r for r in profile_models(profile)}
     assert list(rows) == ["detect", "sam2", "caption", "llm"]
-    assert rows["detect"].status.name == "yolo:persons" and rows["detect"].status.available
+    assert rows["detect"].status.name == "coco:nanodet" and rows["detect"].status.available
     assert rows["sam2"].status.origin == "hub" and not rows["sam2"].status.available
     assert rows["caption"].status.origin == "local" and rows["caption"].status.available
     assert rows["llm"].status.where == "api.openai.com" and not rows["llm"].status.available
@@ -97,7 +97,8 @@ def test_models_command_text_and_json(hf_cache) -> None:
     assert run(argparse.Namespace(profile="offline", format="text"), out) == 0
     text = out.getvalue()
     assert text.startswith("profile offline")
-    assert "yolo:persons" in text and "llm:smollm2-135m" in text and "now: yes" in text
+    assert "coco:nanodet" in text and "llm:smollm2-135m" in text and "now: yes" in text
+    assert "licence: Apache-2.0 (RangiLyu/nanodet)" in text and "speakers:resemblyzer" in text
     out = io.StringIO()
     run(argparse.Namespace(profile="offline", format="json"), out)
     data = json.loads(out.getvalue())

@@ -51,5 +51,7 @@ def test_astronaut_face_belongs_to_the_astronaut() -> None:
 
 
 def test_missing_cascade_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="cascade"):
-        FacesPerceiver({"cascade": "no_such_cascade.xml"}).ensure_loaded()
+    with pytest.raises(ConfigError, match="not found"):
+        FacesPerceiver({"model": "./no_such_cascade.xml"}).ensure_loaded()
+    with pytest.raises(ConfigError, match="not an OpenCV cascade"):
+        FacesPerceiver({"model": __file__}).ensure_loaded()
