@@ -58,6 +58,7 @@ __all__ = [
     "TrackLog",
     "TrackObservation",
     "build_tracks",
+    "merge_same_object",
     "nanodet_decode",
     "stitch_logs",
 ]
@@ -126,6 +127,13 @@ class DetectOptions(PerceiverOptions):
         None, description="model class name -> record label (default: the class name, lowercased)"
     )
     min_track_frames: int = Field(2, ge=1, description="drop tracks seen in fewer fast frames")
+    min_track_score: float = Field(
+        0.35,
+        ge=0,
+        lt=1,
+        description="drop tracks whose mean detection score is lower (a track started by one "
+        "sure detection and carried on weak ones: static false objects)",
+    )
     trajectory_step_s: float = Field(
         1.0, gt=0, description="one trajectory point per this many seconds, plus first and last"
     )
@@ -182,6 +190,7 @@ class TrackLog:
     raw_id: int
     observations: list[TrackObservation] = field(default_factory=list)
     confirmed: bool = False
+    also: list[str] = field(default_factory=list)  # other labels this object was seen as
 
 
 def _normalize_label(name: str) -> str:
@@ -321,6 +330,47 @@ def stitch_logs(
     return merged
 
 
+def merge_same_object(
+    logs: Iterable[TrackLog], *, label_of: dict[str, str], min_iou: float = 0.7
+) -> list[TrackLog]:
+    """Fold tracks of different labels that are one object seen as two classes (a van that is
+    "truck" in one detection and "car" in another at the same place) into the surer track.
+
+    Two confirmed tracks are one object when, over the times both were seen, their boxes overlap
+    at IoU >= `min_iou` on average and those shared times cover at least 80% of the shorter
+    track. The track with the higher mean score stays; the other's labels are kept on it
+    (`TrackLog.also`) so the record can say "also seen as car".
+    """
+    logs = list(logs)
+    live = sorted(
+        (log for log in logs if log.confirmed and log.observations),
+        key=lambda log: -float(np.mean([o.score for o in log.observations])),
+    )
+    dropped: set[int] = set()
+    for i, keep in enumerate(live):
+        if id(keep) in dropped:
+            continue
+        at = {o.t: o.box for o in keep.observations}
+        for other in live[i + 1 :]:
+            if id(other) in dropped:
+                continue
+            shared = [(at[o.t], o.box) for o in other.observations if o.t in at]
+            shorter = min(len(keep.observations), len(other.observations))
+            if len(shared) < 0.8 * shorter:
+                continue
+            a = np.array([s[0] for s in shared], dtype=np.float64)
+            b = np.array([s[1] for s in shared], dtype=np.float64)
+            if float(np.mean(np.diag(_iou_matrix(a, b)))) < min_iou:
+                continue
+            mine = label_of[_majority([o.class_name for o in keep.observations])]
+            theirs = label_of[_majority([o.class_name for o in other.observations])]
+            if mine == theirs:
+                continue  # the same label twice is the tracker's business (or two people)
+            keep.also = sorted({*keep.also, theirs, *other.also} - {mine})
+            dropped.add(id(other))
+    return [log for log in logs if id(log) not in dropped]
+
+
 def build_tracks(
     logs: Iterable[TrackLog],
     *,
@@ -356,6 +406,8 @@ def build_tracks(
                 float(np.mean([_area(o.box) / max(o.frame_area, 1.0) for o in obs])), 5
             ),
         }
+        if log.also:
+            attributes["also_seen_as"] = ", ".join(log.also)
         postures = [
             o.posture or posture_of[o.class_name]
             for o in obs
@@ -726,6 +778,12 @@ class DetectPerceiver(Perceiver):
         if n_frames == 0:
             raise PerceiverSkipped("the fast frame stream had no frames")
         joined = stitch_logs(logs.values(), label_of=self._label_of, gap_s=opts.stitch_gap_s)
+        joined = [
+            log
+            for log in joined
+            if np.mean([o.score for o in log.observations] or [0.0]) >= opts.min_track_score
+        ]
+        joined = merge_same_object(joined, label_of=self._label_of)
         return list(
             build_tracks(
                 joined,

@@ -21,6 +21,7 @@ from perceivers.detect import (
     TrackLog,
     TrackObservation,
     build_tracks,
+    merge_same_object,
     nanodet_decode,
     stitch_logs,
 )
@@ -436,3 +437,26 @@ def test_posture_model_must_be_a_fall_model() -> None:
     p = DetectPerceiver({"posture_model": "coco:nanodet"})
     with pytest.raises(ConfigError):
         p.ensure_loaded()
+
+
+def test_one_object_seen_as_two_classes_is_one_track() -> None:
+    def track(raw: int, cls: str, score: float, x: float, n: int = 6) -> TrackLog:
+        obs = [
+            TrackObservation(
+                t=0.5 * k, box=(x, 10.0, x + 60.0, 50.0), score=score, class_name=cls,
+                frame_area=640 * 480,
+            )
+            for k in range(n)
+        ]  # fmt: skip
+        return TrackLog(raw_id=raw, observations=obs, confirmed=True)
+
+    labels = {"truck": "truck", "car": "car", "person": "person"}
+    van_truck, van_car = track(1, "truck", 0.5, 100.0), track(2, "car", 0.45, 101.0)
+    other_car = track(3, "car", 0.6, 400.0)  # elsewhere: a car of its own
+    twin = track(4, "person", 0.6, 200.0), track(5, "person", 0.5, 201.0)  # same label: kept
+    out = merge_same_object([van_car, van_truck, other_car, *twin], label_of=labels)
+    tracks = build_tracks(out, label_of=labels, posture_of=None, min_frames=2, step_s=1.0)
+    ids = {t.id: t for t in tracks}
+    assert set(ids) == {"truck#1", "car#1", "person#1", "person#2"}
+    assert ids["truck#1"].attributes["also_seen_as"] == "car"
+    assert "also_seen_as" not in ids["car#1"].attributes
