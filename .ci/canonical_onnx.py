@@ -38,7 +38,8 @@ def canonical(model: onnx.ModelProto) -> onnx.ModelProto:
             raise SystemExit("canonical_onnx: the graph has a cycle or an undefined input")
 
         def key(n: onnx.NodeProto) -> bytes:
-            attrs = b"".join(a.SerializeToString() for a in sorted(n.attribute, key=lambda a: a.name))
+            ordered = sorted(n.attribute, key=lambda a: a.name)
+            attrs = b"".join(a.SerializeToString() for a in ordered)
             ins = ",".join(rename.get(i, "") for i in n.input)
             return f"{n.domain}|{n.op_type}|{ins}|{len(n.output)}|".encode() + attrs
 
