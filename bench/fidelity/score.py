@@ -9,11 +9,17 @@ Every measure is documented where it is computed; in short:
 - **on-screen text** (``kind="ocr"`` events): a truth word is *recalled* when an OCR event that
   overlaps its text's time span (± `text_slack` s) contains it; an OCR word is *precise* when a
   truth text active then contains it. Time error: |first matching event start - truth start|.
-- **objects** (label ``person``): count error = |record persons - truth persons|; identity
+- **objects** (label ``person``, the walkers and persons in photographs): count error =
+  |record persons - truth persons|; identity
   consistency = IDF1 (Ristani et al. 2016): truth and record boxes are sampled every
   `object_step` s, a (truth id, record id) pair scores a match at a time when IoU >= 0.5,
   the one-to-one id assignment maximizing matches (Hungarian) gives IDTP, and
   IDF1 = 2·IDTP / (truth samples + record samples). Detection recall (any id) is reported too.
+- **classes** (every COCO label in the truth or the record): at every `object_step` sample, a
+  truth box is *found* when a record object of the same label is there at IoU >= 0.5 (recall),
+  and a record box is *right* when a truth object of its label is there (precision). Groups
+  ``vehicle`` and ``animal`` match any label of the group (a van recorded as ``car`` is a found
+  vehicle). Objects the truth does not list (a chair in the astronaut photo) cost precision.
 - **shots** (``kind="shot"`` events): one-to-one greedy matching of detected to true cut times
   within `cut_tolerance` s; precision, recall, F1.
 - **tags** (``kind="tag"`` events): per shot, the top-k tag labels by confidence over the shot;
@@ -35,7 +41,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bench.fidelity.truth import Box, Truth
+from bench.fidelity.truth import ANIMALS, VEHICLES, Box, PersonTruth, Truth
 from orchestrator.record import ObjectTrack, VideoContext
 
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
@@ -102,6 +108,15 @@ class ObjectScore(_Model):
     note: str | None = None
 
 
+class ClassScore(_Model):
+    """Sample-level recall and precision of one COCO label (or group) against the truth."""
+
+    truth_samples: int = 0
+    record_samples: int = 0
+    recall: float | None = None
+    precision: float | None = None
+
+
 class ShotScore(_Model):
     truth_cuts: int = 0
     detected: int = 0
@@ -141,6 +156,9 @@ class Score(_Model):
     speech: SpeechScore
     text: TextScore
     objects: ObjectScore
+    classes: dict[str, ClassScore] = Field(
+        default_factory=dict, description="per COCO label, plus the groups vehicle and animal"
+    )
     shots: ShotScore
     tags: TagScore
     render: RenderScore
@@ -268,12 +286,13 @@ def _record_box_at(o: ObjectTrack, t: float, max_gap: float) -> Box | None:
 def score_objects(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> tuple[ObjectScore, dict]:
     """Count error and IDF1 over persons; returns {truth id: record id} (the IDF1 assignment)."""
     preds = [o for o in ctx.objects if o.label == "person"]
-    out = ObjectScore(truth_count=len(truth.persons), record_count=len(preds))
+    people = truth.everyone()
+    out = ObjectScore(truth_count=len(people), record_count=len(preds))
     if not _ran(ctx, "detect") and not preds:
         out.note = "n/a (no detect perceiver in record)"
         return out, {}
-    out.count_error = abs(len(preds) - len(truth.persons))
-    if not truth.persons:
+    out.count_error = abs(len(preds) - len(people))
+    if not people:
         return out, {}
     import numpy as np
     from scipy.optimize import linear_sum_assignment
@@ -283,9 +302,9 @@ def score_objects(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> tuple[Ob
     times = [round(i * cfg.object_step, 6) for i in range(n)]
     max_gap = 3 * cfg.object_step + 1.0  # detectors sample sparsely; longer gaps are absences
     gt_n = pr_n = det_hit = 0
-    m = np.zeros((len(truth.persons), len(preds)))
+    m = np.zeros((len(people), len(preds)))
     for t in times:
-        g = [(i, b) for i, p in enumerate(truth.persons) if (b := p.box_at(t)) is not None]
+        g = [(i, b) for i, p in enumerate(people) if (b := p.box_at(t)) is not None]
         r = [
             (j, b) for j, o in enumerate(preds) if (b := _record_box_at(o, t, max_gap)) is not None
         ]
@@ -300,13 +319,53 @@ def score_objects(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> tuple[Ob
         rows, cols = linear_sum_assignment(-m)
         idtp = float(m[rows, cols].sum())
         mapping = {
-            truth.persons[i].id: preds[j].id for i, j in zip(rows, cols, strict=True) if m[i, j] > 0
+            people[i].id: preds[j].id for i, j in zip(rows, cols, strict=True) if m[i, j] > 0
         }
     else:
         idtp, mapping = 0.0, {}
     out.idf1 = 2 * idtp / (gt_n + pr_n) if gt_n + pr_n else None
     out.detection_recall = det_hit / gt_n if gt_n else None
     return out, mapping
+
+
+def _group(label: str) -> str | None:
+    return "vehicle" if label in VEHICLES else "animal" if label in ANIMALS else None
+
+
+def score_classes(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> dict[str, ClassScore]:
+    """Recall and precision per COCO label and per group (vehicle, animal); {} without detect."""
+    if not _ran(ctx, "detect") and not ctx.objects:
+        return {}
+    n = int(truth.duration / cfg.object_step) + 1
+    times = [round(i * cfg.object_step, 6) for i in range(n)]
+    max_gap = 3 * cfg.object_step + 1.0
+    gts: list[PersonTruth] = [*truth.persons, *truth.objects]
+    keys = {o.label for o in gts} | {o.label for o in ctx.objects}
+    keys |= {g for k in list(keys) if (g := _group(k))}
+    counts = {k: [0, 0, 0, 0] for k in keys}  # truth samples, found, record samples, right
+
+    def same(key: str, label: str) -> bool:
+        return label == key or _group(label) == key
+
+    for t in times:
+        g = [(o.label, b) for o in gts if (b := o.box_at(t)) is not None]
+        r = [(o.label, b) for o in ctx.objects if (b := _record_box_at(o, t, max_gap)) is not None]
+        for key, c in counts.items():
+            gk = [b for label, b in g if same(key, label)]
+            rk = [b for label, b in r if same(key, label)]
+            c[0] += len(gk)
+            c[1] += sum(any(iou(gb, rb) >= cfg.iou_threshold for rb in rk) for gb in gk)
+            c[2] += len(rk)
+            c[3] += sum(any(iou(gb, rb) >= cfg.iou_threshold for gb in gk) for rb in rk)
+    return {
+        k: ClassScore(
+            truth_samples=c[0],
+            record_samples=c[2],
+            recall=c[1] / c[0] if c[0] else None,
+            precision=c[3] / c[2] if c[2] else None,
+        )
+        for k, c in sorted(counts.items())
+    }
 
 
 def match_cuts(truth_cuts: list[float], detected: list[float], tol: float) -> list[tuple[int, int]]:
@@ -435,6 +494,7 @@ def score(ctx: VideoContext, truth: Truth, cfg: ScoreConfig | None = None) -> Sc
     sp, sp_map = score_speech(ctx, truth, cfg)
     tx, tx_map = score_text(ctx, truth, cfg)
     ob, ob_map = score_objects(ctx, truth, cfg)
+    classes = score_classes(ctx, truth, cfg)
     sh, sh_map = score_shots(ctx, truth, cfg)
     tg = score_tags(ctx, truth, cfg)
     rd = score_render(ctx, truth, cfg, sp_map, tx_map, ob_map, sh_map)
@@ -444,6 +504,7 @@ def score(ctx: VideoContext, truth: Truth, cfg: ScoreConfig | None = None) -> Sc
         speech=sp,
         text=tx,
         objects=ob,
+        classes=classes,
         shots=sh,
         tags=tg,
         render=rd,
@@ -461,6 +522,11 @@ def _f(x: float | int | None, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
+def _cls(s: Score, key: str, what: str) -> float | None:
+    c = s.classes.get(key)
+    return getattr(c, what) if c is not None else None
+
+
 # (row label, getter, target text, target check)
 ROWS = [
     ("speech WER", lambda s: s.speech.wer, "<= 0.10", lambda v: v <= 0.10),
@@ -475,8 +541,12 @@ ROWS = [
         None,
     ),
     ("person count error", lambda s: s.objects.count_error, "", None),
-    ("person IDF1", lambda s: s.objects.idf1, "", None),
+    ("person IDF1", lambda s: s.objects.idf1, ">= 0.85", lambda v: v >= 0.85),
     ("person detection recall", lambda s: s.objects.detection_recall, "", None),
+    ("vehicle recall", lambda s: _cls(s, "vehicle", "recall"), ">= 0.80", lambda v: v >= 0.8),
+    ("vehicle precision", lambda s: _cls(s, "vehicle", "precision"), "", None),
+    ("animal recall", lambda s: _cls(s, "animal", "recall"), ">= 0.80", lambda v: v >= 0.8),
+    ("animal precision", lambda s: _cls(s, "animal", "precision"), "", None),
     ("shot cut precision", lambda s: s.shots.precision, "", None),
     ("shot cut recall", lambda s: s.shots.recall, "", None),
     ("shot cut F1", lambda s: s.shots.f1, ">= 0.95", lambda v: v >= 0.95),
@@ -523,6 +593,13 @@ def table(scores: list[Score], only: tuple[str, ...] | None = None) -> str:
                 cell += " ok" if check(v) else " MISS"
             cells.append(cell)
         rows.append([label, *cells, target])
+    if not only or "class" in only:
+        # One recall / precision row per COCO label any video has in its truth or its record.
+        labels = sorted({k for s in scores for k in s.classes} - {"vehicle", "animal"})
+        for label in labels:
+            for what in ("recall", "precision"):
+                cells = [_f(_cls(s, label, what)) for s in scores]
+                rows.append([f"class {label} {what}", *cells, ""])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

