@@ -318,7 +318,7 @@ def test_the_openai_backend_talks_only_to_openai(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with ScriptedServer([Reply(200, completion("hi"))]) as s:
         for url in (s.base_url, "http://api.openai.com/v1", "https://api.openai.com.evil.test/v1"):
-            with pytest.raises(ConfigError, match="talks only to https://api.openai.com"):
+            with pytest.raises(ConfigError, match=r"talks only to https://api\.openai\.com"):
                 make_chat_model(LLMConfig(backend="openai", base_url=url))
     assert s.seen == []
     with pytest.raises(ConfigError, match="environment variable name"):
