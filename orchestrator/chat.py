@@ -326,17 +326,24 @@ class _AnswerGate:
     def __init__(self) -> None:
         self.text = ""
         self.open = False
+        self.plain = False  # no evidence section: everything was the answer
         self._sent = 0
 
     def feed(self, chunk: str) -> str:
         self.text += chunk
         if not self.open:
+            head = self.text.lstrip().lower()
+            if len(head) < len("evidence"):
+                return ""  # too early to tell
             m = _ANSWER_MARK_RE.search(self.text)
-            if not m:
+            if m:
+                self.open, self._sent = True, m.end()
+            elif not head.startswith(("evidence", "**evidence", "- ")):
+                # The model skipped the format: its reply is the answer, streamed as it comes.
+                self.open, self._sent = True, 0
+                self.plain = True
+            else:
                 return ""
-            self.open = True
-            self._sent = m.end()
-        # Hold back a possible trailing partial line break; nothing else needs holding.
         out = self.text[self._sent :]
         self._sent = len(self.text)
         return out
@@ -889,7 +896,7 @@ class ChatSession:
                 close()
             if not failed:
                 raw = guard.kept() if guard.looping else "".join(parts)
-                quotes, text = split_reply(raw)
+                quotes, text = split_reply(raw) if not gate.plain else ([], raw)
                 record_text = _record_block(str(plan.messages[0].content))
                 evidence = verify_evidence(quotes, record_text + "\n" + "\n".join(facts),
                                            self._known_ids)  # fmt: skip

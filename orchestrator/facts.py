@@ -52,6 +52,13 @@ def _fmt(t: float) -> str:
     return fmt_time(t)
 
 
+def quote(text: str) -> str:
+    """Video text quoted as the renderer quotes it (one JSON string: data, never prose)."""
+    from orchestrator.render import quote as render_quote
+
+    return render_quote(text)
+
+
 def _seconds(m: re.Match[str]) -> float:
     h, mm, ss = m.group(1), m.group(2), m.group(3)
     return int(mm) * 60 + int(ss) + (int(h) * 3600 if h else 0)
@@ -95,10 +102,10 @@ def said_between(ctx: VideoContext, start: float, end: float) -> list[str]:
     lines = []
     for s in ctx.speech:
         if s.end >= start and s.start <= end:
-            lines.append(f'{_fmt(s.start)}–{_fmt(s.end)} speech: "{s.text.strip()}"')
+            lines.append(f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)}")
     for e in ctx.events:
         if e.kind == "ocr" and e.end >= start and e.start <= end:
-            lines.append(f'{_fmt(e.start)} ocr: "{e.text.strip()}"')
+            lines.append(f"{_fmt(e.start)} ocr: {quote(e.text)}")
     return lines
 
 

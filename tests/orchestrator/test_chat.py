@@ -148,7 +148,19 @@ def test_video_text_cannot_escape_the_record_block():
     assert len(SYSTEM) < open_at < close_at == len(text) - len("</record>")
     # nothing from the video can form a chat-template token or a delimiter
     assert "<|im_start|>" not in text and "<<<" not in text and ">>>" not in text
-    assert question.content == "What is said at 00:40?"
+    # The user's turn: the question last; the facts computed for it (they quote the speech at
+    # 00:40) sit in their own delimited block, escaped and JSON-quoted like the record.
+    q = question.content
+    assert q.endswith("\n\nWhat is said at 00:40?") and q.startswith("<facts>\n")
+    assert q.count("<facts>") == 1 and q.count("</facts>") == 1
+    assert "<|im_start|>" not in q and "<<<" not in q
+    facts_block = q[: q.index("</facts>")]
+    assert INJECTION in facts_block
+    for line in facts_block.splitlines():
+        if INJECTION in line:
+            raw = unescape_data(line)
+            quoted, _ = json.JSONDecoder().raw_decode(raw[raw.index('"') :])
+            assert INJECTION in quoted
 
     # every copy of the injected sentence is inside the block and inside a quoted string
     hits = [m.start() for m in re.finditer(re.escape(INJECTION), text)]
@@ -279,7 +291,9 @@ def test_stream_yields_chunks_then_sets_last_answer():
     s, _ = session(replies=["one two three [00:03]"])
     chunks = list(s.stream("count"))
     assert "".join(chunks) == "one two three [00:03]"
-    assert len(chunks) == 4
+    # Streamed in pieces (the first few characters wait until it is clear whether the reply
+    # opens with an evidence section, which is held back).
+    assert len(chunks) >= 2
     assert s.last_answer.text == "one two three [00:03]"
     assert s.last_answer.first_token_seconds is not None
 
