@@ -333,12 +333,13 @@ class _AnswerGate:
         self.text += chunk
         if not self.open:
             head = self.text.lstrip().lower()
-            if len(head) < len("evidence"):
-                return ""  # too early to tell
+            marks = ("evidence", "**evidence", "- ")
+            if not head or any(m.startswith(head) for m in marks):
+                return ""  # too early to tell: this could be the start of an evidence section
             m = _ANSWER_MARK_RE.search(self.text)
             if m:
                 self.open, self._sent = True, m.end()
-            elif not head.startswith(("evidence", "**evidence", "- ")):
+            elif not head.startswith(marks):
                 # The model skipped the format: its reply is the answer, streamed as it comes.
                 self.open, self._sent = True, 0
                 self.plain = True

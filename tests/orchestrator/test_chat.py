@@ -291,9 +291,7 @@ def test_stream_yields_chunks_then_sets_last_answer():
     s, _ = session(replies=["one two three [00:03]"])
     chunks = list(s.stream("count"))
     assert "".join(chunks) == "one two three [00:03]"
-    # Streamed in pieces (the first few characters wait until it is clear whether the reply
-    # opens with an evidence section, which is held back).
-    assert len(chunks) >= 2
+    assert len(chunks) == 4  # streamed as it comes: no evidence section to hold back
     assert s.last_answer.text == "one two three [00:03]"
     assert s.last_answer.first_token_seconds is not None
 
