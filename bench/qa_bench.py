@@ -345,7 +345,11 @@ def summarize(results: list[Result]) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="qa_bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    ap.add_argument(
+        "--models",
+        default=",".join(DEFAULT_MODELS),
+        help="comma-separated; MODEL=MINUTES caps that model's time (else --max-minutes-per-model)",
+    )
     ap.add_argument("--clips", default=DEFAULT_CLIPS, help="PRESET:SEED,... (fidelity presets)")
     ap.add_argument("--profile", default="offline")
     ap.add_argument("--max-minutes-per-model", type=float, default=60.0)
@@ -378,8 +382,9 @@ def main(argv: list[str] | None = None) -> int:
         "models": {},
         "answers": {},
     }
-    for model in [m for m in args.models.split(",") if m]:
-        deadline = time.monotonic() + args.max_minutes_per_model * 60
+    for item in [m for m in args.models.split(",") if m]:
+        model, _, minutes = item.partition("=")
+        deadline = time.monotonic() + float(minutes or args.max_minutes_per_model) * 60
         print(f"== {model}", flush=True)
         try:
             results = run_model(model, clips, deadline)

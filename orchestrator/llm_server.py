@@ -61,8 +61,21 @@ _TOKENIZE_CACHE = 4096  # texts whose token counts are remembered (record lines 
 
 
 def default_threads() -> int:
-    """llama.cpp threads: $VIDCHAT_LLM_THREADS, else every core (the server is the only heavy
-    work while a question is being answered)."""
+    """llama.cpp threads for generating: $VIDCHAT_LLM_THREADS, else half the cores.
+
+    Generation is memory-bound and llama.cpp's workers spin-wait for each other: on the 2-core
+    machine shared with other work (load ~11), Qwen 0.5B answered 12 tokens in 2.3 s with one
+    thread and in 23 s with two. Prompt processing (prefill) is compute-bound and uses every
+    core (`batch_threads`).
+    """
+    env = os.environ.get("VIDCHAT_LLM_THREADS", "")
+    if env.strip().isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def batch_threads() -> int:
+    """llama.cpp threads for prefill: $VIDCHAT_LLM_THREADS, else every core."""
     env = os.environ.get("VIDCHAT_LLM_THREADS", "")
     if env.strip().isdigit() and int(env) > 0:
         return int(env)
@@ -76,6 +89,7 @@ class ServerSpec:
     model_path: str
     context_tokens: int = 8192
     threads: int = field(default_factory=default_threads)
+    batch_threads: int = field(default_factory=batch_threads)
 
 
 def _error(message: str) -> Exception:
@@ -178,6 +192,7 @@ class LlamaServer:
             sys.executable, "-c", launcher, str(Path(__file__).resolve()),
             "--model", str(model), "--port", str(self.port),
             "--ctx", str(self.spec.context_tokens), "--threads", str(self.spec.threads),
+            "--batch-threads", str(self.spec.batch_threads),
         ]  # fmt: skip
         env = {**os.environ, "VIDCHAT_LLAMA_TOKEN": self.token}  # not on the command line
         with open(self.log_path, "wb") as log:
@@ -338,7 +353,8 @@ def child_main(argv: list[str]) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--ctx", type=int, default=8192)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch-threads", type=int, default=2)
     a = p.parse_args(argv)
     parent = os.getppid()
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
@@ -352,7 +368,7 @@ def child_main(argv: list[str]) -> None:
     params.n_ctx = a.ctx
     params.n_parallel = 1  # one answer at a time: two would only fight over the same cores
     params.cpuparams.n_threads = a.threads
-    params.cpuparams_batch.n_threads = a.threads
+    params.cpuparams_batch.n_threads = a.batch_threads
     params.cache_prompt = True  # follow-ups reuse the record prefix
     params.warmup = False
     token = os.environ.pop("VIDCHAT_LLAMA_TOKEN", "")

