@@ -272,12 +272,30 @@ def _line_times(line: str) -> tuple[float | None, float | None]:
     return (times[0], times[-1]) if times else (None, None)
 
 
+def _near_line(q: str, quote: str, normed: list[tuple[str, str]]) -> str | None:
+    """The record line a quote nearly equals (difflib ratio >= NEAR_MATCH), comparing the text
+    after the leading time when the quote's time falls within the line's (models often write
+    ``00:20`` for ``00:20–00:24``)."""
+    import difflib
+
+    q_start, _ = _line_times(quote)
+    q_body = _norm(_LEAD_TIME_RE.sub("", quote, count=1))
+    best, best_ratio = None, 0.0
+    for n, ln in normed:
+        ratio = difflib.SequenceMatcher(None, q, n).ratio()
+        start, end = _line_times(ln)
+        if None not in (q_start, start, end) and start - 1 <= q_start <= end + 1:  # type: ignore[operator]
+            body = _norm(_LEAD_TIME_RE.sub("", ln, count=1))
+            ratio = max(ratio, difflib.SequenceMatcher(None, q_body, body).ratio())
+        if ratio > best_ratio:
+            best, best_ratio = ln, ratio
+    return best if best_ratio >= NEAR_MATCH else None
+
+
 def verify_evidence(quotes: list[str], record_text: str, known_ids: set[str]) -> list[Evidence]:
     """Check each quote against the record's lines: an exact line (or a line contained in it,
     or it in a line), or a near-exact one (difflib ratio >= NEAR_MATCH). Verified quotes are
     mapped to the line's time and object ids."""
-    import difflib
-
     lines = [ln.strip() for ln in record_text.splitlines() if ln.strip()]
     normed = [(_norm(ln), ln) for ln in lines]
     out = []
@@ -290,13 +308,7 @@ def verify_evidence(quotes: list[str], record_text: str, known_ids: set[str]) ->
                     match = ln
                     break
             if match is None:
-                best = max(
-                    normed,
-                    key=lambda x: difflib.SequenceMatcher(None, q, x[0]).ratio(),
-                    default=None,
-                )
-                if best and difflib.SequenceMatcher(None, q, best[0]).ratio() >= NEAR_MATCH:
-                    match = best[1]
+                match = _near_line(q, quote, normed)
         if match is None:
             out.append(Evidence(quote=quote, verified=False))
             continue
@@ -328,6 +340,7 @@ class _AnswerGate:
         self.open = False
         self.plain = False  # no evidence section: everything was the answer
         self._sent = 0
+        self._shown = False  # nothing but white space let through yet
 
     def feed(self, chunk: str) -> str:
         self.text += chunk
@@ -347,6 +360,9 @@ class _AnswerGate:
                 return ""
         out = self.text[self._sent :]
         self._sent = len(self.text)
+        if not self._shown:
+            out = out.lstrip()  # the space after "ANSWER:" may come in the next chunk
+            self._shown = bool(out)
         return out
 
     def rest(self) -> str:

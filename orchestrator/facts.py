@@ -218,6 +218,38 @@ def _first_last_facts(q: str, ctx: VideoContext) -> Facts | None:
     return None
 
 
+_TEXT_RE = re.compile(r"\b(text|written|writes|sign|caption|title|screen|read|says on)\b")
+_QUOTED_RE = re.compile(r"[\"“']([^\"”']{3,})[\"”']")
+
+
+def _speech_near(ctx: VideoContext, start: float, end: float, pad: float) -> list[str]:
+    return [
+        f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)}"
+        for s in ctx.speech
+        if s.end >= start - pad and s.start <= end + pad
+    ]
+
+
+def _text_near(ctx: VideoContext, start: float, end: float, pad: float) -> list[str]:
+    out = []
+    for e in ctx.events:
+        if e.kind == "ocr" and e.end >= start - pad and e.start <= end + pad:
+            span = _fmt(e.start) if e.end - e.start < 1 else f"{_fmt(e.start)}–{_fmt(e.end)}"
+            out.append(f"{span} ocr: {quote(e.text)}")
+    return out
+
+
+_NOT_PLAIN_RE = re.compile(
+    r"\b(why|summar\w*|explain|describe|mean|means|and|or|if|think|guess|story|happen\w*)\b"
+)
+
+
+def _plain_lookup(q: str) -> bool:
+    """A short question with nothing to reason about, so the computed facts are the answer
+    ("who fell?", "how many cars?", "what is said at 00:12?" - not "... and why?")."""
+    return not _NOT_PLAIN_RE.search(q) and len(q.split()) <= 14
+
+
 def _time_facts(q: str, ctx: VideoContext) -> Facts | None:
     times = [_seconds(m) for m in _TIME_RE.finditer(q)]
     if not times:
@@ -226,18 +258,62 @@ def _time_facts(q: str, ctx: VideoContext) -> Facts | None:
         start, end = min(times[:2]), max(times[:2])
     else:
         start = end = times[0]
+    pad = 0.0 if len(times) >= 2 else 2.0
     lines: list[str] = []
     kind = None
-    if _SAID_RE.search(q) or len(times) >= 2:
-        pad = 0.0 if len(times) >= 2 else 2.0
-        said = said_between(ctx, start - pad, end + pad)
-        lines += said or [f"nothing said or shown as text between {_fmt(start)} and {_fmt(end)}"]
+    direct = None
+    asks_text = bool(_TEXT_RE.search(q))
+    asks_speech = bool(_SAID_RE.search(q)) and not asks_text
+    if asks_text:
+        # On-screen text at a time: a pure lookup when the record has exactly that.
+        shown = _text_near(ctx, start, end, pad)
+        lines += shown or [f"no on-screen text recorded near {_fmt(start)}"]
         kind = "said"
-    if _VISIBLE_RE.search(q) or not lines:
+        if len(shown) == 1 and _plain_lookup(q):
+            span, _, words = shown[0].partition(" ocr: ")
+            direct = f"The on-screen text at [{span}] reads {words}"
+    elif asks_speech or len(times) >= 2:
+        said = _speech_near(ctx, start, end, pad)
+        if len(times) >= 2:
+            said += _text_near(ctx, start, end, pad)
+        lines += said or [f"nothing said between {_fmt(start - pad)} and {_fmt(end + pad)}"]
+        kind = "said"
+        if asks_speech and len(said) == 1 and _plain_lookup(q):
+            span, _, words = said[0].partition(" speech: ")
+            direct = f"At [{span}] the speech is: {words}"
+    if (_VISIBLE_RE.search(q) and not asks_text) or not lines:
         vis = visible_at(ctx, start)
         lines.append(f"visible at {_fmt(start)}: {_ids(vis) if vis else 'no tracked object'}")
         kind = kind or "visible"
-    return Facts(lines, None, kind)
+    return Facts(lines, direct, kind)
+
+
+def _phrase_facts(q: str, ctx: VideoContext) -> Facts | None:
+    """``when does someone say "…"?`` / ``when is "…" shown?``: find the quoted words."""
+    m = _QUOTED_RE.search(q)
+    if not m or not (_WHEN_RE.search(q) or "where" in q):
+        return None
+    want = _WORD_RE.findall(m.group(1).lower())
+    if not want:
+        return None
+    hits = []
+    for sp in ctx.speech:
+        have = set(_WORD_RE.findall(sp.text.lower()))
+        if sum(w in have for w in want) >= max(1, 0.8 * len(want)):
+            hits.append((sp.start, f"{_fmt(sp.start)}–{_fmt(sp.end)} speech: {quote(sp.text)}"))
+    for e in ctx.events:
+        if e.kind == "ocr":
+            have = set(_WORD_RE.findall(e.text.lower()))
+            if sum(w in have for w in want) >= max(1, 0.8 * len(want)):
+                hits.append((e.start, f"{_fmt(e.start)} ocr: {quote(e.text)}"))
+    hits.sort()
+    lines = [h[1] for h in hits] or [f"the words {quote(m.group(1))} are not in the record"]
+    direct = None
+    if len(hits) == 1 and _plain_lookup(q):
+        t, line = hits[0]
+        what = "said" if " speech: " in line else "shown on screen"
+        direct = f"It is {what} at [{_fmt(t)}]: {line.split(': ', 1)[1]}"
+    return Facts(lines, direct, "said")
 
 
 def facts_for(question: str, ctx: VideoContext) -> Facts:
@@ -245,13 +321,13 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
     question is a pure lookup they answer completely (counts, attribute lists, first/last)."""
     q = " ".join(question.lower().split())
     out = Facts()
-    for finder in (_attribute_facts, _count_facts, _first_last_facts, _time_facts):
+    for finder in (_phrase_facts, _attribute_facts, _count_facts, _first_last_facts, _time_facts):
         found = finder(q, ctx)
         if found is None:
             continue
         out.lines += [ln for ln in found.lines if ln not in out.lines]
         if out.kind is None:
-            out.kind, out.direct = found.kind, found.direct
+            out.kind, out.direct = found.kind, found.direct if _plain_lookup(q) else None
         else:
             out.direct = None  # two lookups in one question: let the model phrase both
     return out

@@ -130,7 +130,7 @@ def injected_record():
 
 def test_video_text_cannot_escape_the_record_block():
     s, model = session(injected_record(), replies=["ok"])
-    s.ask("What is said at 00:40?")
+    s.ask("What is said at 00:40, and what does it mean?")
     system, question = model.calls[0].messages
     text = system.content
 
@@ -151,7 +151,8 @@ def test_video_text_cannot_escape_the_record_block():
     # The user's turn: the question last; the facts computed for it (they quote the speech at
     # 00:40) sit in their own delimited block, escaped and JSON-quoted like the record.
     q = question.content
-    assert q.endswith("\n\nWhat is said at 00:40?") and q.startswith("<facts>\n")
+    assert q.endswith("\n\nWhat is said at 00:40, and what does it mean?")
+    assert q.startswith("<facts>\n")
     assert q.count("<facts>") == 1 and q.count("</facts>") == 1
     assert "<|im_start|>" not in q and "<<<" not in q
     facts_block = q[: q.index("</facts>")]
@@ -240,7 +241,7 @@ def test_long_record_uses_retrieved_windows_with_header_and_objects():
     ctx = long_record(3660.0)
     s, model = session(ctx, budget_tokens=3000)
     assert s.rendered.tokens > 3000
-    answer = s.ask("What is said at 2:15 about a ferry to Harbor Island?")
+    answer = s.ask("What is said at 2:15 about a ferry to Harbor Island, and why?")
     system = model.calls[0].messages[0].content
     assert answer.record_mode == "retrieval"
     assert s.rendered.header in system and s.rendered.objects in system
