@@ -205,7 +205,8 @@ def make_clips(work: Path, clips: str) -> list[tuple[str, Path, list[Question]]]
 
 def _has_number(text: str, n: int) -> bool:
     low = text.lower()
-    if re.search(rf"(?<![\d:.]){n}(?![\d:])", low):
+    # Not the digits of an id ("person#2") or a time ("00:02").
+    if re.search(rf"(?<![\d:.#]){n}(?![\d:])", low):
         return True
     word = _NUM_WORDS.get(n)
     return bool(word and re.search(rf"\b{word}\b", low))
