@@ -133,6 +133,7 @@ class LlamaServer:
         self.starts = 0
         self._lock = threading.RLock()
         self._counts: OrderedDict[str, int] = OrderedDict()
+        self._counts_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -284,14 +285,16 @@ class LlamaServer:
         """Tokens of `text` in the model's own tokenizer (asked of the server, remembered)."""
         if not text:
             return 0
-        hit = self._counts.get(text)
-        if hit is not None:
-            self._counts.move_to_end(text)
-            return hit
+        with self._counts_lock:  # a prefill thread and a question may count at once
+            hit = self._counts.get(text)
+            if hit is not None:
+                self._counts.move_to_end(text)
+                return hit
         n = len(self._post("/tokenize", {"content": text, "add_special": False})["tokens"])
-        self._counts[text] = n
-        if len(self._counts) > _TOKENIZE_CACHE:
-            self._counts.popitem(last=False)
+        with self._counts_lock:
+            self._counts[text] = n
+            if len(self._counts) > _TOKENIZE_CACHE:
+                self._counts.popitem(last=False)
         return n
 
 
