@@ -320,6 +320,9 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
     """The computed facts that bear on `question` (possibly none), and a direct answer when the
     question is a pure lookup they answer completely (counts, attribute lists, first/last)."""
     q = " ".join(question.lower().split())
+    # A question with options to choose from, or several lines, wants its own answer format
+    # (a letter, a list...): the facts inform the model, which then answers in that format.
+    formatted = "\n" in question.strip() or bool(re.search(r"\(\s*[a-e]\s*\)", q))
     out = Facts()
     for finder in (_phrase_facts, _attribute_facts, _count_facts, _first_last_facts, _time_facts):
         found = finder(q, ctx)
@@ -327,7 +330,8 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
             continue
         out.lines += [ln for ln in found.lines if ln not in out.lines]
         if out.kind is None:
-            out.kind, out.direct = found.kind, found.direct if _plain_lookup(q) else None
+            plain = _plain_lookup(q) and not formatted
+            out.kind, out.direct = found.kind, found.direct if plain else None
         else:
             out.direct = None  # two lookups in one question: let the model phrase both
     return out

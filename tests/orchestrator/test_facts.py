@@ -146,3 +146,10 @@ def test_facts_go_in_the_user_turn_and_the_record_prefix_stays_fixed(ctx):
     assert first[0].content == second[0].content  # same system prefix: the prompt cache holds
     assert "<facts>" in first[-1].content and "visible at 00:35" in first[-1].content
     assert "<facts>" not in second[-1].content
+
+
+def test_multiple_choice_questions_are_never_answered_directly(ctx):
+    mc = "How many persons are there?\n(A) 1\n(B) 2\nAnswer with the letter."
+    f = facts_for(mc, ctx)
+    assert f.kind == "count" and f.direct is None and f.lines
+    assert facts_for("Who fell? (A) person#1 (B) person#2", ctx).direct is None
