@@ -1006,6 +1006,14 @@ class ChatSession:
         for i, t in enumerate(self.turns, 1):
             a = t.answer
             lines += ["", f"## {i}. {t.question}", "", a.text or "_(empty answer)_", ""]
+            verified = [e for e in a.evidence if e.verified]
+            for e in verified:
+                at = f"[{fmt_time(e.start)}] " if e.start is not None else ""
+                lines.append(f"> {at}{e.line or e.quote}")
+            if a.answered_by == "llm" and not verified:
+                lines.append("> (no evidence for this answer was found in the record)")
+            if verified or a.answered_by == "llm":
+                lines.append("")
             facts = []
             if a.citations:
                 facts.append("times " + ", ".join(c.text for c in a.citations))
