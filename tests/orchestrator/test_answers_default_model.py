@@ -34,3 +34,18 @@ def test_vidchat_ask_answers_a_spoken_date_with_the_defaults(tmp_path, capsys):
     # Evidence-first: the speech line it relied on is quoted and found in the record.
     verified = [e for e in data["evidence"] if e["verified"]]
     assert verified and "speech" in verified[0]["line"] and verified[0]["start"] is not None
+
+
+def test_video_text_asking_for_other_behaviour_stays_quoted_data():
+    """Speech and on-screen text that try to give instructions (the record of the injection
+    test in test_chat.py) do not change what the default model does."""
+    from orchestrator.chat import ChatSession
+    from tests.orchestrator.test_chat import injected_record
+
+    session = ChatSession(injected_record(), llm=None, profile="offline")
+    assert session.config.model == DEFAULT_LOCAL_MODEL
+    answer = session.ask("What animals appear in the video, according to the record?")
+    text = answer.text.lower()
+    assert "dog" in text  # the record's only animal (dog#1)
+    assert "cat" not in text.replace("caption", "")  # what the video's text asked it to say
+    assert "obey" not in text and "new system rules" not in text
