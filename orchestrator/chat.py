@@ -253,7 +253,7 @@ def split_reply(text: str) -> tuple[list[str], str]:
         if not q or _EVIDENCE_HEAD_RE.match(q):
             continue
         q = q.lstrip("-*• ").strip().strip(_QUOTES).strip()
-        if q and q.lower().strip(".") not in ("none", "n/a", "nothing"):
+        if q and q.lower().strip(".()[] ") not in ("none", "n/a", "nothing"):
             quotes.append(q)
     return quotes, answer.strip()
 
@@ -296,7 +296,14 @@ def verify_evidence(quotes: list[str], record_text: str, known_ids: set[str]) ->
     """Check each quote against the record's lines: an exact line (or a line contained in it,
     or it in a line), or a near-exact one (difflib ratio >= NEAR_MATCH). Verified quotes are
     mapped to the line's time and object ids."""
-    lines = [ln.strip() for ln in record_text.splitlines() if ln.strip()]
+    # Window headers ("[00:30–00:40]") and "visible:" lists say nothing a quote could rest on.
+    lines = [
+        ln.strip()
+        for ln in record_text.splitlines()
+        if ln.strip()
+        and not _WINDOW_HEAD_RE.match(ln.strip())
+        and not ln.strip().startswith("visible:")
+    ]
     normed = [(_norm(ln), ln) for ln in lines]
     out = []
     for quote in quotes:
