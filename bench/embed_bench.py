@@ -1,22 +1,25 @@
-"""Embed-model benchmark: training steps per second, and the comparison table (text path vs
-embed path vs chance) on held-out videos, from videos that ship (real and synthetic).
+"""Embed path vs text path vs blind baseline vs chance, per question type, on generated scenes
+where each path has something to win (`embed_model.scenes`).
 
-    python -m bench.embed_bench [--steps 60] [--questions 24] [--llm smollm2|tiny] [--no-text]
+    nice -n 10 python -m bench.embed_bench [--videos 480] [--work DIR] [--text-per-type 6]
 
-(run from the repository root). What it does, all on this machine:
+(run from the repository root). What it does, all on this machine, every step resumable:
 
-1. Records: the shipped videos (vtest, megamind, bigbuckbunny, bikes) textualized with the
-   offline profile (through the cache), plus `--synthetic` moving-square videos with exact
-   records (`embed_model.synthetic`).
-2. Grounded instruction data (`orchestrator.instruct`, no LLM-written part: the shipped 135M
-   model writes too little usable text to be worth the minutes), split by video.
-3. Trains `EmbedConfig.tiny()` on the train split, with the frozen LLM `--llm`: ``smollm2``
-   (the shipped SmolLM2-135M-Instruct, the same model the text path uses) or ``tiny`` (a random
-   2-layer Llama: measures the bridge alone). Reports steps/s and the loss curve.
-4. Scores both paths and chance on the same `--questions` multiple-choice questions of the test
-   split (spread over question types) and prints the table.
-
-Writes bench/results/embed.json.
+1. Writes `--videos` scenes (coloured shapes, some moving, a word on screen, a sentence said)
+   with their truth and text-path records into ``WORK/scenes`` and their instruction data into
+   ``WORK/data.jsonl``; splits are by video (75 / 5 / 20 %).
+2. Trains the CPU preset (`EmbedConfig.cpu()`, `TrainConfig.cpu()`: alignment on descriptions
+   written from the records, then instruction tuning) into ``WORK/run``, or continues it; a run
+   already at its last step is reused. The frozen encoder's features are cached once.
+3. Scores on the test split's multiple-choice questions:
+   - the embed path on every question, then again with the frames shuffled and blanked;
+   - the text path (perfect-perception record + the default local LLM through
+     `orchestrator.chat`) and the blind baseline (the same LLM, question and options only) on
+     a fixed subset: the first `--text-per-type` questions of each type in file order (the
+     local LLM takes seconds per answer on 2 busy cores);
+   - chance, and the embed path on that same subset, so every row compares like with like.
+4. Writes bench/results/embed.json: the tables (accuracy with 95 % Wilson intervals), the
+   answer balance per type, the loss curves of both stages, steps/s, and the targets checked.
 """
 
 from __future__ import annotations
@@ -24,156 +27,236 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shutil
-import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-SHIPPED = ["vtest", "megamind", "bigbuckbunny", "bikes"]
 
 
-def _records(n_synthetic: int, work: Path, log) -> list:
-    from embed_model.synthetic import random_scene
-    from orchestrator import textualize
-    from orchestrator.errors import VidchatError
-    from orchestrator.samples import sample_path
-
-    out = []
-    for name in SHIPPED:
-        try:
-            t0 = time.perf_counter()
-            ctx = textualize(sample_path(name), profile="offline", progress=False)
-            log(f"record {name}: {len(ctx.objects)} objects, {time.perf_counter() - t0:.1f} s")
-            out.append(ctx)
-        except VidchatError as e:
-            log(f"record {name}: skipped ({e})")
-    for k in range(n_synthetic):
-        out.append(random_scene(work / f"synthetic{k}.mp4", seed=100 + k)[1])
-    return out
-
-
-def _pick(items: list, n: int) -> list:
-    """Up to `n` items, round-robin over question types (so every type is represented)."""
+def _subset(items: list, per_type: int) -> list:
+    """The first `per_type` items of each question type in file order, taken round-robin over
+    the types (so a partial run covers every type evenly)."""
     by_type: dict[str, list] = {}
     for it in items:
-        by_type.setdefault(it.qa.type, []).append(it)
-    out: list = []
-    while len(out) < n and any(by_type.values()):
-        for t in sorted(by_type):
-            if by_type[t] and len(out) < n:
-                out.append(by_type[t].pop(0))
+        if len(by_type.setdefault(it.qa.type, [])) < per_type:
+            by_type[it.qa.type].append(it)
+    out = []
+    for k in range(per_type):
+        out += [its[k] for _, its in sorted(by_type.items()) if k < len(its)]
     return out
+
+
+def _balance(items: list) -> dict[str, dict]:
+    """Per type: how often each answer is right, and the accuracy of always giving the most
+    frequent one (a blind guesser that knew the answer distribution)."""
+    out = {}
+    for t in sorted({it.qa.type for it in items}):
+        answers = Counter(it.qa.choices[it.qa.answer_index] for it in items if it.qa.type == t)
+        letters = Counter("ABCDEFGH"[it.qa.answer_index] for it in items if it.qa.type == t)
+        n = sum(answers.values())
+        out[t] = {
+            "n": n,
+            "answers": dict(answers.most_common()),
+            "letters": dict(sorted(letters.items())),
+            "majority_answer_accuracy": answers.most_common(1)[0][1] / n,
+        }
+    return out
+
+
+def _curve(losses: list[float], begin: int, end: int, points: int = 30) -> list[list[float]]:
+    """[step, mean loss] over `points` windows of steps begin+1..end."""
+    span = losses[begin:end]
+    if not span:
+        return []
+    w = max(len(span) // points, 1)
+    return [
+        [begin + k + w, round(sum(span[k : k + w]) / len(span[k : k + w]), 4)]
+        for k in range(0, len(span), w)
+    ]
+
+
+def _llm_rows(subset: list, work: Path, max_tokens: int, log, compute: bool = True) -> list:
+    """The text path and the blind baseline on `subset` with the default local LLM, question by
+    question (text, then blind). Each answer is appended to a file in `work` as soon as it is
+    given (keyed by the LLM settings), so a stopped run continues where it was; with `compute`
+    False only the answers already there are used. Both reports cover the same questions."""
+    import hashlib
+
+    from orchestrator.evaluate import (
+        ItemResult,
+        evaluate_blind,
+        evaluate_text,
+        report_from_items,
+    )
+    from orchestrator.llm import resolve_llm_config
+
+    llm = resolve_llm_config().model_copy(update={"temperature": 0.0, "max_tokens": max_tokens})
+    key = hashlib.sha256(llm.model_dump_json().encode()).hexdigest()[:12]
+    file = work / f"llm_rows_{key}.jsonl"
+    done: dict[tuple[str, str], ItemResult] = {}
+    models = {"text": "", "blind": ""}
+    if file.is_file():
+        for line in file.read_text().splitlines():
+            row = json.loads(line)
+            path, k, models[row["path"]] = row.pop("path"), row.pop("key"), row.pop("model")
+            done[(path, k)] = ItemResult.model_validate(row)
+    runs = (("text", evaluate_text), ("blind", evaluate_blind))
+    for n, it in enumerate(subset, 1):
+        k = it.sha256 + it.qa.q
+        for path, run in runs:
+            if (path, k) in done or not compute:
+                continue
+            r = run([it], llm=llm)
+            models[path] = r.model
+            done[(path, k)] = r.items[0]
+            with file.open("a") as f:  # one line per answer: a stopped run keeps its answers
+                row = {"path": path, "key": k, "model": r.model, **r.items[0].model_dump()}
+                f.write(json.dumps(row) + "\n")
+            log(f"{path} {n}/{len(subset)} {it.qa.type}: {r.items[0].output[:60]!r}")
+    both = [it for it in subset if all((p, it.sha256 + it.qa.q) in done for p, _ in runs)]
+    return [
+        report_from_items(p, models[p], [done[(p, it.sha256 + it.qa.q)] for it in both])  # type: ignore[arg-type]
+        for p, _ in runs
+    ], both
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=60)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--questions", type=int, default=24, help="test questions scored per path")
-    p.add_argument("--synthetic", type=int, default=6, help="synthetic videos added")
-    p.add_argument("--llm", choices=["smollm2", "tiny"], default="smollm2")
-    p.add_argument("--no-text", action="store_true", help="skip the text path (slowest part)")
+    p.add_argument("--videos", type=int, default=400, help="300 train, 20 val, 80 test")
+    p.add_argument("--work", default=str(Path.home() / ".cache" / "vidchat" / "embed_bench"))
+    p.add_argument("--steps", type=int, default=None, help="override TrainConfig.cpu().steps")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--text-per-type", type=int, default=3, help="text/blind subset size per type")
+    p.add_argument("--llm-tokens", type=int, default=12, help="answer length of the LLM rows")
+    p.add_argument("--no-text", action="store_true", help="skip the LLM rows (text, blind)")
+    p.add_argument(
+        "--llm-only",
+        action="store_true",
+        help="compute (and cache in WORK) the text and blind rows only, then stop",
+    )
+    p.add_argument(
+        "--llm-cached-only",
+        action="store_true",
+        help="text and blind rows from the answers cached in WORK only (compute no more)",
+    )
     p.add_argument("--out", default=str(RESULTS / "embed.json"))
-    p.add_argument("--keep", action="store_true", help="keep the work folder (data, checkpoint)")
     args = p.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="embed_bench-"))
-    try:
-        return _run(args, work)
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-
-
-def _run(args: argparse.Namespace, work: Path) -> int:
 
     import torch
 
     from embed_model.config import EmbedConfig, TrainConfig
-    from embed_model.train import train
-    from orchestrator.evaluate import (
-        chance_report,
-        comparison_table,
-        evaluate_embed,
-        evaluate_text,
-        mc_items,
-    )
-    from orchestrator.instruct import build_dataset, write_jsonl
-    from orchestrator.llm_config import LLMConfig
+    from embed_model.scenes import TEXT_TYPES, VISUAL_TYPES, build_scene_dataset
+    from embed_model.train import CHECKPOINT, train
+    from orchestrator.evaluate import chance_report, comparison_table, evaluate_embed, mc_items
+    from orchestrator.instruct import write_jsonl
 
     def log(msg: str) -> None:
         print(msg, flush=True)
 
-    records = _records(args.synthetic, work, log)
-    contexts = {r.video.sha256: r for r in records}
-    data = build_dataset(records)
-    write_jsonl(data, work / "data.jsonl")
-    for d in data:
-        log(f"{d.split:5s} {Path(d.video).name}: {len(d.QA)} QA")
-
-    if args.llm == "tiny":
-        from embed_model.synthetic import build_tiny_llm
-
-        llm = str(build_tiny_llm(work / "tiny_llm"))
-    else:
-        llm = "llm:smollm2-135m"
-    cfg = EmbedConfig.tiny(llm=llm)
-    tcfg = TrainConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=3e-3,
-        warmup_steps=max(args.steps // 10, 1),
-        checkpoint_every=max(args.steps, 1),
-        mc_only=True,
-    )
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    work = Path(args.work)
     t0 = time.perf_counter()
+    data = build_scene_dataset(work / "scenes", args.videos, progress=True)
+    write_jsonl(data, work / "data.jsonl")
+    splits = Counter(d.split for d in data)
+    log(f"{len(data)} videos ({dict(splits)}) in {time.perf_counter() - t0:.0f} s")
+
+    items = mc_items(work / "data.jsonl", "test")
+    subset = _subset(items, args.text_per_type)
+    llm_reports: list = []
+    if not args.no_text:
+        llm_reports, subset = _llm_rows(
+            subset, work, args.llm_tokens, log, compute=not args.llm_cached_only
+        )
+    if args.llm_only:
+        return 0
+
+    cfg = EmbedConfig.cpu()
+    tcfg = TrainConfig.cpu(device=args.device, **({"steps": args.steps} if args.steps else {}))
+    run = work / "run"
+    done = 0
+    if (run / CHECKPOINT).is_file():
+        done = int(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)["step"])
+    t1 = time.perf_counter()
     result = train(
         work / "data.jsonl",
-        work / "run",
+        run,
         cfg,
         tcfg,
-        resume=False,
-        log=lambda s, loss: log(f"step {s}: loss {loss:.3f}") if s % 10 == 0 else None,
+        resume=True,
+        log=lambda s, loss: log(f"step {s}: loss {loss:.3f}") if s % 25 == 0 else None,
     )
-    total_s = time.perf_counter() - t0
-    log(f"trained {result.steps} steps: {result.steps_per_s:.2f} steps/s ({total_s:.0f} s total)")
+    log(f"trained to step {result.steps} ({result.steps_per_s:.2f} steps/s this session)")
+    state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)
+    losses = list(state["losses"])
 
-    items = _pick(mc_items(work / "data.jsonl", "test"), args.questions)
-    reports = []
-    if not args.no_text:
-        reports.append(
-            evaluate_text(items, llm=LLMConfig(max_tokens=24, temperature=0.0), contexts=contexts)
-        )
-    reports.append(evaluate_embed(items, work / "run"))
-    reports.append(chance_report(items))
-    table = comparison_table(reports)
-    print(table)
+    embed = evaluate_embed(items, run, args.device)
+    shuffled = evaluate_embed(items, run, args.device, perturb="shuffled")
+    blank = evaluate_embed(items, run, args.device, perturb="blank")
+    chance = chance_report(items)
+    table_all = comparison_table([embed, chance])
+    log(table_all)
 
-    first = sum(result.losses[:5]) / max(len(result.losses[:5]), 1)
-    last = sum(result.losses[-5:]) / max(len(result.losses[-5:]), 1)
+    sub_reports = [evaluate_embed(subset, run, args.device)]
+    if llm_reports:
+        sub_reports = [llm_reports[0], *sub_reports, llm_reports[1]]
+    sub_reports.append(chance_report(subset))
+    table_sub = comparison_table(sub_reports)
+    log(table_sub)
+
+    def acc(report, t):
+        s = report.per_type.get(t)
+        return None if s is None else s.accuracy
+
+    by = {r.path: r for r in sub_reports}
+    targets = {}
+    for t in VISUAL_TYPES:
+        if "blind" in by and t in embed.per_type:
+            margin = embed.per_type[t].accuracy - (acc(by["blind"], t) or 0.0)
+            targets[t] = {"embed_minus_blind": round(margin, 3), "met": margin >= 0.20}
+    for t in TEXT_TYPES:
+        if "text" in by:
+            margin = (acc(by["text"], t) or 0.0) - (acc(by["embed"], t) or 0.0)
+            targets[t] = {"text_minus_embed": round(margin, 3), "met": margin > 0}
+
+    def dump(r):
+        return r.model_dump(exclude={"items"})
+
     out = {
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
-        "videos": {d.split: [] for d in data},
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {args.device}",
+        "videos": dict(splits),
+        "questions_test": len(items),
+        "answer_balance_test": _balance(items),
         "train": {
             "config": cfg.to_dict(),
             "train_config": tcfg.to_dict(),
-            "steps": result.steps,
-            "steps_per_s": result.steps_per_s,
-            "seconds_incl_features": total_s,
+            "steps": int(state["step"]),
+            "resumed_from": done,
+            "steps_per_s_last_session": result.steps_per_s,
+            "cpu_seconds_last_session": result.cpu_seconds,
+            "steps_last_session": result.steps - result.resumed_from,
+            "seconds_last_session_incl_features": time.perf_counter() - t1,
             "trainable_params": result.trainable_params,
-            "loss_first5": first,
-            "loss_last5": last,
+            "loss_curve_align": _curve(losses, 0, tcfg.align_steps),
+            "loss_curve_instruct": _curve(losses, tcfg.align_steps, len(losses)),
         },
-        "table": table,
-        "reports": [r.model_dump(exclude={"items"}) for r in reports],
+        "embed_all_test": {
+            "plain": dump(embed),
+            "frames_shuffled": dump(shuffled),
+            "frames_blank": dump(blank),
+        },
+        "chance_all_test": dump(chance),
+        "table_all_test": table_all,
+        "subset": f"first {args.text_per_type} test questions of each type (file order) that "
+        f"both the text path and the blind baseline answered: {len(subset)} questions",
+        "subset_reports": [dump(r) for r in sub_reports],
+        "table_subset": table_sub,
+        "targets": targets,
     }
-    for d in data:
-        out["videos"][d.split].append(Path(d.video).name)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
+    from orchestrator.record import atomic_write_text
+
+    atomic_write_text(Path(args.out), json.dumps(out, indent=1))
     log(f"wrote {args.out}")
     return 0
 

@@ -1,9 +1,13 @@
 """Configuration of the embed model and of its training, as dataclasses saved in checkpoints.
 
-Two presets: `EmbedConfig.tiny()` trains on a laptop CPU in a test (a few spatial tokens per
-frame, one thin GMHRA layer, a one-layer Q-Former with 8 queries), and `EmbedConfig.full()` is
-the configuration for a GPU, after VideoChat-Embed's proportions (32 queries, a deeper and wider
-Q-Former, 8 frames at 224 px)::
+Three presets:
+
+- `EmbedConfig.tiny()` trains in a unit test (a few spatial tokens per frame, thin layers);
+- `EmbedConfig.cpu()` trains for real on 2 CPU cores in about 15 minutes (`TrainConfig.cpu()`):
+  every spatial token of 8 frames, the first decoder layer of the shipped SmolLM2-135M as the
+  frozen LLM, the instruction read by the Q-Former (see the deviations in `embed_model.model`);
+- `EmbedConfig.full()` is the configuration for a GPU, after VideoChat-Embed's proportions (32
+  queries, a deeper and wider Q-Former, 8 frames at 224 px, the whole frozen LLM)::
 
     EmbedConfig.full(encoder="hf:/models/eva-vit-g", llm="/models/vicuna-7b")  # on a GPU
     TrainConfig(steps=20_000, batch_size=8, grad_accum=4, lr=1e-4, device="cuda")
@@ -32,10 +36,19 @@ class EmbedConfig:
     """frame feature maps are pooled to spatial_tokens x spatial_tokens tokens (0: keep all)."""
     llm: str = "llm:smollm2-135m"
     """a shipped LLM name, a GGUF file or a transformers folder (kept frozen)."""
+    llm_layers: int = 0
+    """keep only the first `llm_layers` decoder layers of the frozen LLM (0: all of them)."""
     width: int = 256
     heads: int = 4
     gmhra_layers: int = 1
+    gmhra_queries: int = 1
+    """learnable global queries of GMHRA (UniFormerV2 uses one)."""
     qformer_layers: int = 2
+    qformer_cross_every: int = 2
+    """cross-attention to the video tokens in every n-th Q-Former layer (BLIP-2: 2)."""
+    qformer_text: bool = False
+    """the instruction and question join the queries' self-attention (InstructBLIP); off in
+    VideoChat-Embed, where the queries never see the question."""
     n_queries: int = 32
     mlp_ratio: float = 4.0
     dropout: float = 0.0
@@ -46,11 +59,20 @@ class EmbedConfig:
     def __post_init__(self) -> None:
         if self.width % self.heads:
             raise ConfigError(f"width {self.width} must be divisible by heads {self.heads}")
-        for name in ("image_size", "n_frames", "width", "heads", "n_queries", "qformer_layers"):
+        for name in (
+            "image_size",
+            "n_frames",
+            "width",
+            "heads",
+            "n_queries",
+            "qformer_layers",
+            "qformer_cross_every",
+            "gmhra_queries",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.gmhra_layers < 0 or self.spatial_tokens < 0:
-            raise ConfigError("gmhra_layers and spatial_tokens must be >= 0")
+        if self.gmhra_layers < 0 or self.spatial_tokens < 0 or self.llm_layers < 0:
+            raise ConfigError("gmhra_layers, spatial_tokens and llm_layers must be >= 0")
 
     @classmethod
     def tiny(cls, **overrides: Any) -> EmbedConfig:
@@ -67,6 +89,29 @@ class EmbedConfig:
             mlp_ratio=2.0,
             max_text_tokens=96,
             max_answer_tokens=24,
+        )
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def cpu(cls, **overrides: Any) -> EmbedConfig:
+        """Trains for real in about 15 minutes on 2 CPU cores (with `TrainConfig.cpu()`)."""
+        base = dict(
+            image_size=112,
+            n_frames=8,
+            spatial_tokens=0,
+            llm="llm:smollm2-135m",
+            llm_layers=1,
+            width=128,
+            heads=4,
+            gmhra_layers=2,
+            gmhra_queries=1,
+            qformer_layers=4,
+            qformer_cross_every=2,
+            qformer_text=True,
+            n_queries=8,
+            mlp_ratio=2.0,
+            max_text_tokens=64,
+            max_answer_tokens=48,
         )
         return cls(**{**base, **overrides})
 
@@ -110,7 +155,14 @@ class TrainConfig:
     device: str = "cpu"
     split: str = "train"
     mc_only: bool = False
-    """train on multiple-choice items only (what the comparison harness scores)."""
+    """train on multiple-choice items only."""
+    open_only: bool = False
+    """train on open-ended items only (the embed path scores options as open answers)."""
+    align_steps: int = 0
+    """stage 1: the first `align_steps` steps train on descriptions only (video-text
+    alignment); the rest (stage 2) on the questions (instruction tuning)."""
+    align_lr: float | None = None
+    """stage 1's peak learning rate (None: `lr`)."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "grad_accum", "checkpoint_every"):
@@ -118,6 +170,44 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.align_steps < self.steps:
+            raise ConfigError(
+                f"align_steps must be in 0..steps-1 ({self.steps - 1}), got {self.align_steps}"
+            )
+        if self.mc_only and self.open_only:
+            raise ConfigError("mc_only and open_only exclude each other")
+
+    @classmethod
+    def cpu(cls, **overrides: Any) -> TrainConfig:
+        """The CPU preset's schedule: 100 alignment steps, then 300 instruction steps."""
+        base = dict(
+            steps=400,
+            align_steps=100,
+            batch_size=16,
+            lr=2e-3,
+            align_lr=2e-3,
+            warmup_steps=20,
+            weight_decay=0.01,
+            checkpoint_every=25,
+            open_only=True,
+        )
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def full(cls, **overrides: Any) -> TrainConfig:
+        """The GPU preset's schedule (not run here: no GPU was lent): 1,000 alignment steps,
+        then 4,000 instruction steps, batch 32."""
+        base = dict(
+            steps=5000,
+            align_steps=1000,
+            batch_size=32,
+            lr=1e-4,
+            align_lr=1e-4,
+            warmup_steps=200,
+            checkpoint_every=250,
+            open_only=True,
+        )
+        return cls(**{**base, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -34,19 +34,37 @@ class InstructionDataset:
         encoder: FrozenEncoder,
         split: str | None = "train",
         mc_only: bool = False,
+        open_only: bool = False,
+        types: set[str] | None = None,
+        exclude_types: set[str] | None = None,
     ) -> None:
+        """`types`/`exclude_types` keep or drop question types (``description`` is stage 1's
+        alignment data); `mc_only`/`open_only` keep one form of the questions."""
         recs = read_jsonl(records) if isinstance(records, (str, Path)) else records
         self.items = [
             Item(r.sha256, r.video, qa)
             for r in recs
             if split is None or r.split == split
             for qa in r.QA
-            if qa.is_mc or not mc_only
+            if (qa.is_mc or not mc_only)
+            and (not qa.is_mc or not open_only)
+            and (types is None or qa.type in types)
+            and (exclude_types is None or qa.type not in exclude_types)
         ]
         if not self.items:
+            what = [
+                w
+                for w, on in (
+                    ("multiple choice only", mc_only),
+                    ("open-ended only", open_only),
+                    (f"types {sorted(types or [])}", types is not None),
+                    (f"not types {sorted(exclude_types or [])}", exclude_types is not None),
+                )
+                if on
+            ]
             raise InputError(
                 f"no instruction items in split {split!r}"
-                + (" (multiple choice only)" if mc_only else "")
+                + (f" ({', '.join(what)})" if what else "")
                 + f" among {len(recs)} video record(s)"
             )
         self.features: dict[str, torch.Tensor] = {}

@@ -27,7 +27,12 @@ from orchestrator.errors import ConfigError, InputError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FrozenEncoder", "sample_frames", "video_features"]
+__all__ = ["PERTURBATIONS", "FrozenEncoder", "perturb_features", "sample_frames", "video_features"]
+
+PERTURBATIONS = ("shuffled", "blank")
+"""Ways to take the video away from the embed path (for the test that its answers use it):
+``shuffled`` puts the sampled frames in a random order (same frames, time destroyed),
+``blank`` replaces every frame by a black one (nothing to see)."""
 
 _LITE_MEAN = (0.498, 0.498, 0.498)  # EfficientNet-Lite was trained on (x - 127) / 128
 _LITE_STD = (0.502, 0.502, 0.502)
@@ -135,8 +140,15 @@ class FrozenEncoder:
         """Channels per token (runs one dummy frame the first time)."""
         if not hasattr(self, "_dim"):
             dummy = np.zeros((1, self.image_size, self.image_size, 3), np.uint8)
-            self._dim = int(self.encode(dummy).shape[-1])
+            out = self.encode(dummy)
+            self._dim, self._tokens = int(out.shape[-1]), int(out.shape[1])
         return self._dim
+
+    @property
+    def out_tokens(self) -> int:
+        """Tokens per frame (runs one dummy frame the first time)."""
+        self.out_dim  # noqa: B018 - fills both
+        return self._tokens
 
     # -- encoding ----------------------------------------------------------------------------
 
@@ -193,10 +205,40 @@ def sample_frames(path: str | Path, n_frames: int, max_side: int = 256) -> np.nd
     return np.stack([frames[i] for i in idx])
 
 
-def video_features(
-    path: str | Path, encoder: FrozenEncoder, n_frames: int, cache: bool = True
+def perturb_features(
+    feats: torch.Tensor, how: str, encoder: FrozenEncoder, seed: int | str = 0
 ) -> torch.Tensor:
-    """``[n_frames, N, C]`` features of a video, from the on-disk cache when present."""
+    """`feats` ``[T, N, C]`` of a video as they would be with its frames `how`-perturbed (see
+    `PERTURBATIONS`). The encoder sees one frame at a time, so shuffling the frames is the same
+    as shuffling the per-frame features; blank frames go through the encoder."""
+    torch = _import_torch_vision()
+    if how == "shuffled":
+        gen = torch.Generator().manual_seed(
+            int(hashlib.sha256(str(seed).encode()).hexdigest(), 16) % 2**63
+        )
+        t = feats.shape[0]
+        perm = torch.randperm(t, generator=gen)
+        while t > 1 and bool((perm == torch.arange(t)).all()):  # never the original order
+            perm = torch.randperm(t, generator=gen)
+        return feats[perm]
+    if how == "blank":
+        black = np.zeros((feats.shape[0], encoder.image_size, encoder.image_size, 3), np.uint8)
+        return encoder.encode(black)
+    raise InputError(f"unknown frame perturbation {how!r}: expected one of {PERTURBATIONS}")
+
+
+def video_features(
+    path: str | Path,
+    encoder: FrozenEncoder,
+    n_frames: int,
+    cache: bool = True,
+    perturb: str | None = None,
+) -> torch.Tensor:
+    """``[n_frames, N, C]`` features of a video, from the on-disk cache when present;
+    `perturb` (one of `PERTURBATIONS`) takes the video away on purpose."""
+    if perturb is not None:
+        feats = video_features(path, encoder, n_frames, cache)
+        return perturb_features(feats, perturb, encoder, seed=str(path))
     torch = _import_torch_vision()
     from orchestrator.models import cache_dir
     from orchestrator.video import file_sha256

@@ -39,6 +39,9 @@ class EmbedChat:
         self.model, self.encoder, state = load_checkpoint(checkpoint, device)
         self.model.eval()
         self.step = int(state.get("step", 0))
+        # A model trained on open-ended answers scores each option as an open answer; one
+        # trained on multiple choice scores "(B) option" after the listed options.
+        self.open_form = bool(state.get("train", {}).get("open_only", False))
         self._lock = threading.Lock()
 
     @property
@@ -46,8 +49,10 @@ class EmbedChat:
         c = self.model.config
         return f"embed:{self.checkpoint.name}@{self.step} ({c.encoder} -> {c.llm})"
 
-    def _example(self, video: str | Path, instruction: str, question: str) -> Example:
-        feats = video_features(video, self.encoder, self.model.config.n_frames)
+    def _example(
+        self, video: str | Path, instruction: str, question: str, perturb: str | None = None
+    ) -> Example:
+        feats = video_features(video, self.encoder, self.model.config.n_frames, perturb=perturb)
         return Example(feats.to(self.model.proj.weight.device), instruction, question)
 
     def answer(self, video: str | Path, question: str, max_new_tokens: int = 64) -> EmbedAnswer:
@@ -62,13 +67,25 @@ class EmbedChat:
             question=question, text=text, model=self.name, seconds=time.perf_counter() - t0
         )
 
-    def choose(self, video: str | Path, question: str, choices: list[str]) -> EmbedAnswer:
-        """Pick one of `choices` (the question as it appears in training: options listed)."""
-        from orchestrator.instruct import LETTERS, MC_INSTRUCTION, format_choices
+    def choose(
+        self,
+        video: str | Path,
+        question: str,
+        choices: list[str],
+        perturb: str | None = None,
+    ) -> EmbedAnswer:
+        """Pick one of `choices` by mean log-likelihood, the question asked as in training (open,
+        or with the options listed). `perturb` (``shuffled``/``blank``) takes the video away on
+        purpose, to measure how much the answer depends on it."""
+        from orchestrator.instruct import LETTERS, MC_INSTRUCTION, OPEN_INSTRUCTION, format_choices
 
         t0 = time.perf_counter()
-        ex = self._example(video, MC_INSTRUCTION, format_choices(question, choices))
-        answers = [f"({LETTERS[k]}) {c}" for k, c in enumerate(choices)]
+        if self.open_form:
+            ex = self._example(video, OPEN_INSTRUCTION, question, perturb)
+            answers = list(choices)
+        else:
+            ex = self._example(video, MC_INSTRUCTION, format_choices(question, choices), perturb)
+            answers = [f"({LETTERS[k]}) {c}" for k, c in enumerate(choices)]
         with self._lock:
             scores = self.model.score_choices(ex, answers)
         k = max(range(len(scores)), key=scores.__getitem__)

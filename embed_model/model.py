@@ -4,6 +4,30 @@ into the frozen LLM's embedding space, followed by the prompt and answer tokens.
 Only GMHRA, the Q-Former (its queries included) and the projection train; the LLM and the
 encoder stay frozen. The loss is the LLM's next-token loss on the answer tokens only.
 
+Where this departs from VideoChat-Embed, and why:
+
+- **Encoder.** EfficientNet-Lite0 (ImageNet weights, the one image encoder that ships in a
+  registry package here) instead of EVA-CLIP ViT-g; GMHRA reads its last feature map only
+  (UniFormerV2 attaches a global block to several backbone layers). Any timm/transformers
+  encoder plugs in through `EmbedConfig.encoder` where its weights exist.
+- **Q-Former from scratch.** No BLIP-2 weights ship in any registry package, so the Q-Former is
+  randomly initialized (and far smaller on CPU); BLIP-2's layout is kept: learned queries,
+  self-attention every layer, cross-attention every other layer.
+- **The question reaches the Q-Former** (`EmbedConfig.qformer_text`, on in the CPU preset,
+  off in ``full()``): InstructBLIP's choice, not VideoChat-Embed's. With a scene of several
+  shapes the bridge must know which one is asked about; VideoChat-Embed leaves that to a 7B
+  LLM, which the CPU preset cannot train through (a step through all 30 layers of SmolLM2-135M
+  took 32 s here).
+- **A truncated frozen LLM on CPU** (`EmbedConfig.llm_layers`): the CPU preset keeps the
+  first of SmolLM2-135M's 30 decoder layers (its real embeddings, final norm and output
+  head), so a step costs about 1/30 of the whole model; ``full()`` keeps every layer. A
+  one-layer LLM reads little: here it mostly turns the video tokens into answer words, and
+  the Q-Former, which sees the question, does the reasoning.
+- **Alignment data** are descriptions written from the records by code
+  (`embed_model.scenes.describe_scene`, or LLM-written ones from ``vidchat instruct``), not
+  WebVid/CC captions; stage 1 trains the same parts as stage 2 (VideoChat-Embed also trains
+  the same bridge in both stages).
+
 Sequence fed to the LLM (ChatML with SmolLM2; the tokenizer's own chat template in general)::
 
     [prefix tokens] [Q video tokens] [instruction + question + assistant start] [answer, eos]
@@ -23,16 +47,20 @@ from torch import nn
 from embed_model.config import EmbedConfig
 from embed_model.gmhra import GMHRA
 from embed_model.qformer import QFormer
+from orchestrator.errors import ConfigError
 
 __all__ = ["VIDEO_MARK", "Example", "VideoChatEmbed", "load_llm"]
 
 VIDEO_MARK = "<video>"
 IGNORE = -100
+SYSTEM = "You answer questions about the video."
+"""The system turn of every prompt (short: the template's default would cost ~20 tokens)."""
 
 
-def load_llm(name_or_path: str) -> tuple[Any, Any]:
+def load_llm(name_or_path: str, layers: int = 0) -> tuple[Any, Any]:
     """The frozen causal LM and its tokenizer: a shipped name (the GGUF is converted once into
-    the cache by `orchestrator.llm`), a GGUF file or a transformers folder."""
+    the cache by `orchestrator.llm`), a GGUF file or a transformers folder. `layers` > 0 keeps
+    only the first `layers` decoder layers (embeddings, final norm and output head kept)."""
     from orchestrator.llm import _import_transformers, _local_source, _transformers_folder
 
     transformers = _import_transformers()
@@ -43,6 +71,17 @@ def load_llm(name_or_path: str) -> tuple[Any, Any]:
     llm = transformers.AutoModelForCausalLM.from_pretrained(
         folder, local_files_only=True, dtype=torch.float32
     )
+    if layers:
+        decoder = llm.get_decoder()
+        if not hasattr(decoder, "layers") or layers > len(decoder.layers):
+            have = len(getattr(decoder, "layers", []))
+            raise ConfigError(
+                f"llm_layers={layers}: {name_or_path} has {have} decoder layers to keep from"
+            )
+        decoder.layers = decoder.layers[:layers]
+        llm.config.num_hidden_layers = layers
+        if getattr(llm.config, "layer_types", None):
+            llm.config.layer_types = llm.config.layer_types[:layers]
     llm.eval()
     llm.requires_grad_(False)
     return llm, tok
@@ -61,15 +100,30 @@ class Example:
 class VideoChatEmbed(nn.Module):
     """Trainable bridge between a frozen video encoder's features and a frozen LLM."""
 
-    def __init__(self, config: EmbedConfig, encoder_dim: int, llm: Any, tokenizer: Any):
+    def __init__(
+        self,
+        config: EmbedConfig,
+        encoder_dim: int,
+        llm: Any,
+        tokenizer: Any,
+        encoder_tokens: int | None = None,
+    ):
+        """`encoder_tokens`: spatial tokens per frame (default ``spatial_tokens**2``)."""
         super().__init__()
         self.config = config
+        if encoder_tokens is None:
+            if not config.spatial_tokens:
+                raise ConfigError("encoder_tokens is needed when spatial_tokens is 0 (keep all)")
+            encoder_tokens = config.spatial_tokens**2
+        self.encoder_tokens = encoder_tokens
         self.gmhra = GMHRA(
             encoder_dim,
             config.width,
             config.heads,
             config.gmhra_layers,
             config.n_frames,
+            encoder_tokens,
+            config.gmhra_queries,
             config.mlp_ratio,
             config.dropout,
         )
@@ -80,8 +134,14 @@ class VideoChatEmbed(nn.Module):
             config.qformer_layers,
             config.mlp_ratio,
             config.dropout,
+            cross_every=config.qformer_cross_every,
+            text=config.qformer_text,
         )
         hidden = llm.get_input_embeddings().weight.shape[1]
+        if config.qformer_text:
+            # The question enters as the frozen LLM's own word embeddings, projected.
+            self.text_proj = nn.Linear(hidden, config.width)
+            self.text_pos = nn.Parameter(torch.randn(config.max_text_tokens, config.width) * 0.02)
         self.proj = nn.Linear(config.width, hidden)
         # Start the video tokens at the scale of the LLM's own word embeddings.
         scale = float(llm.get_input_embeddings().weight.std())
@@ -102,9 +162,31 @@ class VideoChatEmbed(nn.Module):
 
     # -- video tokens ------------------------------------------------------------------------
 
-    def video_embeds(self, feats: torch.Tensor) -> torch.Tensor:
-        """``[B, T, N, C]`` -> ``[B, Q, H]`` tokens in the LLM's embedding space."""
-        return self.proj(self.qformer(self.gmhra(feats)))
+    def video_embeds(
+        self, feats: torch.Tensor, texts: list[str] | None = None
+    ) -> torch.Tensor:
+        """``[B, T, N, C]`` -> ``[B, Q, H]`` tokens in the LLM's embedding space; `texts` (one
+        instruction + question per row) reach the Q-Former when the config says so."""
+        tokens = self.gmhra(feats)
+        if not self.config.qformer_text or texts is None:
+            return self.proj(self.qformer(tokens))
+        text, pad = self._qformer_text(texts)
+        return self.proj(self.qformer(tokens, text, pad))
+
+    def _qformer_text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projected word embeddings ``[B, S, D]`` of each text (its end kept when too long)
+        and the padding mask ``[B, S]`` (True: padding)."""
+        device = self.proj.weight.device
+        n = self.config.max_text_tokens
+        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"][-n:] or [0] for t in texts]
+        length = max(len(i) for i in ids)
+        pad = torch.ones(len(ids), length, dtype=torch.bool, device=device)
+        table = torch.zeros(len(ids), length, dtype=torch.long, device=device)
+        for k, row in enumerate(ids):
+            table[k, : len(row)] = torch.tensor(row, device=device)
+            pad[k, : len(row)] = False
+        emb = self.llm.get_input_embeddings()(table)
+        return self.text_proj(emb) + self.text_pos[:length], pad
 
     # -- text --------------------------------------------------------------------------------
 
@@ -114,7 +196,9 @@ class VideoChatEmbed(nn.Module):
         tok = self.tokenizer
         if getattr(tok, "chat_template", None):
             text = tok.apply_chat_template(
-                [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+                [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}],
+                tokenize=False,
+                add_generation_prompt=True,
             )
         else:
             text = f"User: {user}\nAssistant: "
@@ -136,7 +220,8 @@ class VideoChatEmbed(nn.Module):
         tokens only; right padding)."""
         device = self.proj.weight.device
         feats = torch.stack([e.features for e in examples]).to(device)
-        vid = self.video_embeds(feats)  # [B, Q, H]
+        texts = [f"{e.instruction}\n{e.question}".strip() for e in examples]
+        vid = self.video_embeds(feats, texts)  # [B, Q, H]
         emb = self.llm.get_input_embeddings()
         rows, labels = [], []
         for k, e in enumerate(examples):

@@ -1,5 +1,11 @@
-"""Instruction tuning: AdamW on GMHRA + Q-Former + projection, gradient accumulation, warmup
-then cosine decay, checkpoints that carry both configs, and resume from the last checkpoint.
+"""Training in VideoChat-Embed's two stages, on GMHRA + Q-Former + projection (AdamW, gradient
+accumulation, warmup then cosine decay in each stage), checkpoints that carry both configs, and
+resume from the last checkpoint:
+
+1. **alignment** (the first `TrainConfig.align_steps` steps): video -> its description (items of
+   type ``description``: written from the record), so the video tokens come to say what the
+   record says;
+2. **instruction tuning** (the remaining steps): video + question -> answer.
 
 A checkpoint (``checkpoint.pt``) holds the model config, the training config, the trainable
 weights (never the frozen LLM or encoder: those are named by the config), the optimizer and
@@ -41,22 +47,37 @@ class TrainResult:
     steps_per_s: float = 0.0
     resumed_from: int = 0
     trainable_params: int = 0
+    align_steps: int = 0
+    cpu_seconds: float = 0.0
+    """CPU time of this process over the steps (all threads): on a busy shared machine the
+    wall time says more about the neighbours than about the model."""
 
 
 def build_model(config: EmbedConfig, device: str = "cpu") -> tuple[VideoChatEmbed, FrozenEncoder]:
     """The model with fresh trainable parts, its frozen LLM and encoder loaded."""
     encoder = FrozenEncoder(config.encoder, config.image_size, config.spatial_tokens).load()
-    llm, tok = load_llm(config.llm)
-    model = VideoChatEmbed(config, encoder.out_dim, llm.to(device), tok).to(device)
+    llm, tok = load_llm(config.llm, config.llm_layers)
+    model = VideoChatEmbed(
+        config, encoder.out_dim, llm.to(device), tok, encoder_tokens=encoder.out_tokens
+    ).to(device)
     return model, encoder
 
 
 def _lr_lambda(cfg: TrainConfig):
+    """Warmup then cosine to a tenth, within each stage (alignment peaks at `align_lr`)."""
+    align_scale = (cfg.align_lr or cfg.lr) / cfg.lr
+
     def f(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / max(cfg.warmup_steps, 1)
-        progress = (step - cfg.warmup_steps) / max(cfg.steps - cfg.warmup_steps, 1)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        if step < cfg.align_steps:
+            begin, length, scale = 0, cfg.align_steps, align_scale
+        else:
+            begin, length, scale = cfg.align_steps, cfg.steps - cfg.align_steps, 1.0
+        k = step - begin
+        warm = min(cfg.warmup_steps, max(length // 4, 1))
+        if k < warm:
+            return scale * (k + 1) / warm
+        progress = (k - warm) / max(length - warm, 1)
+        return scale * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
     return f
 
@@ -113,7 +134,20 @@ def train(
         config = config or EmbedConfig()
         torch.manual_seed(tcfg.seed)
         model, encoder = build_model(config, tcfg.device)
-    dataset = InstructionDataset(records, config, encoder, split=tcfg.split, mc_only=tcfg.mc_only)
+    align = None
+    if tcfg.align_steps:
+        align = InstructionDataset(
+            records, config, encoder, split=tcfg.split, types={"description"}
+        )
+    dataset = InstructionDataset(
+        records,
+        config,
+        encoder,
+        split=tcfg.split,
+        mc_only=tcfg.mc_only,
+        open_only=tcfg.open_only,
+        exclude_types={"description"} if tcfg.align_steps else None,
+    )
 
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
@@ -149,19 +183,22 @@ def train(
                 "step": step,
                 "losses": losses,
                 "encoder_dim": model.encoder_dim,
+                "encoder_tokens": model.encoder_tokens,
             },
         )
 
     batches = dataset.batches(tcfg.batch_size, gen)
+    align_batches = align.batches(tcfg.batch_size, gen) if align is not None else None
     model.train()
     model.llm.eval()  # frozen: no dropout in the LLM
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     step = start
     for step in range(start + 1, tcfg.steps + 1):
         opt.zero_grad(set_to_none=True)
         total = 0.0
+        stream = align_batches if align_batches and step <= tcfg.align_steps else batches
         for _ in range(tcfg.grad_accum):
-            loss = model(next(batches)) / tcfg.grad_accum
+            loss = model(next(stream)) / tcfg.grad_accum
             loss.backward()
             total += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
@@ -173,6 +210,7 @@ def train(
         if step % tcfg.checkpoint_every == 0:
             checkpoint(step)
     seconds = time.perf_counter() - t0
+    cpu_seconds = time.process_time() - c0
     done = max(step - start, 0)
     checkpoint(max(step, start))
     model.eval()
@@ -184,6 +222,8 @@ def train(
         steps_per_s=done / seconds if seconds > 0 else 0.0,
         resumed_from=start,
         trainable_params=sum(p.numel() for p in params),
+        align_steps=tcfg.align_steps,
+        cpu_seconds=cpu_seconds,
     )
 
 
@@ -197,44 +237,73 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m embed_model.train", description=train.__doc__)
     p.add_argument("data", help="instruction JSONL from vidchat instruct")
     p.add_argument("out_dir", help="folder for checkpoint.pt (resumed from when present)")
-    p.add_argument("--preset", choices=["tiny", "full", "default"], default="tiny")
+    p.add_argument(
+        "--preset",
+        choices=["tiny", "cpu", "full", "default"],
+        default="tiny",
+        help="model size; cpu and full also set their two-stage schedules (TrainConfig.cpu(), "
+        "TrainConfig.full())",
+    )
     p.add_argument("--encoder", default=None, help="encoder spec (see EmbedConfig.encoder)")
     p.add_argument("--llm", default=None, help="frozen LLM: shipped name, GGUF or folder")
-    p.add_argument("--steps", type=int, default=TrainConfig.steps)
-    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    p.add_argument("--grad-accum", type=int, default=TrainConfig.grad_accum)
-    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--steps", type=int, default=None, help=f"default {TrainConfig.steps}")
+    p.add_argument(
+        "--align-steps", type=int, default=None, help="stage-1 steps on descriptions (default 0)"
+    )
+    p.add_argument("--batch-size", type=int, default=None, help=f"default {TrainConfig.batch_size}")
+    p.add_argument("--grad-accum", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None, help=f"default {TrainConfig.lr}")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 …")
     p.add_argument("--mc-only", action="store_true", help="multiple-choice items only")
+    p.add_argument("--open-only", action="store_true", help="open-ended items only")
     p.add_argument(
         "--no-resume", action="store_true", help="start over even if a checkpoint exists"
     )
     args = p.parse_args(argv)
     overrides = {k: v for k, v in (("encoder", args.encoder), ("llm", args.llm)) if v}
-    make = {"tiny": EmbedConfig.tiny, "full": EmbedConfig.full, "default": EmbedConfig}
+    make = {
+        "tiny": EmbedConfig.tiny,
+        "cpu": EmbedConfig.cpu,
+        "full": EmbedConfig.full,
+        "default": EmbedConfig,
+    }
+    given = {
+        k: v
+        for k, v in (
+            ("steps", args.steps),
+            ("align_steps", args.align_steps),
+            ("batch_size", args.batch_size),
+            ("grad_accum", args.grad_accum),
+            ("lr", args.lr),
+        )
+        if v is not None
+    }
+    given["device"] = args.device
+    if args.mc_only:
+        given["mc_only"] = True
+    if args.open_only:
+        given["open_only"] = True
     try:
         config = make[args.preset](**overrides)
-        tcfg = TrainConfig(
-            steps=args.steps,
-            batch_size=args.batch_size,
-            grad_accum=args.grad_accum,
-            lr=args.lr,
-            device=args.device,
-            mc_only=args.mc_only,
-        )
+        schedule = {"cpu": TrainConfig.cpu, "full": TrainConfig.full}.get(args.preset, TrainConfig)
+        tcfg = schedule(**given)
+        started = time.perf_counter()
         result = train(
             args.data,
             args.out_dir,
             config,
             tcfg,
             resume=not args.no_resume,
-            log=lambda s, loss: print(f"step {s}: loss {loss:.4f}", flush=True),
+            log=lambda s, loss: print(
+                f"step {s}: loss {loss:.4f} ({time.perf_counter() - started:.0f} s)", flush=True
+            ),
         )
     except VidchatError as e:
         print(f"embed_model.train: error: {e}", file=sys.stderr)
         return e.exit_code
     print(
         f"{result.checkpoint}: step {result.steps} ({result.steps_per_s:.2f} steps/s, "
+        f"{result.cpu_seconds:.0f} CPU-s over {result.steps - result.resumed_from} steps, "
         f"{result.trainable_params} trainable parameters)"
     )
     return 0

@@ -6,7 +6,8 @@ writes, per video, ``<id>.json`` (the record) and ``<id>.txt`` (its rendering), 
 After each video one line is appended (and fsynced) to ``manifest.jsonl``: id, input hash,
 status, seconds per perceiver, error. ``summary.json`` is written at the end.
 
-Statuses: ``ok``; ``degraded`` (a record was written but a perceiver failed); ``failed`` (no
+Statuses: ``ok``; ``degraded`` (a record was written but a perceiver failed, or was skipped
+because it cannot run here: its package or weights are missing); ``failed`` (no
 record: bad input, or the worker died twice on it); ``timeout`` (the worker was killed after
 ``timeout_per_video`` seconds). Anything but ``ok`` makes the job's exit code 1.
 
@@ -235,7 +236,8 @@ def _result_from_record(item: BatchItem, record_json: str, text: str | None) -> 
     from orchestrator.record import VideoContext
 
     ctx = VideoContext.from_json(record_json)
-    failed = [p for p in ctx.provenance if p.status == "failed"]
+    # A perceiver that failed or could not run here leaves the record without its part.
+    failed = [p for p in ctx.provenance if p.degraded]
     return VideoResult(
         id=item.id,
         path=item.path,

@@ -1,9 +1,13 @@
 """Content-addressed cache of perceiver results.
 
 Key: the record schema's major version, the video's SHA-256, the perceiver's name and version,
-its options, its model identity and (for frame perceivers) the sampling. Change any of them and
-the perceiver runs again; change none and its stored observations are reused. Entries are
-written atomically, so an interrupted run never leaves a half entry that looks complete.
+its options, its model identity, (for frame perceivers) the sampling, and (for perceivers that
+read upstream results) the identity of each result it `requires`: the upstream entry's own key
+and a digest of what it holds. Change any of them and the perceiver runs again, so a downstream
+result (sam2 masks on ``person#N``) is never served against other upstream results (a detector
+run with other options, model or sampling, or one that failed last time); change none and its
+stored observations are reused. Entries are written atomically, so an interrupted run never
+leaves a half entry that looks complete.
 """
 
 from __future__ import annotations
@@ -36,6 +40,20 @@ class CacheEntry(BaseModel):
     speech: list[SpeechSegment] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
 
+    def identity(self) -> str:
+        """What a downstream perceiver's key folds in for this result: the entry's key plus a
+        digest of its status and observations. The digest matters where the key alone cannot
+        tell results apart: a failed run (never cached) and a later successful one share a key.
+        """
+        body = {
+            "status": self.provenance.status,
+            "objects": [o.model_dump(mode="json") for o in self.objects],
+            "speech": [s.model_dump(mode="json") for s in self.speech],
+            "events": [e.model_dump(mode="json") for e in self.events],
+        }
+        blob = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return f"{self.key}:{hashlib.sha256(blob.encode()).hexdigest()}"
+
 
 def cache_key(
     video_sha256: str,
@@ -44,9 +62,14 @@ def cache_key(
     options: dict,
     model_identity: str | None,
     sampling: dict | None,
+    upstream: dict[str, str] | None = None,
 ) -> str:
-    """Stable hex key for one perceiver run (sorted-key JSON, so dict order does not matter)."""
-    payload = {
+    """Stable hex key for one perceiver run (sorted-key JSON, so dict order does not matter).
+
+    `upstream` maps each perceiver named in `requires` to its result's `CacheEntry.identity`;
+    a perceiver that requires nothing has no upstream part (its key is unchanged by this).
+    """
+    payload: dict[str, object] = {
         "schema": SCHEMA_VERSION.split(".")[0],
         "video": video_sha256,
         "perceiver": name,
@@ -55,6 +78,8 @@ def cache_key(
         "model": model_identity,
         "sampling": sampling,
     }
+    if upstream:
+        payload["upstream"] = upstream
     blob = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 

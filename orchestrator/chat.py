@@ -995,6 +995,18 @@ class ChatSession:
         self.last_messages = None
         self.last_plan = None
 
+    def update_record(self, ctx: VideoContext) -> None:
+        """Answer from `ctx` from now on (e.g. the record after a zoom); the conversation and
+        the model stay, every rendering and index made from the old record is dropped."""
+        if not isinstance(ctx, VideoContext):
+            raise InputError(f"update_record needs a VideoContext, got {type(ctx).__name__}")
+        self.ctx = ctx
+        self._full = None
+        self._compacted = {}
+        self._floor = None
+        self._index = None
+        self._known_ids = {o.id for o in ctx.objects}
+
     # -- transcript --------------------------------------------------------------------------
 
     def to_markdown(self) -> str:

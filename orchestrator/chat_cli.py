@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "/timeline [FROM] [TO]": "the record's timeline, all of it or between two times (mm:ss)",
     "/at TIME": "what the record has around one time (mm:ss or h:mm:ss)",
     "/find TEXT": "lines of the record that contain TEXT (speech, text, objects, events)",
+    "/zoom START END [PERCEIVERS] [FPS]": "look closer at a window: re-run perceivers there",
     "/context": "exactly what the LLM saw for the last question (or will see for the next)",
     "/llm": "which LLM answers",
     "/save FILE.md": "write the conversation as markdown",
@@ -250,6 +251,7 @@ class _Repl:
             "/llm": self.cmd_llm,
             "/save": self.cmd_save,
             "/reset": self.cmd_reset,
+            "/zoom": self.cmd_zoom,
         }.get(name)
         if handler is None:
             self.say(
@@ -325,6 +327,11 @@ class _Repl:
             raise InputError("/save needs one file name, e.g. /save notes.md")
         path = atomic_write_text(Path(args[0]).expanduser(), self.session.to_markdown())
         self.say(f"saved {len(self.session.turns)} turn(s) to {path}")
+
+    def cmd_zoom(self, args: list[str], rest: str) -> None:
+        from orchestrator.zoom_cli import repl_zoom
+
+        repl_zoom(self.session, args, self.say)
 
     def cmd_reset(self, args: list[str], rest: str) -> None:
         self.session.reset()

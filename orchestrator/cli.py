@@ -13,8 +13,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import VidchatError
+
+if TYPE_CHECKING:
+    from orchestrator.record import Provenance
 
 # Modules that add their own subcommands (each has `add_commands(subparsers)`).
 COMMAND_MODULES = (
@@ -26,21 +30,30 @@ COMMAND_MODULES = (
     "orchestrator.segment_cli",
     "orchestrator.instruct_cli",
     "orchestrator.batch_cli",
+    "orchestrator.zoom_cli",
+    "orchestrator.mcp_server",
 )
 
 
 def _cmd_textualize(args: argparse.Namespace) -> int:
+    from orchestrator.outputs import check_output_path, write_output
     from orchestrator.pipeline import Pipeline
     from orchestrator.profiles import load_profile
     from orchestrator.render import render
+    from orchestrator.video import check_video_file
 
-    profile = load_profile(args.profile)
+    # Before minutes of computing: the video is a readable file, the output can be written.
+    check_video_file(args.video)
+    target = check_output_path(args.output, "-o") if args.output else None
+    profile = _with_audio_track(load_profile(args.profile), args.audio_track)
     pipeline = Pipeline(profile, cache=not args.no_cache, strict=args.strict,
                         progress=not args.quiet)  # fmt: skip
     ctx = pipeline.run(args.video)
-    if args.output:
-        ctx.save(args.output)
-    if args.format == "json":
+    if target is not None:
+        write_output(target, ctx.to_json() + ("\n" if target.kind != "file" else ""))
+    if target is not None and target.kind == "stdout":
+        pass  # the record is what goes to stdout (`-o -`): nothing else is printed there
+    elif args.format == "json":
         sys.stdout.write(ctx.to_json() + "\n")
     else:
         budget = args.budget or profile.render.budget_tokens
@@ -49,11 +62,54 @@ def _cmd_textualize(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"[{r.tokens} tokens of {budget}; record: {args.output or 'not saved'}]",
                   file=sys.stderr)  # fmt: skip
-    failed = [p.name for p in ctx.provenance if p.status == "failed"]
-    if failed and not args.quiet:
-        print(f"vidchat: warning: perceivers failed: {', '.join(failed)} (see provenance)",
-              file=sys.stderr)  # fmt: skip
+    if not args.quiet:
+        for line in provenance_warnings(ctx.provenance):
+            print(line, file=sys.stderr)
+    _warn_record(ctx, args.quiet)
     return 0
+
+
+def _with_audio_track(profile, track: int | None):  # type: ignore[no-untyped-def]
+    """The profile with ``--audio-track`` applied (a copy: loaded profiles may be shared)."""
+    if track is None:
+        return profile
+    if track < 0:
+        from orchestrator.errors import ConfigError
+
+        raise ConfigError(f"--audio-track expects 0 or more (0 = the first track), got {track}")
+    sampling = profile.sampling.model_copy(update={"audio_track": track})
+    return profile.model_copy(update={"sampling": sampling})
+
+
+def _warn_record(ctx, quiet: bool) -> None:  # type: ignore[no-untyped-def]
+    """What a user must know about the input: damaged data, which of several audio tracks."""
+    if quiet:
+        return
+    for w in sorted({w for p in ctx.provenance for w in p.warnings}):
+        print(f"vidchat: warning: {w}", file=sys.stderr)
+    if ctx.video.audio_tracks > 1 and ctx.video.audio_note:
+        print(f"vidchat: note: {ctx.video.audio_note}", file=sys.stderr)
+
+
+def provenance_warnings(provenance: Sequence[Provenance]) -> list[str]:
+    """One stderr line for the perceivers that failed and one for those skipped because they
+    cannot run here (the record lacks their part); a skip for lack of input is not warned of."""
+    from orchestrator.record import UNAVAILABLE
+
+    def why(p: Provenance) -> str:
+        # Libraries' messages run to several lines; the record's provenance keeps them whole.
+        text = (p.reason or "no reason given").removeprefix(UNAVAILABLE).strip()
+        first = text.splitlines()[0] if text else text
+        return first if len(first) <= 100 else first[:99] + "…"
+
+    failed = [f"{p.name} ({why(p)})" for p in provenance if p.status == "failed"]
+    skipped = [f"{p.name} ({why(p)})" for p in provenance if p.status == "skipped" and p.degraded]
+    lines = []
+    if failed:
+        lines.append(f"vidchat: warning: perceivers failed: {'; '.join(failed)}")
+    if skipped:
+        lines.append(f"vidchat: warning: perceivers skipped, cannot run here: {'; '.join(skipped)}")
+    return lines
 
 
 def _cmd_perceivers(args: argparse.Namespace) -> int:
@@ -72,7 +128,7 @@ def _cmd_perceivers(args: argparse.Namespace) -> int:
         try:
             cls = get_perceiver(name)
             p = cls(options.get(name))
-            avail = p.availability()
+            avail = p.can_run_here()
             ok = "yes" if avail.ok else "no"
             detail = avail.reason or _model_note(p)
             table.add_row(name, cls.version, ",".join(sorted(cls.inputs)), ok, detail or "")
@@ -120,7 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("textualize", help="turn a video into its record and text rendering")
     t.add_argument("video", type=Path)
     t.add_argument("--profile", help="profile name (offline, full) or YAML path")
-    t.add_argument("-o", "--output", type=Path, help="write the record (JSON) here")
+    t.add_argument("-o", "--output", type=Path,
+                   help="write the record (JSON) here ('-' for standard output)")  # fmt: skip
+    t.add_argument("--audio-track", type=int, default=None, metavar="N",
+                   help="audio track to use (0 = first; default: chosen, see the record)")
     t.add_argument("--format", choices=["text", "json"], default="text",
                    help="what to print: the text rendering or the record JSON")  # fmt: skip
     t.add_argument("--budget", type=int, help="token budget of the text rendering")

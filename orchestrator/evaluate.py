@@ -1,11 +1,19 @@
 """The comparison harness: multiple-choice accuracy per question type and latency per answer,
 for the text path (perception record + LLM, `orchestrator.chat.ChatSession`), the embed path
-(a trained `embed_model` checkpoint) and chance, on the same held-out videos and questions.
+(a trained `embed_model` checkpoint), the blind baseline and chance, on the same held-out videos
+and questions.
 
-The text path's LLM writes an answer that is read back as a letter ``(B)`` or as the text of one
-option; an answer that names none counts as wrong (and is counted as ``unparsed``). The embed
-path scores each option by its mean log-likelihood and takes the best. Chance is the expected
-accuracy of guessing uniformly, ``mean(1 / number of options)``.
+- The **text path**'s LLM writes an answer that is read back by `parse_choice` as a letter
+  ``(B)`` or as the text of one option; an answer that names none counts as wrong (and is
+  counted as ``unparsed``).
+- The **embed path** scores each option by its mean log-likelihood and takes the best.
+- The **blind baseline** (`evaluate_blind`) is the same LLM as the text path given only the
+  question and its options: no record, no frames. What it scores above chance is what the
+  questions give away by themselves; a path is only as good as its margin over it.
+- **Chance** is the expected accuracy of guessing uniformly, ``mean(1 / number of options)``.
+
+Every accuracy comes with a 95 % Wilson score interval (`wilson_interval`), so a table of a few
+dozen questions says how little it can tell apart.
 """
 
 from __future__ import annotations
@@ -26,19 +34,25 @@ if TYPE_CHECKING:
     from orchestrator.record import VideoContext
 
 __all__ = [
+    "BLIND_PROMPT",
     "EvalItem",
     "ItemResult",
     "PathReport",
     "TypeScore",
     "chance_report",
     "comparison_table",
+    "evaluate_blind",
     "evaluate_embed",
     "evaluate_text",
     "mc_items",
     "parse_choice",
+    "report_from_items",
+    "wilson_interval",
 ]
 
-PathName = Literal["text", "embed", "chance"]
+PathName = Literal["text", "embed", "blind", "chance"]
+BLIND_PROMPT = "blind"
+"""The prompt template (``prompts/blind.yaml``) of the blind baseline."""
 TEXT_MC_SUFFIX = "Answer with the letter of the correct option, for example (A)."
 
 
@@ -60,6 +74,8 @@ class ItemResult(BaseModel):
     correct: bool
     seconds: float
     output: str = ""
+    prompt_tokens: int | None = None  # None where the backend reports no usage
+    completion_tokens: int | None = None
 
 
 class TypeScore(BaseModel):
@@ -68,6 +84,24 @@ class TypeScore(BaseModel):
     accuracy: float
     mean_seconds: float
     unparsed: int = 0
+    ci95: tuple[float, float] = Field(
+        (0.0, 1.0), description="95 % Wilson score interval of the accuracy"
+    )
+
+
+def wilson_interval(correct: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion `correct`/`n` (95 % with the default `z`).
+
+    Unlike the normal approximation it stays inside [0, 1] and is honest at 0 or n right and
+    for small n, which is where these tables live. n = 0 gives the uninformative (0, 1).
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    p = min(max(correct / n, 0.0), 1.0)
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 class PathReport(BaseModel):
@@ -101,20 +135,34 @@ def mc_items(
     return items
 
 
+# A letter that names an option: "(B)" anywhere; a bare letter at the very start ("B", "B.",
+# "B) …", "B: …") or after "option"/"answer (is)". The capital "A" is also the English article,
+# so a bare "A" followed by a word is the article ("A person is seen at 00:20.") unless the word
+# is the text of option A itself ("A moves left" when option A is "moves left").
 _LETTER_RE = re.compile(
-    r"\(([A-H])\)|^\s*([A-H])(?:[).:\s]|$)|\b(?:option|answer(?: is)?)\s*:?\s*\(?([A-H])\b"
+    r"\(([A-H])\)"
+    r"|^\s*([A-H])(?=[).:,]|\s|$)"
+    r"|\b(?:[Oo]ption|[Aa]nswer(?:\s+is)?)\s*:?\s*\(?([A-H])(?=[).:,]|\s|$)"
 )
 
 
 def parse_choice(text: str, choices: Sequence[str]) -> int | None:
     """The option an answer names: a letter ``(B)``/``B.``/``answer is B``, else the one option
-    whose text the answer contains (None when it names none or several)."""
-    for m in _LETTER_RE.finditer(text.strip()):
+    whose text the answer contains (None when it names none or several).
+
+    A leading "A" that starts a sentence ("A person is seen at 00:20.") is read as the article,
+    not as option A; the sentence is then matched against the options' texts.
+    """
+    stripped = text.strip()
+    for m in _LETTER_RE.finditer(stripped):
         letter = next(g for g in m.groups() if g)
         k = LETTERS.index(letter)
-        if k < len(choices):
-            return k
-    low = text.lower()
+        if k >= len(choices):
+            continue
+        if m.group(1) is None and _is_article(stripped, m.end(), choices[k]):
+            continue
+        return k
+    low = stripped.lower()
     hits = [k for k, c in enumerate(choices) if c.lower() in low]
     # "00:01" is inside "00:10"? no, but "square" is inside "squares": keep the longest match.
     if len(hits) > 1:
@@ -123,6 +171,17 @@ def parse_choice(text: str, choices: Sequence[str]) -> int | None:
             k for k in hits if k == longest or choices[k].lower() not in choices[longest].lower()
         ]
     return hits[0] if len(hits) == 1 else None
+
+
+def _is_article(text: str, end: int, choice: str) -> bool:
+    """Whether the bare "A" ending at `end` is the article: followed by a word that does not
+    begin option A's own text."""
+    if text[end - 1] != "A":
+        return False
+    rest = text[end:]
+    if not re.match(r"\s+[A-Za-z]", rest):
+        return False  # "A", "A.", "A)", "A 00:20": a letter
+    return not rest.strip().lower().startswith(choice.strip().lower())
 
 
 def _summarize(results: list[ItemResult], unparsed_of: Callable[[ItemResult], bool]) -> TypeScore:
@@ -134,7 +193,14 @@ def _summarize(results: list[ItemResult], unparsed_of: Callable[[ItemResult], bo
         accuracy=right / n if n else 0.0,
         mean_seconds=sum(r.seconds for r in results) / n if n else 0.0,
         unparsed=sum(unparsed_of(r) for r in results),
+        ci95=wilson_interval(right, n),
     )
+
+
+def report_from_items(path: PathName, model: str, results: Sequence[ItemResult]) -> PathReport:
+    """A path's report (per type and overall, with intervals) from its answers one by one, for
+    evaluations run piecewise (resumable benchmarks) and merged afterwards."""
+    return _report(path, model, list(results))
 
 
 def _report(path: PathName, model: str, results: list[ItemResult]) -> PathReport:
@@ -206,11 +272,76 @@ def evaluate_text(
                 correct=k == qa.answer_index,
                 seconds=seconds,
                 output=answer.text,
+                prompt_tokens=answer.prompt_tokens,
+                completion_tokens=answer.completion_tokens,
             )
         )
         if progress:
             progress(n, len(items))
     return _report("text", model_name, results)
+
+
+def evaluate_blind(
+    items: Sequence[EvalItem],
+    llm: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PathReport:
+    """The blind baseline: the text path's LLM asked every question with its options only
+    (prompt ``prompts/blind.yaml``; no record, no frames), answers read by `parse_choice`.
+
+    `llm`: an `LLMConfig`, a langchain chat model, or None for the default LLM settings (pass
+    the same value as to `evaluate_text`, so both rows are the same model).
+    """
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from orchestrator.llm import invoke_chat
+    from prompts import load_prompt
+
+    model = _chat_model(llm)
+    prompt = load_prompt(BLIND_PROMPT)
+    system = prompt.render("system")
+    name = str(getattr(model, "model_name", "") or getattr(model, "model", "") or "")
+    results = []
+    for n, item in enumerate(items, 1):
+        qa = item.qa
+        assert qa.choices is not None and qa.answer_index is not None
+        question = _question_of(qa)
+        user = prompt.render("user", question=format_choices(question, qa.choices))
+        t0 = time.perf_counter()
+        msg = invoke_chat(model, [SystemMessage(system), HumanMessage(user)])
+        seconds = time.perf_counter() - t0
+        text = str(msg.text if hasattr(msg, "text") else msg.content).strip()
+        usage = getattr(msg, "usage_metadata", None) or {}
+        k = parse_choice(text, qa.choices)
+        results.append(
+            ItemResult(
+                type=qa.type,
+                video=item.video,
+                question=question,
+                answer_index=qa.answer_index,
+                predicted=k,
+                correct=k == qa.answer_index,
+                seconds=seconds,
+                output=text,
+                prompt_tokens=usage.get("input_tokens"),
+                completion_tokens=usage.get("output_tokens"),
+            )
+        )
+        if progress:
+            progress(n, len(items))
+    return _report("blind", name or type(model).__name__, results)
+
+
+def _chat_model(llm: Any) -> Any:
+    """A langchain chat model from None (default settings), an `LLMConfig` or a model."""
+    from orchestrator.llm import make_chat_model, resolve_llm_config
+    from orchestrator.llm_config import LLMConfig
+
+    if llm is None:
+        return make_chat_model(resolve_llm_config())
+    if isinstance(llm, LLMConfig):
+        return make_chat_model(llm)
+    return llm
 
 
 def _question_of(qa: QA) -> str:
@@ -223,8 +354,11 @@ def evaluate_embed(
     checkpoint: str | Path,
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    perturb: str | None = None,
 ) -> PathReport:
-    """Choose every option through a trained embed-model checkpoint."""
+    """Choose every option through a trained embed-model checkpoint. `perturb` (``shuffled``
+    or ``blank``, see `embed_model.encoder.PERTURBATIONS`) answers from perturbed frames: the
+    drop against the plain run is how much the answers depend on the video."""
     from embed_model.infer import load_embed_chat
 
     chat = load_embed_chat(checkpoint, device)
@@ -233,7 +367,7 @@ def evaluate_embed(
         qa = item.qa
         assert qa.choices is not None and qa.answer_index is not None
         question = _question_of(qa)
-        ans = chat.choose(item.video, question, qa.choices)
+        ans = chat.choose(item.video, question, qa.choices, perturb=perturb)
         results.append(
             ItemResult(
                 type=qa.type,
@@ -248,7 +382,8 @@ def evaluate_embed(
         )
         if progress:
             progress(n, len(items))
-    return _report("embed", chat.name, results)
+    name = chat.name + (f" [frames {perturb}]" if perturb else "")
+    return _report("embed", name, results)
 
 
 def chance_report(items: Sequence[EvalItem]) -> PathReport:
@@ -259,7 +394,11 @@ def chance_report(items: Sequence[EvalItem]) -> PathReport:
 
     def score(its: list[EvalItem]) -> TypeScore:
         expected = sum(1 / len(it.qa.choices or [0, 0]) for it in its)
-        return TypeScore(n=len(its), correct=expected, accuracy=expected / len(its), mean_seconds=0)
+        acc = expected / len(its)
+        # Chance is an expectation, not a measurement: its interval is a point.
+        return TypeScore(
+            n=len(its), correct=expected, accuracy=acc, mean_seconds=0, ci95=(acc, acc)
+        )
 
     return PathReport(
         path="chance",
@@ -270,17 +409,25 @@ def chance_report(items: Sequence[EvalItem]) -> PathReport:
 
 
 def comparison_table(reports: Sequence[PathReport]) -> str:
-    """A markdown table: one row per question type (and overall), accuracy per path, then the
-    mean seconds per answer of each path."""
+    """A markdown table: one row per question type (and overall), accuracy per path with its
+    95 % interval in brackets (chance: the expected accuracy, no interval), then the mean
+    seconds per answer of each path."""
     types = sorted({t for r in reports for t in r.per_type})
     head = ["question type", "n", *[f"{r.path} acc" for r in reports]]
     head += [f"{r.path} s/answer" for r in reports if r.path != "chance"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
 
+    def acc(s: TypeScore | None, r: PathReport) -> str:
+        if s is None:
+            return "–"
+        if r.path == "chance":
+            return f"{s.accuracy:.2f}"
+        return f"{s.accuracy:.2f} [{s.ci95[0]:.2f}, {s.ci95[1]:.2f}]"
+
     def row(name: str, scores: list[TypeScore | None]) -> str:
         n = next((s.n for s in scores if s is not None), 0)
         cells = [name, str(n)]
-        cells += [f"{s.accuracy:.2f}" if s else "–" for s in scores]
+        cells += [acc(s, r) for s, r in zip(scores, reports, strict=True)]
         cells += [
             f"{s.mean_seconds:.2f}" if s else "–"
             for s, r in zip(scores, reports, strict=True)

@@ -4,9 +4,14 @@ Two kinds of data, after VideoChat and VideoRefer:
 
 - **grounded** questions derived from the record itself, so their answers are correct by
   construction (with respect to the record): counting, temporal order, what was said and when,
-  on-screen text, when an object appears and leaves, questions about one object by id (its
-  label, where it first is in the frame, which way it moves). Every grounded question comes twice:
-  open-ended, and as multiple choice with plausible distractors drawn from the same record.
+  on-screen text, when an object appears and leaves, questions about one object by id (where it
+  first is in the frame, which way it moves). Every grounded question comes twice: open-ended,
+  and as multiple choice with plausible distractors drawn from the same record.
+
+  No template may give its answer away to a reader who sees only the question: an object's label
+  is the prefix of its id, so "what kind of object is person#3?" is not asked; tracker ids count
+  up in order of appearance, so "which appears first/later" pairs only objects of different
+  labels, names the two in random order and asks "first" or "later" at random.
 - **LLM-written** data after VideoChat: a detailed description (``prompts/describe.yaml``), tidied
   by the post-processing prompt (``prompts/postprocess.yaml``), and multi-turn conversations
   (``prompts/conversation.yaml``), all written by any langchain chat model from the rendered record.
@@ -71,7 +76,6 @@ GROUNDED_TYPES = (
     "ocr",
     "appear",
     "leave",
-    "object_label",
     "object_position",
     "object_motion",
 )
@@ -278,19 +282,25 @@ def grounded_qa(
         counts.append((f"How many different {_plural(label, 2)} appear in the video?", str(n), d))
     take(counts, "count")
 
-    # Temporal order of two objects' first appearances (only clearly separated ones).
+    # Temporal order of two objects' first appearances (only clearly separated ones). Ids of one
+    # label count up in order of appearance (person#1 before person#2), so a same-label pair
+    # would answer itself: only pairs of different labels, named in random order, asked about
+    # the first or the later one at random.
     pairs: list[tuple[str, str, list[str]]] = []
     ordered = sorted(objs, key=lambda o: o.first_seen)
     for k, a in enumerate(ordered):
         for b in ordered[k + 1 :]:
-            if b.first_seen - a.first_seen >= 1.0:
-                pairs.append(
-                    (
-                        f"Which appears first in the video, {a.id} or {b.id}?",
-                        a.id,
-                        [b.id, "they appear at the same time"],
-                    )
+            if b.label == a.label or b.first_seen - a.first_seen < 1.0:
+                continue
+            x, y = (a, b) if rng.random() < 0.5 else (b, a)
+            which, right, wrong = ("first", a, b) if rng.random() < 0.5 else ("later", b, a)
+            pairs.append(
+                (
+                    f"Which appears {which} in the video, {x.id} or {y.id}?",
+                    right.id,
+                    [wrong.id, "they appear at the same time"],
                 )
+            )
     take(pairs, "order")
 
     # Shot cuts.
@@ -333,9 +343,9 @@ def grounded_qa(
         "ocr",
     )
 
-    # Objects one by one (VideoRefer-style): when they come and go, what, where, which way.
-    appear, leave, label_q, pos_q, motion_q = [], [], [], [], []
-    labels = sorted(by_label) or []
+    # Objects one by one (VideoRefer-style): when they come and go, where, which way. (Not what
+    # they are: the label is the id's own prefix.)
+    appear, leave, pos_q, motion_q = [], [], [], []
     for o in objs:
         appear.append(
             (
@@ -351,8 +361,6 @@ def grounded_qa(
                 _time_distractors(o.last_seen, dur, rng),
             )
         )
-        label_others = [x for x in labels if x != o.label] + ["car", "dog", "bicycle", "person"]
-        label_q.append((f"What kind of object is {o.id}?", o.label, label_others))
         if o.trajectory:
             first = _region(ctx, o.trajectory[0].box)
             pos_q.append(
@@ -374,7 +382,6 @@ def grounded_qa(
                 )
     take(appear, "appear")
     take(leave, "leave")
-    take(label_q, "object_label")
     take(pos_q, "object_position")
     take(motion_q, "object_motion")
     return out

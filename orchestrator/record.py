@@ -14,14 +14,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = "1.0"
+# 1.1: `zooms` (on-demand perception of windows); VideoInfo's audio-track and aspect fields;
+# provenance warnings. A 1.0 record loads as it is (every new field has a default).
+SCHEMA_VERSION = "1.1"
 
 OBJECT_ID_RE = re.compile(r"^[a-z0-9_\- ]+#[1-9][0-9]*$")
 
@@ -48,7 +49,20 @@ class VideoInfo(_Model):
     has_audio: bool = False
     audio_codec: str | None = None
     variable_frame_rate: bool = False
-    start_time: float = 0.0
+    start_time: float = Field(
+        0.0, description="presentation time of the first video frame in the file (record times "
+        "count from it)"
+    )
+    sample_aspect_ratio: str | None = Field(
+        None, description="stored pixel shape when not square, e.g. '2:1' (width is displayed)"
+    )
+    audio_track: int | None = Field(None, description="audio track used (0 = first)")
+    audio_tracks: int = Field(0, description="audio tracks in the file")
+    audio_note: str | None = Field(None, description="why this audio track; the other tracks")
+    audio_offset: float = Field(0.0, description="audio start minus first frame (s)")
+    video_offset: float = Field(
+        0.0, description="first video frame minus the file's start (s), as ffmpeg counts times"
+    )
 
     @property
     def fps_float(self) -> float:
@@ -181,6 +195,10 @@ class Event(_Model):
 
 Status = Literal["ok", "skipped", "failed"]
 
+# How the reason of a perceiver skipped because it cannot run here (package or weights missing)
+# begins; other skips mean the video gave it nothing to do (no audio track, no frames).
+UNAVAILABLE = "unavailable: "
+
 
 class Provenance(_Model):
     """How one perceiver contributed to the record."""
@@ -194,6 +212,32 @@ class Provenance(_Model):
     seconds: float = 0.0
     cached: bool = False
     items: int = 0
+    warnings: list[str] = Field(default_factory=list, description="e.g. corrupt data decoded")
+
+    @property
+    def degraded(self) -> bool:
+        """Did the record lose this perceiver's part: it failed, or it was skipped because it
+        cannot run here? A skip for lack of input (no audio track) loses nothing."""
+        unavailable = self.status == "skipped" and (self.reason or "").startswith(UNAVAILABLE)
+        return self.status == "failed" or unavailable
+
+
+class ZoomRun(_Model):
+    """One closer look at a time window (`orchestrator.zoom`): which perceivers ran there, at
+    which rate, and what they added. Events it added carry ``data["zoom"] == id``."""
+
+    id: str = Field(description="zoom1, zoom2, … in the order the zooms were merged")
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    fps: float = Field(gt=0, description="frames a second both streams were decoded at")
+    perceivers: list[str]
+    provenance: list[Provenance] = Field(default_factory=list)
+    objects_added: list[str] = Field(default_factory=list, description="new object ids")
+    objects_refined: list[str] = Field(
+        default_factory=list, description="existing objects given denser trajectory points"
+    )
+    speech_added: int = 0
+    events_added: int = 0
 
 
 class VideoContext(_Model):
@@ -206,6 +250,7 @@ class VideoContext(_Model):
     speech: list[SpeechSegment] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
     provenance: list[Provenance] = Field(default_factory=list)
+    zooms: list[ZoomRun] = Field(default_factory=list, description="on-demand closer looks")
 
     @field_validator("schema_version")
     @classmethod
@@ -215,6 +260,21 @@ class VideoContext(_Model):
                 f"record schema {v} is not readable by this vidchat (expects {SCHEMA_VERSION})"
             )
         return v
+
+    @model_validator(mode="after")
+    def _event_objects_exist(self) -> VideoContext:
+        """Every object id an event names (a mask, a region caption…) is one of `objects`."""
+        known = {o.id for o in self.objects}
+        for i, e in enumerate(self.events):
+            missing = [oid for oid in e.objects if oid not in known]
+            if missing:
+                have = ", ".join(sorted(known)[:10]) or "none"
+                raise ValueError(
+                    f"event {i} (kind {e.kind!r} from {e.source!r} at {e.start:g} s) names "
+                    f"object ids not in the record: {', '.join(missing)}; expected ids of "
+                    f"its objects ({have})"
+                )
+        return self
 
     def object(self, object_id: str) -> ObjectTrack:
         """The object with this id; KeyError names the ids that exist."""
@@ -257,22 +317,23 @@ class VideoContext(_Model):
 Observation = ObjectTrack | SpeechSegment | Event
 
 
+def unknown_object_ids(events: list[Event], known: set[str]) -> list[str]:
+    """The object ids the events name that are not in `known`, in first-seen order."""
+    out: list[str] = []
+    for e in events:
+        out.extend(oid for oid in e.objects if oid not in known and oid not in out)
+    return out
+
+
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write text to `path` through a temporary file in the same folder and an atomic rename."""
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write bytes atomically (see `orchestrator.outputs`: umask, symlinks replaced, devices
+    written to, a failed write leaves nothing behind); missing folders are created."""
+    from orchestrator.outputs import write_output
+
+    write_output(path, data, make_parents=True)
+    return Path(path)

@@ -176,6 +176,12 @@ def _header(ctx: VideoContext) -> str:
             perc.append(f"{p.name} {p.status} ({p.reason})")
     if perc:
         lines.append("PERCEPTION: " + "; ".join(perc))
+    for z in ctx.zooms:  # closer looks at windows (orchestrator.zoom): denser there
+        lines.append(
+            f"ZOOMED {fmt_span(z.start, z.end)} at {z.fps:g} fps ({', '.join(z.perceivers)}): "
+            f"{len(z.objects_added)} objects added, {len(z.objects_refined)} refined, "
+            f"{z.events_added} events added"
+        )
     return "\n".join(lines)
 
 

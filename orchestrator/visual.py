@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
+import io
 import itertools
 import math
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from orchestrator.errors import InputError
+from orchestrator.outputs import OutputTarget, write_output
 from orchestrator.record import RLE, ObjectTrack, VideoContext, VideoInfo
 
 __all__ = [
@@ -226,6 +229,30 @@ def _check_same_video(info: VideoInfo, ctx: VideoContext) -> None:
         )
 
 
+ANNOTATE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")
+ANNOTATE_MAX_PIXELS = 3840 * 2160  # larger videos are drawn at 4K: encoder memory stays bounded
+
+
+def check_annotate_output(output: str | Path) -> None:
+    """`InputError` unless `output` names a video container annotate writes (or is ``-``)."""
+    if str(output) != "-" and Path(output).suffix.lower() not in ANNOTATE_SUFFIXES:
+        raise InputError(
+            f"annotate writes a video: the output must end in {', '.join(ANNOTATE_SUFFIXES)} "
+            f"(or be '-' for standard output), got {Path(output).name!r}"
+        )
+
+
+def _part_file(target: OutputTarget, suffix: str) -> Path:
+    """Where ffmpeg writes before the result is moved into place: beside a file output (same
+    file system, so the final rename is atomic), in the temp folder for a device or stdout."""
+    import tempfile
+
+    folder = target.path.parent if target.kind == "file" and target.path else None
+    fd, name = tempfile.mkstemp(prefix=".vidchat-annotate-", suffix=f".part{suffix}", dir=folder)
+    os.close(fd)
+    return Path(name)
+
+
 def annotate(
     video: str | Path,
     ctx: VideoContext,
@@ -236,79 +263,85 @@ def annotate(
 ) -> AnnotateResult:
     """Write `video` with the record drawn on every frame to `output` (mp4, h264, audio kept).
 
-    The frame rate is the source's; `max_side` scales the output down (boxes scale with it).
-    InputError when the file is not the record's video.
+    The frame rate is the source's; `max_side` scales the output down (boxes scale with it),
+    and videos above 4K are drawn at 4K. Odd frame sizes are padded by one pixel to what the
+    encoder takes. `output` may be ``-`` (standard output) or a device; see
+    `orchestrator.outputs`. The file exists when this returns; otherwise it raises a one-line
+    error (InputError when the file is not the record's video, OutputError when the result
+    cannot be written).
     """
-    from orchestrator.video import decode_frames, output_size, probe
+    from orchestrator.outputs import OutputError, check_output_path, finish_output
+    from orchestrator.video import decode_frames, ffmpeg_url, output_size, probe
 
+    check_annotate_output(output)
+    target = check_output_path(output)
     info = probe(Path(video))
     _check_same_video(info, ctx)
     fps = info.fps_float or 25.0
-    w, h = output_size(info, max_side)
+    w, h = output_size(info, max_side, ANNOTATE_MAX_PIXELS)
     scale = w / info.width if info.width else 1.0
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.part{out.suffix or '.mp4'}")
+    suffix = target.path.suffix.lower() if target.path is not None else ""
+    tmp = _part_file(target, suffix if suffix in ANNOTATE_SUFFIXES else ".mp4")
     cmd = [
-        "ffmpeg",
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-s",
-        f"{w}x{h}",
-        "-r",
-        f"{fps:.6f}",
-        "-i",
-        "pipe:0",
-        "-i",
-        str(info.path),
-        "-map",
-        "0:v:0",
-        "-map",
-        "1:a:0?",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        str(crf),
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-shortest",
-        "-movflags",
-        "+faststart",
-        str(tmp),
-    ]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:.6f}",
+        "-i", "pipe:0", "-i", ffmpeg_url(info.path),
+        "-map", "0:v:0", "-map", f"1:a:{info.audio_track or 0}?",
+        # 4:2:0 needs even sizes: pad an odd width or height with one black pixel
+        "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-b:a", "128k", "-shortest", "-movflags", "+faststart",
+        ffmpeg_url(tmp),
+    ]  # fmt: skip
+    errors = tempfile_bytes()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=errors, stdout=subprocess.DEVNULL)
     frames = boxes = 0
     assert proc.stdin is not None
+
+    def encoder_error() -> str:
+        errors.seek(0)
+        lines = errors.read().decode("utf-8", "replace").strip().splitlines()
+        return lines[-1] if lines else f"exit status {proc.returncode}"
+
     try:
-        for df in decode_frames(info, fps, max_side):
-            img = np.array(df.image, dtype=np.uint8, copy=True)  # decoded buffers are read-only
-            boxes += draw_frame(img, ctx, df.t, scale)
-            proc.stdin.write(img.tobytes())
-            frames += 1
-        proc.stdin.close()
-        err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+        try:
+            for df in decode_frames(info, fps, max_side, max_pixels=ANNOTATE_MAX_PIXELS):
+                img = np.array(df.image, dtype=np.uint8, copy=True)  # decoded: read-only
+                if img.shape[:2] != (h, w):  # cannot happen unless the source changes size
+                    import cv2
+
+                    img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+                boxes += draw_frame(img, ctx, df.t, scale)
+                proc.stdin.write(img.tobytes())
+                frames += 1
+            proc.stdin.close()
+        except BrokenPipeError:  # the encoder died: say why, never exit quietly
+            proc.wait()
+            raise OutputError(f"ffmpeg could not encode {target}: {encoder_error()}") from None
         if proc.wait() != 0:
-            raise InputError(f"ffmpeg could not encode {out}: {err.strip()[-300:]}")
+            raise OutputError(f"ffmpeg could not encode {target}: {encoder_error()}")
+        if tmp.stat().st_size == 0:
+            raise OutputError(f"ffmpeg wrote nothing for {target}: {encoder_error()}")
+        finish_output(tmp, target)
     except BaseException:
-        proc.kill()
-        proc.wait()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         tmp.unlink(missing_ok=True)
         raise
-    tmp.replace(out)
-    return AnnotateResult(out, frames, w, h, fps, info.has_audio, boxes)
+    finally:
+        errors.close()
+    if target.kind == "file" and not (target.path and target.path.is_file()):
+        raise OutputError(f"annotate finished but {target} does not exist")
+    out = target.path if target.path is not None else Path("-")
+    return AnnotateResult(out, frames, w + w % 2, h + h % 2, fps, info.has_audio, boxes)
+
+
+def tempfile_bytes():  # type: ignore[no-untyped-def]
+    """An anonymous temporary file for a child's stderr (never fills a pipe and blocks it)."""
+    import tempfile
+
+    return tempfile.TemporaryFile()
 
 
 # ---------------------------------------------------------------------------------- timeline
@@ -515,9 +548,10 @@ def timeline_png(
             fontsize=10,
         )
         fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, dpi=dpi, format="png")
         out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=dpi)
+        write_output(path, buf.getvalue(), make_parents=True)
         pos = ax.get_position()
         wpx, hpx = (round(v) for v in fig.get_size_inches() * dpi)
     finally:
@@ -592,20 +626,26 @@ def timeline_html(ctx: VideoContext, path: str | Path) -> Path:
         yaxis={"categoryorder": "array", "categoryarray": [r.name for r in reversed(rows)]},
     )
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(out, include_plotlyjs=True, full_html=True)
+    write_output(path, fig.to_html(include_plotlyjs=True, full_html=True), make_parents=True)
     return out
+
+
+def timeline_format(path: str | Path) -> str:
+    """``png`` or ``html`` from the output's suffix (``-``: PNG on standard output)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if str(path) == "-" or suffix == ".png":
+        return "png"
+    if suffix in (".html", ".htm"):
+        return "html"
+    raise InputError(f"timeline output must end in .png or .html (or be '-'), got {p.name!r}")
 
 
 def timeline(ctx: VideoContext, path: str | Path) -> Path:
     """Write the timeline as PNG or HTML, chosen by the file's suffix."""
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix == ".png":
-        return timeline_png(ctx, p).path
-    if suffix in (".html", ".htm"):
-        return timeline_html(ctx, p)
-    raise InputError(f"timeline output must end in .png or .html, got {p.name!r}")
+    if timeline_format(path) == "png":
+        return timeline_png(ctx, path).path
+    return timeline_html(ctx, path)
 
 
 # ---------------------------------------------------------------------------------- contact sheet
@@ -639,6 +679,8 @@ def keyframe_times(ctx: VideoContext, count: int) -> list[float]:
 
 def _grab(path: str, t: float, w: int, h: int) -> np.ndarray | None:
     """One RGB frame at time `t` (seek then decode), or None past the end."""
+    from orchestrator.video import ffmpeg_url
+
     cmd = [
         "ffmpeg",
         "-nostdin",
@@ -648,7 +690,7 @@ def _grab(path: str, t: float, w: int, h: int) -> np.ndarray | None:
         "-ss",
         f"{t:.3f}",
         "-i",
-        path,
+        ffmpeg_url(path),
         "-map",
         "0:v:0",
         "-frames:v",
@@ -695,7 +737,8 @@ def contact_sheet(
     seen_lists: list[list[str]] = []
     kept: list[float] = []
     for i, t in enumerate(times):
-        img = _grab(info.path, t, tw, th)
+        # record times count from the first frame; ffmpeg seeks from the file's start
+        img = _grab(info.path, t + info.video_offset, tw, th)
         if img is None:
             continue
         # Boxes only (no captions): the tile is small; the caption strip lists the ids.
@@ -721,7 +764,21 @@ def contact_sheet(
     used_rows = math.ceil(len(kept) / columns)
     sheet = sheet[: used_rows * (th + caption_h)]
     out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-        raise InputError(f"could not write {out} (use a .jpg or .png name)")
+    ext = sheet_format(output)
+    ok, encoded = cv2.imencode(f".{ext}", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(f"could not encode the contact sheet as {ext}")
+    write_output(output, encoded.tobytes(), make_parents=True)
     return ContactSheetResult(out, columns, used_rows, kept, seen_lists)
+
+
+def sheet_format(path: str | Path) -> str:
+    """``jpg`` or ``png`` from the output's suffix (``-``: JPEG on standard output)."""
+    suffix = Path(path).suffix.lower()
+    if str(path) == "-" or suffix in (".jpg", ".jpeg"):
+        return "jpg"
+    if suffix == ".png":
+        return "png"
+    raise InputError(
+        f"contact-sheet output must end in .jpg or .png (or be '-'), got {Path(path).name!r}"
+    )

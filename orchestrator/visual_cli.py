@@ -39,12 +39,17 @@ def _default_output(source: Path, suffix: str) -> Path:
 
 def run_annotate(args: argparse.Namespace) -> int:
     """Handler of ``vidchat annotate``."""
-    from orchestrator.visual import annotate
+    from orchestrator.outputs import check_output_path
+    from orchestrator.visual import annotate, check_annotate_output
 
     video = Path(args.video).expanduser()
-    ctx = _record_for(video, args.record, args.profile, args.quiet)
     out = args.output or _default_output(video, ".annotated.mp4")
+    check_annotate_output(out)  # before any work: a bad -o costs nothing
+    check_output_path(out, "-o")
+    ctx = _record_for(video, args.record, args.profile, args.quiet)
     r = annotate(video, ctx, out, max_side=args.max_side)
+    if str(r.path) == "-":
+        return 0  # the video went to stdout
     if not args.quiet:
         print(
             f"wrote {r.path}: {r.frames} frames {r.width}x{r.height} at {r.fps:g} fps, "
@@ -58,23 +63,33 @@ def run_annotate(args: argparse.Namespace) -> int:
 def run_timeline(args: argparse.Namespace) -> int:
     """Handler of ``vidchat timeline``."""
     from orchestrator.chat_cli import load_context
-    from orchestrator.visual import timeline
+    from orchestrator.outputs import check_output_path
+    from orchestrator.visual import timeline, timeline_format
 
     src = Path(args.record).expanduser()
-    ctx = load_context(src, args.profile, progress=not args.quiet)
     out = args.output or _default_output(src, ".timeline.png")
-    print(timeline(ctx, out))
+    timeline_format(out)  # before any work
+    check_output_path(out, "-o")
+    ctx = load_context(src, args.profile, progress=not args.quiet)
+    path = timeline(ctx, out)
+    if str(out) != "-":
+        print(path)
     return 0
 
 
 def run_contact_sheet(args: argparse.Namespace) -> int:
     """Handler of ``vidchat contact-sheet``."""
-    from orchestrator.visual import contact_sheet
+    from orchestrator.outputs import check_output_path
+    from orchestrator.visual import contact_sheet, sheet_format
 
     video = Path(args.video).expanduser()
-    ctx = _record_for(video, args.record, args.profile, args.quiet)
     out = args.output or _default_output(video, ".sheet.jpg")
+    sheet_format(out)  # before any work
+    check_output_path(out, "-o")
+    ctx = _record_for(video, args.record, args.profile, args.quiet)
     r = contact_sheet(video, ctx, out, columns=args.columns, rows=args.rows)
+    if str(out) == "-":
+        return 0
     if not args.quiet:
         print(f"wrote {r.path}: {len(r.times)} keyframes in {r.columns}x{r.rows}", file=sys.stderr)
     print(r.path)
@@ -98,7 +113,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         help="the video with the record drawn on it (boxes, ids, subtitles, OCR, shot cuts)",
     )
     a.add_argument("video", type=Path)
-    a.add_argument("-o", "--output", type=Path, help="output .mp4 (default VIDEO.annotated.mp4)")
+    a.add_argument("-o", "--output", type=Path,
+                   help="output .mp4 (default VIDEO.annotated.mp4; '-': stdout)")
     a.add_argument("--profile", help="profile used to textualize the video (cached)")
     a.add_argument("--record", type=Path, help="use this saved record instead of textualizing")
     a.add_argument("--max-side", type=_positive, help="scale the output down to this many pixels")

@@ -9,8 +9,17 @@ works offline (no CDN, no analytics), and installs nothing beyond FastAPI and uv
 State is per *job*: one video, its record and its chat session, named by a random id that only
 the browser tab that created it knows (kept in the page's memory, not a cookie), so two tabs on
 two videos never mix. Uploads are streamed to disk with a size limit, checked by extension and
-then by ffprobe (`orchestrator.video.probe`); a bad upload answers one clear line, never a
-traceback. The server binds to loopback unless told otherwise.
+then by ffprobe (`orchestrator.video.probe`) against duration and pixel limits; a bad or aborted
+upload is removed and answers one clear line, never a traceback. The server binds to loopback
+unless told otherwise.
+
+Security: the operator decides, the client chooses. LLMs and profiles are offered by NAME from
+the lists given to ``vidchat serve`` (`AppConfig.llms`, `AppConfig.profiles`); a client never
+sends a URL, a model path or a profile path. Requests whose Host header is not allowed
+(`AppConfig.allowed_hosts`, loopback names by default) are refused, which stops a DNS-rebinding
+page from driving the API. Every response carries ``X-Content-Type-Options: nosniff``, a frame
+ban and a Content-Security-Policy the page works under; messages to the client name the user's
+file, never a server path.
 
 API (all JSON unless noted):
 
@@ -47,6 +56,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
 
 from orchestrator.errors import InputError, VidchatError
 
@@ -64,17 +74,76 @@ ALLOWED_SUFFIXES = frozenset(
 )
 # What Chromium plays natively; anything else is transcoded once for the player.
 _PLAYABLE = {("mp4", "h264"), ("mov", "h264"), ("webm", "vp8"), ("webm", "vp9"), ("mp4", "av1")}
-LLM_CHOICES = ["local", "openai:gpt-4o-mini", "http://127.0.0.1:8000/v1"]
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+MAX_UPLOAD_MB = 500.0
+MAX_DURATION_S = 3600.0  # an hour of video: perception time grows with length
+MAX_PIXELS = 3840 * 2160  # 4K UHD: larger frames cost memory and a slow player transcode
+
+# --------------------------------------------------------------------------- LLM choices
+# The operator's allowlist: `vidchat serve --llm CHOICE` (repeatable). A choice is a name the
+# client may send; the spec behind it stays on the server. CHOICE is either a flag that is its
+# own name (``local``, ``local:qwen1.5b`` — shipped model names, no paths) or ``NAME=SPEC`` for
+# anything else (``lab=http://10.0.0.5:8000/v1@qwen``, ``big=local:/models/x.gguf``).
+
+DEFAULT_LLMS = ["local"]
+_LLM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$")
+
+
+def parse_llm_choice(text: str) -> tuple[str, str]:
+    """``(name, spec)`` of one operator choice; ConfigError when it cannot be offered by name."""
+    from orchestrator.errors import ConfigError
+
+    text = text.strip()
+    name, sep, spec = text.partition("=")
+    if not sep:
+        name = spec = text
+    name, spec = name.strip(), spec.strip()
+    if not _LLM_NAME.match(name) or "//" in name:
+        raise ConfigError(
+            f"LLM choice {text!r}: the name clients pick must be letters, digits and . _ : + - "
+            "(no URL or path); write NAME=SPEC, e.g. lab=http://host:8000/v1@model"
+        )
+    if not spec:
+        raise ConfigError(f"LLM choice {text!r}: nothing after '='")
+    return name, spec
+
+
+def llm_choices(choices: list[str]) -> dict[str, str]:
+    """The operator's choices as ``{name: spec}``, in order; ConfigError on a bad or repeated
+    name or a spec the LLM layer refuses."""
+    from orchestrator.errors import ConfigError
+    from orchestrator.llm import resolve_llm_config
+
+    out: dict[str, str] = {}
+    for c in choices:
+        name, spec = parse_llm_choice(c)
+        if name in out:
+            raise ConfigError(f"LLM choice {name!r} given twice")
+        resolve_llm_config(None, spec)  # a bad spec fails at start, not in a client's request
+        out[name] = spec
+    return out
+
+
+# ----------------------------------------------------------------------------- settings
 
 
 class AppConfig(BaseModel):
-    """Settings of one server."""
+    """Settings of one server (everything a client may choose from is listed here)."""
 
-    max_upload_mb: float = Field(500.0, gt=0, description="largest accepted upload")
+    max_upload_mb: float = Field(MAX_UPLOAD_MB, gt=0, description="largest accepted upload")
+    max_duration_s: float = Field(MAX_DURATION_S, gt=0, description="longest accepted video")
+    max_pixels: int = Field(MAX_PIXELS, gt=0, description="largest accepted frame (w x h)")
     profiles: list[str] = Field(
         default_factory=list, description="profile names or YAML paths offered (default: built-ins)"
     )
-    llm_choices: list[str] = Field(default_factory=lambda: list(LLM_CHOICES))
+    llm_choices: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_LLMS),
+        description="LLMs offered by name: 'local', 'local:NAME' or 'NAME=SPEC' (see above)",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: list(LOOPBACK_HOSTS),
+        description="Host header values accepted (no port); '*' accepts any (not advised)",
+    )
     work_dir: Path | None = Field(None, description="where uploads go (default: a temp folder)")
     max_jobs: int = Field(32, ge=1, description="jobs kept; the oldest are forgotten first")
 
@@ -87,6 +156,8 @@ class Job:
     source: Path
     profile: str
     llm: str
+    llm_name: str | None = None  # the name the client chose (the spec stays on the server)
+    profile_name: str | None = None  # likewise for the profile (its path stays on the server)
     state: str = "queued"  # queued -> preparing -> perceiving -> ready | error
     message: str = ""
     perceivers: dict[str, str] = field(default_factory=dict)
@@ -131,8 +202,8 @@ def _progress_pipeline(profile: str):
     class ProgressPipeline(Pipeline):
         job: Job | None = None
 
-        def _prepare(self, p, info):  # type: ignore[no-untyped-def]
-            run = super()._prepare(p, info)
+        def _prepare(self, p, info, *args):  # type: ignore[no-untyped-def]
+            run = super()._prepare(p, info, *args)
             if self.job is not None:
                 if run.result is None:
                     self.job.perceivers[p.name] = "waiting"
@@ -149,15 +220,32 @@ def _progress_pipeline(profile: str):
     return ProgressPipeline(profile)
 
 
+def _profile_names(entries: list[str]) -> dict[str, str]:
+    """``{name: name_or_path}`` of the offered profiles: clients see and send names only."""
+    from orchestrator.errors import ConfigError
+    from orchestrator.profiles import builtin_profiles, load_profile
+
+    out: dict[str, str] = {}
+    for entry in entries or builtin_profiles():
+        name = entry if entry in builtin_profiles() else load_profile(entry).name
+        if name in out and out[name] != entry:
+            raise ConfigError(f"two offered profiles are both named {name!r}: rename one")
+        out[name] = entry
+    return out
+
+
 class _State:
     def __init__(self, config: AppConfig) -> None:
-        from orchestrator.profiles import DEFAULT_PROFILE, builtin_profiles
+        from orchestrator.profiles import DEFAULT_PROFILE
 
         self.config = config
-        self.profiles = config.profiles or builtin_profiles()
+        self.profile_paths = _profile_names(config.profiles)
         # The CLI's default profile first: it is what the page selects when nobody chooses.
-        if DEFAULT_PROFILE in self.profiles:
-            self.profiles = [DEFAULT_PROFILE, *(p for p in self.profiles if p != DEFAULT_PROFILE)]
+        names = list(self.profile_paths)
+        if DEFAULT_PROFILE in names:
+            names = [DEFAULT_PROFILE, *(p for p in names if p != DEFAULT_PROFILE)]
+        self.profiles = names
+        self.llms = llm_choices(config.llm_choices)
         self._profile_status: dict[str, dict[str, Any]] | None = None
         self.jobs: dict[str, Job] = {}
         self.jobs_lock = threading.Lock()
@@ -177,7 +265,7 @@ class _State:
             status: dict[str, dict[str, Any]] = {}
             for name in self.profiles:
                 try:
-                    rows = profile_models(load_profile(name))
+                    rows = profile_models(load_profile(self.profile_paths[name]))
                     missing = [
                         f"{r.user}: {r.perceiver_reason or r.status.detail}"
                         for r in rows
@@ -217,6 +305,10 @@ class _NotFound(VidchatError):
     pass
 
 
+class _OverLimit(InputError):
+    """An upload over the server's duration or pixel limit (the message says which)."""
+
+
 class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=4000)
     llm: str | None = None
@@ -232,25 +324,48 @@ class SampleRequest(BaseModel):
 
 
 def _check_profile(state: _State, profile: str | None) -> str:
+    """The server-side profile (name or path) for the client's choice of NAME."""
     profile = profile or state.profiles[0]
-    if profile not in state.profiles:
-        raise InputError(f"unknown profile {profile!r}; choose one of: {', '.join(state.profiles)}")
+    if profile not in state.profile_paths:
+        raise InputError(
+            f"unknown profile {profile[:80]!r}; choose one of: {', '.join(state.profiles)}"
+        )
     status = state.profile_status().get(profile, {})
     if status and not status["available"]:
         raise InputError(f"profile {profile!r} is unavailable here: {status['reason']}")
-    return profile
+    return state.profile_paths[profile]
 
 
-def _check_llm(flag: str | None) -> str:
-    from orchestrator.llm import resolve_llm_config
+def _check_llm(state: _State, name: str | None) -> str:
+    """The operator's LLM spec for the client's choice of NAME (never the client's text)."""
+    name = (name or next(iter(state.llms))).strip()
+    if name not in state.llms:
+        raise InputError(
+            f"unknown LLM {name[:80]!r}; this server offers: {', '.join(state.llms)}"
+        )
+    return state.llms[name]
 
-    flag = (flag or "local").strip()
-    resolve_llm_config(None, flag)  # ConfigError (a VidchatError) names what is wrong
-    return flag
+
+def _llm_name(state: _State, spec: str) -> str:
+    return next((n for n, s in state.llms.items() if s == spec), "?")
+
+
+# Absolute paths in a message (a server's folders are nobody else's business): keep the last
+# component, which is what the user uploaded or chose.
+_ABS_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/'\"()\[\],;]+/)+([^\s/'\"()\[\],;]*)")
+
+
+def public_message(text: str, job: Job | None = None) -> str:
+    """`text` with every absolute server path reduced to its file name."""
+    if job is not None:
+        text = text.replace(str(job.source), Path(job.source).name)
+    return _ABS_PATH.sub(lambda m: m.group(1) or "…", text)
 
 
 def _playable(info: VideoInfo, dest: Path) -> Path:
     """The video as the browser can play it: the file itself, or an h264 copy made once."""
+    from orchestrator.video import ffmpeg_url
+
     fmt = Path(info.path).suffix.lower().lstrip(".").replace("m4v", "mp4")
     if (fmt, (info.codec or "").lower()) in _PLAYABLE and info.rotation == 0:
         return Path(info.path)
@@ -263,11 +378,11 @@ def _playable(info: VideoInfo, dest: Path) -> Path:
         "error",
         "-y",
         "-i",
-        info.path,
+        ffmpeg_url(info.path),
         "-map",
         "0:v:0",
         "-map",
-        "0:a:0?",
+        f"0:a:{info.audio_track or 0}?",
         "-c:v",
         "libx264",
         "-preset",
@@ -282,11 +397,12 @@ def _playable(info: VideoInfo, dest: Path) -> Path:
         "aac",
         "-movflags",
         "+faststart",
-        str(out),
+        ffmpeg_url(out),
     ]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if r.returncode != 0:
-        raise InputError(f"could not prepare {info.name} for the player: {r.stderr.strip()[-200:]}")
+        why = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"
+        raise InputError(f"could not prepare {info.name} for the player: {why[-200:]}")
     return out
 
 
@@ -325,16 +441,19 @@ def _run_job(state: _State, job: Job) -> None:
         )
         job.state = "ready"
     except VidchatError as e:
-        job.state, job.message = "error", str(e)
+        job.state, job.message = "error", public_message(str(e), job)
     except Exception as e:  # a bug, not the user's fault: log it, say it in one line
         log.exception("job %s failed", job.id)
-        job.state, job.message = "error", f"textualization failed: {type(e).__name__}: {e}"
+        job.state = "error"
+        job.message = public_message(f"textualization failed: {type(e).__name__}: {e}", job)
     finally:
         job.finished = time.monotonic()
 
 
 def _start(state: _State, source: Path, profile: str, llm: str, job_id: str | None = None) -> Job:
     job = Job(id=job_id or secrets.token_urlsafe(12), source=source, profile=profile, llm=llm)
+    job.llm_name = _llm_name(state, llm)
+    job.profile_name = next((n for n, p in state.profile_paths.items() if p == profile), None)
     state.add(job)
     threading.Thread(
         target=_run_job, args=(state, job), name=f"vidchat-job-{job.id}", daemon=True
@@ -347,8 +466,8 @@ def _summary(job: Job) -> dict[str, Any]:
         "job": job.id,
         "state": job.state,
         "message": job.message,
-        "profile": job.profile,
-        "llm": job.llm,
+        "profile": job.profile_name or job.profile,
+        "llm": job.llm_name or job.llm,
         "perceivers": job.perceivers,
         "decode": round(job.decode, 3),
         "elapsed": round((job.finished or time.monotonic()) - job.started, 1),
@@ -376,7 +495,12 @@ def _summary(job: Job) -> dict[str, Any]:
         ]
         out["timeline_axis"] = job.timeline_axis
         out["provenance"] = [
-            {"name": p.name, "status": p.status, "reason": p.reason, "seconds": p.seconds}
+            {
+                "name": p.name,
+                "status": p.status,
+                "reason": public_message(p.reason, job) if p.reason else p.reason,
+                "seconds": p.seconds,
+            }
             for p in job.ctx.provenance
         ]
     return out
@@ -464,13 +588,65 @@ def _answer_lines(job: Job, question: str, llm: str) -> Iterator[bytes]:
                 data["llm"] = session.describe_llm()
                 yield line({"answer": data})
         except VidchatError as e:
-            yield line({"error": str(e)})
+            yield line({"error": public_message(str(e), job)})
         except Exception as e:
             log.exception("answer failed")
-            yield line({"error": f"the LLM failed: {type(e).__name__}: {e}"})
+            yield line({"error": public_message(f"the LLM failed: {type(e).__name__}: {e}", job)})
 
 
 # ------------------------------------------------------------------------------------ the app
+
+
+def host_allowed(header: str | None, allowed: list[str]) -> bool:
+    """Whether a Host header names this server (`allowed`, compared without the port)."""
+    if "*" in allowed:
+        return True
+    if not header:
+        return False
+    host = header.strip().lower()
+    if host.startswith("["):  # [::1]:7860
+        host = host[1 : host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".") in {h.lower().strip("[]") for h in allowed}
+
+
+def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
+    """Whether a request's Origin (sent by browsers on cross-site and most same-site requests)
+    is this server; no Origin (curl, scripts, same-origin GETs) is allowed."""
+    if origin is None:
+        return True
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and host_allowed(parts.netloc, allowed)
+
+
+# The page loads only its own script, style and media; nothing may frame it. The plotly timeline
+# (inline script, generated from the record) is a sandboxed page with no access to the API.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SANDBOXED_CSP = (
+    "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+def _cleanup_upload(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def create_app(config: AppConfig | None = None) -> FastAPI:
@@ -480,10 +656,41 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     app.state.vidchat = state
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
+    @app.middleware("http")
+    async def _guard(request: Request, call_next):  # type: ignore[no-untyped-def]
+        if not host_allowed(request.headers.get("host"), state.config.allowed_hosts):
+            # A page on another name (DNS rebinding) reaches loopback with its own Host.
+            response: Response = JSONResponse(
+                {"error": "this host name is not allowed (vidchat serve --allowed-host)"},
+                status_code=421,
+            )
+        elif request.method not in ("GET", "HEAD") and not origin_allowed(
+            request.headers.get("origin"), state.config.allowed_hosts
+        ):
+            # Another site's page posting to this server (cross-site request forgery).
+            response = JSONResponse(
+                {"error": "requests from another site's page are refused"}, status_code=403
+            )
+        else:
+            response = await call_next(request)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        sandboxed = request.url.path.endswith("/timeline.html")
+        response.headers["Content-Security-Policy"] = SANDBOXED_CSP if sandboxed else PAGE_CSP
+        return response
+
     @app.exception_handler(VidchatError)
     async def _user_error(request: Request, exc: VidchatError) -> JSONResponse:
         code = 404 if isinstance(exc, _NotFound) else 400
-        return JSONResponse({"error": str(exc)}, status_code=code)
+        return JSONResponse({"error": public_message(str(exc))}, status_code=code)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request %s failed", request.url.path, exc_info=exc)
+        return JSONResponse(
+            {"error": f"internal error ({type(exc).__name__}); the server log has the details"},
+            status_code=500,
+        )
 
     @app.get("/")
     async def index() -> FileResponse:
@@ -504,11 +711,27 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
             "profiles": state.profiles,
             "default_profile": state.profiles[0],
             "profile_status": state.profile_status(),
-            "llms": state.config.llm_choices,
+            "llms": list(state.llms),
             "samples": samples,
             "max_upload_mb": state.config.max_upload_mb,
+            "max_duration_s": state.config.max_duration_s,
+            "max_pixels": state.config.max_pixels,
             "suffixes": sorted(ALLOWED_SUFFIXES),
         }
+
+    def check_limits(info: VideoInfo, name: str) -> None:
+        cfg = state.config
+        if info.duration > cfg.max_duration_s:
+            raise _OverLimit(
+                f"{name} is {info.duration / 60:.1f} min long; this server accepts videos up to "
+                f"{cfg.max_duration_s / 60:g} min"
+            )
+        if info.width * info.height > cfg.max_pixels:
+            raise _OverLimit(
+                f"{name} is {info.width}x{info.height} ({info.width * info.height / 1e6:.1f} "
+                f"megapixels); this server accepts up to {cfg.max_pixels / 1e6:.1f} megapixels "
+                "a frame (e.g. 3840x2160)"
+            )
 
     @app.put("/api/upload")
     async def upload(
@@ -516,7 +739,8 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         from orchestrator.video import probe
 
-        prof, flag = _check_profile(state, profile), _check_llm(llm)
+        prof, flag = _check_profile(state, profile), _check_llm(state, llm)
+        name = Path(name.replace("\\", "/")).name[:200] or "upload"
         suffix = Path(name).suffix.lower()
         if suffix not in ALLOWED_SUFFIXES:
             raise InputError(
@@ -524,7 +748,10 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
                 f"(expected one of {', '.join(sorted(ALLOWED_SUFFIXES))})"
             )
         limit = int(state.config.max_upload_mb * 1024 * 1024)
-        declared = int(request.headers.get("content-length") or 0)
+        try:
+            declared = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            declared = 0
         too_big = f"{name} is larger than the {state.config.max_upload_mb:g} MB upload limit"
         if declared > limit:
             return JSONResponse({"error": too_big}, status_code=413)  # type: ignore[return-value]
@@ -532,27 +759,47 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
         folder = state.work / job_id
         folder.mkdir(parents=True)
         # The user's file name (sanitized) so the record and the chat name the video as they do.
-        safe = re.sub(r"[^\w.\- ]", "_", Path(name).name).strip(" .")[:120] or "upload"
+        safe = re.sub(r"[^\w.\- ]", "_", name).strip(" .-")[:120] or "upload"
         dest = folder / (safe if safe.lower().endswith(suffix) else f"{safe}{suffix}")
         size = 0
-        with dest.open("wb") as f:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    f.close()
-                    shutil.rmtree(folder, ignore_errors=True)
-                    return JSONResponse({"error": too_big}, status_code=413)  # type: ignore[return-value]
-                f.write(chunk)
+        try:
+            with dest.open("wb") as f:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        break
+                    f.write(chunk)
+        except ClientDisconnect:  # the client went away mid-upload: nobody reads the answer
+            _cleanup_upload(folder)
+            log.info("upload %s aborted by the client; partial file removed", job_id)
+            return JSONResponse({"error": f"{name}: upload aborted"}, status_code=400)  # type: ignore[return-value]
+        except OSError as e:  # the server's disk failed (full?)
+            _cleanup_upload(folder)
+            log.warning("upload %s failed: %s", job_id, e)
+            raise InputError(f"{name} could not be stored on the server") from None
+        except BaseException:  # cancelled (server shutting down)
+            _cleanup_upload(folder)
+            raise
+        if size > limit:
+            _cleanup_upload(folder)
+            return JSONResponse({"error": too_big}, status_code=413)  # type: ignore[return-value]
         if size == 0:
-            shutil.rmtree(folder, ignore_errors=True)
+            _cleanup_upload(folder)
             raise InputError(f"{name} is empty (0 bytes)")
         try:
-            probe(dest)  # type check by content, before any perceiver sees it
+            # type check by content, before any perceiver sees it
+            info = await run_in_threadpool(probe, dest)
+            check_limits(info, name)
+        except _OverLimit:
+            _cleanup_upload(folder)
+            raise
         except InputError as e:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise InputError(
-                f"{name} is not a usable video: {str(e).replace(str(dest), name)}"
-            ) from None
+            _cleanup_upload(folder)
+            msg = str(e).replace(str(dest), name).replace(str(folder), "")
+            raise InputError(f"{name} is not a usable video: {public_message(msg)}") from None
+        except BaseException:
+            _cleanup_upload(folder)
+            raise
         job = _start(state, dest, prof, flag, job_id)
         return {"job": job.id}
 
@@ -560,7 +807,7 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     async def sample(req: SampleRequest) -> dict[str, Any]:
         from orchestrator.samples import sample_path
 
-        prof, flag = _check_profile(state, req.profile), _check_llm(req.llm)
+        prof, flag = _check_profile(state, req.profile), _check_llm(state, req.llm)
         job = _start(state, sample_path(req.name), prof, flag)
         return {"job": job.id}
 
@@ -610,7 +857,7 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     @app.post("/api/jobs/{job_id}/ask")
     async def ask(job_id: str, req: AskRequest) -> StreamingResponse:
         job = _ready(state.get(job_id))
-        flag = _check_llm(req.llm or job.llm)
+        flag = _check_llm(state, req.llm) if req.llm else job.llm
         return StreamingResponse(
             _answer_lines(job, req.question, flag), media_type="application/x-ndjson"
         )
@@ -622,6 +869,6 @@ def serve(host: str = "127.0.0.1", port: int = 7860, config: AppConfig | None = 
     """Run the app with uvicorn until interrupted."""
     import uvicorn
 
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if host not in LOOPBACK_HOSTS:
         log.warning("vidchat serve: listening on %s: anyone who can reach it can use it", host)
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning")

@@ -350,15 +350,18 @@ def to_speech_segments(
 ) -> list[SpeechSegment]:
     """Clean Whisper segments into the record's `SpeechSegment`s.
 
-    Drops empty text and likely non-speech (no-speech probability above the threshold while the
-    text's confidence is below 0.5), snaps boundaries to `regions` (speech found by VAD), clamps
-    every time into ``[0, duration]`` and sorts by start.
+    Drops segments with nothing spoken in them (empty, or only punctuation and symbols: Whisper
+    writes "." or "♪" on silence and music) and likely non-speech (no-speech probability above
+    the threshold while the text's confidence is below 0.5), snaps boundaries to `regions`
+    (speech found by VAD), clamps every time into ``[0, duration]`` and sorts by start. Words
+    with nothing spoken in them are dropped the same way.
     """
     out: list[SpeechSegment] = []
     for seg in raw:
         text = seg.text.strip()
         confidence = min(1.0, max(0.0, math.exp(seg.avg_logprob)))
-        if not text:
+        if not has_spoken_text(text):
+            log.debug("asr: dropped %r (no letters or digits)", text)
             continue
         if seg.no_speech_prob > no_speech_threshold and confidence < _KEEP_CONFIDENCE:
             log.debug("asr: dropped %r (no_speech %.2f)", text, seg.no_speech_prob)
@@ -372,7 +375,7 @@ def to_speech_segments(
             words = []
             for w in seg.words:
                 wt = w.text.strip()
-                if not wt:
+                if not has_spoken_text(wt):
                     continue
                 ws = _clamp(w.start, start, end)
                 words.append(Word(start=ws, end=_clamp(w.end, ws, end), text=wt,
@@ -389,6 +392,15 @@ def to_speech_segments(
         )
     out.sort(key=lambda s: (s.start, s.end))
     return out
+
+
+def has_spoken_text(text: str) -> bool:
+    """Does `text` hold at least one letter or digit (in any script)?
+
+    Punctuation, symbols and whitespace alone ("." "…" "♪" "-") are what Whisper emits on
+    silence, noise and music, never a transcript of speech.
+    """
+    return any(ch.isalnum() for ch in text)
 
 
 def snap_to_speech(seg: RawSegment, regions: Sequence[tuple[float, float]]) -> RawSegment:
@@ -532,6 +544,7 @@ __all__ = [
     "RawWord",
     "from_faster_whisper",
     "from_openai_whisper",
+    "has_spoken_text",
     "snap_to_speech",
     "speech_regions",
     "to_speech_segments",

@@ -142,6 +142,21 @@ class Perceiver(ABC):
             return Availability(False, resolved.reason)
         return Availability(True)
 
+    def can_run_here(self) -> Availability:
+        """`availability`, and also whether the model's weights can really be had now: on disk,
+        or fetched on first use from a host that answers (`orchestrator.models.obtainable`).
+        `availability` alone accepts a hub id it could fetch somewhere; this is what
+        ``vidchat perceivers`` reports, agreeing with ``vidchat models``."""
+        avail = self.availability()
+        name = self.model_name()
+        if not avail.ok or name is None:
+            return avail
+        from orchestrator.models import locate, obtainable
+
+        if locate(name).available:
+            return avail
+        return Availability(*obtainable(name))
+
     def model_identity(self) -> str | None:
         """Identity of the model weights (part of the cache key); None when there is no model."""
         resolved = self.resolve_model()

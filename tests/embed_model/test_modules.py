@@ -14,23 +14,51 @@ from embed_model.qformer import QFormer
 from orchestrator.errors import ConfigError, InputError
 
 
-def test_gmhra_and_qformer_shapes_and_time_mixing():
+def test_gmhra_aggregates_every_spatio_temporal_token_through_a_learnable_query():
     torch.manual_seed(0)
-    g = GMHRA(in_dim=12, width=16, heads=4, layers=2, max_frames=6)
-    x = torch.randn(2, 5, 3, 12)  # [B, T, N, C]
+    g = GMHRA(in_dim=12, width=16, heads=4, layers=2, max_frames=6, n_tokens=4, queries=1)
+    x = torch.randn(2, 5, 4, 12)  # [B, T, N, C]: 4 spatial tokens (a 2x2 grid) per frame
     y = g(x)
-    assert y.shape == (2, 5 * 3, 16)
-    # GMHRA relates frames: changing frame 4 changes the tokens of frame 0.
+    assert y.shape == (2, 1 + 5 * 4, 16)  # the global query, then every token
+    # The global query reads every token of every frame: change one spatial token of one frame.
+    for t, n in [(0, 0), (4, 3), (2, 1)]:
+        x2 = x.clone()
+        x2[:, t, n] += 1.0
+        assert not torch.allclose(g(x2)[:, 0], y[:, 0])
+    # The depthwise 3-D convolution relates neighbouring frames and positions once trained.
+    with torch.no_grad():
+        for layer in g.layers:
+            layer.dpe.weight.normal_()
+    y = g(x)
     x2 = x.clone()
-    x2[:, 4] += 1.0
-    assert not torch.allclose(g(x2)[:, :3], y[:, :3])
+    x2[:, 3, 0] += 1.0
+    assert not torch.allclose(g(x2)[:, 1 + 2 * 4 + 1], y[:, 1 + 2 * 4 + 1])  # frame 2, token 1
     with pytest.raises(ValueError, match="at most 6"):
-        g(torch.randn(1, 7, 3, 12))
-    q = QFormer(n_queries=5, width=16, heads=4, layers=2)
-    out = q(y)
+        g(torch.randn(1, 7, 4, 12))
+    with pytest.raises(ValueError, match="built for 4"):
+        g(torch.randn(1, 5, 9, 12))
+
+
+def test_qformer_cross_attends_every_other_layer_and_can_read_the_question():
+    torch.manual_seed(0)
+    q = QFormer(n_queries=5, width=16, heads=4, layers=4, cross_every=2)
+    assert [layer.cross for layer in q.layers] == [True, False, True, False]
+    assert not hasattr(q.layers[1], "cross_attn")
+    tokens = torch.randn(2, 21, 16)
+    out = q(tokens)
     assert out.shape == (2, 5, 16)
     out.sum().backward()
-    assert q.queries.grad is not None and g.inp.weight.grad is not None
+    assert q.queries.grad is not None
+    # With text: the question changes the queries' output; padding is ignored.
+    qt = QFormer(n_queries=5, width=16, heads=4, layers=2, text=True)
+    text = torch.randn(2, 3, 16)
+    pad = torch.tensor([[False, False, True], [False, False, False]])
+    a = qt(tokens, text, pad)
+    b = qt(tokens, text + torch.randn(2, 3, 16), pad)  # (a constant shift LayerNorm removes)
+    assert not torch.allclose(a, b)
+    text2 = text.clone()
+    text2[0, 2] = torch.randn(16) * 10  # a padded position: no effect on row 0
+    assert torch.allclose(qt(tokens, text2, pad)[0], a[0], atol=1e-5)
 
 
 def test_labels_cover_answer_tokens_only(tiny_llm):
@@ -103,8 +131,16 @@ def test_config_errors():
         config_from_dict(EmbedConfig, {"depth": 3})
     with pytest.raises(ConfigError, match="steps must be >= 1"):
         TrainConfig(steps=0)
+    with pytest.raises(ConfigError, match="align_steps"):
+        TrainConfig(steps=10, align_steps=10)
+    with pytest.raises(ConfigError, match="exclude each other"):
+        TrainConfig(mc_only=True, open_only=True)
     full = EmbedConfig.full()
     assert full.n_queries == 32 and full.qformer_layers == 6 and full.width % full.heads == 0
+    assert full.llm_layers == 0 and not full.qformer_text  # VideoChat-Embed's layout on a GPU
+    cpu = EmbedConfig.cpu()
+    assert cpu.spatial_tokens == 0 and cpu.qformer_cross_every == 2
+    assert TrainConfig.cpu().align_steps > 0
 
 
 def test_batches_never_stall_on_a_set_smaller_than_a_batch():

@@ -2,8 +2,8 @@
 
 - `ScriptedServer`: a tiny OpenAI-shaped server (http.server in a thread) that answers each
   request with the next step of a script — an HTTP error, a hang, a malformed body, a slow SSE
-  stream — and records what it saw. It exists to inject faults the real servers cannot be made
-  to produce on demand.
+  stream, a stream that stops mid-answer until the client hangs up — and records what it saw.
+  It exists to inject faults the real servers cannot be made to produce on demand.
 - `closed_port`: a port nothing listens on (connection refused).
 - `transformers_serve`: the real ``transformers serve`` on a local model folder, as a bounded
   subprocess that is always terminated.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -46,12 +47,20 @@ class Hang:
 @dataclass
 class Stream:
     """A 200 SSE stream of chat-completion chunks carrying `pieces`, `delay_s` apart; with
-    `hang_after`, it stops sending (without closing) after that many pieces."""
+    `hang_after`, it stops sending (without closing) after that many pieces.
+
+    With `block_after`, it sends that many pieces and then nothing until the client closes the
+    connection (counted in `ScriptedServer.disconnects`), so a test can cancel mid-answer however
+    slow or busy the machine is: the answer cannot finish first. Only if no close comes within
+    `block_s` does it send the rest, which the test then sees as a failure to cancel.
+    """
 
     pieces: list[str]
     delay_s: float = 0.0
     hang_after: int | None = None
     hang_s: float = 5.0
+    block_after: int | None = None
+    block_s: float = 120.0
 
 
 Step = Reply | Hang | Stream
@@ -177,6 +186,11 @@ class ScriptedServer:
         h.wfile.write(_chunk({"role": "assistant", "content": ""}))
         h.wfile.flush()
         for i, piece in enumerate(step.pieces):
+            blocks = step.block_after is not None and i == step.block_after
+            if blocks and self._client_closed_within(h, step.block_s):
+                with self._lock:
+                    self.disconnects += 1
+                return
             if step.hang_after is not None and i >= step.hang_after:
                 self._closing.wait(step.hang_s)
                 return
@@ -187,6 +201,22 @@ class ScriptedServer:
         h.wfile.write(_chunk({}, finish="stop"))
         h.wfile.write(b"data: [DONE]\n\n")
         h.wfile.flush()
+
+    def _client_closed_within(self, h: BaseHTTPRequestHandler, seconds: float) -> bool:
+        """Wait (without sending) until the client closes the connection: True; False when
+        `seconds` pass or the server closes first."""
+        sock = h.connection
+        deadline = time.monotonic() + seconds
+        while not self._closing.is_set() and time.monotonic() < deadline:
+            if not select.select([sock], [], [], 0.1)[0]:
+                continue
+            try:
+                if not sock.recv(1, socket.MSG_PEEK):
+                    return True  # end of stream: the client hung up
+            except OSError:
+                return True  # reset by the client
+            self._closing.wait(0.1)  # bytes from the client (never expected): keep waiting
+        return False
 
     def __enter__(self) -> ScriptedServer:
         self._thread.start()

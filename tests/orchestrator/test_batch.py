@@ -256,7 +256,7 @@ def test_resources_per_perceiver():
 
 @pytest.mark.slow
 def test_offline_profile_end_to_end(tmp_path, cache_dir):
-    """The real offline models (Whisper tiny.en, YOLOv8n persons, PySceneDetect) in a worker
+    """The real offline models (Whisper tiny.en, YOLOv8s persons, PySceneDetect) in a worker
     that loads them once for both videos."""
     from orchestrator.profiles import load_profile
     from orchestrator.samples import sample_path
@@ -279,3 +279,18 @@ def test_offline_profile_end_to_end(tmp_path, cache_dir):
     assert (bikes.video.width, bikes.video.duration) == (640, 10.0)
     text = (out / "bikes.txt").read_text(encoding="utf-8")
     assert text == render(bikes, budget_tokens=3000, window_s=10).text + "\n"
+
+
+def test_a_perceiver_that_cannot_run_here_makes_the_video_degraded(videos, tmp_path, cache_dir):
+    # asr's weights are not on disk: the pipeline skips it as unavailable, so the record lacks
+    # its speech. The video is degraded, not ok; the job says so.
+    missing = tmp_path / "no-such-whisper"
+    prof = parse_profile(
+        {"name": "shots+asr", "perceivers": {"shots": {"detector": "content"},
+                                             "asr": {"model": str(missing)}}}
+    )  # fmt: skip
+    s = run_batch(videos[:1], tmp_path / "out", profile=prof, workers=1)
+    assert (s.ok, s.degraded, s.exit_code) == (0, 1, 1)
+    (row,) = manifest_rows(tmp_path / "out")
+    assert row["status"] == "degraded"
+    assert row["error"].startswith("asr: unavailable: ") and str(missing) in row["error"]

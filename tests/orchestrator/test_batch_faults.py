@@ -40,7 +40,10 @@ EXPECT_ERROR = {
     "directory": "is a directory",
     "truncated_no_index": "not a readable video",
     "missing": "no such file",
-    "fifo": "expected a video",  # a named pipe: size 0, refused before anything opens it
+    "fifo": "not a regular file",  # a named pipe: refused before anything opens it
+    "dev_zero": "not a regular file",
+    "dev_urandom": "not a regular file",
+    "png_as_mp4": "a still image",
 }
 # Inputs that hang (ffprobe stuck on it; the pause toy stuck on it): killed at the timeout.
 EXPECT_TIMEOUT = {"hang_ffprobe", "stall_model"}

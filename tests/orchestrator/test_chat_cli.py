@@ -254,7 +254,10 @@ def test_chat_command_with_piped_stdin(record, tmp_path):
 
 
 def test_sigint_during_an_answer_cancels_it_and_closes_the_stream(record, tmp_path):
-    script = [Stream([f"w{i} " for i in range(100)], delay_s=0.1), Stream(["Second ", "answer."])]
+    # The first answer stops after w4 until the client hangs up: it cannot finish before the
+    # signal lands, however busy the machine (no timing in this test).
+    first = Stream([f"w{i} " for i in range(100)], block_after=5)
+    script = [first, Stream(["Second ", "answer."])]
     with ScriptedServer(script) as server:
         p = vidchat("chat", str(record), "--llm", server.base_url, "-q",
                     env={"VIDCHAT_CACHE": str(tmp_path / "cache")})  # fmt: skip
@@ -264,7 +267,7 @@ def test_sigint_during_an_answer_cancels_it_and_closes_the_stream(record, tmp_pa
         reader = threading.Thread(target=lambda: got.extend(iter(lambda: p.stdout.read(1), "")))
         reader.start()
         deadline = time.monotonic() + 60
-        while "w2 " not in "".join(got):
+        while "w4 " not in "".join(got):
             assert time.monotonic() < deadline, f"no answer streamed: {''.join(got)!r}"
             time.sleep(0.05)
         p.send_signal(signal.SIGINT)
@@ -277,6 +280,7 @@ def test_sigint_during_an_answer_cancels_it_and_closes_the_stream(record, tmp_pa
     assert "w99" not in out
     assert "Second answer." in out.split("[cancelled]")[1]
     assert len(server.seen) == 2
+    assert server.disconnects == 1  # cancelling closed the HTTP stream
 
 
 class Terminal:
@@ -318,18 +322,27 @@ class Terminal:
                 self.seen += re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", data)  # drop terminal codes
         self.mark = self.seen.index(text, self.mark) + len(text)
 
-    def at_prompt(self) -> None:
-        """Wait for the next prompt; keys typed before prompt_toolkit takes the terminal into
-        raw mode would go to the line discipline instead (a person never types that fast)."""
-        self.expect("you>")
-        time.sleep(0.3)
+    def at_prompt(self, timeout: float = 60.0) -> None:
+        """Wait for the next prompt and for prompt_toolkit to put the terminal in raw mode:
+        keys typed before that would go to the line discipline instead (a person never types
+        that fast). The mode is read from the terminal itself, not guessed from a delay."""
+        import termios
+
+        self.expect("you>", timeout)
+        deadline = time.monotonic() + timeout
+        # On Linux the master reports the slave side's modes: ICANON off means raw mode.
+        while termios.tcgetattr(self.master)[3] & termios.ICANON:
+            assert time.monotonic() < deadline, "the prompt never put the terminal in raw mode"
+            time.sleep(0.02)
 
     def send(self, keys: bytes) -> None:
         os.write(self.master, keys)
 
 
 def test_terminal_session_with_prompt_toolkit_ctrl_c_and_ctrl_d(record, tmp_path):
-    script = [Stream([f"w{i} " for i in range(100)], delay_s=0.05), Stream(["Second ", "one."])]
+    # As above: the first answer waits after w4 until Ctrl-C closes its stream.
+    first = Stream([f"w{i} " for i in range(100)], block_after=5)
+    script = [first, Stream(["Second ", "one."])]
     env = {k: v for k, v in os.environ.items() if k not in LLM_ENV}
     env.update(VIDCHAT_CACHE=str(tmp_path / "cache"), PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm")
     with ScriptedServer(script) as server:
@@ -338,7 +351,7 @@ def test_terminal_session_with_prompt_toolkit_ctrl_c_and_ctrl_d(record, tmp_path
             term.expect("Ctrl-D to leave.")
             term.at_prompt()
             term.send(b"tell me everything\r")
-            term.expect("w3 ")
+            term.expect("w4 ")
             term.send(b"\x03")  # Ctrl-C mid-answer
             term.expect("[cancelled]")
             term.at_prompt()

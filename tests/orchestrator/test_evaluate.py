@@ -8,9 +8,11 @@ from orchestrator.errors import InputError
 from orchestrator.evaluate import (
     chance_report,
     comparison_table,
+    evaluate_blind,
     evaluate_text,
     mc_items,
     parse_choice,
+    wilson_interval,
 )
 from orchestrator.instruct import build_dataset, write_jsonl
 from orchestrator.instruct_cli import main
@@ -28,10 +30,46 @@ from tests.orchestrator.chat_helpers import ScriptedChatModel, small_record
         ("person#1 or dog#1, hard to say", None),
         ("(E) nothing", None),  # only four options
         ("no idea", None),
+        # "A" the article is not option A: the sentence names option B by its text.
+        ("A person is seen at 00:20.", 1),
+        ("A person appears, then leaves.", None),
+        ("The answer is A person at 00:50.", 2),
+        ("A", 0),
+        ("A.", 0),
+        ("A) 00:03", 0),
+        ("A: 00:03", 0),
+        ("A 00:03", 0),
+        ("(A) is right", 0),
+        ("Option A", 0),
+        ("answer: C", 2),
+        ("B is my guess", 1),
+        ("  D, the last one", 3),
     ],
 )
 def test_parse_choice(text, expected):
     assert parse_choice(text, ["00:03", "00:20", "00:50", "moves"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("A moves left", 0),  # option A's own text after the letter: the letter
+        ("A square moves right", 1),  # the article, then option B's text
+        ("A red square", None),
+    ],
+)
+def test_parse_choice_tells_the_article_from_option_a(text, expected):
+    assert parse_choice(text, ["moves left", "moves right", "stays in place"]) == expected
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(8, 10)
+    assert lo == pytest.approx(0.490, abs=1e-3) and hi == pytest.approx(0.943, abs=1e-3)
+    assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    # More questions, narrower interval around the same rate.
+    a, b = wilson_interval(30, 60), wilson_interval(300, 600)
+    assert b[1] - b[0] < a[1] - a[0] and a[0] < 0.5 < a[1]
 
 
 def _items(tmp_path):
@@ -84,7 +122,28 @@ def test_text_path_scores_per_type_against_the_known_answers(tmp_path):
     lines = table.splitlines()
     assert lines[0].startswith("| question type | n | text acc | text acc | chance acc")
     assert any(line.startswith("| count |") for line in lines)
-    assert "| **all** |" in table and "1.00" in table
+    assert "| **all** |" in table and "1.00 [" in table
+    lo, hi = perfect.overall.ci95
+    assert hi == 1.0 and 0.5 < lo < 1.0
+
+
+def test_blind_baseline_sees_the_question_and_options_only(tmp_path):
+    path, _ = _items(tmp_path)
+    items = mc_items(path, "test")
+    # A model that picks option B: its accuracy is the share of items answered by B.
+    model = ScriptedChatModel(reply_fn=lambda m: "(B)")
+    blind = evaluate_blind(items, llm=model)
+    assert blind.path == "blind" and blind.overall.n == len(items) == len(model.calls)
+    assert blind.overall.correct == sum(it.qa.answer_index == 1 for it in items)
+    for call, it in zip(model.calls, items, strict=True):
+        sent = "\n".join(m.content for m in call.messages)
+        assert "Options:" in sent and it.qa.q.split("\nOptions:")[0] in sent
+        # Nothing from the record: no record block, no speech, no on-screen text.
+        assert "<record>" not in sent
+        assert "Good morning" not in sent or "Good morning" in it.qa.q
+        assert "CITY PARK" not in sent or "CITY PARK" in it.qa.q
+    table = comparison_table([blind, chance_report(items)])
+    assert "blind acc" in table.splitlines()[0]
 
 
 def test_eval_cli_errors(tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 import pytest
 
@@ -22,6 +23,8 @@ from orchestrator.instruct import (
 from orchestrator.instruct_cli import main, run_instruct
 from orchestrator.render import fmt_time
 from tests.orchestrator.chat_helpers import ScriptedChatModel, small_record
+
+ORDER_RE = r"Which appears (first|later) in the video, (\S+) or (\S+)\?"
 
 
 def _open(qa, qtype):
@@ -42,14 +45,23 @@ def test_grounded_answers_follow_from_the_record():
         "appear",
         "leave",
     } <= types
-    assert {"object_label", "object_position", "object_motion"} <= types
+    assert {"object_position", "object_motion"} <= types
+    # The label is the id's own prefix: asking for it would answer itself.
+    assert "object_label" not in types
+    assert not any(q.q.startswith("What kind of object is") for q in qa)
 
     counts = _open(qa, "count")
     assert counts["How many different people appear in the video?"] == "2"
     assert counts["How many different dogs appear in the video?"] == "1"
     assert _open(qa, "shots") == {"How many shot cuts are there in the video?": "1"}
     order = _open(qa, "order")
-    assert order["Which appears first in the video, person#1 or dog#1?"] == "person#1"
+    seen = {o.id: o for o in ctx.objects}
+    assert order  # person#1/dog#1 and person#2/dog#1 (never person#1/person#2)
+    for q, a in order.items():
+        which, x, y = re.fullmatch(ORDER_RE, q).groups()
+        assert seen[x].label != seen[y].label
+        first = min((x, y), key=lambda i: seen[i].first_seen)
+        assert a == (first if which == "first" else ({x, y} - {first}).pop())
     what = _open(qa, "speech_what")
     assert what["What is said at 00:20?"] == "Look, the fountain is running again."
     when = _open(qa, "speech_when")
@@ -60,7 +72,6 @@ def test_grounded_answers_follow_from_the_record():
     for o in ctx.objects:
         assert _open(qa, "appear")[f"When does {o.id} first appear?"] == fmt_time(o.first_seen)
         assert _open(qa, "leave")[f"When is {o.id} last seen?"] == fmt_time(o.last_seen)
-        assert _open(qa, "object_label")[f"What kind of object is {o.id}?"] == o.label
     # person#2 walks from x=900 to x=100 in a 1280-wide frame: leftwards, first seen on the right.
     assert _open(qa, "object_motion")["How does person#2 move while it is visible?"] == "moves left"
     assert (
@@ -89,6 +100,23 @@ def test_every_question_has_a_multiple_choice_twin_with_the_same_answer():
         assert all(0 <= s <= 60 for s in secs)
     # Positions where the correct answer sits are spread (not always A).
     assert len({m.answer_index for m in mcs.values()}) >= 3
+
+
+def test_order_questions_do_not_give_their_answer_away():
+    """Over many seeds the answer is the first id named about half the time, "first" and
+    "later" are both asked, and a same-label pair (ids count up in order) is never asked."""
+    named_first, whiches = [], set()
+    for seed in range(40):
+        for q in grounded_qa(small_record(), seed=seed, max_per_type=10):
+            if q.type != "order" or q.is_mc:
+                continue
+            m = re.fullmatch(ORDER_RE, q.q)
+            assert m is not None
+            whiches.add(m.group(1))
+            assert m.group(2).split("#")[0] != m.group(3).split("#")[0]
+            named_first.append(q.a == m.group(2))
+    assert whiches == {"first", "later"}
+    assert 0.3 < sum(named_first) / len(named_first) < 0.7
 
 
 def test_same_seed_same_data_other_seed_other_order():

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from orchestrator.record import (
     RLE,
+    SCHEMA_VERSION,
     Event,
     ObjectTrack,
     Provenance,
@@ -74,7 +75,7 @@ def test_json_round_trip(tmp_path):
     path = ctx.save(tmp_path / "r.json")
     back = VideoContext.load(path)
     assert back == ctx
-    assert json.loads(path.read_text())["schema_version"] == "1.0"
+    assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
     assert not list(tmp_path.glob(".*.tmp"))  # atomic write leaves no temp file
 
 
@@ -117,3 +118,28 @@ def test_load_non_record_says_so(tmp_path):
     (tmp_path / "y.json").write_text("{nope")
     with pytest.raises(ValueError, match="invalid JSON"):
         VideoContext.load(tmp_path / "y.json")
+
+
+def test_events_and_masks_naming_unknown_objects_are_refused(tmp_path):
+    ctx = sample_record()
+    ok = Event(start=2, end=2, kind="mask", text="mask", source="sam2", objects=["person#1"])
+    ctx.events.append(ok)
+    assert VideoContext.model_validate(ctx.model_dump()).events[-1].objects == ["person#1"]
+
+    data = json.loads(ctx.to_json())
+    data["events"].append(
+        {"start": 3, "end": 3, "kind": "mask", "text": "mask", "source": "sam2",
+         "objects": ["person#1", "person#7"], "data": {"rle": "3 4"}}
+    )  # fmt: skip
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    with pytest.raises(ValidationError) as e:
+        VideoContext.load(tmp_path / "r.json")
+    msg = str(e.value)
+    assert "event 2 (kind 'mask' from 'sam2' at 3 s) names object ids not in the record" in msg
+    assert "person#7; expected ids of its objects (person#1)" in msg
+    with pytest.raises(ValidationError, match="not in the record: dog#2"):
+        VideoContext(
+            video=video_info(duration=5.0),
+            events=[Event(start=0, end=1, kind="caption", text="a dog", source="caption",
+                          objects=["dog#2"])],
+        )  # fmt: skip

@@ -97,12 +97,14 @@ def _request(url: str, method: str = "GET", data: bytes | None = None, **headers
 def test_config_lists_profiles_samples_and_limit(server, profiles):
     status, cfg = _request(f"{server}/api/config")
     assert status == 200
-    assert cfg["profiles"] == profiles and cfg["max_upload_mb"] == 2
+    # offered by name: the YAML paths stay on the server
+    assert cfg["profiles"] == ["e2e", "shots-only"] and cfg["max_upload_mb"] == 2
+    assert not any("/" in p for p in cfg["profiles"] + cfg["llms"])
     assert "bikes" in cfg["samples"] and "local" in cfg["llms"]
 
 
 def test_bad_uploads_get_one_clear_line(server, profiles):
-    up = f"{server}/api/upload?profile={profiles[1]}&name="
+    up = f"{server}/api/upload?profile=shots-only&name="
     status, body = _request(up + "notes.txt", "PUT", b"hello")
     assert status == 400 and "not a video file this app accepts" in body["error"]
     status, body = _request(up + "clip.mp4", "PUT", b"this is text, not a video" * 10)
@@ -110,7 +112,7 @@ def test_bad_uploads_get_one_clear_line(server, profiles):
     assert "Traceback" not in body["error"] and "/upload" not in body["error"]
     # Too big: refused from the declared length alone, before a byte of the body is read.
     conn = http.client.HTTPConnection(server.removeprefix("http://"), timeout=30)
-    conn.putrequest("PUT", f"/api/upload?profile={profiles[1]}&name=big.mp4")
+    conn.putrequest("PUT", "/api/upload?profile=shots-only&name=big.mp4")
     conn.putheader("Content-Length", str(2 * 1024 * 1024 + 1))
     conn.endheaders()
     r = conn.getresponse()
@@ -128,7 +130,7 @@ def test_sample_job_progress_then_record(server, profiles):
     status, body = _request(
         f"{server}/api/sample",
         "POST",
-        json.dumps({"name": "bikes", "profile": profiles[1]}).encode(),
+        json.dumps({"name": "bikes", "profile": "shots-only"}).encode(),
         **{"Content-Type": "application/json"},
     )
     assert status == 200
@@ -163,7 +165,7 @@ def test_sample_job_progress_then_record(server, profiles):
 def test_streamed_upload_over_the_limit_is_cut_off(server, profiles):
     # No Content-Length (chunked): the server counts while it writes and stops at the limit.
     conn = http.client.HTTPConnection(server.removeprefix("http://"), timeout=30)
-    conn.putrequest("PUT", f"/api/upload?profile={profiles[1]}&name=big.mp4")
+    conn.putrequest("PUT", "/api/upload?profile=shots-only&name=big.mp4")
     conn.putheader("Transfer-Encoding", "chunked")
     conn.endheaders()
     chunk = b"\0" * (256 * 1024)
@@ -200,7 +202,7 @@ def test_a_video_browsers_cannot_play_is_transcoded_for_the_player(server, profi
         check=True,
     )
     status, body = _request(
-        f"{server}/api/upload?name=clip.avi&profile={profiles[1]}", "PUT", avi.read_bytes()
+        f"{server}/api/upload?name=clip.avi&profile=shots-only", "PUT", avi.read_bytes()
     )
     assert status == 200, body
     deadline = time.monotonic() + 60
@@ -264,6 +266,14 @@ def test_browser_upload_chat_seek_and_two_tabs(server, profiles, tmp_path):
         )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
+            # The page must work under its Content-Security-Policy: no refused script or style.
+            csp_refusals: list[str] = []
+            page.on(
+                "console",
+                lambda m: csp_refusals.append(m.text)
+                if "Content Security Policy" in m.text
+                else None,
+            )
             page.goto(server, wait_until="domcontentloaded")
             page.wait_for_selector("#profile option", state="attached")
             # A bad upload: a clear line in the page, no stack trace.
@@ -273,7 +283,7 @@ def test_browser_upload_chat_seek_and_two_tabs(server, profiles, tmp_path):
             assert "holiday.mp4 is not a usable video" in err.inner_text()
             assert "Traceback" not in page.content()
 
-            page.select_option("#profile", profiles[0])
+            page.select_option("#profile", "e2e")
             page.set_input_files("#file", str(clip))
             page.wait_for_selector("#perceivers li", timeout=60_000)  # progress is shown
             page.wait_for_selector("body[data-state=ready]", timeout=240_000)
@@ -307,7 +317,7 @@ def test_browser_upload_chat_seek_and_two_tabs(server, profiles, tmp_path):
             page2.goto(server, wait_until="domcontentloaded")
             page2.wait_for_selector("#sample option", state="attached")
             page2.select_option("#sample", "bigbuckbunny")
-            page2.select_option("#profile", profiles[1])
+            page2.select_option("#profile", "shots-only")
             page2.click("#open-sample")
             page2.wait_for_selector("body[data-state=ready]", timeout=120_000)
             assert page2.evaluate("record.video.name") == "bigbuckbunny.mp4"
@@ -342,6 +352,7 @@ def test_browser_upload_chat_seek_and_two_tabs(server, profiles, tmp_path):
                 Path(keep).mkdir(parents=True, exist_ok=True)
                 shot = Path(shutil.copy(shot, Path(keep) / shot.name))
             print(f"screenshot: {shot}")
+            assert csp_refusals == [], csp_refusals
         finally:
             browser.close()
 

@@ -19,7 +19,7 @@ from orchestrator.webapp import AppConfig, create_app
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     app = create_app(AppConfig(work_dir=tmp_path_factory.mktemp("web")))
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:  # a Host the app allows
         yield c
 
 

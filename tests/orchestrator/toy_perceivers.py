@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from orchestrator.errors import PerceiverSkipped
-from orchestrator.record import Event
+from orchestrator.record import Event, ObjectTrack
 from perceivers.base import Media, Perceiver, PerceiverOptions
 
 
@@ -19,7 +19,7 @@ class BrightnessOptions(PerceiverOptions):
 
 
 class Brightness(Perceiver):
-    """One event per slow frame with its mean brightness; counts fast frames."""
+    """One event per `every`-th slow frame with its mean brightness; counts fast frames."""
 
     name = "brightness"
     version = "1"
@@ -33,6 +33,8 @@ class Brightness(Perceiver):
         for stream, f in media.frames_all():
             if stream == "fast":
                 fast.append((f.t, f.image.shape))
+                continue
+            if f.index % self.options.every:
                 continue
             yield Event(
                 start=f.t,
@@ -99,7 +101,27 @@ class Counter(Perceiver):
         yield Event(start=0, end=0, kind="count", text=str(n), source=self.name)
 
 
-TOYS = {c.name: c for c in (Brightness, Loudness, Broken, Counter)}
+class Marker(Perceiver):
+    """Requires brightness: one event per brightness event, naming an object ``spot#N`` that
+    brightness never produced unless `own_objects` (then it adds them itself) — a downstream
+    result that refers to objects by id, like sam2's masks on the detector's ``person#N``."""
+
+    name = "marker"
+    version = "1"
+    requires = ("brightness",)
+    own_objects = True
+
+    def perceive(self, media: Media) -> Iterator[ObjectTrack | Event]:
+        bright = [e for e in media.upstream.events if e.kind == "brightness"]
+        for i, e in enumerate(bright, 1):
+            if self.own_objects:
+                yield ObjectTrack(id=f"spot#{i}", label="spot", first_seen=e.start,
+                                  last_seen=e.end, source=self.name)  # fmt: skip
+            yield Event(start=e.start, end=e.end, kind="mark", text=e.text, source=self.name,
+                        objects=[f"spot#{i}"])  # fmt: skip
+
+
+TOYS = {c.name: c for c in (Brightness, Loudness, Broken, Counter, Marker)}
 
 
 def entry_points() -> dict[str, md.EntryPoint]:

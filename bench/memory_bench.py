@@ -1,0 +1,120 @@
+"""Memory by resolution: peak RSS of textualizing a 12288x12288 clip, with the slow stream's
+pixel bound (the default) and without it (the old behaviour: slow frames at full resolution),
+side by side in one run.
+
+    python bench/memory_bench.py [--seconds 2]
+
+Each mode runs in a fresh process (a real perceiver-shaped consumer: the toy `brightness`, which
+reads every slow and fast frame); the peak is the highest sum of its RSS and its children's
+(ffmpeg decodes beside it), sampled every 10 ms; each part's own peak is shown too.
+Prints a table and writes bench/results/memory.json.
+Target: under 2 GiB for the 12K clip with the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+
+_CHILD = """
+import json, sys, threading
+import psutil
+import perceivers
+from tests.orchestrator.toy_perceivers import Brightness
+perceivers.register_perceiver("brightness", Brightness)
+from orchestrator.pipeline import Pipeline
+from orchestrator.profiles import parse_profile
+# Peak resident memory of this process and of its children (ffmpeg), sampled every 10 ms:
+# getrusage's ru_maxrss would also count the parent's pages from before the exec.
+me = psutil.Process()
+peak = {"self": 0, "children": 0, "total": 0}
+stop = threading.Event()
+def sample():
+    while not stop.is_set():
+        try:
+            own = me.memory_info().rss
+            kids = sum(c.memory_info().rss for c in me.children(recursive=True))
+        except psutil.Error:
+            continue
+        peak["self"] = max(peak["self"], own)
+        peak["children"] = max(peak["children"], kids)
+        peak["total"] = max(peak["total"], own + kids)
+        stop.wait(0.01)
+t = threading.Thread(target=sample, daemon=True)
+t.start()
+sampling = {"slow_fps": 1.0, "fast_fps": 2.0, **json.loads(sys.argv[2])}
+prof = parse_profile({"name": "mem", "perceivers": {"brightness": None}, "sampling": sampling})
+ctx = Pipeline(prof, cache=False).run(sys.argv[1])
+stop.set()
+t.join()
+slow = [e for e in ctx.events if e.kind == "brightness"]
+print(json.dumps({**peak, "slow": [slow[0].data["w"], slow[0].data["h"]], "n": len(slow),
+                  "size": [ctx.video.width, ctx.video.height]}))
+"""
+
+
+def make_clip(dest: Path, seconds: float) -> Path:
+    path = dest / "huge_12k.mp4"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+         "-i", f"color=c=0x3366cc:s=12288x12288:r=2:d={seconds}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-threads", "1", "-pix_fmt", "yuv420p",
+         str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+def run(clip: Path, sampling: dict) -> dict:
+    env = {**os.environ, "VIDCHAT_CACHE": str(clip.parent / "cache")}
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(clip), json.dumps(sampling)],
+        capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+        timeout=1200,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"run failed: {out.stderr[-1000:]}")
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got["peak_mib"] = round(got.pop("total") / 2**20)
+    got["vidchat_mib"] = round(got.pop("self") / 2**20)
+    got["ffmpeg_mib"] = round(got.pop("children") / 2**20)
+    return got
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=2.0)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        clip = make_clip(Path(d), args.seconds)
+        modes = {
+            "bounded (default slow_max_pixels = 3840x2160)": run(clip, {}),
+            "unbounded (slow frames at 12288x12288)": run(
+                clip, {"slow_max_pixels": 12288 * 12288}
+            ),
+        }
+    print(f"{'mode':<48} {'slow frame':>12} {'vidchat':>9} {'ffmpeg':>8} {'peak':>8}")
+    for name, m in modes.items():
+        print(f"{name:<48} {m['slow'][0]:>5}x{m['slow'][1]:<6} {m['vidchat_mib']:>6} MiB "
+              f"{m['ffmpeg_mib']:>5} MiB {m['peak_mib']:>5} MiB")  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    out = {
+        "clip": f"12288x12288, {args.seconds:g} s at 2 fps, solid colour, h264",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "modes": modes,
+    }
+    (RESULTS / "memory.json").write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {RESULTS / 'memory.json'}")
+
+
+if __name__ == "__main__":
+    main()
