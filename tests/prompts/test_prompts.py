@@ -60,7 +60,7 @@ def test_missing_attribute_of_a_given_variable_fails_too():
 def test_unknown_part_and_unknown_prompt_say_what_exists():
     with pytest.raises(PromptError, match="parts: system, record, question, earlier"):
         load_prompt("chat").render("nope")
-    with pytest.raises(PromptError, match="shipped prompts: chat, conversation, describe"):
+    with pytest.raises(PromptError, match="shipped prompts: blind, chat, conversation, describe"):
         load_prompt("no_such_prompt")
 
 
