@@ -136,7 +136,7 @@ def build_tiny_llm(dest: str | Path) -> Path:
     transformers = _import_transformers()
     import torch
 
-    source = _transformers_folder(_local_source(LLMConfig()))
+    source = _transformers_folder(_local_source(LLMConfig(model="llm:smollm2-135m")))
     tok = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
     torch.manual_seed(0)
     config = transformers.LlamaConfig(

@@ -59,10 +59,13 @@ __all__ = [
     "Answer",
     "ChatSession",
     "Citation",
+    "Evidence",
     "Turn",
     "format_messages",
     "parse_citations",
     "parse_object_ids",
+    "split_reply",
+    "verify_evidence",
 ]
 
 log = logging.getLogger(__name__)
@@ -93,11 +96,34 @@ class Citation(BaseModel):
     in_video: bool = Field(True, description="False when the time lies past the video's end")
 
 
+class Evidence(BaseModel):
+    """A record line the answer relies on, as quoted by the model (or computed by code), and
+    whether it was found in the record. Only verified evidence is shown as a citation."""
+
+    quote: str = Field(description="as the model wrote it (or the computed fact)")
+    verified: bool = Field(description="found in the record (exact or near-exact line match)")
+    source: Literal["record", "computed"] = "record"
+    line: str | None = Field(None, description="the matching record line, when verified")
+    start: float | None = Field(None, description="seconds: the line's time, when it has one")
+    end: float | None = None
+    objects: list[str] = Field(default_factory=list, description="object ids on the line")
+
+
 class Answer(BaseModel):
     """One answer and where it came from."""
 
     question: str
     text: str
+    evidence: list[Evidence] = Field(
+        default_factory=list, description="quoted record lines, each checked against the record"
+    )
+    answered_by: Literal["llm", "facts"] = Field(
+        "llm", description="facts: a pure lookup answered by code from the record, no model"
+    )
+    facts: list[str] = Field(
+        default_factory=list, description="facts computed from the record and given to the model"
+    )
+    raw_text: str = Field("", description="the model's whole reply (evidence, then answer)")
     citations: list[Citation] = Field(default_factory=list)
     objects: list[str] = Field(default_factory=list, description="cited ids found in the record")
     unknown_objects: list[str] = Field(
@@ -194,6 +220,163 @@ def parse_object_ids(text: str, known: set[str] | list[str]) -> tuple[list[str],
         if oid not in target:
             target.append(oid)
     return cited, unknown
+
+
+_ANSWER_MARK_RE = re.compile(r"(?im)^\W*answer\W*:\s*")
+_EVIDENCE_HEAD_RE = re.compile(r"(?im)^\W*evidence\W*:?\s*$")
+_LEAD_TIME_RE = re.compile(
+    r"^\s*(?:\d{1,2}:)?\d{1,3}:\d{2}(?:\s*[–-]\s*(?:\d{1,2}:)?\d{1,3}:\d{2})?"
+)
+_QUOTES = "\"'“”‘’`"
+# Shortest quote checked against the record: "- yes" verifies nothing.
+MIN_QUOTE_CHARS = 8
+# difflib ratio over which a quote counts as the same line (a dropped comma, a changed case).
+NEAR_MATCH = 0.9
+
+
+def split_reply(text: str) -> tuple[list[str], str]:
+    """The model's reply as (evidence quotes, answer). Without an ANSWER: mark, lines that look
+    like quotes ("- ...") are evidence and the rest is the answer."""
+    m = _ANSWER_MARK_RE.search(text)
+    head, answer = (text[: m.start()], text[m.end() :]) if m else ("", text)
+    if not m and _EVIDENCE_HEAD_RE.search(text):
+        keep = []
+        for ln in text.splitlines():
+            if ln.strip().startswith("- "):
+                head += ln + "\n"
+            elif not _EVIDENCE_HEAD_RE.match(ln):
+                keep.append(ln)
+        answer = "\n".join(keep)
+    quotes = []
+    for ln in head.splitlines():
+        q = ln.strip()
+        if not q or _EVIDENCE_HEAD_RE.match(q):
+            continue
+        q = q.lstrip("-*• ").strip().strip(_QUOTES).strip()
+        if q and q.lower().strip(".()[] ") not in ("none", "n/a", "nothing"):
+            quotes.append(q)
+    return quotes, answer.strip()
+
+
+def _norm(text: str) -> str:
+    text = text.lower().replace("–", "-").replace("—", "-")
+    text = "".join(ch for ch in text if ch not in _QUOTES)
+    return " ".join(text.split()).strip(" .-")
+
+
+def _line_times(line: str) -> tuple[float | None, float | None]:
+    m = _LEAD_TIME_RE.match(line)
+    if not m:
+        return None, None
+    times = [t for t in (_seconds(x) for x in _TIME_RE.finditer(m.group(0))) if t is not None]
+    return (times[0], times[-1]) if times else (None, None)
+
+
+def _near_line(q: str, quote: str, normed: list[tuple[str, str]]) -> str | None:
+    """The record line a quote nearly equals (difflib ratio >= NEAR_MATCH), comparing the text
+    after the leading time when the quote's time falls within the line's (models often write
+    ``00:20`` for ``00:20–00:24``)."""
+    import difflib
+
+    q_start, _ = _line_times(quote)
+    q_body = _norm(_LEAD_TIME_RE.sub("", quote, count=1))
+    best, best_ratio = None, 0.0
+    for n, ln in normed:
+        ratio = difflib.SequenceMatcher(None, q, n).ratio()
+        start, end = _line_times(ln)
+        if None not in (q_start, start, end) and start - 1 <= q_start <= end + 1:  # type: ignore[operator]
+            body = _norm(_LEAD_TIME_RE.sub("", ln, count=1))
+            ratio = max(ratio, difflib.SequenceMatcher(None, q_body, body).ratio())
+        if ratio > best_ratio:
+            best, best_ratio = ln, ratio
+    return best if best_ratio >= NEAR_MATCH else None
+
+
+def verify_evidence(quotes: list[str], record_text: str, known_ids: set[str]) -> list[Evidence]:
+    """Check each quote against the record's lines: an exact line (or a line contained in it,
+    or it in a line), or a near-exact one (difflib ratio >= NEAR_MATCH). Verified quotes are
+    mapped to the line's time and object ids."""
+    # Window headers ("[00:30–00:40]") and "visible:" lists say nothing a quote could rest on.
+    lines = [
+        ln.strip()
+        for ln in record_text.splitlines()
+        if ln.strip()
+        and not _WINDOW_HEAD_RE.match(ln.strip())
+        and not ln.strip().startswith("visible:")
+    ]
+    normed = [(_norm(ln), ln) for ln in lines]
+    out = []
+    for quote in quotes:
+        q = _norm(quote)
+        match: str | None = None
+        if len(q) >= MIN_QUOTE_CHARS:
+            for n, ln in normed:
+                if q == n or (len(n) >= MIN_QUOTE_CHARS and (q in n or n in q)):
+                    match = ln
+                    break
+            if match is None:
+                match = _near_line(q, quote, normed)
+        if match is None:
+            out.append(Evidence(quote=quote, verified=False))
+            continue
+        start, end = _line_times(match)
+        ids, _ = parse_object_ids(match, known_ids)
+        out.append(
+            Evidence(quote=quote, verified=True, line=match, start=start, end=end, objects=ids)
+        )
+    return out
+
+
+def _record_block(system_text: str) -> str:
+    """The record as the model saw it: the text between <record> and </record>, unescaped
+    (quotes are checked against the record only, never against the instructions)."""
+    from prompts import unescape_data
+
+    start, end = system_text.find("<record>"), system_text.rfind("</record>")
+    if start < 0 or end < start:
+        return ""
+    return unescape_data(system_text[start + len("<record>") : end])
+
+
+class _AnswerGate:
+    """Holds back the evidence part of a streamed reply and lets the answer through: the user
+    sees the answer first; the evidence is checked and shown as citations after it."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.open = False
+        self.plain = False  # no evidence section: everything was the answer
+        self._sent = 0
+        self._shown = False  # nothing but white space let through yet
+
+    def feed(self, chunk: str) -> str:
+        self.text += chunk
+        if not self.open:
+            head = self.text.lstrip().lower()
+            marks = ("evidence", "**evidence", "- ")
+            if not head or any(m.startswith(head) for m in marks):
+                return ""  # too early to tell: this could be the start of an evidence section
+            m = _ANSWER_MARK_RE.search(self.text)
+            if m:
+                self.open, self._sent = True, m.end()
+            elif not head.startswith(marks):
+                # The model skipped the format: its reply is the answer, streamed as it comes.
+                self.open, self._sent = True, 0
+                self.plain = True
+            else:
+                return ""
+        out = self.text[self._sent :]
+        self._sent = len(self.text)
+        if not self._shown:
+            out = out.lstrip()  # the space after "ANSWER:" may come in the next chunk
+            self._shown = bool(out)
+        return out
+
+    def rest(self) -> str:
+        """What was never let through when the reply ended (no ANSWER: mark at all)."""
+        if self.open:
+            return ""
+        return split_reply(self.text)[1]
 
 
 class _LoopGuard:
@@ -300,6 +483,8 @@ class ChatSession:
         count_tokens: token counter; default the LLM's tokenizer (local) or an estimate.
         embedder: the retrieval embedder; default the shipped all-MiniLM-L6-v2.
         cache: keep retrieval embeddings on disk between sessions.
+        use_facts: compute facts from the record for lookup questions (`orchestrator.facts`)
+            and answer pure lookups directly; off only to measure what the model does alone.
     """
 
     def __init__(
@@ -314,6 +499,7 @@ class ChatSession:
         count_tokens: Callable[[str], int] | None = None,
         embedder: Embedder | None = None,
         cache: bool = True,
+        use_facts: bool = True,
     ) -> None:
         if not isinstance(ctx, VideoContext):
             raise InputError(f"ChatSession needs a VideoContext, got {type(ctx).__name__}")
@@ -326,6 +512,7 @@ class ChatSession:
         self.record_share = record_share
         self.retrieval_k = retrieval_k
         self.cache = cache
+        self.use_facts = use_facts
         self._embedder = embedder
         self._count = count_tokens
         self._model: BaseChatModel | None = None
@@ -532,8 +719,12 @@ class ChatSession:
 
     # -- prompt assembly ---------------------------------------------------------------------
 
-    def build_messages(self, question: str) -> _Plan:
-        """The messages the LLM would receive for `question` now, with their budget."""
+    def build_messages(self, question: str, facts: list[str] | None = None) -> _Plan:
+        """The messages the LLM would receive for `question` now, with their budget.
+
+        `facts`: lines computed from the record for this question (`orchestrator.facts`); they
+        go into the user's turn, after the record, so the record stays a fixed prefix.
+        """
         from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
         from prompts import load_prompt
@@ -541,7 +732,8 @@ class ChatSession:
         prompt = load_prompt(CHAT_PROMPT)
         system = prompt.render("system")
         count = self.count_tokens
-        fixed = count(system) + count(question) + 3 * MESSAGE_OVERHEAD
+        user_turn = prompt.render("question", question=question, facts=facts or []).strip()
+        fixed = count(system) + count(user_turn) + 3 * MESSAGE_OVERHEAD
         available = self.budget_tokens - fixed
         if available < 64:
             raise ConfigError(
@@ -563,7 +755,8 @@ class ChatSession:
         # turn fits verbatim, verbatim turns get only part of the history budget, so that the
         # summary of what came before has room too.
         costs = [
-            count(t.question) + count(t.answer.text) + 2 * MESSAGE_OVERHEAD for t in self.turns
+            count(t.question) + count(t.answer.raw_text or t.answer.text) + 2 * MESSAGE_OVERHEAD
+            for t in self.turns
         ]
         verbatim_budget = history_budget
         if sum(costs) > history_budget:
@@ -609,8 +802,9 @@ class ChatSession:
         system_text = "\n\n".join(x for x in (system, block, summary) if x)
         messages: list[BaseMessage] = [SystemMessage(system_text)]
         for t in verbatim:
-            messages += [HumanMessage(t.question), AIMessage(t.answer.text)]
-        messages.append(HumanMessage(question))
+            # The reply as written (evidence, then answer): the model keeps to the format.
+            messages += [HumanMessage(t.question), AIMessage(t.answer.raw_text or t.answer.text)]
+        messages.append(HumanMessage(user_turn))
         prompt_tokens = sum(count(str(m.content)) + MESSAGE_OVERHEAD for m in messages)
         return _Plan(
             messages=messages,
@@ -655,14 +849,33 @@ class ChatSession:
         question = (question or "").strip()
         if not question:
             raise InputError("empty question: ask something about the video")
-        plan = self.build_messages(question)
+        from orchestrator.facts import facts_for
+
+        facts = facts_for(question, self.ctx) if self.use_facts else None
+        plan = self.build_messages(question, facts.lines if facts else None)
         self.last_messages = plan.messages
         self.last_plan = plan
         self.last_answer = None
         self._cancel = cancel or threading.Event()
-        return self._generate(question, plan, self._cancel)
+        if facts is not None and facts.direct:
+            return self._direct(question, plan, facts.direct, facts.lines)
+        return self._generate(question, plan, self._cancel, facts.lines if facts else [])
 
-    def _generate(self, question: str, plan: _Plan, cancel: threading.Event) -> Iterator[str]:
+    def _direct(self, question: str, plan: _Plan, text: str, lines: list[str]) -> Iterator[str]:
+        """A pure lookup, answered by code from the record: no model, nothing invented."""
+        t0 = time.perf_counter()
+        yield text
+        evidence = []
+        for ln in lines:
+            ids, _ = parse_object_ids(ln, self._known_ids)
+            evidence.append(Evidence(quote=ln, verified=True, source="computed", line=ln,
+                                     objects=ids))  # fmt: skip
+        self._finish(question, plan, text, t0, time.perf_counter() - t0, cancelled=False,
+                     evidence=evidence, answered_by="facts", facts=lines, raw=text)  # fmt: skip
+
+    def _generate(
+        self, question: str, plan: _Plan, cancel: threading.Event, facts: list[str]
+    ) -> Iterator[str]:
         from orchestrator.llm import stream_chat
 
         model = self.chat_model()
@@ -672,18 +885,25 @@ class ChatSession:
         finished = False
         failed = False
         guard = _LoopGuard()
+        gate = _AnswerGate()
         chunks = stream_chat(model, plan.messages, cancel=cancel)
         try:
             for chunk in chunks:
                 if first is None:
                     first = time.perf_counter() - t0
                 parts.append(chunk)
-                yield chunk
+                shown = gate.feed(chunk)
+                if shown:
+                    yield shown
                 if cancel.is_set():
                     break
                 if guard.feed(chunk):
                     break  # the model is looping: stop it (closing the stream below)
             finished = not cancel.is_set()
+            if finished:
+                tail = gate.rest()
+                if tail:
+                    yield tail
         except GeneratorExit:
             cancel.set()
             raise
@@ -699,10 +919,15 @@ class ChatSession:
             if close is not None:
                 close()
             if not failed:
-                text = guard.kept() if guard.looping else "".join(parts)
+                raw = guard.kept() if guard.looping else "".join(parts)
+                quotes, text = split_reply(raw) if not gate.plain else ([], raw)
+                record_text = _record_block(str(plan.messages[0].content))
+                evidence = verify_evidence(quotes, record_text + "\n" + "\n".join(facts),
+                                           self._known_ids)  # fmt: skip
                 self._finish(
                     question, plan, text, t0, first,
                     cancelled=not finished, loop_stopped=guard.looping,
+                    evidence=evidence, facts=facts, raw=raw,
                 )  # fmt: skip
 
     def _finish(
@@ -714,6 +939,11 @@ class ChatSession:
         first: float | None,
         cancelled: bool,
         loop_stopped: bool = False,
+        *,
+        evidence: list[Evidence] | None = None,
+        answered_by: Literal["llm", "facts"] = "llm",
+        facts: list[str] | None = None,
+        raw: str = "",
     ) -> None:
         seconds = time.perf_counter() - t0
         text = text.strip()
@@ -721,12 +951,16 @@ class ChatSession:
         answer = Answer(
             question=question,
             text=text,
+            evidence=evidence or [],
+            answered_by=answered_by,
+            facts=facts or [],
+            raw_text=raw.strip(),
             citations=parse_citations(text, self.ctx.video.duration),
             objects=cited,
             unknown_objects=unknown,
-            model=self.model_name,
-            prompt_tokens=plan.prompt_tokens,
-            completion_tokens=self.count_tokens(text) if text else 0,
+            model=self.model_name if answered_by == "llm" else "facts computed from the record",
+            prompt_tokens=plan.prompt_tokens if answered_by == "llm" else 0,
+            completion_tokens=self.count_tokens(text) if text and answered_by == "llm" else 0,
             seconds=round(seconds, 3),
             first_token_seconds=round(first, 3) if first is not None else None,
             cancelled=cancelled,
@@ -737,6 +971,15 @@ class ChatSession:
         self.last_answer = answer
         if not cancelled:
             self.turns.append(Turn(question, answer))
+
+    def prefill(self) -> bool:
+        """Process the record now (the system prompt and record, the prefix every question
+        shares), so that the first question starts from the prompt cache. Local server only;
+        returns whether anything was done. Safe to call from a background thread."""
+        from orchestrator.llm import prefill
+
+        plan = self.build_messages("(prefill)")
+        return prefill(self.chat_model(), plan.messages[:1])
 
     def ask(self, question: str) -> Answer:
         """Ask and wait for the whole answer."""
@@ -782,6 +1025,14 @@ class ChatSession:
         for i, t in enumerate(self.turns, 1):
             a = t.answer
             lines += ["", f"## {i}. {t.question}", "", a.text or "_(empty answer)_", ""]
+            verified = [e for e in a.evidence if e.verified]
+            for e in verified:
+                at = f"[{fmt_time(e.start)}] " if e.start is not None else ""
+                lines.append(f"> {at}{e.line or e.quote}")
+            if a.answered_by == "llm" and not verified:
+                lines.append("> (no evidence for this answer was found in the record)")
+            if verified or a.answered_by == "llm":
+                lines.append("")
             facts = []
             if a.citations:
                 facts.append("times " + ", ".join(c.text for c in a.citations))

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -132,6 +134,54 @@ def format_answer_facts(answer: Answer) -> str:
     return "[" + " · ".join(parts) + "]"
 
 
+def format_evidence(answer: Answer) -> list[str]:
+    """Lines shown after the answer: the verified evidence as citations ([time] record line),
+    or a plain statement that the evidence could not be found in the record. Unverified quotes
+    are never shown as citations."""
+    from orchestrator.render import fmt_time
+
+    if answer.cancelled:
+        return []
+    verified = [e for e in answer.evidence if e.verified]
+    lines = []
+    if answer.answered_by == "facts":
+        lines.append("  (computed from the record, no model needed)")
+    for e in verified:
+        if e.source == "computed":
+            lines.append(f"  · {e.line}")
+            continue
+        where = f"[{fmt_time(e.start)}] " if e.start is not None else ""
+        line = e.line or e.quote
+        lines.append(f"  · {where}{line}")
+    unverified = [e for e in answer.evidence if not e.verified]
+    if not verified and answer.answered_by == "llm":
+        if unverified:
+            lines.append(
+                f"  (evidence NOT found in the record: the {len(unverified)} line(s) the model "
+                "quoted are not in it; treat this answer as unsupported)"
+            )
+        else:
+            lines.append("  (no evidence: the model quoted no record line for this answer)")
+    elif unverified:
+        lines.append(f"  ({len(unverified)} quoted line(s) not found in the record, not shown)")
+    return ["evidence:", *lines] if lines and verified else lines
+
+
+def start_prefill(session: ChatSession) -> threading.Thread:
+    """Prefill the record in the background (the local server's prompt cache) so the first
+    question starts sooner; a failure here is only logged: the question will report it."""
+
+    def run() -> None:
+        try:
+            session.prefill()
+        except Exception as e:  # reported again, as one line, by the first question
+            logging.getLogger(__name__).info("prefill failed: %s", e)
+
+    t = threading.Thread(target=run, name="vidchat-prefill", daemon=True)
+    t.start()
+    return t
+
+
 def _parse_time(text: str) -> float:
     """``mm:ss``, ``h:mm:ss`` or plain seconds; InputError names what was given."""
     try:
@@ -175,6 +225,8 @@ class _Repl:
         answer = self.session.last_answer
         self.say()
         if answer is not None:
+            for line in format_evidence(answer):
+                self.say(line)
             self.say(format_answer_facts(answer))
 
     # -- slash commands ------------------------------------------------------------------------
@@ -359,6 +411,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     from orchestrator.models import cache_dir
 
     session = make_session(args.target, args.profile, args.llm, progress=not args.quiet)
+    start_prefill(session)  # the record is ready: process it while the user types
     input_fn = make_input_fn(cache_dir() / "chat_history")
     return run_repl(session, input_fn, sys.stdout, banner=not args.quiet)
 
@@ -380,6 +433,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     answer = session.last_answer
     sys.stdout.write("\n")
     if answer is not None:
+        for line in format_evidence(answer):
+            sys.stdout.write(line + "\n")
         sys.stdout.write(format_answer_facts(answer) + f"\n[model: {answer.model}]\n")
     return 0
 
@@ -404,7 +459,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--llm",
         help="which LLM answers: local, local:PATH_OR_NAME, openai:MODEL, "
-        "openai-compatible:URL[@MODEL], or an http(s) URL",
+        "openai-compatible:URL[@MODEL][#KEY_VAR], or an http(s) URL; an endpoint other than "
+        "OpenAI gets a key only from the variable named after #",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or banner")
 

@@ -1,21 +1,23 @@
 """The LLM layer: which chat model answers, and one way to stream from any of them.
 
-Three backends, all langchain ``BaseChatModel`` objects so the conversation code never cares
-which one it holds:
+One client path for every backend: ``langchain_openai.ChatOpenAI`` (the openai client) against an
+OpenAI-compatible ``/v1`` endpoint, so streaming, cancelling, timeouts and the fault handling
+below are the same everywhere:
 
-- ``local`` — in process. A GGUF file (the shipped ``llm:smollm2-135m`` by default) runs through
-  llama.cpp when ``llama_cpp`` is importable; otherwise transformers dequantizes it to fp32 once
-  and the result is saved as a transformers folder under ``cache_dir()/models/`` so the next
-  start loads in a fraction of a second. A transformers folder is loaded directly.
-- ``openai`` — ``langchain_openai.ChatOpenAI`` against api.openai.com, key from the environment.
-- ``openai-compatible`` — the same client against any ``/v1`` endpoint (llama.cpp server, vLLM,
-  Ollama, ``transformers serve``…); the key is optional.
+- ``local`` — vidchat's own llama.cpp server (`orchestrator.llm_server`, xllamacpp) on loopback,
+  started on first use with a GGUF file (a shipped name such as the default
+  ``llm:qwen2.5-coder-1.5b``, or any path), shared by the whole process, stopped at exit.
+- ``openai`` — api.openai.com (and nothing else), key from ``$OPENAI_API_KEY``.
+- ``openai-compatible`` — any ``/v1`` endpoint (vLLM, Ollama, ``transformers serve``, another
+  llama.cpp server…); it gets a key only when a variable is named for it (`key_variable`).
 
 Network failures are retried by the openai client itself (exponential backoff on connection
 errors, timeouts, 408/409/429 and 5xx — including a failing *start* of a stream, whose status
 is checked before the first chunk), then surface here as one-line `LLMError`s.
 
-Heavy libraries (torch, transformers, langchain_openai, llama_cpp) are imported inside functions.
+The GGUF → transformers conversion kept here (`export_transformers_folder`) serves
+``transformers serve`` and `embed_model`, which need the weights as a transformers folder.
+Heavy libraries (torch, transformers, langchain_openai, xllamacpp) are imported inside functions.
 """
 
 from __future__ import annotations
@@ -25,13 +27,10 @@ import hashlib
 import importlib.util
 import json
 import os
-import queue
+import re
 import shutil
 import threading
-import time
-from abc import abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -39,18 +38,14 @@ from urllib.parse import urlsplit
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
-    AIMessageChunk,
     BaseMessage,
-    ChatMessage,
-    HumanMessage,
-    SystemMessage,
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
 from orchestrator.errors import ConfigError, VidchatError
 from orchestrator.llm_config import DEFAULT_LOCAL_MODEL, Backend, LLMConfig
-from orchestrator.models import SHIPPED, ResolvedModel, cache_dir, resolve
+from orchestrator.models import SHIPPED, ResolvedModel, cache_dir, locate, resolve
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -59,12 +54,14 @@ __all__ = [
     "DEFAULT_OPENAI_MODEL",
     "OPENAI_BASE_URL",
     "LLMError",
-    "LlamaCppChatModel",
-    "LocalChatModel",
+    "LocalServerChatModel",
     "describe",
     "export_transformers_folder",
     "invoke_chat",
+    "key_variable",
+    "local_model_path",
     "make_chat_model",
+    "prefill",
     "resolve_llm_config",
     "stream_chat",
     "token_counter",
@@ -117,6 +114,24 @@ def _split_url_model(text: str, where: str) -> tuple[str, Any]:
     return _check_url(url, where), model
 
 
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _check_env_name(name: str, where: str) -> str:
+    if not _ENV_NAME_RE.match(name):
+        raise ConfigError(f"{where}: expected an environment variable name, got {name!r}")
+    return name
+
+
+def _split_key_env(flag: str) -> tuple[str, Any]:
+    """``URL@MODEL#VAR`` -> (``URL@MODEL``, VAR): the variable holding that endpoint's key."""
+    text = flag.strip()
+    if "#" in text and text.startswith(("http://", "https://", "openai-compatible:")):
+        text, _, env = text.rpartition("#")
+        return text, _check_env_name(env, f"--llm {flag!r}")
+    return text, _UNSET
+
+
 def _parse_flag(flag: str) -> tuple[Backend, Any, Any]:
     """A ``--llm`` value as (backend, model or _UNSET, base_url or _UNSET)."""
     where = f"--llm {flag!r}"
@@ -155,10 +170,12 @@ def resolve_llm_config(base: LLMConfig | None = None, flag: str | None = None) -
     """The LLM settings in force: `flag` > environment > `base` (the profile's) > defaults.
 
     Environment: ``VIDCHAT_LLM_BACKEND`` (local | openai | openai-compatible),
-    ``VIDCHAT_LLM_MODEL``, ``VIDCHAT_LLM_BASE_URL``; ``OPENAI_BASE_URL`` means openai-compatible
-    at that URL unless ``VIDCHAT_LLM_BACKEND`` names another backend. Flag syntax: ``local``,
-    ``local:PATH_OR_SHIPPED_NAME``, ``openai[:MODEL]``, ``openai-compatible:BASE_URL[@MODEL]``
-    or a bare ``http(s)://`` URL (optionally ``@MODEL``). Raises ConfigError on bad values.
+    ``VIDCHAT_LLM_MODEL``, ``VIDCHAT_LLM_BASE_URL``, ``VIDCHAT_LLM_API_KEY_ENV`` (the *name* of
+    the variable holding an openai-compatible endpoint's key); ``OPENAI_BASE_URL`` means
+    openai-compatible at that URL (with no key) unless ``VIDCHAT_LLM_BACKEND`` names another
+    backend. Flag syntax: ``local``, ``local:PATH_OR_SHIPPED_NAME``, ``openai[:MODEL]``,
+    ``openai-compatible:BASE_URL[@MODEL][#KEY_VAR]`` or a bare ``http(s)://`` URL (optionally
+    ``@MODEL`` and ``#KEY_VAR``). Raises ConfigError on bad values.
     """
     values = (base or LLMConfig()).model_dump()
 
@@ -177,10 +194,25 @@ def resolve_llm_config(base: LLMConfig | None = None, flag: str | None = None) -
     if env_backend == "local":
         env_url = _UNSET  # a URL means nothing to the in-process model
     env_model: Any = os.environ.get("VIDCHAT_LLM_MODEL") or _UNSET
+    before = values["backend"], values["base_url"]
     _apply(values, env_backend, env_model, env_url)
+    if (values["backend"], values["base_url"]) != before:
+        values["api_key_env"] = None  # the profile's key variable stays with its endpoint
+    if os.environ.get("VIDCHAT_LLM_API_KEY_ENV"):
+        values["api_key_env"] = _check_env_name(
+            os.environ["VIDCHAT_LLM_API_KEY_ENV"], "VIDCHAT_LLM_API_KEY_ENV"
+        )
 
     if flag is not None:
-        _apply(values, *_parse_flag(flag))
+        text, key_env = _split_key_env(flag)
+        before = values["backend"], values["base_url"]
+        _apply(values, *_parse_flag(text))
+        if key_env is not _UNSET:
+            values["api_key_env"] = key_env
+        elif (values["backend"], values["base_url"]) != before:
+            # A new endpoint on the command line: a key variable named for the old one (in
+            # the profile or environment) must not follow it there.
+            values["api_key_env"] = None
     try:
         return LLMConfig.model_validate(values)
     except ValueError as e:  # pydantic's ValidationError is a ValueError
@@ -308,126 +340,22 @@ def export_transformers_folder(config_or_gguf: LLMConfig | str | Path, dest: str
 
 
 # --------------------------------------------------------------------------------------------
-# Local chat models
+# The local model: a llama.cpp server, reached through the same OpenAI client as every backend
 # --------------------------------------------------------------------------------------------
 
-
-def _text_of(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    # Content blocks: keep the text ones (a local text model has nothing to do with images).
-    return "".join(
-        b if isinstance(b, str) else str(b.get("text", ""))
-        for b in content
-        if isinstance(b, str) or b.get("type") == "text"
-    )
+# A local answer waits for llama.cpp to prefill the whole record before its first byte: on 2
+# busy cores a 6,000-token record can take minutes, far over a remote endpoint's timeout.
+LOCAL_TIMEOUT_S = 900.0
 
 
-def _to_chat_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
-    roles = {SystemMessage: "system", HumanMessage: "user", AIMessage: "assistant"}
-    out = []
-    for m in messages:
-        role = next((r for cls, r in roles.items() if isinstance(m, cls)), None)
-        if role is None and isinstance(m, ChatMessage):
-            role = m.role
-        if role is None:
-            raise LLMError(f"local model: unsupported message type {type(m).__name__}")
-        out.append({"role": role, "content": _text_of(m)})
-    return out
+class LocalServerChatModel(BaseChatModel):
+    """A GGUF model served by vidchat's own llama.cpp server (`orchestrator.llm_server`), called
+    through ``langchain_openai.ChatOpenAI`` like any OpenAI-compatible endpoint.
 
-
-class _StopScanner:
-    """Cuts streamed text at the first stop string, holding back just enough characters that a
-    stop string split across two chunks is still caught before any of it is shown."""
-
-    def __init__(self, stop: Sequence[str] | None) -> None:
-        self.stop = [s for s in (stop or []) if s]
-        self.hold = max((len(s) for s in self.stop), default=1) - 1
-        self.pending = ""
-        self.hit = False
-
-    def feed(self, text: str) -> str:
-        self.pending += text
-        cuts = [i for i in (self.pending.find(s) for s in self.stop) if i >= 0]
-        if cuts:
-            self.hit = True
-            out, self.pending = self.pending[: min(cuts)], ""
-            return out
-        keep = len(self.pending) - self.hold if self.hold else len(self.pending)
-        out, self.pending = self.pending[:keep], self.pending[keep:]
-        return out
-
-    def flush(self) -> str:
-        out, self.pending = self.pending, ""
-        return out
-
-
-@dataclass
-class _Weights:
-    """A loaded transformers model and tokenizer, shared by every chat model built on them."""
-
-    folder: Path
-    model: Any
-    tokenizer: Any
-    lock: threading.Lock  # one generation at a time: two would only fight over the same cores
-    load_s: float
-
-
-_weights_cache: dict[Path, _Weights] = {}
-_weights_lock = threading.Lock()
-
-
-def _load_weights(folder: Path) -> _Weights:
-    with _weights_lock:
-        if folder in _weights_cache:
-            return _weights_cache[folder]
-        t0 = time.perf_counter()
-        transformers = _import_transformers()
-        import torch
-
-        tok = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        if not tok.chat_template:
-            raise ConfigError(
-                f"local LLM {folder}: the tokenizer has no chat template; "
-                "expected an instruction-tuned chat model"
-            )
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            folder, dtype=torch.float32, local_files_only=True
-        )
-        model.eval()
-        w = _Weights(folder, model, tok, threading.Lock(), time.perf_counter() - t0)
-        _weights_cache[folder] = w
-        return w
-
-
-def _gen_threads() -> int:
-    """Intra-op threads for local generation: half the cores, at least one.
-
-    Measured on the 2-core CI machine shared with other work (load ~6): SmolLM2-135M on a
-    1,440-token prompt gave TTFT 10.4 s and 8-9 tok/s with 1 thread, but TTFT 30 s and
-    2 tok/s with 2 — OpenMP workers spin-waiting for a busy core cost more than they gain.
-    Half the cores also leaves room for the rest of vidchat (perception, UI) running beside it.
+    The server starts on first use and is shared by every model object with the same file,
+    context size and threads (temperature and max_tokens travel per request). If it died, the
+    next call starts it again; the client follows it to its new port.
     """
-    return max(1, (os.cpu_count() or 2) // 2)
-
-
-def _cancel_criteria(should_stop: Callable[[], bool]) -> Any:
-    """A transformers StoppingCriteria that ends generation when `should_stop()` turns true
-    (checked after every token, so cancelling costs at most one more forward pass)."""
-    transformers = _import_transformers()
-    import torch
-
-    class CancelCriteria(transformers.StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            return torch.full((input_ids.shape[0],), should_stop(), dtype=torch.bool)
-
-    return CancelCriteria()
-
-
-class _LocalBase(BaseChatModel):
-    """Shared settings of the in-process models. `_stream` takes an extra keyword,
-    ``should_stop: Callable[[], bool]``, polled while generating (stream_chat passes it)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
 
@@ -437,6 +365,15 @@ class _LocalBase(BaseChatModel):
     max_tokens: int = 512
     context_tokens: int = 8192
     repetition_penalty: float = 1.0
+    timeout_s: float = LOCAL_TIMEOUT_S
+    max_retries: int = 0  # a local failure is not transient: retrying only repeats the prefill
+
+    _client: Any = PrivateAttr(default=None)
+    _client_url: str | None = PrivateAttr(default=None)
+
+    @property
+    def _llm_type(self) -> str:
+        return "vidchat-llama-cpp-server"
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
@@ -448,6 +385,67 @@ class _LocalBase(BaseChatModel):
             "repetition_penalty": self.repetition_penalty,
         }
 
+    def server(self) -> Any:
+        """The running `orchestrator.llm_server.LlamaServer` (started on first need)."""
+        from orchestrator.llm_server import ServerSpec, local_server
+
+        return local_server(ServerSpec(self.model_path, self.context_tokens))
+
+    @property
+    def openai_api_base(self) -> str:
+        """The server's ``/v1`` URL (for error messages)."""
+        return self._client_url or "(local llama.cpp server, not started)"
+
+    @property
+    def request_timeout(self) -> float:
+        """Seconds without data before a request fails (for error messages)."""
+        return self.timeout_s
+
+    def client(self) -> Any:
+        """The OpenAI-compatible client bound to the running server."""
+        server = self.server()
+        url = server.base_url
+        if self._client is None or url != self._client_url:
+            from langchain_openai import ChatOpenAI
+
+            self._client = ChatOpenAI(
+                model=self.model_name,
+                # The server's own per-start token: never a user's key.
+                api_key=server.token,
+                base_url=url,
+                timeout=self.timeout_s,
+                max_retries=self.max_retries,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                streaming=True,
+                stream_usage=True,
+                extra_body={"repeat_penalty": self.repetition_penalty, "cache_prompt": True},
+            )
+            self._client_url = url
+        return self._client
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` in the model's own tokenizer."""
+        return int(self.server().count_tokens(text))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        chunks = self.client().stream(messages, stop=stop, **kwargs)
+        try:
+            for chunk in chunks:
+                if run_manager and chunk.text:
+                    run_manager.on_llm_new_token(chunk.text)
+                yield ChatGenerationChunk(message=chunk)
+        finally:
+            # Closing the client's stream closes the HTTP response, which is how llama.cpp
+            # learns to stop generating (a cancelled answer frees the server at once).
+            chunks.close()
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -455,241 +453,47 @@ class _LocalBase(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        # One code path for both: the non-streamed answer is the joined stream.
-        chunks = list(self._stream(messages, stop=stop, run_manager=run_manager, **kwargs))
-        text = "".join(c.message.text for c in chunks)
-        last = chunks[-1].message if chunks else AIMessageChunk(content="")
-        message = AIMessage(
-            content=text,
-            usage_metadata=last.usage_metadata,
-            response_metadata=dict(last.response_metadata),
-        )
+        message = self.client().invoke(messages, stop=stop, **kwargs)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    @abstractmethod
-    def count_tokens(self, text: str) -> int:
-        """Tokens of `text` in this model's own tokenizer."""
-
-
-class LocalChatModel(_LocalBase):
-    """A chat model run in process by transformers (CPU, fp32), with the tokenizer's chat
-    template; greedy when temperature is 0, sampled otherwise."""
-
-    _weights: _Weights | None = PrivateAttr(default=None)
-
-    @property
-    def _llm_type(self) -> str:
-        return "vidchat-local-transformers"
-
-    @property
-    def weights(self) -> _Weights:
-        """The loaded model and tokenizer (loaded on first use, then shared process-wide)."""
-        if self._weights is None:
-            self._weights = _load_weights(Path(self.model_path))
-        return self._weights
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens of `text` in this model's own tokenizer."""
-        return len(self.weights.tokenizer.encode(text, add_special_tokens=False))
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        *,
-        should_stop: Callable[[], bool] | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        w = self.weights
-        transformers = _import_transformers()
-        tok = w.tokenizer
-        prompt = tok.apply_chat_template(
-            _to_chat_dicts(messages), tokenize=False, add_generation_prompt=True
-        )
-        enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
-        n_prompt = int(enc["input_ids"].shape[1])
-        context = min(
-            self.context_tokens,
-            int(getattr(w.model.config, "max_position_embeddings", self.context_tokens)),
-        )
-        if n_prompt >= context:
-            raise LLMError(
-                f"local model {self.model_name}: the prompt is {n_prompt} tokens, over its "
-                f"{context}-token context; render the record with a smaller budget"
-            )
-        max_new = min(self.max_tokens, context - n_prompt)
-
-        halt = threading.Event()  # set by us: a stop string, the consumer closing, an error
-        criteria = _cancel_criteria(lambda: halt.is_set() or bool(should_stop and should_stop()))
-        streamer = transformers.TextIteratorStreamer(
-            tok, skip_prompt=True, skip_special_tokens=True, timeout=0.05
-        )
-        sampling = (
-            {"do_sample": True, "temperature": self.temperature, "top_p": 1.0}
-            if self.temperature > 0
-            else {"do_sample": False}
-        )
-        result: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                import torch
-
-                # Per-thread setting (the rest of the process keeps its own): see _gen_threads.
-                torch.set_num_threads(_gen_threads())
-                with torch.inference_mode():
-                    result["out"] = w.model.generate(
-                        **enc,
-                        max_new_tokens=max_new,
-                        streamer=streamer,
-                        stopping_criteria=transformers.StoppingCriteriaList([criteria]),
-                        pad_token_id=tok.pad_token_id
-                        if tok.pad_token_id is not None
-                        else tok.eos_token_id,
-                        repetition_penalty=self.repetition_penalty,
-                        **sampling,
-                    )
-            except BaseException as e:  # re-raised in the consumer's thread
-                result["error"] = e
-            finally:
-                streamer.end()  # a second end after a normal finish only repeats the stop signal
-
-        scanner = _StopScanner(stop)
-        with w.lock:
-            worker = threading.Thread(target=run, name="vidchat-local-llm", daemon=True)
-            worker.start()
-            try:
-                while True:
-                    try:
-                        piece = next(streamer)
-                    except queue.Empty:
-                        if should_stop and should_stop():
-                            halt.set()
-                        continue
-                    except StopIteration:
-                        break
-                    text = scanner.feed(piece)
-                    if text:
-                        if run_manager:
-                            run_manager.on_llm_new_token(text)
-                        yield ChatGenerationChunk(message=AIMessageChunk(content=text))
-                    if scanner.hit or (should_stop and should_stop()):
-                        halt.set()
-                        break
-            finally:
-                # Also reached when the consumer closes the generator: stop the worker and wait
-                # for it, so the lock is free and no thread keeps burning CPU.
-                halt.set()
-                worker.join()
-        if "error" in result:
-            e = result["error"]
-            raise LLMError(f"local model {self.model_name} failed: {type(e).__name__}: {e}") from e
-        tail = "" if scanner.hit else scanner.flush()
-        n_out = int(result["out"].shape[1]) - n_prompt if "out" in result else 0
-        eos = tok.eos_token_id
-        ended = "out" in result and n_out > 0 and int(result["out"][0, -1]) == eos
-        finish = "stop" if scanner.hit or ended else "length" if n_out >= max_new else "cancelled"
-        yield ChatGenerationChunk(
-            message=AIMessageChunk(
-                content=tail,
-                usage_metadata={
-                    "input_tokens": n_prompt,
-                    "output_tokens": n_out,
-                    "total_tokens": n_prompt + n_out,
-                },
-                response_metadata={"finish_reason": finish, "model_name": self.model_name},
-            )
-        )
-
-
-class LlamaCppChatModel(_LocalBase):
-    """A GGUF chat model run in process by llama.cpp (``llama_cpp.Llama``), with the chat
-    template stored in the GGUF file."""
-
-    _llama: Any = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-
-    @property
-    def _llm_type(self) -> str:
-        return "vidchat-local-llama-cpp"
-
-    @property
-    def llama(self) -> Any:
-        """The ``llama_cpp.Llama`` instance (created on first use)."""
-        if self._llama is None:
-            import llama_cpp
-
-            self._llama = llama_cpp.Llama(
-                model_path=self.model_path, n_ctx=self.context_tokens, verbose=False
-            )
-        return self._llama
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens of `text` in this model's own tokenizer."""
-        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        *,
-        should_stop: Callable[[], bool] | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        finish: str | None = None
-        with self._lock:
-            # llama.cpp generates lazily, one token per next(): closing the iterator is the stop.
-            stream = self.llama.create_chat_completion(
-                messages=_to_chat_dicts(messages),
-                stream=True,
-                max_tokens=self.max_tokens,
-                temperature=self.temperature,
-                repeat_penalty=self.repetition_penalty,
-                stop=stop or None,
-            )
-            try:
-                for part in stream:
-                    choice = part["choices"][0]
-                    finish = choice.get("finish_reason") or finish
-                    text = choice.get("delta", {}).get("content") or ""
-                    if text:
-                        if run_manager:
-                            run_manager.on_llm_new_token(text)
-                        yield ChatGenerationChunk(message=AIMessageChunk(content=text))
-                    if should_stop and should_stop():
-                        finish = "cancelled"
-                        break
-            finally:
-                close = getattr(stream, "close", None)
-                if close is not None:
-                    close()
-        yield ChatGenerationChunk(
-            message=AIMessageChunk(
-                content="",
-                response_metadata={"finish_reason": finish, "model_name": self.model_name},
-            )
-        )
+    def prefill(self, messages: list[BaseMessage]) -> None:
+        """Have the server process `messages` now (one token generated), so that a later
+        question sharing their prefix starts from llama.cpp's prompt cache."""
+        self.client().bind(max_tokens=1).invoke(messages)
 
 
 # --------------------------------------------------------------------------------------------
-# The factory
+# The factory, and where keys may go
 # --------------------------------------------------------------------------------------------
 
 _models: dict[str, BaseChatModel] = {}
 _models_lock = threading.Lock()
 
+OPENAI_HOST = "api.openai.com"
+DEFAULT_OPENAI_KEY_ENV = "OPENAI_API_KEY"
 
-def _llama_cpp_available() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None
+
+def key_variable(config: LLMConfig) -> str | None:
+    """The environment variable whose value is sent as the API key, or None (no key sent).
+
+    Keys go only where they belong: the openai backend (api.openai.com only) sends
+    ``api_key_env`` or else ``$OPENAI_API_KEY``; an openai-compatible endpoint gets a key only
+    when a variable is named for it (``llm.api_key_env`` in the profile, ``#VAR`` after the
+    ``--llm`` URL, or ``VIDCHAT_LLM_API_KEY_ENV``); the local server never gets a user's key.
+    """
+    if config.backend == "openai":
+        return config.api_key_env or DEFAULT_OPENAI_KEY_ENV
+    if config.backend == "openai-compatible":
+        return config.api_key_env
+    return None
 
 
 def _api_key(config: LLMConfig) -> str:
-    key = os.environ.get(config.api_key_env)
+    env = key_variable(config)
+    key = os.environ.get(env) if env else None
     if config.backend == "openai" and not key:
         raise LLMError(
-            f"the openai backend needs an API key in ${config.api_key_env}; set it, or use "
+            f"the openai backend needs an API key in ${env}; set it, or use "
             "--llm local / --llm openai-compatible:URL"
         )
     return key or _NO_KEY
@@ -698,8 +502,16 @@ def _api_key(config: LLMConfig) -> str:
 def _base_url(config: LLMConfig) -> str:
     if config.backend == "openai":
         # Explicit, so that an OPENAI_BASE_URL in the environment (read by the openai client
-        # itself) cannot silently redirect a config that says "openai".
-        return config.base_url or OPENAI_BASE_URL
+        # itself) cannot silently redirect a config that says "openai" - and with it the key.
+        url = config.base_url or OPENAI_BASE_URL
+        parts = urlsplit(url)
+        if parts.scheme != "https" or parts.hostname != OPENAI_HOST:
+            raise ConfigError(
+                f"the openai backend talks only to https://{OPENAI_HOST} (it sends your OpenAI "
+                f"key), got base URL {url!r}; for another endpoint use "
+                "--llm openai-compatible:URL, with #KEY_VARIABLE after it if it needs a key"
+            )
+        return url
     if not config.base_url:
         raise ConfigError(
             "the openai-compatible backend needs a base URL: --llm openai-compatible:URL, "
@@ -718,32 +530,46 @@ def _remote_model_name(config: LLMConfig) -> str:
 
 def _cache_key(config: LLMConfig) -> str:
     key = ""
-    if config.backend != "local":
+    env = key_variable(config)
+    if env:
         # A changed key in the environment must give a new client, not the cached old one.
-        secret = os.environ.get(config.api_key_env) or ""
+        secret = os.environ.get(env) or ""
         key = hashlib.sha256(secret.encode()).hexdigest()[:16]
     return config.model_dump_json() + key
 
 
+def local_model_path(config: LLMConfig) -> Path:
+    """The GGUF file a local config names (a shipped name or a path), or a ConfigError."""
+    resolved = _local_source(config)
+    path = resolved.require()
+    if not _is_gguf(path):
+        raise ConfigError(
+            f"local LLM model {path}: expected a .gguf file (llama.cpp); for a transformers "
+            "folder run an OpenAI-compatible server (e.g. `transformers serve FOLDER`) and use "
+            "--llm http://HOST:PORT/v1"
+        )
+    return path
+
+
 def _build(config: LLMConfig) -> BaseChatModel:
     if config.backend == "local":
-        resolved = _local_source(config)
-        path = resolved.require()
-        common = {
-            "model_name": resolved.name,
-            "temperature": config.temperature,
-            "max_tokens": config.max_tokens,
-            "context_tokens": config.context_tokens,
-            "repetition_penalty": config.repetition_penalty,
-        }
-        if _is_gguf(path) and _llama_cpp_available():
-            return LlamaCppChatModel(model_path=str(path), **common)
-        return LocalChatModel(model_path=str(_transformers_folder(resolved)), **common)
+        path = local_model_path(config)
+        return LocalServerChatModel(
+            model_name=config.model or DEFAULT_LOCAL_MODEL,
+            model_path=str(path),
+            temperature=config.temperature,
+            max_tokens=config.max_tokens,
+            context_tokens=config.context_tokens,
+            repetition_penalty=config.repetition_penalty,
+            timeout_s=max(config.timeout_s, LOCAL_TIMEOUT_S),
+        )
 
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(
         model=_remote_model_name(config),
+        # Always explicit: left unset, the openai client would read $OPENAI_API_KEY itself
+        # and send it to whatever endpoint this is.
         api_key=_api_key(config),
         base_url=_base_url(config),
         timeout=config.timeout_s,
@@ -751,16 +577,15 @@ def _build(config: LLMConfig) -> BaseChatModel:
         temperature=config.temperature,
         max_tokens=config.max_tokens,
         # Read back by the error messages ("rejected the API key: check $VAR").
-        metadata={"vidchat_api_key_env": config.api_key_env},
+        metadata={"vidchat_api_key_env": key_variable(config) or ""},
     )
 
 
 def make_chat_model(config: LLMConfig) -> BaseChatModel:
-    """The chat model for `config`, built once per process and config (a REPL or notebook
-    reuses the loaded weights; local models also share weights across temperatures).
+    """The chat model for `config`, built once per process and config.
 
-    Local models load their weights on first use, converting a GGUF to a cached transformers
-    folder the first time ever (about 20 s for SmolLM2-135M; later starts load in under 1 s).
+    A local model is served by vidchat's llama.cpp server, started on first use and shared
+    by every local model object on the same file (`orchestrator.llm_server`).
     Raises ConfigError for unusable settings and LLMError for a missing OpenAI key.
     """
     key = _cache_key(config)
@@ -771,6 +596,18 @@ def make_chat_model(config: LLMConfig) -> BaseChatModel:
         with _models_lock:
             model = _models.setdefault(key, model)
     return model
+
+
+def prefill(model: BaseChatModel, messages: list[BaseMessage]) -> bool:
+    """Warm `model`'s prompt cache with `messages` (local server only; a no-op elsewhere,
+    since a remote API's cache is not ours to fill). Returns whether anything was done."""
+    if not isinstance(model, LocalServerChatModel):
+        return False
+    try:
+        model.prefill(messages)
+    except Exception as e:
+        raise _to_llm_error(e, model) from e
+    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -811,7 +648,7 @@ def _endpoint(model: BaseChatModel) -> tuple[str, str, int, float | None, str]:
     retries = int(getattr(model, "max_retries", 0) or 0)
     timeout = getattr(model, "request_timeout", None)
     timeout = timeout if isinstance(timeout, (int, float)) else None
-    env = (model.metadata or {}).get("vidchat_api_key_env", "OPENAI_API_KEY")
+    env = (model.metadata or {}).get("vidchat_api_key_env", "")
     return url, name, retries, timeout, str(env)
 
 
@@ -853,7 +690,12 @@ def _to_llm_error(e: BaseException, model: BaseChatModel, mid_stream: bool = Fal
         code = e.status_code
         msg = _status_detail(e)
         if code in (401, 403):
-            hint = f"check ${env}" if os.environ.get(env) else f"no key was sent: set ${env}"
+            if not env:
+                hint = "no key was sent: name the variable holding its key with #VAR after the URL"
+            elif os.environ.get(env):
+                hint = f"check ${env}"
+            else:
+                hint = f"no key was sent: set ${env}"
             return LLMError(f"LLM endpoint {url} rejected the API key (HTTP {code}; {hint}): {msg}")
         if code == 404:
             return LLMError(f"model {name!r} not found at {url} (HTTP 404): {msg}")
@@ -886,16 +728,15 @@ def stream_chat(
     """Stream the answer to `messages` as text chunks.
 
     Every backend exception becomes an LLMError. Setting `cancel`, or closing the generator,
-    stops generation promptly: local models check it after every token; remote streams are
-    closed (which closes the HTTP response) as soon as the next chunk arrives.
+    stops generation promptly: the stream is closed (which closes the HTTP response, and
+    llama.cpp, vLLM and the rest stop generating) as soon as the next chunk arrives.
     """
     halt = threading.Event()
 
     def should_stop() -> bool:
         return halt.is_set() or (cancel is not None and cancel.is_set())
 
-    kwargs: dict[str, Any] = {"should_stop": should_stop} if isinstance(model, _LocalBase) else {}
-    chunks = model.stream(messages, **kwargs)
+    chunks = model.stream(messages)
     started = False
     try:
         while True:
@@ -939,7 +780,7 @@ def token_counter(config: LLMConfig) -> Callable[[str], int]:
     tokenizer (exact), or for remote models the renderer's tokenizer-free estimate."""
     if config.backend == "local":
         model = make_chat_model(config)
-        assert isinstance(model, _LocalBase)
+        assert isinstance(model, LocalServerChatModel)
         return model.count_tokens
     from orchestrator.render import estimate_tokens
 
@@ -953,23 +794,18 @@ def describe(config: LLMConfig) -> str:
     """
     if config.backend == "local":
         name = config.model or DEFAULT_LOCAL_MODEL
-        r = resolve(name)
-        if not r.available or r.path is None:
-            return f"local {name} (unavailable: {r.reason or 'not a local model'})"
-        if r.origin == "package":
-            where = f"shipped in package {SHIPPED[name].dist}: {r.path.name}"
-        else:
-            where = str(r.path)
-        if _is_gguf(r.path):
-            engine = "llama.cpp" if _llama_cpp_available() else "transformers fp32 (cached)"
-        else:
-            engine = "transformers"
+        st = locate(name)
+        if not st.available:
+            return f"local {name} (unavailable: {st.detail})"
+        where = f"shipped in {SHIPPED[name].dist}" if name in SHIPPED else st.where
         return (
-            f"local {name} ({where}; {engine}; temperature {config.temperature}, "
-            f"max {config.max_tokens} tokens)"
+            f"local {name} ({where}; llama.cpp server on loopback; temperature "
+            f"{config.temperature}, max {config.max_tokens} tokens)"
         )
     url = config.base_url or (OPENAI_BASE_URL if config.backend == "openai" else "(no base URL)")
-    key = f"key from ${config.api_key_env}" if os.environ.get(config.api_key_env) else "no key"
+    env = key_variable(config)
+    # The variable's name only: a key is never printed.
+    key = f"key from ${env}" if env and os.environ.get(env) else "no key"
     return (
         f"{config.backend} {_remote_model_name(config)} at {url} ({key}; timeout "
         f"{config.timeout_s:g}s, {config.max_retries} retries)"

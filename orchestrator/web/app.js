@@ -33,7 +33,14 @@ async function api(path, options) {
 // ---------------------------------------------------------------- set-up
 async function init() {
   const cfg = await api("/api/config");
-  for (const p of cfg.profiles) $("profile").add(new Option(p.split("/").pop().replace(/\.ya?ml$/, ""), p));
+  for (const p of cfg.profiles) {
+    const st = (cfg.profile_status || {})[p];
+    const label = p.split("/").pop().replace(/\.ya?ml$/, "");
+    const o = new Option(st && !st.available ? `${label} (unavailable: ${st.reason})` : label, p);
+    if (st && !st.available) o.disabled = true;
+    $("profile").add(o);
+  }
+  if (cfg.default_profile) $("profile").value = cfg.default_profile;
   for (const s of cfg.samples) $("sample").add(new Option(s, s));
   for (const l of cfg.llms) { const o = document.createElement("option"); o.value = l; $("llms").append(o); }
   window.vidchatConfig = cfg;
@@ -180,6 +187,31 @@ function linkify(text) {
   }
   return html;
 }
+// The answer first; then only the evidence vidchat verified against the record, as clickable
+// citations; and a plain sentence when no quoted line could be found in the record.
+function evidenceHtml(a) {
+  const ok = (a.evidence || []).filter((e) => e.verified);
+  const bad = (a.evidence || []).filter((e) => !e.verified);
+  let html = "";
+  if (a.answered_by === "facts") html += `<span class="note">computed from the record, no model needed</span>`;
+  if (ok.length) {
+    html += `<ul class="evidence">` + ok.map((e) => {
+      const at = e.start !== null && e.start !== undefined ? `[${fmtTime(e.start)}] ` : "";
+      return `<li>${linkify(at + (e.line || e.quote))}</li>`;
+    }).join("") + `</ul>`;
+    if (bad.length) html += `<span class="note">${bad.length} quoted line(s) not found in the record, not shown</span>`;
+  } else if (a.answered_by !== "facts") {
+    html += `<span class="note unverified">${bad.length
+      ? "The evidence the model quoted could not be found in the record: treat this answer as unsupported."
+      : "No evidence: the model quoted no record line for this answer."}</span>`;
+  }
+  return html;
+}
+function fmtTime(t) {
+  const s = Math.floor(t), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), ss = s % 60;
+  const two = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${two(m)}:${two(ss)}` : `${two(m)}:${two(ss)}`;
+}
 function wire(el) {
   for (const a of el.querySelectorAll("a.cite")) a.onclick = () => seek(parseFloat(a.dataset.t));
   for (const a of el.querySelectorAll("a.obj")) a.onclick = () => focusObject(a.dataset.obj);
@@ -236,7 +268,8 @@ async function ask() {
           if (a.objects.length) facts.push("objects " + a.objects.join(", "));
           if (a.unknown_objects.length) facts.push("NOT in the record: " + a.unknown_objects.join(", "));
           facts.push(`${a.completion_tokens} tokens, ${a.seconds.toFixed(1)} s · ${a.llm}`);
-          bot.innerHTML = linkify(a.text) + `<span class="facts">${linkify(facts.join(" · "))}</span>`;
+          bot.innerHTML = linkify(a.text) + evidenceHtml(a) +
+            `<span class="facts">${linkify(facts.join(" · "))}</span>`;
           wire(bot);
         } else if (msg.error) {
           throw new Error(msg.error);

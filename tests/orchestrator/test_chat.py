@@ -130,7 +130,7 @@ def injected_record():
 
 def test_video_text_cannot_escape_the_record_block():
     s, model = session(injected_record(), replies=["ok"])
-    s.ask("What is said at 00:40?")
+    s.ask("What is said at 00:40, and what does it mean?")
     system, question = model.calls[0].messages
     text = system.content
 
@@ -148,7 +148,20 @@ def test_video_text_cannot_escape_the_record_block():
     assert len(SYSTEM) < open_at < close_at == len(text) - len("</record>")
     # nothing from the video can form a chat-template token or a delimiter
     assert "<|im_start|>" not in text and "<<<" not in text and ">>>" not in text
-    assert question.content == "What is said at 00:40?"
+    # The user's turn: the question last; the facts computed for it (they quote the speech at
+    # 00:40) sit in their own delimited block, escaped and JSON-quoted like the record.
+    q = question.content
+    assert q.endswith("\n\nWhat is said at 00:40, and what does it mean?")
+    assert q.startswith("<facts>\n")
+    assert q.count("<facts>") == 1 and q.count("</facts>") == 1
+    assert "<|im_start|>" not in q and "<<<" not in q
+    facts_block = q[: q.index("</facts>")]
+    assert INJECTION in facts_block
+    for line in facts_block.splitlines():
+        if INJECTION in line:
+            raw = unescape_data(line)
+            quoted, _ = json.JSONDecoder().raw_decode(raw[raw.index('"') :])
+            assert INJECTION in quoted
 
     # every copy of the injected sentence is inside the block and inside a quoted string
     hits = [m.start() for m in re.finditer(re.escape(INJECTION), text)]
@@ -228,7 +241,7 @@ def test_long_record_uses_retrieved_windows_with_header_and_objects():
     ctx = long_record(3660.0)
     s, model = session(ctx, budget_tokens=3000)
     assert s.rendered.tokens > 3000
-    answer = s.ask("What is said at 2:15 about a ferry to Harbor Island?")
+    answer = s.ask("What is said at 2:15 about a ferry to Harbor Island, and why?")
     system = model.calls[0].messages[0].content
     assert answer.record_mode == "retrieval"
     assert s.rendered.header in system and s.rendered.objects in system
@@ -279,7 +292,7 @@ def test_stream_yields_chunks_then_sets_last_answer():
     s, _ = session(replies=["one two three [00:03]"])
     chunks = list(s.stream("count"))
     assert "".join(chunks) == "one two three [00:03]"
-    assert len(chunks) == 4
+    assert len(chunks) == 4  # streamed as it comes: no evidence section to hold back
     assert s.last_answer.text == "one two three [00:03]"
     assert s.last_answer.first_token_seconds is not None
 

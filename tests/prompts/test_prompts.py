@@ -11,7 +11,12 @@ import prompts
 from prompts import PromptError, escape_data, load_prompt, render_prompt, unescape_data
 
 SHIPPED = {
-    "chat": {"system": set(), "record": {"record", "partial"}, "earlier": {"turns", "dropped"}},
+    "chat": {
+        "system": set(),
+        "record": {"record", "partial"},
+        "earlier": {"turns", "dropped"},
+        "question": {"question", "facts"},
+    },
     "describe": {"system": set(), "user": {"record", "style"}},
     "postprocess": {"system": set(), "user": {"record", "draft"}},
     "conversation": {"system": {"n_turns"}, "user": {"record", "focus"}},
@@ -53,9 +58,9 @@ def test_missing_attribute_of_a_given_variable_fails_too():
 
 
 def test_unknown_part_and_unknown_prompt_say_what_exists():
-    with pytest.raises(PromptError, match="parts: system, record, earlier"):
+    with pytest.raises(PromptError, match="parts: system, record, question, earlier"):
         load_prompt("chat").render("nope")
-    with pytest.raises(PromptError, match="shipped prompts: chat, conversation, describe"):
+    with pytest.raises(PromptError, match="shipped prompts: blind, chat, conversation, describe"):
         load_prompt("no_such_prompt")
 
 

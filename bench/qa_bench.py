@@ -1,0 +1,411 @@
+"""QA benchmark: do the answers match what generated clips are known to contain?
+
+    nice -n 10 python -m bench.qa_bench [--models llm:qwen2.5-coder-1.5b,llm:smollm2-135m]
+        [--max-minutes-per-model 30] [--clips clip10:0,clip30:1,clip60:2,clip300:3]
+
+(run from the repository root). Writes bench/results/qa.json after every model, so a run cut
+short keeps what it measured.
+
+The clips are made by the fidelity generator (bench/fidelity: photographs with hard cuts, espeak-ng
+sentences, on-screen text, pedestrians from vtest.avi; the ``clip300`` preset, five minutes, is
+defined here) plus two spoken-fact clips (a date, a number; tests/fixtures/speech.py). Each clip
+is textualized once with the offline profile (through the cache), and the questions are written
+from the generator's ground truth — not from the record — so a perception miss costs points too:
+
+- ``speech_at``: what is said at a time (score: at least half of the sentence's content words);
+- ``speech_when``: when a phrase is said (a cited time within 2.5 s of the truth);
+- ``text_at``: what on-screen text is shown at a time (half the phrase's words);
+- ``count_shots`` / ``count_persons``: how many (the right number);
+- ``first_person``: when the first person appears (within 2.5 s);
+- ``date`` / ``number``: a spoken date or number (its parts named);
+- ``absent``: something the clip does not contain (a plain "not in the record" counts).
+
+Reported per model: accuracy overall, per question type and on each half (``tune``, the half
+prompt changes may be checked on, and ``held_out``, never looked at while tuning; the split is a
+hash of the question); the share of answers whose evidence verified (all quoted lines found in
+the record, at least one; facts answered by code count as verified); the invented-fact rate
+(answers that cite a time no record observation is near, an object id not in the record, or a
+quoted phrase not in the record); time to first token (the model's first token, evidence
+included) and to the first shown answer token; seconds per answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+DEFAULT_MODELS = ("llm:qwen2.5-coder-1.5b", "llm:qwen2.5-coder-0.5b", "llm:smollm2-135m")
+DEFAULT_CLIPS = "clip10:0,clip30:1,clip60:2,clip300:3"
+TIME_TOLERANCE_S = 2.5
+_NUM_WORDS = {
+    0: "zero", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven",
+    8: "eight", 9: "nine", 10: "ten", 11: "eleven", 12: "twelve",
+}  # fmt: skip
+_STOPWORDS = {
+    "the", "a", "an", "and", "or", "of", "to", "in", "on", "at", "for", "with", "from", "by",
+    "is", "are", "was", "were", "be", "it", "its", "this", "that", "into", "near", "after",
+    "before", "some", "about", "will", "has", "have", "been",
+}  # fmt: skip
+DATE_SENTENCE = "The final exam will take place on the fourteenth of March two thousand twenty six"
+NUMBER_SENTENCE = "The code for the back door is four seven two nine"
+ABSENT = [
+    ("What colour is the car that drives past?", "absent"),
+    ("What does the narrator say about the price of the house?", "absent"),
+]
+
+
+@dataclass
+class Question:
+    """One question with what a right answer must contain."""
+
+    clip: str
+    text: str
+    kind: str
+    expect: dict[str, object]
+    split: str = ""
+
+    def __post_init__(self) -> None:
+        h = hashlib.sha256(f"{self.clip}|{self.text}".encode()).digest()[0]
+        self.split = "held_out" if h % 2 else "tune"
+
+
+@dataclass
+class Result:
+    """One answer, scored."""
+
+    clip: str
+    question: str
+    kind: str
+    split: str
+    answer: str
+    correct: bool
+    evidence_verified: bool
+    invented: list[str] = field(default_factory=list)
+    answered_by: str = "llm"
+    first_token_s: float | None = None
+    first_answer_s: float | None = None
+    seconds: float = 0.0
+
+
+def _mmss(t: float) -> str:
+    return f"{int(t) // 60:02d}:{int(t) % 60:02d}"
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS]
+
+
+def _times_in(text: str) -> list[float]:
+    out = []
+    for m in re.finditer(r"(?<![\d:])(?:(\d{1,2}):)?(\d{1,3}):(\d{2})(?![\d])", text):
+        h, mm, ss = m.groups()
+        out.append(int(mm) * 60 + int(ss) + (int(h) * 3600 if h else 0))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Clips and questions
+
+
+def _clip300() -> object:
+    from bench.fidelity.generate import Preset
+
+    # Five minutes, small and sparse (as the "hour" preset, scaled down): cheap to textualize.
+    return Preset(
+        300.0, 320, 180, 5,
+        shot_range=(30.0, 60.0), silence_range=(10.0, 25.0), music_range=(5.0, 15.0),
+        text_range=(4.0, 6.0), text_gap=(20.0, 40.0), person_range=(15.0, 30.0),
+        person_gap=(20.0, 60.0), crf=30,
+    )  # fmt: skip
+
+
+def fidelity_questions(truth: object) -> list[Question]:
+    """Questions from one fidelity clip's ground truth."""
+    name = truth.name  # type: ignore[attr-defined]
+    qs: list[Question] = []
+    for s in truth.speech[:4]:  # type: ignore[attr-defined]
+        qs.append(Question(name, f"What is said at {_mmss(s.start + 0.5)}?", "speech_at",
+                           {"words": _words(s.text)}))  # fmt: skip
+    if truth.speech:  # type: ignore[attr-defined]
+        s = truth.speech[-1]  # type: ignore[attr-defined]
+        phrase = " ".join(s.text.split()[1:5])
+        qs.append(Question(name, f'When does someone say "{phrase}"?', "speech_when",
+                           {"time": s.start}))  # fmt: skip
+    for t in truth.texts[:3]:  # type: ignore[attr-defined]
+        qs.append(Question(name, f"What text is shown on screen at {_mmss(t.start + 0.5)}?",
+                           "text_at", {"words": _words(t.text)}))  # fmt: skip
+    qs.append(Question(name, "How many shot cuts are there?", "count_shots",
+                       {"number": len(truth.cuts)}))  # type: ignore[attr-defined]  # fmt: skip
+    persons = truth.persons  # type: ignore[attr-defined]
+    qs.append(Question(name, "How many persons appear in the video?", "count_persons",
+                       {"number": len(persons)}))  # fmt: skip
+    if persons:
+        first = min(p.first_seen for p in persons)
+        qs.append(Question(name, "When does the first person appear?", "first_person",
+                           {"time": first}))  # fmt: skip
+    return qs
+
+
+def make_clips(work: Path, clips: str) -> list[tuple[str, Path, list[Question]]]:
+    """Generate the clips (skipping those already made) and write their questions."""
+    from bench.fidelity.generate import PRESETS, generate
+    from bench.fidelity.truth import Truth
+
+    out = []
+    for item in clips.split(","):
+        preset, seed = item.split(":")
+        name = f"{preset}-s{seed}"
+        truth_path = work / f"{name}.truth.json"
+        if truth_path.exists():
+            truth = Truth.load(truth_path)
+        else:
+            p = PRESETS.get(preset) or (_clip300() if preset == "clip300" else None)
+            if p is None:
+                raise SystemExit(f"unknown clip preset {preset!r}")
+            truth = generate(name, work, preset=p, seed=int(seed))  # type: ignore[arg-type]
+            truth.save(truth_path)
+        qs = fidelity_questions(truth)
+        for text, kind in ABSENT[: 1 if preset == "clip10" else 2]:
+            qs.append(Question(name, text, kind, {}))
+        out.append((name, Path(truth.video), qs))
+    from tests.fixtures.speech import make_speech_video
+
+    for name, sentence, qs_spec in (
+        ("date", DATE_SENTENCE, [
+            ("What date is mentioned in the video?", "date",
+             {"any": [["march"], ["14", "fourteenth", "14th"]]}),
+            ("When will the final exam take place?", "date",
+             {"any": [["march"], ["14", "fourteenth", "14th"]]}),
+        ]),
+        ("number", NUMBER_SENTENCE, [
+            ("What is the code for the back door?", "number",
+             {"any": [["4729", "4 7 2 9", "four seven two nine", "4, 7, 2, 9", "4-7-2-9"]]}),
+        ]),
+    ):  # fmt: skip
+        path = work / f"{name}.mp4"
+        if not path.exists():
+            make_speech_video(path, sentence, start_s=1.0, duration_s=9.0)
+        qs = [Question(name, q, kind, expect) for q, kind, expect in qs_spec]
+        qs.append(Question(name, "Is any person visible in the video?", "absent", {}))
+        out.append((name, path, qs))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring
+
+
+def _has_number(text: str, n: int) -> bool:
+    low = text.lower()
+    # Not the digits of an id ("person#2") or a time ("00:02").
+    if re.search(rf"(?<![\d:.#]){n}(?![\d:])", low):
+        return True
+    word = _NUM_WORDS.get(n)
+    return bool(word and re.search(rf"\b{word}\b", low))
+
+
+def score_answer(q: Question, answer: str) -> bool:
+    """Whether `answer` is right for `q` (see the module docstring for each kind's rule)."""
+    low = answer.lower()
+    e = q.expect
+    if q.kind in ("speech_at", "text_at"):
+        words = [w for w in e["words"] if len(w) > 2] or list(e["words"])  # type: ignore[union-attr]
+        got = set(_words(answer))
+        return bool(words) and sum(w in got for w in words) >= max(1, len(words) / 2)
+    if q.kind in ("speech_when", "first_person"):
+        t = float(e["time"])  # type: ignore[arg-type]
+        return any(abs(x - t) <= TIME_TOLERANCE_S for x in _times_in(answer))
+    if q.kind.startswith("count_"):
+        return _has_number(answer, int(e["number"]))  # type: ignore[call-overload]
+    if q.kind in ("date", "number"):
+        compact = re.sub(r"[\s,\-]", "", low)
+        return all(
+            any(opt in low or re.sub(r"[\s,\-]", "", opt) in compact for opt in group)
+            for group in e["any"]  # type: ignore[union-attr]
+        )
+    if q.kind == "absent":
+        return bool(re.search(
+            r"\b(not|no|none|nothing|isn't|doesn't|does not|cannot|can't|never)\b", low
+        ))  # fmt: skip
+    raise ValueError(f"unknown question kind {q.kind}")
+
+
+def invented_facts(answer: object, ctx: object, record_text: str) -> list[str]:
+    """What the answer names that the record does not hold: times far from every observation,
+    object ids not in the record, quoted phrases not in the record."""
+    a = answer  # an orchestrator.chat.Answer
+    out = [f"id {i}" for i in a.unknown_objects]  # type: ignore[attr-defined]
+    marks: list[float] = []
+    for o in ctx.objects:  # type: ignore[attr-defined]
+        marks += [o.first_seen, o.last_seen]
+    for s in ctx.speech:  # type: ignore[attr-defined]
+        marks += [s.start, s.end]
+    for ev in ctx.events:  # type: ignore[attr-defined]
+        marks += [ev.start, ev.end]
+    window = float(getattr(ctx, "render_window_s", 10.0))
+    for c in a.citations:  # type: ignore[attr-defined]
+        near = any(m - window <= c.start and c.end <= m + window for m in marks)
+        if not c.in_video or not near:
+            out.append(f"time {c.text}")
+    norm_record = " ".join(re.findall(r"[a-z0-9]+", record_text.lower()))
+    for quoted in re.findall(r"[\"“]([^\"”]{6,})[\"”]", a.text):  # type: ignore[attr-defined]
+        words = " ".join(re.findall(r"[a-z0-9]+", quoted.lower()))
+        if words and words not in norm_record:
+            out.append(f"quote {quoted[:40]!r}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def run_model(
+    model: str, clips: list[tuple[str, object, list[Question]]], deadline: float
+) -> list[Result]:
+    """Ask every question of every clip with `model`; stops at `deadline` (monotonic)."""
+    from orchestrator.chat import ChatSession
+    from orchestrator.llm_config import LLMConfig
+
+    results: list[Result] = []
+    for name, ctx, qs in clips:
+        if time.monotonic() > deadline:
+            break
+        session = ChatSession(ctx, llm=LLMConfig(model=model, temperature=0, max_tokens=200))  # type: ignore[arg-type]
+        session.prefill()  # the record is ready: the first question starts from the cache
+        record_text = session.rendered.text
+        for q in qs:
+            if time.monotonic() > deadline:
+                break
+            session.reset()  # each question alone: no answer leans on an earlier one
+            t0 = time.perf_counter()
+            first_shown = None
+            parts = []
+            for chunk in session.stream(q.text):
+                if first_shown is None and chunk.strip():
+                    first_shown = time.perf_counter() - t0
+                parts.append(chunk)
+            a = session.last_answer
+            assert a is not None
+            ev_ok = a.answered_by == "facts" or (
+                bool(a.evidence) and all(e.verified for e in a.evidence)
+            )
+            r = Result(
+                clip=name, question=q.text, kind=q.kind, split=q.split, answer=a.text,
+                correct=score_answer(q, a.text), evidence_verified=ev_ok,
+                invented=invented_facts(a, ctx, record_text), answered_by=a.answered_by,
+                first_token_s=a.first_token_seconds,
+                first_answer_s=round(first_shown, 3) if first_shown is not None else None,
+                seconds=a.seconds,
+            )  # fmt: skip
+            results.append(r)
+            mark = "ok " if r.correct else "BAD"
+            print(f"  [{model}] {mark} {name}: {q.text} -> {a.text[:100]!r} ({a.seconds:.1f}s)",
+                  flush=True)  # fmt: skip
+    return results
+
+
+def summarize(results: list[Result]) -> dict[str, object]:
+    """Accuracy (overall, per kind, per half), evidence and invention rates, latencies."""
+
+    def share(flags: list[bool]) -> float | None:
+        return round(sum(flags) / len(flags), 3) if flags else None
+
+    def acc(rs: list[Result]) -> float | None:
+        return share([r.correct for r in rs])
+
+    def med(xs: list[float]) -> float | None:
+        xs = sorted(x for x in xs if x is not None)
+        return round(xs[len(xs) // 2], 2) if xs else None
+
+    kinds = sorted({r.kind for r in results})
+    llm = [r for r in results if r.answered_by == "llm"]
+    return {
+        "questions": len(results),
+        "accuracy": acc(results),
+        "accuracy_tune": acc([r for r in results if r.split == "tune"]),
+        "accuracy_held_out": acc([r for r in results if r.split == "held_out"]),
+        "n_tune": sum(r.split == "tune" for r in results),
+        "n_held_out": sum(r.split == "held_out" for r in results),
+        "by_kind": {k: acc([r for r in results if r.kind == k]) for k in kinds},
+        "evidence_verified": share([r.evidence_verified for r in results]),
+        "invented_rate": share([bool(r.invented) for r in results]),
+        "answered_by_facts": sum(r.answered_by == "facts" for r in results),
+        "median_first_token_s": med([r.first_token_s for r in llm]),  # type: ignore[misc]
+        "median_first_answer_s": med([r.first_answer_s for r in llm]),  # type: ignore[misc]
+        "median_seconds": med([r.seconds for r in llm]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="qa_bench", description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--models",
+        default=",".join(DEFAULT_MODELS),
+        help="comma-separated; MODEL=MINUTES caps that model's time (else --max-minutes-per-model)",
+    )
+    ap.add_argument("--clips", default=DEFAULT_CLIPS, help="PRESET:SEED,... (fidelity presets)")
+    ap.add_argument("--profile", default="offline")
+    ap.add_argument("--max-minutes-per-model", type=float, default=60.0)
+    ap.add_argument("--out", type=Path, default=RESULTS / "qa.json")
+    args = ap.parse_args(argv)
+
+    from orchestrator.models import cache_dir
+    from orchestrator.pipeline import textualize
+
+    work = cache_dir() / "bench" / "qa"
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    clips = []
+    textualize_s = {}
+    for name, video, qs in make_clips(work, args.clips):
+        t1 = time.perf_counter()
+        ctx = textualize(video, args.profile)
+        textualize_s[name] = round(time.perf_counter() - t1, 1)
+        clips.append((name, ctx, qs))
+        print(f"{name}: {ctx.video.duration:.0f} s, {len(ctx.speech)} speech, "
+              f"{len(ctx.objects)} objects, {len(ctx.events)} events, {len(qs)} questions "
+              f"({textualize_s[name]} s)", flush=True)  # fmt: skip
+    n_questions = sum(len(qs) for _, _, qs in clips)
+    report: dict[str, object] = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu",
+        "profile": args.profile,
+        "clips": {n: {"duration": c.video.duration, "questions": len(q)} for n, c, q in clips},
+        "questions": n_questions,
+        "textualize_s": textualize_s,
+        "models": {},
+        "answers": {},
+    }
+    for item in [m for m in args.models.split(",") if m]:
+        model, _, minutes = item.partition("=")
+        deadline = time.monotonic() + float(minutes or args.max_minutes_per_model) * 60
+        print(f"== {model}", flush=True)
+        try:
+            results = run_model(model, clips, deadline)
+        finally:
+            from orchestrator.llm_server import stop_all
+
+            stop_all()  # one model's server at a time: they would share two cores
+        summary = summarize(results)
+        summary["complete"] = len(results) == n_questions
+        report["models"][model] = summary  # type: ignore[index]
+        report["answers"][model] = [asdict(r) for r in results]  # type: ignore[index]
+        report["seconds"] = round(time.perf_counter() - t0, 1)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(report, indent=1))
+        os.replace(tmp, args.out)
+        print(json.dumps({model: summary}, indent=1), flush=True)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""The QA benchmark's scoring: each question kind's rule, on hand-written answers (right, wrong,
+and the traps: digits of ids, times that are not counts), the halves, and invented facts."""
+
+from __future__ import annotations
+
+from bench.fidelity.truth import PathPoint, PersonTruth, ShotTruth, SpeechTruth, TextTruth, Truth
+from bench.qa_bench import (
+    Question,
+    Result,
+    fidelity_questions,
+    invented_facts,
+    score_answer,
+    summarize,
+)
+from orchestrator.chat import ChatSession
+from tests.orchestrator.chat_helpers import ScriptedChatModel, small_record
+
+
+def q(kind: str, **expect) -> Question:
+    return Question("clip", f"a {kind} question", kind, expect)
+
+
+def test_rules_per_kind():
+    words = q("speech_at", words=["brother", "likes", "read", "books", "history", "science"])
+    assert score_answer(words, 'They say "My brother likes to read books" [00:01].')
+    assert not score_answer(words, "Someone talks about the weather.")
+    when = q("speech_when", time=0.8)
+    assert score_answer(when, "At [00:02].") and not score_answer(when, "At [00:07].")
+    count = q("count_persons", number=2)
+    assert score_answer(count, "Two people.") and score_answer(count, "2 persons")
+    assert not score_answer(count, "3 persons: person#1, person#2, person#3 at 00:02")
+    date = q("date", any=[["march"], ["14", "fourteenth", "14th"]])
+    assert score_answer(date, "On March 14th.") and not score_answer(date, "In March.")
+    number = q("number", any=[["4729", "four seven two nine"]])
+    assert score_answer(number, "The code is 4-7-2-9.") and not score_answer(number, "4728")
+    absent = q("absent")
+    assert score_answer(absent, "The record does not show a car.")
+    assert not score_answer(absent, "The car is red [00:19].")
+
+
+def test_questions_come_from_the_truth_and_split_in_halves():
+    truth = Truth(
+        name="clip30-s1", seed=1, video="x.mp4", duration=30.0, width=640, height=360, fps=10.0,
+        shots=[ShotTruth(start=0, end=10, photo="coffee", tags=["cup"]),
+               ShotTruth(start=10, end=30, photo="rocket", tags=["missile"])],
+        speech=[SpeechTruth(start=2.0, end=5.0, text="The train to the city leaves early")],
+        texts=[TextTruth(start=12.0, end=15.0, text="RIVER VIEW", box=(0, 0, 10, 10))],
+        persons=[PersonTruth(id="person#1", first_seen=4.0, last_seen=9.0, crop="a",
+                             path=[PathPoint(t=4.0, box=(0, 0, 5, 5))])],
+    )  # fmt: skip
+    qs = fidelity_questions(truth)
+    kinds = [x.kind for x in qs]
+    assert kinds == ["speech_at", "speech_when", "text_at", "count_shots", "count_persons",
+                     "first_person"]  # fmt: skip
+    assert qs[0].text == "What is said at 00:02?" and qs[3].expect == {"number": 1}
+    assert {x.split for x in qs} <= {"tune", "held_out"}
+    assert Question("c", "same", "absent", {}).split == Question("c", "same", "absent", {}).split
+
+
+def test_invented_facts_and_summary():
+    ctx = small_record()
+    s = ChatSession(ctx, llm=ScriptedChatModel(replies=[
+        'person#7 says "we sail at dawn" [09:30]; person#1 says "Good morning" [00:03]'
+    ]))  # fmt: skip
+    a = s.ask("Who speaks, and what do they say?")
+    bad = invented_facts(a, ctx, s.rendered.text)
+    assert bad == ["id person#7", "time [09:30]", "quote 'we sail at dawn'"]
+    rows = [
+        Result("c", "q1", "absent", "tune", "a", True, True, [], "llm", 1.0, 2.0, 3.0),
+        Result("c", "q2", "date", "held_out", "b", False, False, ["time [09:30]"], "llm", 1.0,
+               2.0, 5.0),
+        Result("c", "q3", "count_persons", "held_out", "c", True, True, [], "facts", 0, 0, 0),
+    ]  # fmt: skip
+    sm = summarize(rows)
+    assert (sm["accuracy"], sm["accuracy_tune"], sm["accuracy_held_out"]) == (0.667, 1.0, 0.5)
+    assert sm["evidence_verified"] == 0.667 and sm["invented_rate"] == 0.333
+    assert sm["answered_by_facts"] == 1 and sm["median_seconds"] == 5.0
