@@ -12,7 +12,8 @@ where each path has something to win (`embed_model.scenes`).
    written from the records, then instruction tuning) into ``WORK/run``, or continues it; a run
    already at its last step is reused. The frozen encoder's features are cached once.
 3. Scores on the test split's multiple-choice questions:
-   - the embed path on every question, then again with the frames shuffled and blanked;
+   - the embed path on every question, then again on the visual ones with the frames
+     shuffled and blanked;
    - the text path (perfect-perception record + the default local LLM through
      `orchestrator.chat`) and the blind baseline (the same LLM, question and options only) on
      a fixed subset: the first `--text-per-type` questions of each type in file order (the
@@ -191,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     losses = list(state["losses"])
 
     embed = evaluate_embed(items, run, args.device)
-    shuffled = evaluate_embed(items, run, args.device, perturb="shuffled")
-    blank = evaluate_embed(items, run, args.device, perturb="blank")
+    visual = [it for it in items if it.qa.type in VISUAL_TYPES]
+    shuffled = evaluate_embed(visual, run, args.device, perturb="shuffled")
+    blank = evaluate_embed(visual, run, args.device, perturb="blank")
+    log(comparison_table([embed, shuffled, blank]))
     chance = chance_report(items)
     table_all = comparison_table([embed, chance])
     log(table_all)
