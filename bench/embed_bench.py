@@ -100,7 +100,8 @@ def _llm_rows(subset: list, work: Path, max_tokens: int, log, compute: bool = Tr
     if file.is_file():
         for line in file.read_text().splitlines():
             row = json.loads(line)
-            path, k, models[row["path"]] = row.pop("path"), row.pop("key"), row.pop("model")
+            path, k = row.pop("path"), row.pop("key")
+            models[path] = row.pop("model")
             done[(path, k)] = ItemResult.model_validate(row)
     runs = (("text", evaluate_text), ("blind", evaluate_blind))
     for n, it in enumerate(subset, 1):
@@ -129,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="override TrainConfig.cpu().steps")
     p.add_argument("--device", default="cpu")
     p.add_argument("--text-per-type", type=int, default=3, help="text/blind subset size per type")
+    p.add_argument(
+        "--embed-per-type", type=int, default=0, help="embed path: at most N per type (0: all)"
+    )
+    p.add_argument(
+        "--perturb-per-type", type=int, default=0, help="shuffled/blank runs: N per type (0: all)"
+    )
     p.add_argument("--llm-tokens", type=int, default=12, help="answer length of the LLM rows")
     p.add_argument("--no-text", action="store_true", help="skip the LLM rows (text, blind)")
     p.add_argument(
@@ -191,12 +198,16 @@ def main(argv: list[str] | None = None) -> int:
     state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)
     losses = list(state["losses"])
 
-    embed = evaluate_embed(items, run, args.device)
-    visual = [it for it in items if it.qa.type in VISUAL_TYPES]
+    scored = _subset(items, args.embed_per_type) if args.embed_per_type else items
+    embed = evaluate_embed(scored, run, args.device)
+    log(comparison_table([embed, chance_report(scored)]))
+    visual = [it for it in scored if it.qa.type in VISUAL_TYPES]
+    if args.perturb_per_type:
+        visual = _subset(visual, args.perturb_per_type)
     shuffled = evaluate_embed(visual, run, args.device, perturb="shuffled")
     blank = evaluate_embed(visual, run, args.device, perturb="blank")
     log(comparison_table([embed, shuffled, blank]))
-    chance = chance_report(items)
+    chance = chance_report(scored)
     table_all = comparison_table([embed, chance])
     log(table_all)
 
@@ -229,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {args.device}",
         "videos": dict(splits),
         "questions_test": len(items),
+        "questions_scored_embed": len(scored),
+        "questions_perturbed": len(visual),
         "answer_balance_test": _balance(items),
         "train": {
             "config": cfg.to_dict(),
