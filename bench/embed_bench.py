@@ -149,6 +149,18 @@ def main(argv: list[str] | None = None) -> int:
         help="text and blind rows from the answers cached in WORK only (compute no more)",
     )
     p.add_argument("--out", default=str(RESULTS / "embed.json"))
+    p.add_argument("--run-name", default="run", help="the run folder inside WORK")
+    p.add_argument(
+        "--train-log",
+        default=None,
+        help="output of `python -m embed_model.train` for this run, when it trained apart "
+        "(its wall and CPU time go into the results)",
+    )
+    p.add_argument(
+        "--embed-llm",
+        default=None,
+        help="the embed model's frozen LLM (default: the CPU preset's, truncated SmolLM2-135M)",
+    )
     args = p.parse_args(argv)
 
     import torch
@@ -179,9 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.llm_only:
         return 0
 
-    cfg = EmbedConfig.cpu()
+    cfg = EmbedConfig.cpu(**({"llm": args.embed_llm} if args.embed_llm else {}))
     tcfg = TrainConfig.cpu(device=args.device, **({"steps": args.steps} if args.steps else {}))
-    run = work / "run"
+    run = work / args.run_name
     done = 0
     if (run / CHECKPOINT).is_file():
         done = int(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)["step"])
@@ -218,20 +230,30 @@ def main(argv: list[str] | None = None) -> int:
     table_sub = comparison_table(sub_reports)
     log(table_sub)
 
-    def acc(report, t):
-        s = report.per_type.get(t)
-        return None if s is None else s.accuracy
-
+    # Targets, on the same questions for both sides, and only "met" when the 95 % intervals do
+    # not overlap: a margin on three questions is no evidence either way.
     by = {r.path: r for r in sub_reports}
     targets = {}
-    for t in VISUAL_TYPES:
-        if "blind" in by and t in embed.per_type:
-            margin = embed.per_type[t].accuracy - (acc(by["blind"], t) or 0.0)
-            targets[t] = {"embed_minus_blind": round(margin, 3), "met": margin >= 0.20}
-    for t in TEXT_TYPES:
-        if "text" in by:
-            margin = (acc(by["text"], t) or 0.0) - (acc(by["embed"], t) or 0.0)
-            targets[t] = {"text_minus_embed": round(margin, 3), "met": margin > 0}
+
+    def compare(a, b, t, need):
+        sa, sb = a.per_type.get(t), b.per_type.get(t)
+        if sa is None or sb is None:
+            return None
+        margin = sa.accuracy - sb.accuracy
+        separated = sa.ci95[0] > sb.ci95[1]
+        return {
+            "margin": round(margin, 3),
+            "n": sa.n,
+            "ci95": [list(sa.ci95), list(sb.ci95)],
+            "met": margin >= need and separated,
+        }
+
+    if "blind" in by:
+        for t in VISUAL_TYPES:
+            targets[f"{t}: embed - blind >= 0.20"] = compare(by["embed"], by["blind"], t, 0.20)
+    if "text" in by:
+        for t in TEXT_TYPES:
+            targets[f"{t}: text > embed"] = compare(by["text"], by["embed"], t, 1e-9)
 
     def dump(r):
         return r.model_dump(exclude={"items"})
@@ -269,6 +291,15 @@ def main(argv: list[str] | None = None) -> int:
         "table_subset": table_sub,
         "targets": targets,
     }
+    if args.train_log:
+        lines = Path(args.train_log).read_text().splitlines()
+        steps = [ln for ln in lines if ln.startswith("step ")]
+        out["train"]["train_command"] = {
+            "log": args.train_log,
+            "summary": next((ln for ln in reversed(lines) if "steps/s" in ln), ""),
+            "first_step": steps[0] if steps else "",
+            "last_step": steps[-1] if steps else "",
+        }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     from orchestrator.record import atomic_write_text
 
