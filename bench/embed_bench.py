@@ -12,7 +12,8 @@ where each path has something to win (`embed_model.scenes`).
    written from the records, then instruction tuning) into ``WORK/run``, or continues it; a run
    already at its last step is reused. The frozen encoder's features are cached once.
 3. Scores on the test split's multiple-choice questions:
-   - the embed path on every question, then again with the frames shuffled and blanked;
+   - the embed path on every question, then again on the visual ones with the frames
+     shuffled and blanked;
    - the text path (perfect-perception record + the default local LLM through
      `orchestrator.chat`) and the blind baseline (the same LLM, question and options only) on
      a fixed subset: the first `--text-per-type` questions of each type in file order (the
@@ -99,7 +100,8 @@ def _llm_rows(subset: list, work: Path, max_tokens: int, log, compute: bool = Tr
     if file.is_file():
         for line in file.read_text().splitlines():
             row = json.loads(line)
-            path, k, models[row["path"]] = row.pop("path"), row.pop("key"), row.pop("model")
+            path, k = row.pop("path"), row.pop("key")
+            models[path] = row.pop("model")
             done[(path, k)] = ItemResult.model_validate(row)
     runs = (("text", evaluate_text), ("blind", evaluate_blind))
     for n, it in enumerate(subset, 1):
@@ -128,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="override TrainConfig.cpu().steps")
     p.add_argument("--device", default="cpu")
     p.add_argument("--text-per-type", type=int, default=3, help="text/blind subset size per type")
+    p.add_argument(
+        "--embed-per-type", type=int, default=0, help="embed path: at most N per type (0: all)"
+    )
+    p.add_argument(
+        "--perturb-per-type", type=int, default=0, help="shuffled/blank runs: N per type (0: all)"
+    )
     p.add_argument("--llm-tokens", type=int, default=12, help="answer length of the LLM rows")
     p.add_argument("--no-text", action="store_true", help="skip the LLM rows (text, blind)")
     p.add_argument(
@@ -141,6 +149,18 @@ def main(argv: list[str] | None = None) -> int:
         help="text and blind rows from the answers cached in WORK only (compute no more)",
     )
     p.add_argument("--out", default=str(RESULTS / "embed.json"))
+    p.add_argument("--run-name", default="run", help="the run folder inside WORK")
+    p.add_argument(
+        "--train-log",
+        default=None,
+        help="output of `python -m embed_model.train` for this run, when it trained apart "
+        "(its wall and CPU time go into the results)",
+    )
+    p.add_argument(
+        "--embed-llm",
+        default=None,
+        help="the embed model's frozen LLM (default: the CPU preset's, truncated SmolLM2-135M)",
+    )
     args = p.parse_args(argv)
 
     import torch
@@ -171,9 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.llm_only:
         return 0
 
-    cfg = EmbedConfig.cpu()
+    cfg = EmbedConfig.cpu(**({"llm": args.embed_llm} if args.embed_llm else {}))
     tcfg = TrainConfig.cpu(device=args.device, **({"steps": args.steps} if args.steps else {}))
-    run = work / "run"
+    run = work / args.run_name
     done = 0
     if (run / CHECKPOINT).is_file():
         done = int(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)["step"])
@@ -190,10 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)
     losses = list(state["losses"])
 
-    embed = evaluate_embed(items, run, args.device)
-    shuffled = evaluate_embed(items, run, args.device, perturb="shuffled")
-    blank = evaluate_embed(items, run, args.device, perturb="blank")
-    chance = chance_report(items)
+    scored = _subset(items, args.embed_per_type) if args.embed_per_type else items
+    embed = evaluate_embed(scored, run, args.device)
+    log(comparison_table([embed, chance_report(scored)]))
+    visual = [it for it in scored if it.qa.type in VISUAL_TYPES]
+    if args.perturb_per_type:
+        visual = _subset(visual, args.perturb_per_type)
+    shuffled = evaluate_embed(visual, run, args.device, perturb="shuffled")
+    blank = evaluate_embed(visual, run, args.device, perturb="blank")
+    log(comparison_table([embed, shuffled, blank]))
+    chance = chance_report(scored)
     table_all = comparison_table([embed, chance])
     log(table_all)
 
@@ -204,20 +230,30 @@ def main(argv: list[str] | None = None) -> int:
     table_sub = comparison_table(sub_reports)
     log(table_sub)
 
-    def acc(report, t):
-        s = report.per_type.get(t)
-        return None if s is None else s.accuracy
-
+    # Targets, on the same questions for both sides, and only "met" when the 95 % intervals do
+    # not overlap: a margin on three questions is no evidence either way.
     by = {r.path: r for r in sub_reports}
     targets = {}
-    for t in VISUAL_TYPES:
-        if "blind" in by and t in embed.per_type:
-            margin = embed.per_type[t].accuracy - (acc(by["blind"], t) or 0.0)
-            targets[t] = {"embed_minus_blind": round(margin, 3), "met": margin >= 0.20}
-    for t in TEXT_TYPES:
-        if "text" in by:
-            margin = (acc(by["text"], t) or 0.0) - (acc(by["embed"], t) or 0.0)
-            targets[t] = {"text_minus_embed": round(margin, 3), "met": margin > 0}
+
+    def compare(a, b, t, need):
+        sa, sb = a.per_type.get(t), b.per_type.get(t)
+        if sa is None or sb is None:
+            return None
+        margin = sa.accuracy - sb.accuracy
+        separated = sa.ci95[0] > sb.ci95[1]
+        return {
+            "margin": round(margin, 3),
+            "n": sa.n,
+            "ci95": [list(sa.ci95), list(sb.ci95)],
+            "met": margin >= need and separated,
+        }
+
+    if "blind" in by:
+        for t in VISUAL_TYPES:
+            targets[f"{t}: embed - blind >= 0.20"] = compare(by["embed"], by["blind"], t, 0.20)
+    if "text" in by:
+        for t in TEXT_TYPES:
+            targets[f"{t}: text > embed"] = compare(by["text"], by["embed"], t, 1e-9)
 
     def dump(r):
         return r.model_dump(exclude={"items"})
@@ -226,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {args.device}",
         "videos": dict(splits),
         "questions_test": len(items),
+        "questions_scored_embed": len(scored),
+        "questions_perturbed": len(visual),
         "answer_balance_test": _balance(items),
         "train": {
             "config": cfg.to_dict(),
@@ -253,6 +291,15 @@ def main(argv: list[str] | None = None) -> int:
         "table_subset": table_sub,
         "targets": targets,
     }
+    if args.train_log:
+        lines = Path(args.train_log).read_text().splitlines()
+        steps = [ln for ln in lines if ln.startswith("step ")]
+        out["train"]["train_command"] = {
+            "log": args.train_log,
+            "summary": next((ln for ln in reversed(lines) if "steps/s" in ln), ""),
+            "first_step": steps[0] if steps else "",
+            "last_step": steps[-1] if steps else "",
+        }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     from orchestrator.record import atomic_write_text
 

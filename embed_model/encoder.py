@@ -205,6 +205,9 @@ def sample_frames(path: str | Path, n_frames: int, max_side: int = 256) -> np.nd
     return np.stack([frames[i] for i in idx])
 
 
+_BLANK: dict[tuple[str, int, int, int], torch.Tensor] = {}
+
+
 def perturb_features(
     feats: torch.Tensor, how: str, encoder: FrozenEncoder, seed: int | str = 0
 ) -> torch.Tensor:
@@ -222,8 +225,11 @@ def perturb_features(
             perm = torch.randperm(t, generator=gen)
         return feats[perm]
     if how == "blank":
-        black = np.zeros((feats.shape[0], encoder.image_size, encoder.image_size, 3), np.uint8)
-        return encoder.encode(black)
+        key = (encoder.identity, encoder.image_size, encoder.spatial_tokens, feats.shape[0])
+        if key not in _BLANK:  # the same for every video: encode it once
+            size = encoder.image_size
+            _BLANK[key] = encoder.encode(np.zeros((feats.shape[0], size, size, 3), np.uint8))
+        return _BLANK[key].clone()
     raise InputError(f"unknown frame perturbation {how!r}: expected one of {PERTURBATIONS}")
 
 

@@ -162,9 +162,7 @@ class VideoChatEmbed(nn.Module):
 
     # -- video tokens ------------------------------------------------------------------------
 
-    def video_embeds(
-        self, feats: torch.Tensor, texts: list[str] | None = None
-    ) -> torch.Tensor:
+    def video_embeds(self, feats: torch.Tensor, texts: list[str] | None = None) -> torch.Tensor:
         """``[B, T, N, C]`` -> ``[B, Q, H]`` tokens in the LLM's embedding space; `texts` (one
         instruction + question per row) reach the Q-Former when the config says so."""
         tokens = self.gmhra(feats)

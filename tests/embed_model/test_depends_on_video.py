@@ -34,7 +34,6 @@ def test_blank_or_shuffled_frames_drop_visual_accuracy(tiny_llm, tmp_path, featu
     items = mc_items(tmp_path / "data.jsonl", "train")
     plain = evaluate_embed(items, tmp_path / "run")
     blank = evaluate_embed(items, tmp_path / "run", perturb="blank")
-    print("plain", plain.overall.accuracy, "blank", blank.overall.accuracy, result.losses[::20])
     # Blank frames leave only the question, which never says the colour.
     assert plain.overall.accuracy >= 0.7, plain.overall
     assert blank.overall.accuracy <= plain.overall.accuracy - 0.3, blank.overall
