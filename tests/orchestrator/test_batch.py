@@ -256,7 +256,7 @@ def test_resources_per_perceiver():
 
 @pytest.mark.slow
 def test_offline_profile_end_to_end(tmp_path, cache_dir):
-    """The real offline models (Whisper tiny.en, YOLOv8s persons, PySceneDetect) in a worker
+    """The real offline models (Whisper tiny.en, NanoDet, PySceneDetect, …) in a worker
     that loads them once for both videos."""
     from orchestrator.profiles import load_profile
     from orchestrator.samples import sample_path
@@ -271,10 +271,15 @@ def test_offline_profile_end_to_end(tmp_path, cache_dir):
     bikes = VideoContext.load(out / "bikes.json")
     names = set(load_profile("offline").perceivers)
     assert {"asr", "detect", "shots"} <= names
-    assert {p.name: p.status for p in bbb.provenance} == dict.fromkeys(names, "ok")
+    # speakers needs speech to attribute: Big Buck Bunny's soundtrack has none that survives VAD.
+    needs_speech = {"speakers"}
+    st = {p.name: p for p in bbb.provenance}
+    assert set(st) == names
+    assert all(p.status == "ok" for n, p in st.items() if n not in needs_speech), st
+    assert st["speakers"].status == "ok" or "no speech" in (st["speakers"].reason or "")
     asr = next(p for p in bikes.provenance if p.name == "asr")
     assert asr.status == "skipped" and "no audio" in asr.reason
-    assert all(p.status == "ok" for p in bikes.provenance if p.name != "asr")
+    assert all(p.status == "ok" for p in bikes.provenance if p.name not in {"asr", *needs_speech})
     assert set(rows["bikes"]["seconds"]) == names
     assert (bikes.video.width, bikes.video.duration) == (640, 10.0)
     text = (out / "bikes.txt").read_text(encoding="utf-8")
