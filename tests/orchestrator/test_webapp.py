@@ -334,16 +334,14 @@ def test_browser_upload_chat_seek_and_two_tabs(server, profiles, tmp_path):
             assert int(bot.get_attribute("data-chunks") or 0) >= 3  # streamed, not one block
             assert "error" not in (bot.get_attribute("class") or "")
             assert "tokens" in bot.inner_text()  # the facts line of the final answer
-            # A cited [mm:ss] seeks the player. (Greedy SmolLM2 repeats the time the question
-            # names; the link comes from the streamed answer text, as for any model.)
-            cites = bot.locator("a.cite")
-            assert cites.count() >= 1, f"no [mm:ss] citation in the answer: {bot.inner_text()!r}"
-            target = float(cites.first.get_attribute("data-t") or -1)
-            assert target == 5.0
-            cites.first.click()
-            page.wait_for_function(
-                f"Math.abs(document.getElementById('player').currentTime - {target}) < 0.1"
-            )
+            # Evidence-first: the tiny model's quotes are checked against the record; the answer
+            # shows verified evidence as citations or says plainly that none was found, never
+            # an unverified quote as a citation. (A citation's seek is checked with the default
+            # model in test_webapp_defaults.py, where the evidence is known to verify.)
+            text = bot.inner_text()
+            cites = bot.locator(".evidence a.cite")
+            said_none = "No evidence" in text or "could not be found in the record" in text
+            assert cites.count() >= 1 or said_none, text
             page.screenshot(path=str(tmp_path / "vidchat-webapp.png"), full_page=True)
             shot = tmp_path / "vidchat-webapp.png"
             # CI can keep the screenshot: VIDCHAT_TEST_ARTEFACTS names a folder to copy it into.

@@ -91,7 +91,15 @@ def test_browser_defaults_textualize_an_upload_offline_and_cite_verified_evidenc
             # The verified evidence is a clickable citation of the speech line.
             cite = page.locator(".msg.bot.done .evidence li").first
             assert "speech" in cite.inner_text() and "March" in cite.inner_text()
+            link = cite.locator("a.cite").first
             assert cite.locator("a.cite").count() >= 1
+            # Clicking it seeks the player to the cited time.
+            target = float(link.get_attribute("data-t") or -1)
+            assert target >= 0
+            link.click()
+            page.wait_for_function(
+                f"Math.abs(document.getElementById('player').currentTime - {target}) < 0.3"
+            )
             browser.close()
     finally:
         server.should_exit = True
