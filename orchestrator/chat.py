@@ -232,6 +232,10 @@ _QUOTES = "\"'“”‘’`"
 MIN_QUOTE_CHARS = 8
 # difflib ratio over which a quote counts as the same line (a dropped comma, a changed case).
 NEAR_MATCH = 0.9
+# Shortest quoted passage (the words inside quotation marks) that identifies a line on its own,
+# whatever the model wrote around it ('[00:08] speaker 1 says, "..."' for a speech line).
+MIN_PASSAGE_CHARS = 16
+_PASSAGE_RE = re.compile(r"[\"“”]([^\"“”]+)[\"“”]?")
 
 
 def split_reply(text: str) -> tuple[list[str], str]:
@@ -292,6 +296,20 @@ def _near_line(q: str, quote: str, normed: list[tuple[str, str]]) -> str | None:
     return best if best_ratio >= NEAR_MATCH else None
 
 
+def _passage_line(quote: str, normed: list[tuple[str, str]]) -> str | None:
+    """The one record line that holds the passage the quote puts in quotation marks (speech or
+    on-screen text, copied word for word) when the model reworded the line around it. A passage
+    found in several lines identifies none of them."""
+    for m in _PASSAGE_RE.finditer(quote):
+        passage = _norm(m.group(1))
+        if len(passage) < MIN_PASSAGE_CHARS:
+            continue
+        hits = [ln for n, ln in normed if passage in n]
+        if len(hits) == 1:
+            return hits[0]
+    return None
+
+
 def verify_evidence(quotes: list[str], record_text: str, known_ids: set[str]) -> list[Evidence]:
     """Check each quote against the record's lines: an exact line (or a line contained in it,
     or it in a line), or a near-exact one (difflib ratio >= NEAR_MATCH). Verified quotes are
@@ -316,6 +334,8 @@ def verify_evidence(quotes: list[str], record_text: str, known_ids: set[str]) ->
                     break
             if match is None:
                 match = _near_line(q, quote, normed)
+            if match is None:
+                match = _passage_line(quote, normed)
         if match is None:
             out.append(Evidence(quote=quote, verified=False))
             continue

@@ -361,7 +361,7 @@ class LocalServerChatModel(BaseChatModel):
 
     model_name: str
     model_path: str
-    temperature: float = 0.2
+    temperature: float = 0.0
     max_tokens: int = 512
     context_tokens: int = 8192
     repetition_penalty: float = 1.0

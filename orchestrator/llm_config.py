@@ -31,7 +31,9 @@ class LLMConfig(BaseModel):
         description="the environment variable holding this endpoint's key. openai: default "
         "OPENAI_API_KEY; openai-compatible: no key is sent unless a variable is named here",
     )
-    temperature: float = Field(0.2, ge=0, le=2)
+    # Greedy by default: an answer read off the record should be the same every time it is asked
+    # (at 0.2 the default local model sometimes repeated an instruction quoted from the video).
+    temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int = Field(512, ge=1, description="most tokens in one answer")
     repetition_penalty: float = Field(
         1.15,

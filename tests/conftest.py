@@ -28,3 +28,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _stop_local_llm_servers():
+    """A local llama.cpp server lives as long as the process that started it (it is shared by
+    every question); stop those a test module started, so later modules that count child
+    processes (no orphans after a killed batch) see only their own."""
+    yield
+    import sys
+
+    servers = sys.modules.get("orchestrator.llm_server")
+    if servers is not None:
+        servers.stop_all()

@@ -409,3 +409,35 @@ def test_markdown_transcript():
     assert "NOT in the record: cat#4" in md
     s.reset()
     assert s.turns == [] and "## 1." not in s.to_markdown()
+
+
+_SPEECH_RECORD = """TIMELINE (10 s windows):
+[00:00–00:08]
+  00:01–00:04 speech (speaker 1): "The final exam will take place on the 14th of March."
+  00:05–00:07 speech (speaker 2): "Bring two pencils."
+  00:06–00:08 ocr: "Bring two pencils."
+"""
+
+
+@pytest.mark.parametrize(
+    ("quote", "line"),
+    [
+        # The model reworded the framing and got the time wrong: the passage still identifies it.
+        ('[00:08] speaker 1 says, "The final exam will take place on the 14th of March.', 0),
+        ('the speech: "final exam will take place on the 14th"', 0),
+        # A passage the record does not hold, or one too short to identify a line.
+        ('[00:08] speaker 1 says, "The final exam will be in May"', None),
+        ('someone says "of March"', None),
+        # A passage found in two lines (speech and on-screen text) identifies neither.
+        ('it says "Bring two pencils."', None),
+    ],
+)
+def test_a_quoted_passage_verifies_the_one_line_that_holds_it(quote, line):
+    from orchestrator.chat import verify_evidence
+
+    (ev,) = verify_evidence([quote], _SPEECH_RECORD, set())
+    if line is None:
+        assert not ev.verified
+    else:
+        assert ev.verified and ev.line == _SPEECH_RECORD.splitlines()[2 + line].strip()
+        assert ev.start == 1.0
