@@ -79,71 +79,15 @@ def test_peak_memory_is_bounded_and_independent_of_length(toys, tmp_path, cache_
     assert peak_long < peak_short + 150 * 2**20, (peak_short / 2**20, peak_long / 2**20)
 
 
-_PEAK_12K = """
-import json, sys, threading
-import psutil
-import perceivers
-from tests.orchestrator.toy_perceivers import Brightness
-perceivers.register_perceiver("brightness", Brightness)
-from orchestrator.pipeline import Pipeline
-from orchestrator.profiles import parse_profile
-# Peak resident memory of this process and of its children (ffmpeg), sampled every 10 ms:
-# getrusage's ru_maxrss would also count the parent's pages from before the exec.
-me = psutil.Process()
-peak = {"self": 0, "children": 0, "total": 0}
-stop = threading.Event()
-def sample():
-    while not stop.is_set():
-        try:
-            own = me.memory_info().rss
-            kids = sum(c.memory_info().rss for c in me.children(recursive=True))
-        except psutil.Error:
-            continue
-        peak["self"] = max(peak["self"], own)
-        peak["children"] = max(peak["children"], kids)
-        peak["total"] = max(peak["total"], own + kids)
-        stop.wait(0.01)
-t = threading.Thread(target=sample, daemon=True)
-t.start()
-sampling = {"slow_fps": 1.0, "fast_fps": 2.0, **json.loads(sys.argv[2])}
-prof = parse_profile({"name": "mem", "perceivers": {"brightness": None}, "sampling": sampling})
-ctx = Pipeline(prof, cache=False).run(sys.argv[1])
-stop.set()
-t.join()
-slow = [e for e in ctx.events if e.kind == "brightness"]
-print(json.dumps({**peak, "slow": [slow[0].data["w"], slow[0].data["h"]], "n": len(slow),
-                  "size": [ctx.video.width, ctx.video.height]}))
-"""
-
-
-def peak_12k(path, sampling: dict) -> dict:
-    """Textualize `path` in a fresh process; the peak RSS of it, of its children (ffmpeg) and
-    of both together."""
-    import json
-    import os
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]  # the checkout under test, whatever the cwd
-    env = {**os.environ, "VIDCHAT_CACHE": str(path.parent / "cache")}
-    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    out = subprocess.run(
-        [sys.executable, "-c", _PEAK_12K, str(path), json.dumps(sampling)],
-        capture_output=True, text=True, timeout=600, env=env, cwd=root,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 @pytest.mark.slow
 def test_a_12k_video_stays_under_2_gib(tmp_path):
+    from bench.memory_bench import run  # the bench's own measuring child process
     from tests.fixtures.videos import huge_12k
 
     clip = huge_12k(tmp_path)  # 12288x12288, 2 s at 2 fps: 453 MB a frame as RGB
-    got = peak_12k(clip, {})
+    got = run(clip, {})
     assert got["size"] == [12288, 12288]
     # The slow stream is bounded by pixels (4K UHD area): 2880x2880 here, not 12288x12288.
     assert got["slow"] == [2880, 2880] and got["n"] == 2
-    mib = {k: round(got[k] / 2**20) for k in ("self", "children", "total")}
-    print(f"12K clip peak RSS (MiB): {mib}")
-    assert got["total"] < 2 * 2**30, mib  # vidchat and ffmpeg side by side
+    print(f"12K clip peak RSS (MiB): {got}")
+    assert got["peak_mib"] < 2048, got  # vidchat and ffmpeg side by side
