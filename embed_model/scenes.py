@@ -42,7 +42,6 @@ from __future__ import annotations
 import hashlib
 import random
 import subprocess
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,12 +49,11 @@ import numpy as np
 
 from orchestrator.errors import InputError
 from orchestrator.instruct import (
-    MC_INSTRUCTION,
     OPEN_INSTRUCTION,
     QA,
     InstructionRecord,
     assign_splits,
-    format_choices,
+    mc_qa,
 )
 from orchestrator.record import (
     Event,
@@ -355,21 +353,6 @@ def describe_scene(truth: VideoContext) -> str:
     return text
 
 
-def _mc(rng: random.Random, question: str, answer: str, options: Sequence[str], qtype: str) -> QA:
-    choices = list(options)
-    rng.shuffle(choices)
-    k = choices.index(answer)
-    return QA(
-        i=MC_INSTRUCTION,
-        q=format_choices(question, choices),
-        a=f"({'ABCDEFGH'[k]}) {answer}",
-        type=qtype,
-        source="grounded",
-        choices=choices,
-        answer_index=k,
-    )
-
-
 def _open(question: str, answer: str, qtype: str) -> QA:
     return QA(i=OPEN_INSTRUCTION, q=question, a=answer, type=qtype, source="grounded")
 
@@ -404,7 +387,7 @@ def scene_questions(scene: Scene, seed: int = 0) -> list[QA]:
     out = []
     for q, a, options, qtype in items:
         out.append(_open(q, a, qtype))
-        out.append(_mc(rng, q, a, options, qtype))
+        out.append(mc_qa(rng, q, a, options, qtype))
     return out
 
 

@@ -58,6 +58,7 @@ __all__ = [
     "grounded_qa",
     "llm_conversations",
     "llm_description",
+    "mc_qa",
     "read_jsonl",
     "write_jsonl",
 ]
@@ -156,16 +157,24 @@ def _mc(
     if not pool:
         return None
     rng.shuffle(pool)
-    choices = [answer, *pool[: n_choices - 1]]
-    rng.shuffle(choices)
-    k = choices.index(answer)
+    return mc_qa(rng, question, answer, [answer, *pool[: n_choices - 1]], qtype)
+
+
+def mc_qa(
+    rng: random.Random, question: str, answer: str, choices: Sequence[str], qtype: str
+) -> QA:
+    """A grounded multiple-choice question over `choices` (which hold `answer`), shuffled by
+    `rng`; the expected reply is ``(LETTER) answer``."""
+    shuffled = list(choices)
+    rng.shuffle(shuffled)
+    k = shuffled.index(answer)
     return QA(
         i=MC_INSTRUCTION,
-        q=format_choices(question, choices),
+        q=format_choices(question, shuffled),
         a=f"({LETTERS[k]}) {answer}",
         type=qtype,
         source="grounded",
-        choices=choices,
+        choices=shuffled,
         answer_index=k,
     )
 
