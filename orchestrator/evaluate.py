@@ -77,6 +77,33 @@ class ItemResult(BaseModel):
     prompt_tokens: int | None = None  # None where the backend reports no usage
     completion_tokens: int | None = None
 
+    @classmethod
+    def of(
+        cls,
+        item: EvalItem,
+        question: str,
+        predicted: int | None,
+        seconds: float,
+        output: str,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+    ) -> ItemResult:
+        """One path's answer to `item`, scored against the item's answer."""
+        qa = item.qa
+        assert qa.answer_index is not None
+        return cls(
+            type=qa.type,
+            video=item.video,
+            question=question,
+            answer_index=qa.answer_index,
+            predicted=predicted,
+            correct=predicted == qa.answer_index,
+            seconds=seconds,
+            output=output,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
+
 
 class TypeScore(BaseModel):
     n: int
@@ -263,17 +290,9 @@ def evaluate_text(
         model_name = answer.model
         k = parse_choice(answer.text, qa.choices)
         results.append(
-            ItemResult(
-                type=qa.type,
-                video=item.video,
-                question=question,
-                answer_index=qa.answer_index,
-                predicted=k,
-                correct=k == qa.answer_index,
-                seconds=seconds,
-                output=answer.text,
-                prompt_tokens=answer.prompt_tokens,
-                completion_tokens=answer.completion_tokens,
+            ItemResult.of(
+                item, question, k, seconds, answer.text,
+                answer.prompt_tokens, answer.completion_tokens,
             )
         )
         if progress:
@@ -314,17 +333,9 @@ def evaluate_blind(
         usage = getattr(msg, "usage_metadata", None) or {}
         k = parse_choice(text, qa.choices)
         results.append(
-            ItemResult(
-                type=qa.type,
-                video=item.video,
-                question=question,
-                answer_index=qa.answer_index,
-                predicted=k,
-                correct=k == qa.answer_index,
-                seconds=seconds,
-                output=text,
-                prompt_tokens=usage.get("input_tokens"),
-                completion_tokens=usage.get("output_tokens"),
+            ItemResult.of(
+                item, question, k, seconds, text,
+                usage.get("input_tokens"), usage.get("output_tokens"),
             )
         )
         if progress:
@@ -369,16 +380,7 @@ def evaluate_embed(
         question = _question_of(qa)
         ans = chat.choose(item.video, question, qa.choices, perturb=perturb)
         results.append(
-            ItemResult(
-                type=qa.type,
-                video=item.video,
-                question=question,
-                answer_index=qa.answer_index,
-                predicted=ans.choice_index,
-                correct=ans.choice_index == qa.answer_index,
-                seconds=ans.seconds,
-                output=ans.text,
-            )
+            ItemResult.of(item, question, ans.choice_index, ans.seconds, ans.text)
         )
         if progress:
             progress(n, len(items))
