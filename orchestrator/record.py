@@ -11,6 +11,7 @@ major version with a message that names both.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -315,6 +316,23 @@ class VideoContext(_Model):
 
 
 Observation = ObjectTrack | SpeechSegment | Event
+
+
+def track_box_at(o: ObjectTrack, t: float, max_gap: float) -> tuple[float, ...] | None:
+    """A track's box at `t` within its first..last seen: linear between the trajectory samples
+    around `t` when they are at most `max_gap` s apart, else the nearest sample's box when it is
+    within `max_gap / 2`; None otherwise (the track was not followed there)."""
+    if t < o.first_seen - 1e-6 or t > o.last_seen + 1e-6 or not o.trajectory:
+        return None
+    pts = o.trajectory
+    for a, b in itertools.pairwise(pts):
+        if a.t <= t <= b.t:
+            if b.t - a.t > max_gap:
+                return None
+            f = 0.0 if b.t == a.t else (t - a.t) / (b.t - a.t)
+            return tuple(x + f * (y - x) for x, y in zip(a.box, b.box, strict=True))
+    near = min(pts, key=lambda p: abs(p.t - t))
+    return near.box if abs(near.t - t) <= max_gap / 2 else None
 
 
 def unknown_object_ids(events: list[Event], known: set[str]) -> list[str]:

@@ -15,7 +15,6 @@ is no identity, age, gender or emotion: a face detector only says that a face is
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -23,7 +22,7 @@ import numpy as np
 from pydantic import Field
 
 from orchestrator.errors import ConfigError
-from orchestrator.record import Event, ObjectTrack
+from orchestrator.record import Event, ObjectTrack, track_box_at
 from perceivers.base import Input, Media, Perceiver, PerceiverOptions
 from perceivers.keyframes import KeyframeOptions, media_keyframes
 
@@ -52,20 +51,11 @@ class FacesOptions(PerceiverOptions):
 
 
 def _box_at(o: ObjectTrack, t: float, max_gap: float = 3.0) -> Box | None:
-    """The track's box at `t`, linear between trajectory points at most `max_gap` s apart."""
-    if not o.trajectory or t < o.first_seen - 1e-6 or t > o.last_seen + 1e-6:
-        return None
-    pts = o.trajectory
-    if len(pts) == 1:
-        return pts[0].box
-    for a, b in itertools.pairwise(pts):
-        if a.t <= t <= b.t:
-            if b.t - a.t > max_gap:
-                return None
-            f = 0.0 if b.t == a.t else (t - a.t) / (b.t - a.t)
-            return tuple(x + f * (y - x) for x, y in zip(a.box, b.box, strict=True))  # type: ignore[return-value]
-    near = min(pts, key=lambda p: abs(p.t - t))
-    return near.box if abs(near.t - t) <= max_gap / 2 else None
+    """The track's box at `t` (`track_box_at`); a one-sample track holds its box over its
+    whole first..last seen."""
+    if len(o.trajectory) == 1 and o.first_seen - 1e-6 <= t <= o.last_seen + 1e-6:
+        return o.trajectory[0].box
+    return track_box_at(o, t, max_gap)  # type: ignore[return-value]
 
 
 def owner_of(face: Box, t: float, people: Sequence[ObjectTrack]) -> str | None:

@@ -35,14 +35,13 @@ Measures whose perceiver is absent from the record are ``None`` with a reason ("
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.fidelity.truth import ANIMALS, VEHICLES, Box, PersonTruth, Truth
-from orchestrator.record import ObjectTrack, VideoContext
+from orchestrator.record import VideoContext, track_box_at
 
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
 
@@ -268,21 +267,6 @@ def score_text(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> tuple[TextS
     return out, {i: [ocr_idx[k] for k in ks] for i, ks in matched.items()}
 
 
-def _record_box_at(o: ObjectTrack, t: float, max_gap: float) -> Box | None:
-    """The record object's box at `t`: linear between trajectory samples at most `max_gap` apart."""
-    if t < o.first_seen - 1e-6 or t > o.last_seen + 1e-6 or not o.trajectory:
-        return None
-    pts = o.trajectory
-    for a, b in itertools.pairwise(pts):
-        if a.t <= t <= b.t:
-            if b.t - a.t > max_gap:
-                return None
-            f = 0.0 if b.t == a.t else (t - a.t) / (b.t - a.t)
-            return tuple(x + f * (y - x) for x, y in zip(a.box, b.box, strict=True))  # type: ignore[return-value]
-    near = min(pts, key=lambda p: abs(p.t - t))
-    return near.box if abs(near.t - t) <= max_gap / 2 else None
-
-
 def score_objects(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> tuple[ObjectScore, dict]:
     """Count error and IDF1 over persons; returns {truth id: record id} (the IDF1 assignment)."""
     preds = [o for o in ctx.objects if o.label == "person"]
@@ -306,7 +290,7 @@ def score_objects(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> tuple[Ob
     for t in times:
         g = [(i, b) for i, p in enumerate(people) if (b := p.box_at(t)) is not None]
         r = [
-            (j, b) for j, o in enumerate(preds) if (b := _record_box_at(o, t, max_gap)) is not None
+            (j, b) for j, o in enumerate(preds) if (b := track_box_at(o, t, max_gap)) is not None
         ]
         gt_n += len(g)
         pr_n += len(r)
@@ -349,7 +333,7 @@ def score_classes(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> dict[str
 
     for t in times:
         g = [(o.label, b) for o in gts if (b := o.box_at(t)) is not None]
-        r = [(o.label, b) for o in ctx.objects if (b := _record_box_at(o, t, max_gap)) is not None]
+        r = [(o.label, b) for o in ctx.objects if (b := track_box_at(o, t, max_gap)) is not None]
         for key, c in counts.items():
             gk = [b for label, b in g if same(key, label)]
             rk = [b for label, b in r if same(key, label)]
