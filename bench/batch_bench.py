@@ -27,9 +27,8 @@ REAL = ["bigbuckbunny", "bikes", "megamind"]
 
 def make_videos(dest: Path) -> list[Path]:
     """The real sample videos plus synthetic ones from the test generators (made with ffmpeg)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fixtures
-    from orchestrator.samples import sample_path
-    from tests.fixtures import videos as gen
+    from vidchat.kernel.samples import sample_path
+    from vidchat.testing import videos as gen
 
     vids = [Path(sample_path(n)) for n in REAL]
     for name in ("shot_cuts", "vfr", "no_audio", "rotated_90", "odd_size", "color_pattern"):
@@ -38,7 +37,7 @@ def make_videos(dest: Path) -> list[Path]:
 
 
 def run_config(vids: list[Path], profile: str, engine: str, workers: int, root: Path) -> dict:
-    from orchestrator.batch import run_batch
+    from vidchat.apps.batch import run_batch
 
     out = root / f"{engine}-{workers}"
     t0 = time.perf_counter()
@@ -64,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--engines", nargs="+", default=["local", "ray"], choices=["local", "ray"])
     args = ap.parse_args(argv)
-    from orchestrator.batch import comparable_record
-    from orchestrator.profiles import load_profile
+    from vidchat.apps.batch import comparable_record
+    from vidchat.pipeline.profiles import load_profile
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="vidchat-batch-bench-") as tmp:
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         vids = make_videos(root / "videos")
         # Warm-up (untimed): the model files and videos into the page cache, so the first timed
         # configuration does not pay for cold disk reads the others skip.
-        from orchestrator.pipeline import Pipeline
+        from vidchat.pipeline.core import Pipeline
 
         for v in vids[:1]:
             Pipeline(args.profile, cache=False).run(v)

@@ -4,7 +4,7 @@ hour-long record.
 
     python -m bench.chat_bench [--video vtest] [--record record.json] [--questions 3]
 
-(run from the repository root: it reuses the planted-fact record of tests/orchestrator). Prints a
+(it uses the planted-fact record of `vidchat.testing.records`). Prints a
 table and writes bench/results/chat.json.
 
 - **Local model** (llm:smollm2-135m on CPU): the record of the first 60 s of the video (trimmed
@@ -45,8 +45,8 @@ QUESTIONS = [
 
 def one_minute_record(video: str, profile: str, work: Path):
     """The record of the first 60 s of `video` (a sample name or a path)."""
-    from orchestrator.pipeline import textualize
-    from orchestrator.samples import SAMPLES, sample_path
+    from vidchat.kernel.samples import SAMPLES, sample_path
+    from vidchat.pipeline.core import textualize
 
     src = sample_path(video) if video in SAMPLES else Path(video)
     clip = work / f"{src.stem}_60s{src.suffix}"
@@ -61,8 +61,8 @@ def one_minute_record(video: str, profile: str, work: Path):
 
 
 def bench_local_model(ctx, profile: str, n_questions: int, max_tokens: int) -> dict:
-    from orchestrator.chat import ChatSession
-    from orchestrator.profiles import load_profile
+    from vidchat.conversation.session import ChatSession
+    from vidchat.pipeline.profiles import load_profile
 
     # As `vidchat chat --profile PROFILE` would run it, with shorter answers.
     prof = load_profile(profile)
@@ -105,8 +105,8 @@ def bench_local_model(ctx, profile: str, n_questions: int, max_tokens: int) -> d
 def _record_of_tokens(target: int, count) -> object:
     """The planted-fact synthetic record cut to the shortest length whose rendering reaches
     `target` tokens (a fixed, reproducible record for the latency targets)."""
-    from orchestrator.render import render
-    from tests.orchestrator.chat_helpers import long_record
+    from vidchat.testing.records import long_record
+    from vidchat.text.render import render
 
     for minutes in range(2, 62, 2):
         ctx = long_record(60.0 * minutes)
@@ -127,10 +127,10 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
     "Starts" is measured twice: the model's first token (its evidence) and the first token of
     the answer shown to the user (after the evidence, which is held back and checked).
     """
-    from orchestrator.chat import ChatSession
-    from orchestrator.chat_cli import start_prefill
-    from orchestrator.llm import token_counter
-    from orchestrator.llm_config import LLMConfig
+    from vidchat.cli.chat import start_prefill
+    from vidchat.conversation.session import ChatSession
+    from vidchat.kernel.llm_config import LLMConfig
+    from vidchat.llm.client import token_counter
 
     config = LLMConfig(model=model, max_tokens=160) if model else LLMConfig(max_tokens=160)
     count = token_counter(config)  # starts the server (not timed: it starts with vidchat)
@@ -177,13 +177,9 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
 
 
 def bench_retrieval(cache_root: Path) -> dict:
-    from orchestrator.render import render
-    from orchestrator.retrieval import RetrievalIndex, get_embedder, recall_at_k, record_hash
-
-    try:
-        from tests.orchestrator.chat_helpers import long_record, planted_questions
-    except ModuleNotFoundError:
-        raise SystemExit("run from the repository root: python -m bench.chat_bench") from None
+    from vidchat.testing.records import long_record, planted_questions
+    from vidchat.text.render import render
+    from vidchat.text.retrieval import RetrievalIndex, get_embedder, recall_at_k, record_hash
 
     ctx = long_record(3660.0)
     questions = planted_questions(ctx.video.duration)
@@ -256,8 +252,8 @@ def main() -> None:
         print(f"wrote {out}")
         return
 
-    from orchestrator.record import VideoContext
-    from orchestrator.render import render
+    from vidchat.kernel.record import VideoContext
+    from vidchat.text.render import render
 
     work = Path(tempfile.mkdtemp(prefix="chat_bench_"))
     try:
@@ -275,9 +271,9 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    from orchestrator.llm import token_counter
-    from orchestrator.llm_config import LLMConfig
-    from tests.orchestrator.chat_helpers import long_record
+    from vidchat.kernel.llm_config import LLMConfig
+    from vidchat.llm.client import token_counter
+    from vidchat.testing.records import long_record
 
     count = token_counter(LLMConfig())
     hour = long_record(3660.0)

@@ -1,5 +1,5 @@
 """Embed path vs text path vs blind baseline vs chance, per question type, on generated scenes
-where each path has something to win (`embed_model.scenes`).
+where each path has something to win (`vidchat.embed_model.scenes`).
 
     nice -n 10 python -m bench.embed_bench [--videos 480] [--work DIR] [--text-per-type 6]
 
@@ -15,7 +15,7 @@ where each path has something to win (`embed_model.scenes`).
    - the embed path on every question, then again on the visual ones with the frames
      shuffled and blanked;
    - the text path (perfect-perception record + the default local LLM through
-     `orchestrator.chat`) and the blind baseline (the same LLM, question and options only) on
+     `conversation.session`) and the blind baseline (the same LLM, question and options only) on
      a fixed subset: the first `--text-per-type` questions of each type in file order (the
      local LLM takes seconds per answer on 2 busy cores);
    - chance, and the embed path on that same subset, so every row compares like with like.
@@ -84,13 +84,13 @@ def _llm_rows(subset: list, work: Path, max_tokens: int, log, compute: bool = Tr
     False only the answers already there are used. Both reports cover the same questions."""
     import hashlib
 
-    from orchestrator.evaluate import (
+    from vidchat.apps.evaluate import (
         ItemResult,
         evaluate_blind,
         evaluate_text,
         report_from_items,
     )
-    from orchestrator.llm import resolve_llm_config
+    from vidchat.llm.client import resolve_llm_config
 
     llm = resolve_llm_config().model_copy(update={"temperature": 0.0, "max_tokens": max_tokens})
     key = hashlib.sha256(llm.model_dump_json().encode()).hexdigest()[:12]
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--train-log",
         default=None,
-        help="output of `python -m embed_model.train` for this run, when it trained apart "
+        help="output of `python -m vidchat.embed_model.train` for this run, when it trained apart "
         "(its wall and CPU time go into the results)",
     )
     p.add_argument(
@@ -164,12 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import torch
-
-    from embed_model.config import EmbedConfig, TrainConfig
-    from embed_model.scenes import TEXT_TYPES, VISUAL_TYPES, build_scene_dataset
-    from embed_model.train import CHECKPOINT, train
-    from orchestrator.evaluate import chance_report, comparison_table, evaluate_embed, mc_items
-    from orchestrator.instruct import write_jsonl
+    from vidchat.apps.evaluate import chance_report, comparison_table, evaluate_embed, mc_items
+    from vidchat.apps.instruct import write_jsonl
+    from vidchat.embed_model.config import EmbedConfig, TrainConfig
+    from vidchat.embed_model.scenes import TEXT_TYPES, VISUAL_TYPES, build_scene_dataset
+    from vidchat.embed_model.train import CHECKPOINT, train
 
     def log(msg: str) -> None:
         print(msg, flush=True)
@@ -301,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             "last_step": steps[-1] if steps else "",
         }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    from orchestrator.record import atomic_write_text
+    from vidchat.kernel.record import atomic_write_text
 
     atomic_write_text(Path(args.out), json.dumps(out, indent=1))
     log(f"wrote {args.out}")

@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 _CHILD = """
 import json, sys, threading
 import psutil
-import perceivers
-from tests.orchestrator.toy_perceivers import Brightness
+from vidchat import perceivers
+from vidchat.testing.toys import Brightness
 perceivers.register_perceiver("brightness", Brightness)
-from orchestrator.pipeline import Pipeline
-from orchestrator.profiles import parse_profile
+from vidchat.pipeline.core import Pipeline
+from vidchat.pipeline.profiles import parse_profile
 # Peak resident memory of this process and of its children (ffmpeg), sampled every 10 ms:
 # getrusage's ru_maxrss would also count the parent's pages from before the exec.
 me = psutil.Process()

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.record import VideoContext, VideoInfo
-from perceivers.base import Frame
+from vidchat.kernel.record import VideoContext, VideoInfo
+from vidchat.perceivers.base import Frame
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -36,7 +36,7 @@ RTF_TARGET = 0.5
 
 @dataclass
 class _KeyframeMedia:
-    """A `perceivers.base.Media` over frames already in memory (both streams the same)."""
+    """A `vidchat.perceivers.base.Media` over frames already in memory (both streams the same)."""
 
     info: VideoInfo
     frames_in: list[Frame]
@@ -57,8 +57,8 @@ class _KeyframeMedia:
 
 def slow_frames(name: str) -> tuple[VideoInfo, list[Frame]]:
     """A sample's slow stream as the pipeline makes it: 1 fps, full resolution."""
-    from orchestrator.samples import sample_path
-    from orchestrator.video import decode_frames, probe
+    from vidchat.kernel.samples import sample_path
+    from vidchat.kernel.video import decode_frames, probe
 
     info = probe(sample_path(name))
     frames = [Frame(i, d.t, d.image) for i, d in enumerate(decode_frames(info, 1.0))]
@@ -67,7 +67,7 @@ def slow_frames(name: str) -> tuple[VideoInfo, list[Frame]]:
 
 def keyframe_counts(names: list[str]) -> list[dict[str, Any]]:
     """Slow frames sampled (1 fps, full resolution) and keyframes chosen, per sample video."""
-    from perceivers.keyframes import KeyframeOptions, iter_keyframes
+    from vidchat.perceivers.keyframes import KeyframeOptions, iter_keyframes
 
     rows = []
     for name in names:
@@ -94,8 +94,8 @@ def keyframe_counts(names: list[str]) -> list[dict[str, Any]]:
 
 def per_keyframe(video: str, max_keyframes: int) -> list[dict[str, Any]]:
     """Seconds per keyframe of ocr, tags and (where they can run) the other keyframe perceivers."""
-    from perceivers import available_perceivers, get_perceiver
-    from perceivers.keyframes import KeyframeOptions, select_keyframes
+    from vidchat.perceivers import available_perceivers, get_perceiver
+    from vidchat.perceivers.keyframes import KeyframeOptions, select_keyframes
 
     info, slow = slow_frames(video)
     keyframes = list(select_keyframes(slow, KeyframeOptions()))[:max_keyframes]
@@ -184,8 +184,8 @@ def per_keyframe(video: str, max_keyframes: int) -> list[dict[str, Any]]:
 
 
 def _pipeline_run(profile: Any, video: str) -> dict[str, Any]:
-    from orchestrator.pipeline import Pipeline
-    from orchestrator.samples import sample_path
+    from vidchat.kernel.samples import sample_path
+    from vidchat.pipeline.core import Pipeline
 
     pipe = Pipeline(profile, cache=False)
     t0 = time.perf_counter()
@@ -207,8 +207,8 @@ def _pipeline_run(profile: Any, video: str) -> dict[str, Any]:
 
 def _offline_options() -> dict[str, dict[str, Any]]:
     """The offline profile's options of each of `ADDED` (ConfigError when one is missing)."""
-    from orchestrator.errors import ConfigError
-    from orchestrator.profiles import load_profile
+    from vidchat.kernel.errors import ConfigError
+    from vidchat.pipeline.profiles import load_profile
 
     perceivers = load_profile("offline").perceivers
     missing = [n for n in ADDED if n not in perceivers]
@@ -222,7 +222,7 @@ def _offline_options() -> dict[str, dict[str, Any]]:
 
 def rtf_profiles() -> tuple[Any, Any]:
     """(baseline, shipped): the offline profile without `ADDED`, and as shipped."""
-    from orchestrator.profiles import load_profile, parse_profile
+    from vidchat.pipeline.profiles import load_profile, parse_profile
 
     _offline_options()  # both must be there, or the two profiles would not differ
     shipped = load_profile("offline")

@@ -116,7 +116,7 @@ def _times_in(text: str) -> list[float]:
 
 
 def _clip300() -> object:
-    from bench.fidelity.generate import Preset
+    from vidchat.apps.fidelity.generate import Preset
 
     # Five minutes, small and sparse (as the "hour" preset, scaled down): cheap to textualize.
     return Preset(
@@ -156,8 +156,8 @@ def fidelity_questions(truth: object) -> list[Question]:
 
 def make_clips(work: Path, clips: str) -> list[tuple[str, Path, list[Question]]]:
     """Generate the clips (skipping those already made) and write their questions."""
-    from bench.fidelity.generate import PRESETS, generate
-    from bench.fidelity.truth import Truth
+    from vidchat.apps.fidelity.generate import PRESETS, generate
+    from vidchat.apps.fidelity.truth import Truth
 
     out = []
     for item in clips.split(","):
@@ -176,7 +176,7 @@ def make_clips(work: Path, clips: str) -> list[tuple[str, Path, list[Question]]]
         for text, kind in ABSENT[: 1 if preset == "clip10" else 2]:
             qs.append(Question(name, text, kind, {}))
         out.append((name, Path(truth.video), qs))
-    from tests.fixtures.speech import make_speech_video
+    from vidchat.testing.speech import make_speech_video
 
     for name, sentence, qs_spec in (
         ("date", DATE_SENTENCE, [
@@ -241,7 +241,7 @@ def score_answer(q: Question, answer: str) -> bool:
 def invented_facts(answer: object, ctx: object, record_text: str) -> list[str]:
     """What the answer names that the record does not hold: times far from every observation,
     object ids not in the record, quoted phrases not in the record."""
-    a = answer  # an orchestrator.chat.Answer
+    a = answer  # an vidchat.conversation.session.Answer
     out = [f"id {i}" for i in a.unknown_objects]  # type: ignore[attr-defined]
     marks: list[float] = []
     for o in ctx.objects:  # type: ignore[attr-defined]
@@ -271,8 +271,8 @@ def run_model(
     model: str, clips: list[tuple[str, object, list[Question]]], deadline: float
 ) -> list[Result]:
     """Ask every question of every clip with `model`; stops at `deadline` (monotonic)."""
-    from orchestrator.chat import ChatSession
-    from orchestrator.llm_config import LLMConfig
+    from vidchat.conversation.session import ChatSession
+    from vidchat.kernel.llm_config import LLMConfig
 
     results: list[Result] = []
     for name, ctx, qs in clips:
@@ -357,8 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "qa.json")
     args = ap.parse_args(argv)
 
-    from orchestrator.models import cache_dir
-    from orchestrator.pipeline import textualize
+    from vidchat.kernel.models import cache_dir
+    from vidchat.pipeline.core import textualize
 
     work = cache_dir() / "bench" / "qa"
     work.mkdir(parents=True, exist_ok=True)
@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             results = run_model(model, clips, deadline)
         finally:
-            from orchestrator.llm_server import stop_all
+            from vidchat.llm.server import stop_all
 
             stop_all()  # one model's server at a time: they would share two cores
         summary = summarize(results)

@@ -63,13 +63,13 @@ class PeakRSS:
         self._t.join()
 
 
-# mode → (shared_decode, parallel) of `orchestrator.pipeline.Pipeline`
+# mode → (shared_decode, parallel) of `vidchat.pipeline.core.Pipeline`
 MODES = {"naive": (False, False), "in_turn": (True, False), "shared": (True, True)}
 
 
 def run_once(video: Path, profile: str, cache_root: Path | None, mode: str) -> dict:
-    from orchestrator.cache import Cache
-    from orchestrator.pipeline import Pipeline
+    from vidchat.kernel.cache import Cache
+    from vidchat.pipeline.core import Pipeline
 
     shared, parallel = MODES[mode]
     cache = Cache(cache_root) if cache_root else False
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=RESULTS / "textualize.json")
     args = ap.parse_args(argv)
 
-    from orchestrator.samples import SAMPLES, sample_path
+    from vidchat.kernel.samples import SAMPLES, sample_path
 
     video = sample_path(args.video) if args.video in SAMPLES else Path(args.video)
     rows: dict[str, list[dict]] = {mode: [] for mode in (*MODES, "warm")}
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"pipeline speed-up over naive: {summary['speedup_shared_vs_naive']:.2f}x"
           f" (target >= 1.5); warm/cold: {summary['warm_fraction_of_cold']:.2%} (target <= 2%);"
           f" RTF {summary['rtf_shared']:.3f} (target <= 0.5)")  # fmt: skip
-    from orchestrator.record import atomic_write_text
+    from vidchat.kernel.record import atomic_write_text
 
     result = {"summary": summary, "runs": rows}
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")

@@ -109,10 +109,10 @@ def main() -> None:
         # A private cache: the base record and the zoom are computed here, not read from an
         # earlier run (the hash index stays shared: hashing is not what is measured).
         os.environ.setdefault("VIDCHAT_CACHE", str(Path(tmp) / "cache"))
-        from orchestrator.cache import Cache
-        from orchestrator.pipeline import Pipeline
-        from orchestrator.samples import sample_path
-        from orchestrator.zoom import Zoomer
+        from vidchat.kernel.cache import Cache
+        from vidchat.kernel.samples import sample_path
+        from vidchat.pipeline.core import Pipeline
+        from vidchat.pipeline.zoom import Zoomer
 
         video = Path(args.video) if Path(args.video).exists() else sample_path(args.video)
         names = [n for n in args.perceivers.split(",") if n]

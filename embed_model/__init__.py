@@ -5,18 +5,18 @@ on data from ``vidchat instruct``.
 - `embed_model.config`: `EmbedConfig` (model; ``tiny()`` for tests, ``cpu()`` to train for real
   on 2 CPU cores, ``full()`` for a GPU) and `TrainConfig` (``cpu()``: the two-stage schedule),
   both saved inside every checkpoint.
-- `embed_model.encoder`: the frozen encoder wrapper and the on-disk feature cache.
+- `vidchat.embed_model.encoder`: the frozen encoder wrapper and the on-disk feature cache.
 - `embed_model.gmhra`, `embed_model.qformer`, `embed_model.model`: the trainable parts and the
   whole model (loss on answer tokens only).
 - `embed_model.data`, `embed_model.train`: dataset and the two-stage training loop (alignment on
   descriptions, then instruction tuning; AdamW, accumulation, checkpoint and resume).
-- `embed_model.infer`: `answer_with_embed(video_or_record, question, checkpoint)`.
+- `vidchat.embed_model.infer`: `answer_with_embed(video_or_record, question, checkpoint)`.
 - `embed_model.synthetic`: moving-square videos with exact records, and a tiny local LLM, for
   tests.
 - `embed_model.scenes`: the comparison task: generated scenes with questions that need pixels
   and questions the text path owns, balanced answers, truth and text-path records.
 
-Where the model departs from VideoChat-Embed, and why, is written in `embed_model.model`.
+Where the model departs from VideoChat-Embed, and why, is written in `vidchat.embed_model.model`.
 
 Heavy libraries (torch, transformers) load when these submodules are imported, never here.
 """

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from orchestrator.errors import ConfigError
+from vidchat.kernel.errors import ConfigError
 
 __all__ = ["EmbedConfig", "TrainConfig", "config_from_dict"]
 

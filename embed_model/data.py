@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-
-from embed_model.config import EmbedConfig
-from embed_model.encoder import FrozenEncoder, video_features
-from embed_model.model import Example
-from orchestrator.errors import InputError
-from orchestrator.instruct import QA, InstructionRecord, read_jsonl
+from vidchat.apps.instruct import QA, InstructionRecord, read_jsonl
+from vidchat.embed_model.config import EmbedConfig
+from vidchat.embed_model.encoder import FrozenEncoder, video_features
+from vidchat.embed_model.model import Example
+from vidchat.kernel.errors import InputError
 
 __all__ = ["InstructionDataset", "Item"]
 

@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from orchestrator.errors import ConfigError, InputError
+from vidchat.kernel.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     import torch
@@ -42,7 +41,7 @@ def _import_torch_vision() -> Any:
     import importlib.util
 
     if importlib.util.find_spec("torchvision") is not None:
-        from perceivers._torchvision_compat import ensure_torchvision
+        from vidchat.kernel.compat import ensure_torchvision
 
         ensure_torchvision()
     import torch
@@ -72,7 +71,7 @@ class FrozenEncoder:
         torch = _import_torch_vision()
         kind, _, rest = self.spec.partition(":")
         if self.spec == "tags:efficientnet-lite0" or kind == "efficientnet-lite0":
-            from orchestrator.models import file_fingerprint, resolve
+            from vidchat.kernel.models import file_fingerprint, resolve
 
             path = Path(rest) if kind == "efficientnet-lite0" else resolve(self.spec).require()
             if not path.is_file():
@@ -105,7 +104,7 @@ class FrozenEncoder:
             self._module = model
             self.identity = f"timm:{name}:{path or 'pretrained'}"
         elif kind == "hf":
-            from orchestrator.llm import _import_transformers
+            from vidchat.llm.client import _import_transformers
 
             transformers = _import_transformers()
             model = transformers.AutoModel.from_pretrained(
@@ -191,10 +190,10 @@ def _folder_identity(folder: Path) -> str:
 def sample_frames(path: str | Path, n_frames: int, max_side: int = 256) -> np.ndarray:
     """`n_frames` frames spread evenly over the video, ``uint8 [n, H, W, 3]``.
 
-    Decodes (through `orchestrator.video`) at about twice the needed rate and picks evenly;
+    Decodes (through `vidchat.kernel.video`) at about twice the needed rate and picks evenly;
     a video with fewer decodable frames repeats its frames to fill the count.
     """
-    from orchestrator.video import decode_frames, probe
+    from vidchat.kernel.video import decode_frames, probe
 
     info = probe(path)
     fps = max(2.0 * n_frames / max(info.duration, 1e-3), 0.05)
@@ -246,8 +245,8 @@ def video_features(
         feats = video_features(path, encoder, n_frames, cache)
         return perturb_features(feats, perturb, encoder, seed=str(path))
     torch = _import_torch_vision()
-    from orchestrator.models import cache_dir
-    from orchestrator.video import file_sha256
+    from vidchat.kernel.models import cache_dir
+    from vidchat.kernel.video import file_sha256
 
     encoder.load()
     sha = file_sha256(Path(path))
@@ -261,7 +260,7 @@ def video_features(
     if cache:
         import io
 
-        from orchestrator.record import atomic_write_bytes
+        from vidchat.kernel.record import atomic_write_bytes
 
         buf = io.BytesIO()
         torch.save(feats, buf)

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-
-from embed_model.encoder import video_features
-from embed_model.model import Example
-from orchestrator.errors import InputError
+from vidchat.embed_model.encoder import video_features
+from vidchat.embed_model.model import Example
+from vidchat.kernel.errors import InputError
 
 __all__ = ["EmbedAnswer", "EmbedChat", "answer_with_embed", "load_embed_chat"]
 
@@ -33,7 +32,7 @@ class EmbedChat:
     """A loaded checkpoint ready to answer questions about videos."""
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu") -> None:
-        from embed_model.train import load_checkpoint
+        from vidchat.embed_model.train import load_checkpoint
 
         self.checkpoint = Path(checkpoint)
         self.model, self.encoder, state = load_checkpoint(checkpoint, device)
@@ -56,7 +55,7 @@ class EmbedChat:
         return Example(feats.to(self.model.proj.weight.device), instruction, question)
 
     def answer(self, video: str | Path, question: str, max_new_tokens: int = 64) -> EmbedAnswer:
-        from orchestrator.instruct import OPEN_INSTRUCTION
+        from vidchat.apps.instruct import OPEN_INSTRUCTION
 
         t0 = time.perf_counter()
         with self._lock:
@@ -77,7 +76,7 @@ class EmbedChat:
         """Pick one of `choices` by mean log-likelihood, the question asked as in training (open,
         or with the options listed). `perturb` (``shuffled``/``blank``) takes the video away on
         purpose, to measure how much the answer depends on it."""
-        from orchestrator.instruct import LETTERS, MC_INSTRUCTION, OPEN_INSTRUCTION, format_choices
+        from vidchat.apps.instruct import LETTERS, MC_INSTRUCTION, OPEN_INSTRUCTION, format_choices
 
         t0 = time.perf_counter()
         if self.open_form:
@@ -108,7 +107,7 @@ def load_embed_chat(checkpoint: str | Path, device: str = "cpu") -> EmbedChat:
     """A loaded checkpoint, reused while the file is unchanged (a REPL asks many questions)."""
     p = Path(checkpoint)
     if p.is_dir():
-        from embed_model.train import CHECKPOINT
+        from vidchat.embed_model.train import CHECKPOINT
 
         p = p / CHECKPOINT
     if not p.is_file():
@@ -117,7 +116,7 @@ def load_embed_chat(checkpoint: str | Path, device: str = "cpu") -> EmbedChat:
 
 
 def _video_of(video_or_record: Any) -> Path:
-    from orchestrator.record import VideoContext
+    from vidchat.kernel.record import VideoContext
 
     if isinstance(video_or_record, VideoContext):
         path = Path(video_or_record.video.path)

@@ -24,7 +24,7 @@ Where this departs from VideoChat-Embed, and why:
   one-layer LLM reads little: here it mostly turns the video tokens into answer words, and
   the Q-Former, which sees the question, does the reasoning.
 - **Alignment data** are descriptions written from the records by code
-  (`embed_model.scenes.describe_scene`, or LLM-written ones from ``vidchat instruct``), not
+  (`vidchat.embed_model.scenes.describe_scene`, or LLM-written ones from ``vidchat instruct``), not
   WebVid/CC captions; stage 1 trains the same parts as stage 2 (VideoChat-Embed also trains
   the same bridge in both stages).
 
@@ -43,11 +43,10 @@ from typing import Any
 
 import torch
 from torch import nn
-
-from embed_model.config import EmbedConfig
-from embed_model.gmhra import GMHRA
-from embed_model.qformer import QFormer
-from orchestrator.errors import ConfigError
+from vidchat.embed_model.config import EmbedConfig
+from vidchat.embed_model.gmhra import GMHRA
+from vidchat.embed_model.qformer import QFormer
+from vidchat.kernel.errors import ConfigError
 
 __all__ = ["VIDEO_MARK", "Example", "VideoChatEmbed", "load_llm"]
 
@@ -59,9 +58,9 @@ SYSTEM = "You answer questions about the video."
 
 def load_llm(name_or_path: str, layers: int = 0) -> tuple[Any, Any]:
     """The frozen causal LM and its tokenizer: a shipped name (the GGUF is converted once into
-    the cache by `orchestrator.llm`), a GGUF file or a transformers folder. `layers` > 0 keeps
+    the cache by `vidchat.llm.client`), a GGUF file or a transformers folder. `layers` > 0 keeps
     only the first `layers` decoder layers (embeddings, final norm and output head kept)."""
-    from orchestrator.llm import _import_transformers, _local_source, _transformers_folder
+    from vidchat.llm.client import _import_transformers, _local_source, _transformers_folder
 
     transformers = _import_transformers()
     folder = Path(name_or_path)

@@ -46,16 +46,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from orchestrator.errors import InputError
-from orchestrator.instruct import (
+from vidchat.apps.instruct import (
     OPEN_INSTRUCTION,
     QA,
     InstructionRecord,
     assign_splits,
     mc_qa,
 )
-from orchestrator.record import (
+from vidchat.kernel.errors import InputError
+from vidchat.kernel.record import (
     Event,
     ObjectTrack,
     Provenance,

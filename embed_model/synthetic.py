@@ -11,8 +11,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.errors import InputError
-from orchestrator.record import ObjectTrack, Provenance, TrackPoint, VideoContext
+from vidchat.kernel.errors import InputError
+from vidchat.kernel.record import ObjectTrack, Provenance, TrackPoint, VideoContext
 
 __all__ = ["Square", "build_tiny_llm", "make_squares_video", "random_scene"]
 
@@ -46,7 +46,7 @@ def make_squares_video(
     fps: int = 10,
 ) -> tuple[Path, VideoContext]:
     """Write the video with ffmpeg and return it with its exact record."""
-    from orchestrator.video import probe
+    from vidchat.kernel.video import probe
 
     path = Path(dest)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,8 +130,8 @@ def build_tiny_llm(dest: str | Path) -> Path:
     """A 2-layer Llama with random weights and the shipped SmolLM2 tokenizer (and its chat
     template), saved as a transformers folder at `dest`: a frozen LLM for tests and the
     benchmark that loads through the same path as a real one."""
-    from orchestrator.llm import _import_transformers, _local_source, _transformers_folder
-    from orchestrator.llm_config import LLMConfig
+    from vidchat.kernel.llm_config import LLMConfig
+    from vidchat.llm.client import _import_transformers, _local_source, _transformers_folder
 
     transformers = _import_transformers()
     import torch

@@ -23,13 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from embed_model.config import EmbedConfig, TrainConfig, config_from_dict
-from embed_model.data import InstructionDataset
-from embed_model.encoder import FrozenEncoder
-from embed_model.model import VideoChatEmbed, load_llm
-from orchestrator.errors import InputError
-from orchestrator.record import atomic_write_bytes
+from vidchat.embed_model.config import EmbedConfig, TrainConfig, config_from_dict
+from vidchat.embed_model.data import InstructionDataset
+from vidchat.embed_model.encoder import FrozenEncoder
+from vidchat.embed_model.model import VideoChatEmbed, load_llm
+from vidchat.kernel.errors import InputError
+from vidchat.kernel.record import atomic_write_bytes
 
 __all__ = ["CHECKPOINT", "TrainResult", "build_model", "load_checkpoint", "train"]
 
@@ -120,7 +119,7 @@ def train(
     With `resume` and a checkpoint in `out_dir`, training continues from it (its model config
     wins; `train_config.steps` may extend the run). `log` is called as ``log(step, loss)``.
     """
-    from orchestrator.instruct import read_jsonl
+    from vidchat.apps.instruct import read_jsonl
 
     out = Path(out_dir)
     ckpt_path = out / CHECKPOINT
@@ -228,13 +227,15 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m embed_model.train DATA.jsonl OUT_DIR [--preset tiny|full] …``."""
+    """``python -m vidchat.embed_model.train DATA.jsonl OUT_DIR [--preset tiny|full] …``."""
     import argparse
     import sys
 
-    from orchestrator.errors import VidchatError
+    from vidchat.kernel.errors import VidchatError
 
-    p = argparse.ArgumentParser(prog="python -m embed_model.train", description=train.__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m vidchat.embed_model.train", description=train.__doc__
+    )
     p.add_argument("data", help="instruction JSONL from vidchat instruct")
     p.add_argument("out_dir", help="folder for checkpoint.pt (resumed from when present)")
     p.add_argument(
@@ -299,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
     except VidchatError as e:
-        print(f"embed_model.train: error: {e}", file=sys.stderr)
+        print(f"vidchat.embed_model.train: error: {e}", file=sys.stderr)
         return e.exit_code
     print(
         f"{result.checkpoint}: step {result.steps} ({result.steps_per_s:.2f} steps/s, "

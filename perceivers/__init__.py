@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import importlib.metadata as md
 
-from orchestrator.errors import ConfigError
-from perceivers.base import Availability, Frame, Media, Perceiver, PerceiverOptions
+from vidchat.kernel.errors import ConfigError
+from vidchat.perceivers.base import Availability, Frame, Media, Perceiver, PerceiverOptions
 
 __all__ = [
     "Availability",
@@ -33,17 +33,17 @@ GROUP = "vidchat.perceivers"
 # than from installed entry-point metadata so that a source checkout (or an editable install whose
 # metadata predates a new perceiver) always sees exactly the perceivers its code defines.
 BUILTIN: dict[str, str] = {
-    "asr": "perceivers.asr:ASRPerceiver",
-    "detect": "perceivers.detect:DetectPerceiver",
-    "shots": "perceivers.shots:ShotsPerceiver",
-    "ocr": "perceivers.ocr:OCRPerceiver",
-    "tags": "perceivers.tags:TagsPerceiver",
-    "sam2": "perceivers.sam2_masks:SAM2Perceiver",
-    "caption": "perceivers.caption:CaptionPerceiver",
-    "region_caption": "perceivers.caption:RegionCaptionPerceiver",
-    "action": "perceivers.action:ActionPerceiver",
-    "speakers": "perceivers.speakers:SpeakersPerceiver",
-    "faces": "perceivers.faces:FacesPerceiver",
+    "asr": "vidchat.perceivers.asr:ASRPerceiver",
+    "detect": "vidchat.perceivers.detect:DetectPerceiver",
+    "shots": "vidchat.perceivers.shots:ShotsPerceiver",
+    "ocr": "vidchat.perceivers.ocr:OCRPerceiver",
+    "tags": "vidchat.perceivers.tags:TagsPerceiver",
+    "sam2": "vidchat.perceivers.sam2_masks:SAM2Perceiver",
+    "caption": "vidchat.perceivers.caption:CaptionPerceiver",
+    "region_caption": "vidchat.perceivers.caption:RegionCaptionPerceiver",
+    "action": "vidchat.perceivers.action:ActionPerceiver",
+    "speakers": "vidchat.perceivers.speakers:SpeakersPerceiver",
+    "faces": "vidchat.perceivers.faces:FacesPerceiver",
 }
 
 _registered: dict[str, type[Perceiver]] = {}

@@ -4,7 +4,7 @@ Any model transformers' ``AutoModelForVideoClassification`` loads works: VideoMA
 (``MCG-NJU/videomae-base-finetuned-kinetics``), TimeSformer
 (``facebook/timesformer-base-finetuned-k400``), ViViT (``google/vivit-b-16x2-kinetics400``); its
 video processor (``AutoVideoProcessor``, else ``AutoImageProcessor``) prepares the clip. The
-model is a local folder or a hub id (`orchestrator.models.resolve`), downloaded by transformers
+model is a local folder or a hub id (`vidchat.kernel.models.resolve`), downloaded by transformers
 on first use. (X-CLIP is a zero-shot text-video model, not a classifier: not supported here.)
 
 Windows of `window_s` seconds start every `stride_s` seconds; each takes `clip_frames` fast
@@ -24,12 +24,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field, model_validator
-
-from orchestrator.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
-from orchestrator.models import ResolvedModel
-from orchestrator.record import Event
-from perceivers.base import Frame, Input, Media, Perceiver, PerceiverOptions
-from perceivers.caption import import_transformers, pretrained_source
+from vidchat.kernel.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
+from vidchat.kernel.models import ResolvedModel
+from vidchat.kernel.record import Event
+from vidchat.perceivers.base import Frame, Input, Media, Perceiver, PerceiverOptions
+from vidchat.perceivers.caption import import_transformers, pretrained_source
 
 __all__ = ["ActionOptions", "ActionPerceiver", "window_starts"]
 

@@ -31,11 +31,10 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
-
-from orchestrator.errors import ConfigError, InputError, PerceiverSkipped, PerceiverUnavailable
-from orchestrator.models import ResolvedModel, resolve
-from orchestrator.record import SpeechSegment, Word
-from perceivers.base import Availability, Input, Media, Perceiver, PerceiverOptions
+from vidchat.kernel.errors import ConfigError, InputError, PerceiverSkipped, PerceiverUnavailable
+from vidchat.kernel.models import ResolvedModel, resolve
+from vidchat.kernel.record import SpeechSegment, Word
+from vidchat.perceivers.base import Availability, Input, Media, Perceiver, PerceiverOptions
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ A perceiver has a `name`, a `version` (bump it whenever its output can change: i
 cache key), a pydantic `Options` model with ``extra="forbid"``, the `inputs` it needs from the
 shared decode (``slow`` frames, ``fast`` frames, ``audio``), the perceivers whose results it
 reads (`requires`), and one method, `perceive`, that turns a `Media` into observations
-(`ObjectTrack`, `SpeechSegment`, `Event` from `orchestrator.record`).
+(`ObjectTrack`, `SpeechSegment`, `Event` from `vidchat.kernel.record`).
 
 Heavy libraries are imported inside `load`/`perceive`, never at module import, and library
 objects (ultralytics Results, whisper dicts…) never leave the perceiver.
@@ -20,10 +20,9 @@ from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
-
-from orchestrator.errors import ConfigError
-from orchestrator.models import ResolvedModel, resolve
-from orchestrator.record import Observation, VideoContext, VideoInfo
+from vidchat.kernel.errors import ConfigError
+from vidchat.kernel.models import ResolvedModel, resolve
+from vidchat.kernel.record import Observation, VideoContext, VideoInfo
 
 Input = Literal["slow", "fast", "audio"]
 FrameStreamName = Literal["slow", "fast"]
@@ -127,7 +126,7 @@ class Perceiver(ABC):
         return name if isinstance(name, str) else None
 
     def resolve_model(self) -> ResolvedModel | None:
-        """Where the options' model comes from (`orchestrator.models.resolve`); never downloads."""
+        """Where the options' model comes from (`kernel.models.resolve`); never downloads."""
         name = self.model_name()
         return resolve(name) if name is not None else None
 
@@ -144,14 +143,14 @@ class Perceiver(ABC):
 
     def can_run_here(self) -> Availability:
         """`availability`, and also whether the model's weights can really be had now: on disk,
-        or fetched on first use from a host that answers (`orchestrator.models.obtainable`).
+        or fetched on first use from a host that answers (`vidchat.kernel.models.obtainable`).
         `availability` alone accepts a hub id it could fetch somewhere; this is what
         ``vidchat perceivers`` reports, agreeing with ``vidchat models``."""
         avail = self.availability()
         name = self.model_name()
         if not avail.ok or name is None:
             return avail
-        from orchestrator.models import locate, obtainable
+        from vidchat.kernel.models import locate, obtainable
 
         if locate(name).available:
             return avail

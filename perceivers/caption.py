@@ -5,9 +5,9 @@ with its ``AutoProcessor``: BLIP (``Salesforce/blip-image-captioning-base``), GI
 (``microsoft/git-base-coco``), Florence-2 (``microsoft/Florence-2-base``, prompt ``<CAPTION>``),
 or a chat VLM (SmolVLM, Qwen2-VL, LLaVA…) whose processor has a chat template: the prompt is
 then sent as a user turn with the image. The model is named as a local folder or a hub id
-(`orchestrator.models.resolve`); a hub id is downloaded by transformers on first use.
+(`vidchat.kernel.models.resolve`); a hub id is downloaded by transformers on first use.
 
-- ``caption`` reads the slow stream's keyframes (`perceivers.keyframes`): one
+- ``caption`` reads the slow stream's keyframes (`vidchat.perceivers.keyframes`): one
   ``Event(kind="caption")`` per keyframe, at its time.
 - ``region_caption`` (VideoRefer-style object descriptions) requires ``detect``: for each object
   it keeps the best crop seen in the slow stream (the trajectory box nearest a slow frame, the
@@ -25,13 +25,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
-
-from orchestrator.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
-from orchestrator.models import ResolvedModel
-from orchestrator.record import Event
-from perceivers._torchvision_compat import import_transformers
-from perceivers.base import Frame, Input, Media, Perceiver, PerceiverOptions
-from perceivers.keyframes import KeyframeOptions, media_keyframes
+from vidchat.kernel.compat import import_transformers
+from vidchat.kernel.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
+from vidchat.kernel.models import ResolvedModel
+from vidchat.kernel.record import Event
+from vidchat.perceivers.base import Frame, Input, Media, Perceiver, PerceiverOptions
+from vidchat.perceivers.keyframes import KeyframeOptions, media_keyframes
 
 __all__ = [
     "CaptionOptions",

@@ -41,11 +41,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
-
-from orchestrator.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
-from orchestrator.models import CONVERTED, ResolvedModel, cache_dir, resolve, verify_sha256
-from orchestrator.record import ObjectTrack, Observation, TrackPoint
-from perceivers.base import Availability, Frame, Media, Perceiver, PerceiverOptions
+from vidchat.kernel.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
+from vidchat.kernel.models import CONVERTED, ResolvedModel, cache_dir, resolve, verify_sha256
+from vidchat.kernel.record import ObjectTrack, Observation, TrackPoint
+from vidchat.perceivers.base import Availability, Frame, Media, Perceiver, PerceiverOptions
 
 if TYPE_CHECKING:
     from ultralytics import YOLO
@@ -215,7 +214,7 @@ def _offline_quiet_env() -> None:
 def _import_ultralytics() -> Any:
     with _import_lock:
         _offline_quiet_env()
-        from perceivers._torchvision_compat import ensure_torchvision
+        from vidchat.kernel.compat import ensure_torchvision
 
         # ultralytics imports torchvision during warm-up and uses its nms; make that work first.
         ensure_torchvision()

@@ -20,11 +20,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
-
-from orchestrator.errors import ConfigError
-from orchestrator.record import Event, ObjectTrack, track_box_at
-from perceivers.base import Input, Media, Perceiver, PerceiverOptions
-from perceivers.keyframes import KeyframeOptions, media_keyframes
+from vidchat.kernel.errors import ConfigError
+from vidchat.kernel.record import Event, ObjectTrack, track_box_at
+from vidchat.perceivers.base import Input, Media, Perceiver, PerceiverOptions
+from vidchat.perceivers.keyframes import KeyframeOptions, media_keyframes
 
 __all__ = ["FacesOptions", "FacesPerceiver", "owner_of"]
 

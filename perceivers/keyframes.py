@@ -34,9 +34,8 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from orchestrator.record import VideoContext
-from perceivers.base import Frame, Media
+from vidchat.kernel.record import VideoContext
+from vidchat.perceivers.base import Frame, Media
 
 KeyframeReason = Literal["first", "cut", "change", "interval"]
 

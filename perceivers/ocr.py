@@ -33,12 +33,11 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
-
-from orchestrator.errors import ConfigError
-from orchestrator.models import file_fingerprint, resolve
-from orchestrator.record import Event
-from perceivers.base import Availability, Frame, Input, Media, Perceiver, PerceiverOptions
-from perceivers.keyframes import KeyframeOptions, media_keyframes
+from vidchat.kernel.errors import ConfigError
+from vidchat.kernel.models import file_fingerprint, resolve
+from vidchat.kernel.record import Event
+from vidchat.perceivers.base import Availability, Frame, Input, Media, Perceiver, PerceiverOptions
+from vidchat.perceivers.keyframes import KeyframeOptions, media_keyframes
 
 __all__ = ["OCRLine", "OCROptions", "OCRPerceiver", "TextSpan", "merge_lines", "normalize_text"]
 
@@ -160,7 +159,7 @@ def merge_lines(
 ) -> Iterator[TextSpan]:
     """Follow texts across keyframes, given in time order as ``(lines, until)``: the lines read
     in a keyframe and the time of the last frame that keyframe stands for (see
-    `perceivers.keyframes.keyframes_with_extent`); a span ends at the `until` of the last
+    `vidchat.perceivers.keyframes.keyframes_with_extent`); a span ends at the `until` of the last
     keyframe that showed it.
 
     A line continues the open span whose key it matches best (ratio >= `merge_ratio`), each

@@ -18,7 +18,7 @@ trajectory, and objects merge by id, so masks travel as events):
 - ``Event(kind="mask")`` per object per kept fast frame: ``data`` holds the mask as COCO
   uncompressed RLE (``rle``: JSON list of counts, column-major, starting with zeros; ``height``,
   ``width``: the fast frame's size), ``area_frac`` and the mask's ``box`` in full-resolution px.
-  `mask_from_event` turns one back into a boolean array / `orchestrator.record.RLE`.
+  `mask_from_event` turns one back into a boolean array / `vidchat.kernel.record.RLE`.
 - ``Event(kind="mask_track")`` per object: frames tracked, mean area and motion in its text.
 
 The model is named as a hub id of the SAM-2 release (``facebook/sam2.1-hiera-small``, downloaded
@@ -39,11 +39,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
-
-from orchestrator.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
-from orchestrator.models import ResolvedModel, resolve
-from orchestrator.record import RLE, Event, ObjectTrack
-from perceivers.base import Availability, Frame, Input, Media, Perceiver, PerceiverOptions
+from vidchat.kernel.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
+from vidchat.kernel.models import ResolvedModel, resolve
+from vidchat.kernel.record import RLE, Event, ObjectTrack
+from vidchat.perceivers.base import Availability, Frame, Input, Media, Perceiver, PerceiverOptions
 
 __all__ = [
     "SAM2Options",
@@ -215,7 +214,7 @@ class SAM2Perceiver(Perceiver):
                 ) from e
         else:
             ckpt = str(resolved.require())
-        from perceivers.caption import torch_device
+        from vidchat.perceivers.caption import torch_device
 
         self._predictor = build_video_predictor(config, ckpt, torch_device(self.options.device))
         _quiet_sam2_progress()

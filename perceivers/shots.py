@@ -21,10 +21,9 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
-
-from orchestrator.errors import PerceiverSkipped
-from orchestrator.record import Event
-from perceivers.base import Availability, Input, Media, Perceiver, PerceiverOptions
+from vidchat.kernel.errors import PerceiverSkipped
+from vidchat.kernel.record import Event
+from vidchat.perceivers.base import Availability, Input, Media, Perceiver, PerceiverOptions
 
 if TYPE_CHECKING:
     import numpy as np

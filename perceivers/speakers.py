@@ -28,10 +28,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
-
-from orchestrator.errors import PerceiverSkipped
-from orchestrator.record import Event, ObjectTrack, SpeechSegment
-from perceivers.base import Availability, Media, Perceiver, PerceiverOptions
+from vidchat.kernel.errors import PerceiverSkipped
+from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment
+from vidchat.perceivers.base import Availability, Media, Perceiver, PerceiverOptions
 
 __all__ = ["SpeakersOptions", "SpeakersPerceiver", "cluster_speakers", "link_speakers"]
 

@@ -12,7 +12,7 @@ Three kinds of classifier, chosen by the ``model`` option:
   (``google/vit-base-patch16-224``, ``microsoft/resnet-50``…), through
   ``AutoModelForImageClassification`` and ``AutoImageProcessor``; labels from its config.
 
-Each keyframe (see `perceivers.keyframes`) gives the `top_k` classes scoring at least
+Each keyframe (see `vidchat.perceivers.keyframes`) gives the `top_k` classes scoring at least
 `min_score` (softmax). The same label in consecutive keyframes is one span: one
 ``Event(kind="tag", text=label)`` from the first keyframe to the last frame the last keyframe
 stood for, with the best score as confidence and ``data`` = best rank, best score, keyframes.
@@ -28,12 +28,11 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
-
-from orchestrator.errors import ConfigError
-from orchestrator.models import ResolvedModel, resolve
-from orchestrator.record import Event
-from perceivers.base import Availability, Frame, Input, Media, Perceiver, PerceiverOptions
-from perceivers.keyframes import KeyframeOptions, media_keyframes
+from vidchat.kernel.errors import ConfigError
+from vidchat.kernel.models import ResolvedModel, resolve
+from vidchat.kernel.record import Event
+from vidchat.perceivers.base import Availability, Frame, Input, Media, Perceiver, PerceiverOptions
+from vidchat.perceivers.keyframes import KeyframeOptions, media_keyframes
 
 __all__ = ["Tag", "TagSpan", "TagsOptions", "TagsPerceiver", "merge_tags"]
 
@@ -111,7 +110,7 @@ class TagSpan:
 
 def merge_tags(keyframes: Iterable[tuple[list[Tag], float]]) -> Iterator[TagSpan]:
     """Join each label's appearances in consecutive keyframes (given as ``(tags, until)``, see
-    `perceivers.keyframes.keyframes_with_extent`) into spans; yielded when they end."""
+    `vidchat.perceivers.keyframes.keyframes_with_extent`) into spans; yielded when they end."""
     open_spans: dict[str, TagSpan] = {}
     for n, (tags, until) in enumerate(keyframes):
         for tag in tags:
@@ -131,7 +130,7 @@ def merge_tags(keyframes: Iterable[tuple[list[Tag], float]]) -> Iterator[TagSpan
 
 def _imagenet_categories() -> list[str]:
     """ImageNet-1k class names from torchvision's weight metadata (no download involved)."""
-    from perceivers._torchvision_compat import ensure_torchvision
+    from vidchat.kernel.compat import ensure_torchvision
 
     tv = ensure_torchvision()
     return list(tv.models.EfficientNet_B0_Weights.IMAGENET1K_V1.meta["categories"])
@@ -261,7 +260,7 @@ class TagsPerceiver(Perceiver):
         self._labels = labels
 
     def _load_timm(self, checkpoint: Path) -> tuple[Any, list[str]]:
-        from perceivers._torchvision_compat import ensure_torchvision
+        from vidchat.kernel.compat import ensure_torchvision
 
         ensure_torchvision()  # timm imports torchvision
         import timm
@@ -307,7 +306,7 @@ class TagsPerceiver(Perceiver):
         return model, labels
 
     def _load_transformers(self, weights: ResolvedModel) -> tuple[Any, list[str]]:
-        from perceivers._torchvision_compat import import_transformers
+        from vidchat.kernel.compat import import_transformers
 
         tf = import_transformers()
         source = str(weights.path) if weights.path is not None else self.options.model

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import ConfigError
+from vidchat.kernel.errors import ConfigError
 
 __all__ = [
     "PROMPTS_DIR",

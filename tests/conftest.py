@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from vidchat import perceivers
+from vidchat.testing import toys as toy_perceivers
 
 # Tests never reach a model hub: shipped weights, local paths or tiny models built in the test.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,6 +40,25 @@ def _stop_local_llm_servers():
     yield
     import sys
 
-    servers = sys.modules.get("orchestrator.llm_server")
+    servers = sys.modules.get("vidchat.llm.server")
     if servers is not None:
         servers.stop_all()
+
+
+@pytest.fixture
+def toys(monkeypatch):
+    """Register the toy perceivers beside the installed ones."""
+    real = perceivers.available_perceivers
+
+    def patched():
+        return {**real(), **toy_perceivers.entry_points()}
+
+    monkeypatch.setattr(perceivers, "available_perceivers", patched)
+    return toy_perceivers
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    d = tmp_path / "cache"
+    monkeypatch.setenv("VIDCHAT_CACHE", str(d))
+    return d

@@ -6,9 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from orchestrator.record import VideoContext, VideoInfo
-from perceivers.base import Frame
+from vidchat.kernel.record import VideoContext, VideoInfo
+from vidchat.perceivers.base import Frame
 
 
 def video_info(**kw) -> VideoInfo:

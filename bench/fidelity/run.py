@@ -22,11 +22,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.fidelity.generate import PRESETS, GeneratorError, generate
-from bench.fidelity.score import Score, ScoreConfig, score, table
+from vidchat.apps.fidelity.generate import PRESETS, GeneratorError, generate
+from vidchat.apps.fidelity.score import Score, ScoreConfig, score, table
 
 if TYPE_CHECKING:
-    from orchestrator.profiles import Profile
+    from vidchat.pipeline.profiles import Profile
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 DEFAULT_SUITE = "clip10:0,clip30:1,clip60:2"
@@ -49,7 +49,7 @@ def parse_suite(text: str) -> list[tuple[str, int]]:
 
 def with_perceivers(profile: str | Profile, extra: Sequence[str]) -> Profile:
     """The profile with `extra` perceivers added at their default options (e.g. ``ocr``)."""
-    from orchestrator.profiles import load_profile
+    from vidchat.pipeline.profiles import load_profile
 
     p = load_profile(profile)
     if not extra:
@@ -73,8 +73,8 @@ def run_suite(
     only rendering differs: the suite's short videos fit the default budget whole, so a tight
     budget is what shows rendering's dropping at work), and timings per video.
     """
-    from orchestrator.cache import Cache
-    from orchestrator.pipeline import Pipeline
+    from vidchat.kernel.cache import Cache
+    from vidchat.pipeline.core import Pipeline
 
     cfg = cfg or ScoreConfig()
     with tempfile.TemporaryDirectory(prefix="vidchat-fidelity-") as tmp:

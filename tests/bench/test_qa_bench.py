@@ -3,7 +3,16 @@ and the traps: digits of ids, times that are not counts), the halves, and invent
 
 from __future__ import annotations
 
-from bench.fidelity.truth import PathPoint, PersonTruth, ShotTruth, SpeechTruth, TextTruth, Truth
+from vidchat.apps.fidelity.truth import (
+    PathPoint,
+    PersonTruth,
+    ShotTruth,
+    SpeechTruth,
+    TextTruth,
+    Truth,
+)
+from vidchat.conversation.session import ChatSession
+
 from bench.qa_bench import (
     Question,
     Result,
@@ -12,8 +21,7 @@ from bench.qa_bench import (
     score_answer,
     summarize,
 )
-from orchestrator.chat import ChatSession
-from tests.orchestrator.chat_helpers import ScriptedChatModel, small_record
+from tests.conversation.chat_helpers import ScriptedChatModel, small_record
 
 
 def q(kind: str, **expect) -> Question:

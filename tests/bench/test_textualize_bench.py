@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-import perceivers
+from vidchat import perceivers
+from vidchat.testing import toys as toy_perceivers
+
 from bench import textualize_bench
-from tests.orchestrator import toy_perceivers
 
 
 def test_three_modes_and_their_ratios_on_a_short_video(tmp_path, monkeypatch):
@@ -14,7 +15,7 @@ def test_three_modes_and_their_ratios_on_a_short_video(tmp_path, monkeypatch):
     monkeypatch.setattr(
         perceivers, "available_perceivers", lambda: {**real(), **toy_perceivers.entry_points()}
     )
-    import orchestrator.pipeline as pl
+    import vidchat.pipeline.core as pl
 
     decodes: list[object] = []
     real_decode = pl.decode_frames

@@ -5,8 +5,7 @@ synthetic videos with exact records."""
 from __future__ import annotations
 
 import pytest
-
-from embed_model.synthetic import build_tiny_llm
+from vidchat.embed_model.synthetic import build_tiny_llm
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +16,7 @@ def tiny_llm(tmp_path_factory):
 @pytest.fixture(scope="session")
 def scenes(tmp_path_factory):
     """Three synthetic videos and their exact records."""
-    from embed_model.synthetic import random_scene
+    from vidchat.embed_model.synthetic import random_scene
 
     d = tmp_path_factory.mktemp("scenes")
     return [random_scene(d / f"scene{k}.mp4", seed=k) for k in range(3)]

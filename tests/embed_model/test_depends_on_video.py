@@ -9,13 +9,12 @@ perturbations on every visual question type of held-out videos with the CPU pres
 from __future__ import annotations
 
 import pytest
-
-from embed_model.config import EmbedConfig, TrainConfig
-from embed_model.encoder import video_features
-from embed_model.scenes import build_scene_dataset
-from embed_model.train import train
-from orchestrator.evaluate import evaluate_embed, mc_items
-from orchestrator.instruct import read_jsonl, write_jsonl
+from vidchat.apps.evaluate import evaluate_embed, mc_items
+from vidchat.apps.instruct import read_jsonl, write_jsonl
+from vidchat.embed_model.config import EmbedConfig, TrainConfig
+from vidchat.embed_model.encoder import video_features
+from vidchat.embed_model.scenes import build_scene_dataset
+from vidchat.embed_model.train import train
 
 
 @pytest.mark.slow
@@ -41,7 +40,7 @@ def test_blank_or_shuffled_frames_drop_visual_accuracy(tiny_llm, tmp_path, featu
 
     # Shuffling is the same frames in another order; blanking is a constant video.
     rec = read_jsonl(tmp_path / "data.jsonl")[0]
-    from embed_model.encoder import FrozenEncoder
+    from vidchat.embed_model.encoder import FrozenEncoder
 
     enc = FrozenEncoder(cfg.encoder, cfg.image_size, cfg.spatial_tokens)
     f = video_features(rec.video, enc, cfg.n_frames)

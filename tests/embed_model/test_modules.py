@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from embed_model.config import EmbedConfig, TrainConfig, config_from_dict
-from embed_model.encoder import FrozenEncoder, video_features
-from embed_model.gmhra import GMHRA
-from embed_model.model import IGNORE, Example, VideoChatEmbed, load_llm
-from embed_model.qformer import QFormer
-from orchestrator.errors import ConfigError, InputError
+from vidchat.embed_model.config import EmbedConfig, TrainConfig, config_from_dict
+from vidchat.embed_model.encoder import FrozenEncoder, video_features
+from vidchat.embed_model.gmhra import GMHRA
+from vidchat.embed_model.model import IGNORE, Example, VideoChatEmbed, load_llm
+from vidchat.embed_model.qformer import QFormer
+from vidchat.kernel.errors import ConfigError, InputError
 
 
 def test_gmhra_aggregates_every_spatio_temporal_token_through_a_learnable_query():
@@ -89,7 +88,7 @@ def test_labels_cover_answer_tokens_only(tiny_llm):
 
 
 def test_encoder_shipped_weights_and_feature_cache(tmp_path, feature_cache):
-    from embed_model.synthetic import Square, make_squares_video
+    from vidchat.embed_model.synthetic import Square, make_squares_video
 
     enc = FrozenEncoder("tags:efficientnet-lite0", image_size=64, spatial_tokens=2)
     frames = np.zeros((3, 50, 70, 3), np.uint8)
@@ -108,7 +107,7 @@ def test_encoder_shipped_weights_and_feature_cache(tmp_path, feature_cache):
 
 def test_encoder_from_a_transformers_folder(tmp_path):
     """Any transformers image model by path: a tiny ViT built and saved here."""
-    from orchestrator.llm import _import_transformers
+    from vidchat.llm.client import _import_transformers
 
     transformers = _import_transformers()
     cfg = transformers.ViTConfig(
@@ -144,7 +143,7 @@ def test_config_errors():
 
 
 def test_batches_never_stall_on_a_set_smaller_than_a_batch():
-    from embed_model.data import InstructionDataset
+    from vidchat.embed_model.data import InstructionDataset
 
     ds = InstructionDataset.__new__(InstructionDataset)  # no encoder needed for batching
     ds.items = [None, None]  # type: ignore[list-item]

@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-
-from embed_model.scenes import (
+from vidchat.embed_model.scenes import (
     COLOURS,
     DIRECTIONS,
     FPS,
@@ -21,7 +20,7 @@ from embed_model.scenes import (
     random_scene_spec,
     scene_questions,
 )
-from orchestrator.record import VideoContext
+from vidchat.kernel.record import VideoContext
 
 
 def test_frames_show_each_shape_in_its_colour_where_the_record_says():

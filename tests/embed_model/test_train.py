@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 
 import torch
-
-from embed_model.config import EmbedConfig, TrainConfig
-from embed_model.infer import answer_with_embed
-from embed_model.train import CHECKPOINT, load_checkpoint, main, train
-from orchestrator.cli import main as cli_main
-from orchestrator.evaluate import chance_report, comparison_table, evaluate_embed, mc_items
-from orchestrator.instruct import build_dataset, write_jsonl
+from vidchat.apps.evaluate import chance_report, comparison_table, evaluate_embed, mc_items
+from vidchat.apps.instruct import build_dataset, write_jsonl
+from vidchat.cli.main import main as cli_main
+from vidchat.embed_model.config import EmbedConfig, TrainConfig
+from vidchat.embed_model.infer import answer_with_embed
+from vidchat.embed_model.train import CHECKPOINT, load_checkpoint, main, train
 
 
 def _data(scenes, path):

@@ -15,12 +15,12 @@ import json
 from pathlib import Path
 
 import pytest
+from vidchat.kernel.errors import ConfigError
+from vidchat.kernel.samples import sample_path
+from vidchat.perceivers.action import ActionPerceiver, window_starts
+from vidchat.perceivers.caption import import_transformers
+from vidchat.testing.videos import decode_frames
 
-from orchestrator.errors import ConfigError
-from orchestrator.samples import sample_path
-from perceivers.action import ActionPerceiver, window_starts
-from perceivers.caption import import_transformers
-from tests.fixtures.videos import decode_frames
 from tests.media import ListMedia, video_info
 
 LABELS = ["walking", "riding a bike", "dancing", "cooking"]

@@ -10,11 +10,10 @@ import time
 
 import numpy as np
 import pytest
-
-from orchestrator.errors import ConfigError, InputError, PerceiverSkipped, PerceiverUnavailable
-from orchestrator.record import SpeechSegment, VideoContext
-from perceivers import asr
-from perceivers.asr import (
+from vidchat.kernel.errors import ConfigError, InputError, PerceiverSkipped, PerceiverUnavailable
+from vidchat.kernel.record import SpeechSegment, VideoContext
+from vidchat.perceivers import asr
+from vidchat.perceivers.asr import (
     ASRPerceiver,
     RawSegment,
     RawWord,
@@ -25,8 +24,8 @@ from perceivers.asr import (
     snap_to_speech,
     to_speech_segments,
 )
-from perceivers.base import Availability
-from tests.fixtures.speech import (
+from vidchat.perceivers.base import Availability
+from vidchat.testing.speech import (
     SAMPLE_RATE,
     SpeechClip,
     decode_audio,
@@ -34,6 +33,7 @@ from tests.fixtures.speech import (
     normalize_words,
     word_error_rate,
 )
+
 from tests.media import ListMedia, video_info
 
 

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from vidchat.kernel.errors import ConfigError
+from vidchat.kernel.record import ObjectTrack, TrackPoint, VideoContext
+from vidchat.kernel.samples import sample_path
+from vidchat.perceivers.base import Frame
+from vidchat.perceivers.caption import CaptionPerceiver, RegionCaptionPerceiver, import_transformers
+from vidchat.perceivers.keyframes import KeyframeOptions, select_keyframes
+from vidchat.testing.videos import decode_frames
 
-from orchestrator.errors import ConfigError
-from orchestrator.record import ObjectTrack, TrackPoint, VideoContext
-from orchestrator.samples import sample_path
-from perceivers.base import Frame
-from perceivers.caption import CaptionPerceiver, RegionCaptionPerceiver, import_transformers
-from perceivers.keyframes import KeyframeOptions, select_keyframes
-from tests.fixtures.videos import decode_frames
 from tests.media import ListMedia, video_info
 
 _WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "person", "walking", "on", "the"]
@@ -118,7 +118,7 @@ def test_options_and_requirements(tmp_path) -> None:
         CaptionPerceiver({"keyframes": {"max_interval_s": 0}})
     missing = CaptionPerceiver({"model": str(tmp_path / "nothing")}).availability()
     assert not missing.ok and "not found" in (missing.reason or "")
-    from perceivers.caption import torch_device
+    from vidchat.perceivers.caption import torch_device
 
     assert torch_device("cuda:1") == "cuda:1" and torch_device("auto") in ("cpu", "cuda")
     hub = RegionCaptionPerceiver({"model": "microsoft/git-base-coco"})
@@ -181,7 +181,7 @@ def test_region_caption_describes_each_object_from_its_best_crop(tiny_git) -> No
 
 @pytest.mark.slow
 def test_prompt_is_not_echoed(tiny_captioner) -> None:
-    from perceivers.caption import Captioner, CaptionOptions
+    from vidchat.perceivers.caption import Captioner, CaptionOptions
 
     prompt = "a person"
     c = Captioner(str(tiny_captioner), CaptionOptions(prompt=prompt, max_new_tokens=4))
@@ -195,7 +195,7 @@ def test_prompt_is_not_echoed(tiny_captioner) -> None:
 def test_chat_template_processor_gets_a_user_turn(tiny_git, tmp_path) -> None:
     import shutil
 
-    from perceivers.caption import Captioner, CaptionOptions
+    from vidchat.perceivers.caption import Captioner, CaptionOptions
 
     T = import_transformers()
     folder = tmp_path / "chat"

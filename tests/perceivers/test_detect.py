@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from orchestrator.errors import ConfigError, PerceiverSkipped
-from orchestrator.models import SHIPPED, resolve
-from orchestrator.record import OBJECT_ID_RE, ObjectTrack, VideoContext
-from orchestrator.samples import sample_path
-from perceivers.base import Frame
-from perceivers.detect import (
+from vidchat.kernel.errors import ConfigError, PerceiverSkipped
+from vidchat.kernel.models import SHIPPED, resolve
+from vidchat.kernel.record import OBJECT_ID_RE, ObjectTrack, VideoContext
+from vidchat.kernel.samples import sample_path
+from vidchat.perceivers.base import Frame
+from vidchat.perceivers.detect import (
     COCO_CLASSES,
     DetectPerceiver,
     TrackLog,
@@ -25,6 +24,7 @@ from perceivers.detect import (
     nanodet_decode,
     stitch_logs,
 )
+
 from tests.media import ListMedia, video_info
 
 # ---------------------------------------------------------------------------------------------
@@ -364,7 +364,7 @@ _YOLOV8_SCALES = {(0.33, 0.25): "n", (0.33, 0.5): "s", (0.67, 0.75): "m", (1.0, 
 
 @pytest.mark.slow
 def test_shipped_person_detector_is_named_by_its_real_architecture() -> None:
-    from perceivers._torchvision_compat import ensure_torchvision
+    from vidchat.kernel.compat import ensure_torchvision
 
     ensure_torchvision()
     import ultralytics

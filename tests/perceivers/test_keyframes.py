@@ -8,11 +8,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from pydantic import ValidationError
-
-from orchestrator.record import Event, VideoContext
-from orchestrator.samples import sample_path
-from perceivers.base import Frame
-from perceivers.keyframes import (
+from vidchat.kernel.record import Event, VideoContext
+from vidchat.kernel.samples import sample_path
+from vidchat.perceivers.base import Frame
+from vidchat.perceivers.keyframes import (
     KeyframeOptions,
     cut_times_from,
     hamming,
@@ -21,7 +20,8 @@ from perceivers.keyframes import (
     perceptual_hash,
     select_keyframes,
 )
-from tests.fixtures.videos import decode_frames
+from vidchat.testing.videos import decode_frames
+
 from tests.media import video_info
 
 # Megamind.avi's cuts (see tests/perceivers/test_shots.py): four shots after a black leader.

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from vidchat.kernel.errors import ConfigError
+from vidchat.perceivers import get_perceiver
+from vidchat.perceivers.base import Frame
+from vidchat.perceivers.ocr import OCRLine, OCROptions, OCRPerceiver, merge_lines, normalize_text
+from vidchat.testing.videos import decode_frames
 
-from orchestrator.errors import ConfigError
-from perceivers import get_perceiver
-from perceivers.base import Frame
-from perceivers.ocr import OCRLine, OCROptions, OCRPerceiver, merge_lines, normalize_text
-from tests.fixtures.videos import decode_frames
 from tests.media import ListMedia, video_info
 
 FONT_CANDIDATES = [
@@ -222,8 +222,8 @@ def test_known_text_video(perceiver, text_frames):
 def test_pipeline_runs_ocr_after_shots_when_asked(tmp_path):
     """Through the real pipeline: `use_shots` makes ocr depend on shots (an earlier decode
     level), and its events land in the record with full-resolution boxes."""
-    from orchestrator.pipeline import Pipeline
-    from orchestrator.profiles import parse_profile
+    from vidchat.pipeline.core import Pipeline
+    from vidchat.pipeline.profiles import parse_profile
 
     video = text_video(tmp_path / "text.mp4")
     profile = parse_profile(

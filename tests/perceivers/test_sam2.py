@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from orchestrator.errors import ConfigError
-from orchestrator.record import RLE, Event, VideoContext
-from orchestrator.samples import sample_path
-from perceivers.sam2_masks import (
+from vidchat.kernel.errors import ConfigError
+from vidchat.kernel.record import RLE, Event, VideoContext
+from vidchat.kernel.samples import sample_path
+from vidchat.perceivers.sam2_masks import (
     SAM2Perceiver,
     build_video_predictor,
     decode_rle,
@@ -163,8 +162,8 @@ def test_unknown_hub_id_and_local_checkpoint_without_config(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_tiny_sam2_tracks_every_detected_object(tiny_sam2, tmp_path, cache_dir) -> None:
-    from orchestrator.pipeline import Pipeline
-    from orchestrator.profiles import parse_profile
+    from vidchat.pipeline.core import Pipeline
+    from vidchat.pipeline.profiles import parse_profile
 
     config, ckpt = tiny_sam2
     clip = vtest_clip(tmp_path)

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from vidchat.kernel.errors import ConfigError, PerceiverSkipped
+from vidchat.kernel.record import Event
+from vidchat.kernel.samples import sample_path
+from vidchat.perceivers import get_perceiver
+from vidchat.perceivers.base import Frame
+from vidchat.perceivers.shots import ShotsOptions, ShotsPerceiver
+from vidchat.testing.videos import decode_frames, shot_cuts
 
-from orchestrator.errors import ConfigError, PerceiverSkipped
-from orchestrator.record import Event
-from orchestrator.samples import sample_path
-from perceivers import get_perceiver
-from perceivers.base import Frame
-from perceivers.shots import ShotsOptions, ShotsPerceiver
-from tests.fixtures.videos import decode_frames, shot_cuts
 from tests.media import ListMedia, video_info
 
 # Megamind.avi (23.976 fps): times of the first frame of each new shot, from a full-rate run of

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from vidchat.kernel.errors import ConfigError
+from vidchat.perceivers import get_perceiver
+from vidchat.perceivers.base import Frame
+from vidchat.perceivers.tags import Tag, TagsOptions, TagsPerceiver, merge_tags, preprocess
+from vidchat.testing.videos import decode_frames
 
-from orchestrator.errors import ConfigError
-from perceivers import get_perceiver
-from perceivers.base import Frame
-from perceivers.tags import Tag, TagsOptions, TagsPerceiver, merge_tags, preprocess
-from tests.fixtures.videos import decode_frames
 from tests.media import ListMedia, video_info
 
 COFFEE_OK = {"espresso", "cup", "coffee mug"}
@@ -131,7 +131,7 @@ def test_efficientnet_lite0_on_real_photos(tmp_path):
 
 
 def test_transformers_classifier_from_a_local_folder(tmp_path):
-    from orchestrator.llm import _import_transformers
+    from vidchat.llm.client import _import_transformers
 
     tf = _import_transformers()
     import torch
@@ -167,7 +167,7 @@ def test_transformers_classifier_from_a_local_folder(tmp_path):
 
 
 def test_timm_classifier_from_a_checkpoint(tmp_path):
-    from perceivers._torchvision_compat import ensure_torchvision
+    from vidchat.kernel.compat import ensure_torchvision
 
     ensure_torchvision()
     import timm

@@ -10,8 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-
-from perceivers._torchvision_compat import ensure_torchvision, nms_reference, torchvision_mode
+from vidchat.kernel.compat import ensure_torchvision, nms_reference, torchvision_mode
 
 
 def brute_force_nms(boxes: np.ndarray, scores: np.ndarray, thr: float) -> list[int]:
@@ -115,7 +114,7 @@ def test_fresh_interpreter_threads_then_ultralytics() -> None:
     code = textwrap.dedent(
         """
         import sys, threading
-        from perceivers._torchvision_compat import ensure_torchvision, torchvision_mode
+        from vidchat.kernel.compat import ensure_torchvision, torchvision_mode
         mods, errors = [], []
         def work():
             try:

@@ -6,9 +6,8 @@ import os
 import time
 
 import pytest
-
-import prompts
-from prompts import PromptError, escape_data, load_prompt, render_prompt, unescape_data
+from vidchat import prompts
+from vidchat.prompts import PromptError, escape_data, load_prompt, render_prompt, unescape_data
 
 SHIPPED = {
     "chat": {

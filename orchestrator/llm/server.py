@@ -1,0 +1,387 @@
+"""The local LLM: a llama.cpp server (xllamacpp) on loopback that vidchat starts and stops itself.
+
+One server per (model file, context size, threads) and process, started on first need, shared
+by every question of the process (REPL, web app, eval, instruction data), health-checked before
+each use, restarted once if it died, and stopped when the process exits.
+
+Lifecycle, and why it is built this way:
+
+- The server runs in a **child process** (this file run as a script), not in vidchat's own
+  process: a crash of llama.cpp cannot take vidchat down, and the OS reclaims its memory.
+- The child is started in its own session, so a Ctrl-C typed in the terminal reaches vidchat
+  (which cancels the answer in progress) and not the server.
+- The child **watches its parent**: it holds the read end of a pipe whose write end only the
+  parent holds, and it checks its parent pid once a second. When the parent exits for any
+  reason — a normal exit, an uncaught exception, Ctrl-C, SIGKILL — the kernel closes the pipe
+  (EOF) or re-parents the child, and the child exits at once. ``PR_SET_PDEATHSIG`` is not used:
+  it fires when the *thread* that forked the child ends, and the web app starts the server from
+  a worker thread that ends long before the process.
+- The server requires a bearer token generated per start, which only this process knows:
+  another local user cannot use (or read the prompts of) a loopback port it finds open.
+- Readiness: the child prints one line after the model has loaded and the port listens; the
+  parent waits for it (bounded), then checks ``/health``. A start failure is one line naming
+  the model and the server's last log line.
+
+The parent talks to the server only over HTTP (OpenAI-compatible ``/v1`` plus ``/tokenize``),
+so the same client code serves this server, vLLM, Ollama and OpenAI.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import secrets
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "LlamaServer",
+    "ServerSpec",
+    "local_server",
+    "running_servers",
+    "stop_all",
+]
+
+READY_TIMEOUT_S = 300.0  # model load on a busy 2-core machine; a 1.1 GB GGUF loads in 2-10 s
+_READY = "VIDCHAT-LLAMA-SERVER-READY"
+_WATCH_S = 1.0  # how often the child checks that its parent is alive
+_TOKENIZE_CACHE = 4096  # texts whose token counts are remembered (record lines recur a lot)
+
+
+def default_threads() -> int:
+    """llama.cpp threads for generating: $VIDCHAT_LLM_THREADS, else half the cores.
+
+    Generation is memory-bound and llama.cpp's workers spin-wait for each other: on the 2-core
+    machine shared with other work (load ~11), Qwen 0.5B answered 12 tokens in 2.3 s with one
+    thread and in 23 s with two. Prompt processing (prefill) is compute-bound and uses every
+    core (`batch_threads`).
+    """
+    env = os.environ.get("VIDCHAT_LLM_THREADS", "")
+    if env.strip().isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def batch_threads() -> int:
+    """llama.cpp threads for prefill: $VIDCHAT_LLM_THREADS, else every core."""
+    env = os.environ.get("VIDCHAT_LLM_THREADS", "")
+    if env.strip().isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """What a server is started with; equal specs share one server."""
+
+    model_path: str
+    context_tokens: int = 8192
+    threads: int = field(default_factory=default_threads)
+    batch_threads: int = field(default_factory=batch_threads)
+
+
+def _error(message: str) -> Exception:
+    from vidchat.llm.client import LLMError
+
+    return LLMError(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _log_dir() -> Path:
+    root = os.environ.get("VIDCHAT_CACHE") or str(Path.home() / ".cache" / "vidchat")
+    d = Path(root) / "logs"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "(no log)"
+    # llama.cpp's own errors carry an " E " level marker; prefer the last of those.
+    errors = [ln for ln in lines if " E " in ln or "error" in ln.lower()]
+    return (errors or lines or ["(empty log)"])[-1][:300]
+
+
+class LlamaServer:
+    """One llama.cpp server child process. Use `local_server(spec)` rather than this class."""
+
+    def __init__(self, spec: ServerSpec) -> None:
+        self.spec = spec
+        self.port: int | None = None
+        self.token = ""
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path: Path | None = None
+        self.starts = 0
+        self._lock = threading.RLock()
+        self._counts: OrderedDict[str, int] = OrderedDict()
+        self._counts_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1`` (starting the server if needed)."""
+        self.ensure()
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def pid(self) -> int | None:
+        """The server process id while it runs."""
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    def alive(self) -> bool:
+        """True when the process runs and answers ``/health`` with 200."""
+        if self.proc is None or self.proc.poll() is not None or self.port is None:
+            return False
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=5) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def ensure(self) -> LlamaServer:
+        """Start the server if it is not running (or has died); returns self."""
+        with self._lock:
+            if self.proc is not None and self.proc.poll() is None:
+                return self
+            if self.proc is not None:  # it died: say so once, then start a fresh one
+                import logging
+
+                logging.getLogger(__name__).warning(
+                    "the local LLM server (pid %s) exited with %s; starting it again",
+                    self.proc.pid, self.proc.returncode,
+                )  # fmt: skip
+                self._close_pipe()
+            self._start()
+            return self
+
+    def _start(self) -> None:
+        model = Path(self.spec.model_path)
+        if not model.is_file():
+            raise _error(f"local LLM: model file not found: {model}")
+        self.port = _free_port()
+        self.token = secrets.token_urlsafe(24)
+        self.log_path = _log_dir() / f"llama-server-{os.getpid()}-{self.port}.log"
+        launcher = (
+            "import importlib.util, sys\n"
+            "spec = importlib.util.spec_from_file_location('vidchat_llama_child', sys.argv[1])\n"
+            "mod = importlib.util.module_from_spec(spec)\n"
+            "sys.modules[spec.name] = mod\n"
+            "spec.loader.exec_module(mod)\n"
+            "mod.child_main(sys.argv[2:])\n"
+        )
+        args = [
+            sys.executable, "-c", launcher, str(Path(__file__).resolve()),
+            "--model", str(model), "--port", str(self.port),
+            "--ctx", str(self.spec.context_tokens), "--threads", str(self.spec.threads),
+            "--batch-threads", str(self.spec.batch_threads),
+        ]  # fmt: skip
+        env = {**os.environ, "VIDCHAT_LLAMA_TOKEN": self.token}  # not on the command line
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,  # the watchdog pipe: EOF when this process is gone
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=env,
+                start_new_session=True,  # a terminal Ctrl-C is vidchat's, not the server's
+                close_fds=True,
+            )
+        self.starts += 1
+        self._counts.clear()
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        line = b""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.5)
+            if ready:
+                line = self.proc.stdout.readline()
+                if not line or _READY.encode() in line:
+                    break
+            elif self.proc.poll() is not None:
+                break
+        if _READY.encode() not in line:
+            self._kill()
+            raise _error(
+                f"local LLM server for {model.name} did not start "
+                f"({'timed out' if time.monotonic() >= deadline else 'exited'}): "
+                f"{_last_line(self.log_path)} (log: {self.log_path})"
+            )
+        if not self.alive():
+            self._kill()
+            raise _error(f"local LLM server for {model.name} started but /health does not answer")
+
+    def _close_pipe(self) -> None:
+        if self.proc is not None:
+            for f in (self.proc.stdin, self.proc.stdout):
+                if f is not None:
+                    with contextlib.suppress(OSError):
+                        f.close()
+
+    def _kill(self) -> None:
+        if self.proc is None:
+            return
+        self._close_pipe()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def stop(self) -> None:
+        """Stop the server (closing the watchdog pipe, then SIGTERM, then SIGKILL)."""
+        with self._lock:
+            if self.proc is not None:
+                self._close_pipe()
+                try:
+                    # Closing the pipe is enough: the child exits within a moment.
+                    self.proc.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    self._kill()
+            self.proc = None
+            self.port = None
+
+    # -- requests --------------------------------------------------------------------------
+
+    def headers(self) -> dict[str, str]:
+        """The per-start bearer token the server requires."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def _post(self, path: str, body: dict[str, Any], timeout: float = 60.0) -> Any:
+        self.ensure()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **self.headers()},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return json.loads(r.read())
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise _error(f"local LLM server {path} failed: {e}") from e
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` in the model's own tokenizer (asked of the server, remembered)."""
+        if not text:
+            return 0
+        with self._counts_lock:  # a prefill thread and a question may count at once
+            hit = self._counts.get(text)
+            if hit is not None:
+                self._counts.move_to_end(text)
+                return hit
+        n = len(self._post("/tokenize", {"content": text, "add_special": False})["tokens"])
+        with self._counts_lock:
+            self._counts[text] = n
+            if len(self._counts) > _TOKENIZE_CACHE:
+                self._counts.popitem(last=False)
+        return n
+
+
+_servers: dict[ServerSpec, LlamaServer] = {}
+_servers_lock = threading.Lock()
+
+
+def local_server(spec: ServerSpec) -> LlamaServer:
+    """The process's server for `spec`, started (or restarted) on first need."""
+    with _servers_lock:
+        server = _servers.get(spec)
+        if server is None:
+            server = _servers[spec] = LlamaServer(spec)
+    return server.ensure()
+
+
+def running_servers() -> list[LlamaServer]:
+    """Servers this process started that are still running."""
+    with _servers_lock:
+        return [s for s in _servers.values() if s.pid is not None]
+
+
+def stop_all() -> None:
+    """Stop every server this process started (also run at exit)."""
+    with _servers_lock:
+        servers = list(_servers.values())
+    for s in servers:
+        s.stop()
+
+
+atexit.register(stop_all)
+
+
+# ------------------------------------------------------------------------------------------
+# The child process
+# ------------------------------------------------------------------------------------------
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit this process as soon as the parent is gone: EOF on stdin (the parent's end of the
+    pipe closed, which the kernel does for any kind of exit) or a new parent pid."""
+    fd = sys.stdin.fileno()
+    while True:
+        try:
+            ready, _, _ = select.select([fd], [], [], _WATCH_S)
+            if ready and not os.read(fd, 4096):
+                os._exit(0)
+        except OSError:
+            os._exit(0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def child_main(argv: list[str]) -> None:
+    """Run a llama.cpp server until the parent goes away (the child side of `LlamaServer`)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="vidchat-llama-server")
+    p.add_argument("--model", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--ctx", type=int, default=8192)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch-threads", type=int, default=2)
+    a = p.parse_args(argv)
+    parent = os.getppid()
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = a.model
+    params.port = a.port
+    params.hostnames = ["127.0.0.1"]
+    params.n_ctx = a.ctx
+    params.n_parallel = 1  # one answer at a time: two would only fight over the same cores
+    params.cpuparams.n_threads = a.threads
+    params.cpuparams_batch.n_threads = a.batch_threads
+    params.cache_prompt = True  # follow-ups reuse the record prefix
+    params.warmup = False
+    token = os.environ.pop("VIDCHAT_LLAMA_TOKEN", "")
+    if token:
+        params.api_keys = [token]
+    server = xllamacpp.Server(params)  # loads the model and listens; raises on failure
+    sys.stdout.write(_READY + "\n")
+    sys.stdout.flush()
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        del server
