@@ -183,11 +183,16 @@ def main(argv: list[str] | None = None) -> int:
     items = mc_items(work / "data.jsonl", "test")
     subset = _subset(items, args.text_per_type)
     llm_reports: list = []
-    if not args.no_text:
-        llm_reports, subset = _llm_rows(
-            subset, work, args.llm_tokens, log, compute=not args.llm_cached_only
-        )
+
+    def llm_rows() -> None:
+        nonlocal llm_reports, subset
+        if not args.no_text:
+            llm_reports, subset = _llm_rows(
+                subset, work, args.llm_tokens, log, compute=not args.llm_cached_only
+            )
+
     if args.llm_only:
+        llm_rows()
         return 0
 
     cfg = EmbedConfig.cpu(**({"llm": args.embed_llm} if args.embed_llm else {}))
@@ -222,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     table_all = comparison_table([embed, chance])
     log(table_all)
 
+    # The LLM rows come after the embed path's, so a run whose rows are being computed apart
+    # (--llm-only in another process) reads every cached answer when it gets here.
+    llm_rows()
     sub_reports = [evaluate_embed(subset, run, args.device)]
     if llm_reports:
         sub_reports = [llm_reports[0], *sub_reports, llm_reports[1]]

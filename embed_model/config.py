@@ -20,7 +20,9 @@ from typing import Any
 
 from vidchat.kernel.errors import ConfigError
 
-__all__ = ["EmbedConfig", "TrainConfig", "config_from_dict"]
+__all__ = ["VIDEO_AT", "EmbedConfig", "TrainConfig", "config_from_dict"]
+
+VIDEO_AT = ("prompt", "answer")
 
 
 @dataclass
@@ -55,8 +57,14 @@ class EmbedConfig:
     max_text_tokens: int = 192
     """longest instruction + question, in LLM tokens (longer ones keep their end)."""
     max_answer_tokens: int = 96
+    video_at: str = "prompt"
+    """where the video tokens enter the LLM's sequence: ``prompt`` (VideoChat-Embed: the user
+    turn starts with them, the question follows) or ``answer`` (after the question, as the last
+    tokens before the answer; for a truncated LLM, see the deviations in `embed_model.model`)."""
 
     def __post_init__(self) -> None:
+        if self.video_at not in VIDEO_AT:
+            raise ConfigError(f"video_at must be one of {VIDEO_AT}, got {self.video_at!r}")
         if self.width % self.heads:
             raise ConfigError(f"width {self.width} must be divisible by heads {self.heads}")
         for name in (
@@ -112,6 +120,7 @@ class EmbedConfig:
             mlp_ratio=2.0,
             max_text_tokens=64,
             max_answer_tokens=48,
+            video_at="answer",
         )
         return cls(**{**base, **overrides})
 
@@ -183,8 +192,8 @@ class TrainConfig:
         alignment step costs several instruction steps: its answers are ~40-token descriptions,
         and the LLM's 49k-word output layer runs on every answer token.)"""
         base = dict(
-            steps=250,
-            align_steps=40,
+            steps=150,
+            align_steps=20,
             batch_size=16,
             lr=2e-3,
             align_lr=2e-3,

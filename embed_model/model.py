@@ -23,6 +23,15 @@ Where this departs from VideoChat-Embed, and why:
   head), so a step costs about 1/30 of the whole model; ``full()`` keeps every layer. A
   one-layer LLM reads little: here it mostly turns the video tokens into answer words, and
   the Q-Former, which sees the question, does the reasoning.
+- **The video tokens just before the answer** (`EmbedConfig.video_at="answer"`, the CPU
+  preset; ``full()`` keeps VideoChat-Embed's ``prompt`` placement, video first, then the
+  question). A truncated LLM is no longer a calibrated language model (the first layer of
+  SmolLM2-135M followed by its output head gives ~29 nats per answer token before training,
+  against ~6 for the whole model), and its one attention layer is the only road from a video
+  token in the prompt to the answer: with the video first, the bridge trained for 250 steps
+  stayed at chance on held-out scenes (bench/README.md, 2026-11-28). With the video tokens
+  last, the token that predicts the answer's first word is the bridge's own output, which
+  reaches the output head through the residual stream.
 - **Alignment data** are descriptions written from the records by code
   (`vidchat.embed_model.scenes.describe_scene`, or LLM-written ones from ``vidchat instruct``), not
   WebVid/CC captions; stage 1 trains the same parts as stage 2 (VideoChat-Embed also trains
@@ -188,8 +197,11 @@ class VideoChatEmbed(nn.Module):
     # -- text --------------------------------------------------------------------------------
 
     def _prompt_parts(self, instruction: str, question: str) -> tuple[list[int], list[int]]:
-        """Token ids before and after the video tokens (the chat template's user turn)."""
-        user = f"{VIDEO_MARK}\n{instruction}" + (f"\n{question}" if question else "")
+        """Token ids before and after the video tokens (the chat template's user turn; with
+        ``video_at="answer"`` all of the prompt comes before them and nothing after)."""
+        at_answer = self.config.video_at == "answer"
+        user = ("" if at_answer else f"{VIDEO_MARK}\n") + instruction
+        user += f"\n{question}" if question else ""
         tok = self.tokenizer
         if getattr(tok, "chat_template", None):
             text = tok.apply_chat_template(
@@ -199,6 +211,9 @@ class VideoChatEmbed(nn.Module):
             )
         else:
             text = f"User: {user}\nAssistant: "
+        if at_answer:
+            ids = tok(text, add_special_tokens=False)["input_ids"]
+            return ids[-self.config.max_text_tokens :], []
         before, _, after = text.partition(VIDEO_MARK)
         ids_b = tok(before, add_special_tokens=False)["input_ids"]
         ids_a = tok(after, add_special_tokens=False)["input_ids"]

@@ -87,6 +87,27 @@ def test_labels_cover_answer_tokens_only(tiny_llm):
     assert len(scores) == 3 and all(s < 0 for s in scores)
 
 
+
+def test_video_tokens_right_before_the_answer(tiny_llm):
+    """``video_at="answer"``: the whole prompt, then the video tokens, then the answer, so the
+    last video token is the position that predicts the answer's first token."""
+    llm, tok = load_llm(str(tiny_llm))
+    cfg = EmbedConfig.tiny(llm=str(tiny_llm), video_at="answer")
+    model = VideoChatEmbed(cfg, encoder_dim=10, llm=llm, tokenizer=tok)
+    ex = [Example(torch.randn(cfg.n_frames, 4, 10), "Answer briefly.", "How many squares?", "2")]
+    x, mask, y = model.build_inputs(ex)
+    answer = tok("2", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    first = (y[0] != IGNORE).nonzero().min().item()
+    assert y[0, first:].tolist() == answer and first == int(mask[0].sum()) - len(answer)
+    vid = model.video_embeds(torch.stack([e.features for e in ex]), ["Answer briefly.\nHow many squares?"])
+    assert torch.allclose(x[0, first - cfg.n_queries : first], vid[0], atol=1e-6)
+    prompt = tok.decode(model._prompt_parts("Answer briefly.", "How many squares?")[0])
+    assert prompt.endswith("assistant\n") and "How many squares?" in prompt
+    model(ex).backward()
+    assert model.proj.weight.grad is not None
+    with pytest.raises(ConfigError, match="video_at"):
+        EmbedConfig(video_at="middle")
+
 def test_encoder_shipped_weights_and_feature_cache(tmp_path, feature_cache):
     from vidchat.embed_model.synthetic import Square, make_squares_video
 
