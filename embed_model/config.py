@@ -188,7 +188,7 @@ class TrainConfig:
 
     @classmethod
     def cpu(cls, **overrides: Any) -> TrainConfig:
-        """The CPU preset's schedule: 40 alignment steps, then 210 instruction steps. (An
+        """The CPU preset's schedule: 20 alignment steps, then 130 instruction steps. (An
         alignment step costs several instruction steps: its answers are ~40-token descriptions,
         and the LLM's 49k-word output layer runs on every answer token.)"""
         base = dict(

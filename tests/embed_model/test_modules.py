@@ -99,7 +99,8 @@ def test_video_tokens_right_before_the_answer(tiny_llm):
     answer = tok("2", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
     first = (y[0] != IGNORE).nonzero().min().item()
     assert y[0, first:].tolist() == answer and first == int(mask[0].sum()) - len(answer)
-    vid = model.video_embeds(torch.stack([e.features for e in ex]), ["Answer briefly.\nHow many squares?"])
+    feats = torch.stack([e.features for e in ex])
+    vid = model.video_embeds(feats, ["Answer briefly.\nHow many squares?"])
     assert torch.allclose(x[0, first - cfg.n_queries : first], vid[0], atol=1e-6)
     prompt = tok.decode(model._prompt_parts("Answer briefly.", "How many squares?")[0])
     assert prompt.endswith("assistant\n") and "How many squares?" in prompt
