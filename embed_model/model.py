@@ -276,12 +276,30 @@ class VideoChatEmbed(nn.Module):
 
     # -- inference ---------------------------------------------------------------------------
 
+    def ends_matter(self, choices: list[str]) -> bool:
+        """Whether the end-of-answer token tells `choices` apart: only when one choice's tokens
+        start another's ("1" and "10"). Otherwise the eos after an answer is predicted from the
+        answer's own words, which says how the frozen LLM likes that word to end a reply, not
+        what the video shows (with a truncated LLM a bias of several nats per option)."""
+        ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+        return any(a != b and len(a) <= len(b) and b[: len(a)] == a for a in ids for b in ids)
+
     @torch.no_grad()
-    def score_choices(self, example: Example, choices: list[str]) -> list[float]:
-        """Mean log-likelihood of each candidate answer (higher is likelier)."""
+    def score_choices(
+        self, example: Example, choices: list[str], with_eos: bool | None = None
+    ) -> list[float]:
+        """Mean log-likelihood of each candidate answer's tokens (higher is likelier); the
+        end-of-answer token counts when `with_eos` (None: when `ends_matter`)."""
         logits, target, keep = self._answer_logits([example] * len(choices), answers=choices)
         picked = torch.log_softmax(logits, -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
         rows = keep.nonzero()[:, 0]  # which choice each kept position belongs to
+        eos = self.tokenizer.eos_token_id
+        if eos is not None and not (self.ends_matter(choices) if with_eos is None else with_eos):
+            # Each row's last kept position predicts its eos (rows come in order).
+            last = torch.ones_like(rows, dtype=torch.bool)
+            last[:-1] = rows[1:] != rows[:-1]
+            only = ~last | (keep.sum(1)[rows] == 1)  # an empty answer keeps its eos
+            picked, rows = picked[only], rows[only]
         total = torch.zeros(len(choices)).index_add_(0, rows.cpu(), picked.cpu())
         count = torch.zeros(len(choices)).index_add_(0, rows.cpu(), torch.ones_like(picked).cpu())
         return (total / count.clamp(min=1)).tolist()

@@ -106,6 +106,12 @@ def test_video_tokens_right_before_the_answer(tiny_llm):
     assert prompt.endswith("assistant\n") and "How many squares?" in prompt
     model(ex).backward()
     assert model.proj.weight.grad is not None
+    # Options are scored on their own tokens; the eos only where it tells them apart.
+    assert model.ends_matter(["1", "10"]) and not model.ends_matter(["red", "blue", "green"])
+    with_eos = model.score_choices(ex[0], ["red", "blue"], with_eos=True)
+    without = model.score_choices(ex[0], ["red", "blue"])
+    assert without == model.score_choices(ex[0], ["red", "blue"], with_eos=False)
+    assert with_eos != without and all(s < 0 for s in with_eos + without)
     with pytest.raises(ConfigError, match="video_at"):
         EmbedConfig(video_at="middle")
 
