@@ -3,9 +3,10 @@
 Three presets:
 
 - `EmbedConfig.tiny()` trains in a unit test (a few spatial tokens per frame, thin layers);
-- `EmbedConfig.cpu()` trains for real on 2 CPU cores in about 15 minutes (`TrainConfig.cpu()`):
-  every spatial token of 8 frames, the first decoder layer of the shipped SmolLM2-135M as the
-  frozen LLM, the instruction read by the Q-Former (see the deviations in `embed_model.model`);
+- `EmbedConfig.cpu()` trains on 2 CPU cores within 15 minutes (`TrainConfig.cpu()`: 150 steps,
+  ~360 CPU-seconds measured): every spatial token of 8 frames, the first decoder layer of the
+  shipped SmolLM2-135M as the frozen LLM, the instruction read by the Q-Former, the video
+  tokens right before the answer (see the deviations in `embed_model.model`);
 - `EmbedConfig.full()` is the configuration for a GPU, after VideoChat-Embed's proportions (32
   queries, a deeper and wider Q-Former, 8 frames at 224 px, the whole frozen LLM)::
 

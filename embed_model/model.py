@@ -39,8 +39,16 @@ Where this departs from VideoChat-Embed, and why:
 
 Sequence fed to the LLM (ChatML with SmolLM2; the tokenizer's own chat template in general)::
 
+    video_at="prompt" (VideoChat-Embed; full()):
     [prefix tokens] [Q video tokens] [instruction + question + assistant start] [answer, eos]
      ^ label -100     ^ label -100     ^ label -100                               ^ trained
+
+    video_at="answer" (the CPU preset):
+    [prefix + instruction + question + assistant start] [Q video tokens] [answer, eos]
+     ^ label -100                                        ^ label -100      ^ trained
+
+Multiple choice (`VideoChatEmbed.score_choices`) takes the option whose own tokens have the
+highest mean log-likelihood; the eos counts only where it tells the options apart.
 """
 
 from __future__ import annotations
