@@ -514,11 +514,11 @@ def actor_resources(profile: Profile) -> PerceiverResources:
     """One actor runs a level's perceivers at once (threads) and levels one after another:
     CPUs = the largest sum over a level; GPUs = the largest single need (they share one)."""
     from vidchat.perceivers import get_perceiver
-    from vidchat.pipeline.core import _levels
+    from vidchat.pipeline.core import plan_levels
 
     res = perceiver_resources(profile)
-    levels = _levels([get_perceiver(n)(o) for n, o in profile.perceivers.items()])
-    cpus = max((sum(res[p.name].cpus for p in lv) for lv in levels), default=1.0)
+    levels = plan_levels({n: get_perceiver(n)(o) for n, o in profile.perceivers.items()})
+    cpus = max((sum(res[n].cpus for n in lv) for lv in levels), default=1.0)
     gpus = max((r.gpus for r in res.values()), default=0.0)
     return PerceiverResources(cpus, gpus)
 

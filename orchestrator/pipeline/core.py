@@ -18,15 +18,17 @@ ids that no perceiver produced is refused (recorded as failed), so the record ne
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from vidchat.kernel.cache import Cache, CacheEntry, cache_key
@@ -51,8 +53,20 @@ from vidchat.kernel.video import (
     probe,
 )
 from vidchat.perceivers.base import Frame, Perceiver
+from vidchat.pipeline.events import (
+    DecodeFinished,
+    DecodeStarted,
+    Done,
+    EventSink,
+    FramesDecoded,
+    LevelStarted,
+    OnEvent,
+    PerceiverFinished,
+    PerceiverStarted,
+    Probed,
+)
 from vidchat.pipeline.profiles import Profile, load_profile
-from vidchat.pipeline.progress import PlainProgress, stderr_is_terminal
+from vidchat.pipeline.progress import stderr_display
 
 log = logging.getLogger("vidchat.pipeline")
 
@@ -160,85 +174,57 @@ class _Run:
     perceiver: Perceiver
     key: str
     model: str | None
+    level: int = 0
     feed: _Feed | None = None
     result: CacheEntry | None = None
     seconds: float = 0.0
 
 
-ProgressFn = Callable[[str, str, float | None], None]
+class PlanItem(Protocol):
+    """What planning needs of a perceiver (class or instance): its name and requirements."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def requires(self) -> tuple[str, ...]: ...
 
 
-class _Progress:
-    """Progress on stderr: a rich decode bar and a status line per perceiver on a terminal,
-    plain periodic lines (`PlainProgress`) when stderr is not a terminal."""
+def plan_levels(
+    perceivers: Iterable[PlanItem] | Mapping[str, PlanItem],
+    *,
+    given: Collection[str] = (),
+) -> list[list[str]]:
+    """Perceiver names in dependency levels: each level requires only earlier levels' results.
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._p = None
-        self._plain: PlainProgress | None = None
-        self._tasks: dict[str, object] = {}
+    `perceivers` are perceiver classes or instances (named by their ``name``), or a mapping
+    from the name each is registered under to its class or instance. `given` names results that
+    exist already (a zoom reads its dependencies from the record): a requirement in it is met
+    without being planned. Within a level, names keep the order they were given in; the
+    perceivers of one level share one decode and run side by side.
 
-    def __enter__(self) -> _Progress:
-        if self.enabled and not stderr_is_terminal():
-            self._plain = PlainProgress()
-        elif self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._p = Progress(
-                TextColumn("{task.description:<14}"),
-                BarColumn(),
-                TextColumn("{task.fields[status]}"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=False,
-            )
-            self._p.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._p is not None:
-            self._p.__exit__(None, None, None)
-
-    def task(self, name: str, total: float | None, status: str = "") -> None:
-        if self._plain is not None:
-            self._plain.task(name, total, status)
-        if self._p is not None:
-            self._tasks[name] = self._p.add_task(name, total=total, status=status)
-
-    def update(self, name: str, completed: float | None = None, status: str | None = None) -> None:
-        if self._plain is not None:
-            self._plain.update(name, completed, status)
-        if self._p is None or name not in self._tasks:
-            return
-        kw: dict[str, object] = {}
-        if completed is not None:
-            kw["completed"] = completed
-        if status is not None:
-            kw["status"] = status
-        self._p.update(self._tasks[name], **kw)  # type: ignore[arg-type]
-
-
-def _levels(perceivers: list[Perceiver]) -> list[list[Perceiver]]:
-    """Group perceivers so each level only requires perceivers of earlier levels."""
-    by_name = {p.name: p for p in perceivers}
-    for p in perceivers:
+    ConfigError when a perceiver requires one that is neither planned nor given, or when
+    requirements form a cycle (both messages name the perceivers).
+    """
+    items: dict[str, PlanItem] = (
+        dict(perceivers) if isinstance(perceivers, Mapping) else {p.name: p for p in perceivers}
+    )
+    ready = set(given)
+    for name, p in items.items():
         for dep in p.requires:
-            if dep not in by_name:
+            if dep not in items and dep not in ready:
                 raise ConfigError(
-                    f"perceiver {p.name} requires {dep}, which the profile does not enable"
+                    f"perceiver {name} requires {dep}, which the profile does not enable"
                 )
-    done: set[str] = set()
-    levels: list[list[Perceiver]] = []
-    remaining = list(perceivers)
+    levels: list[list[str]] = []
+    remaining = list(items)
     while remaining:
-        level = [p for p in remaining if all(d in done for d in p.requires)]
+        level = [n for n in remaining if all(d in ready for d in items[n].requires)]
         if not level:
-            cycle = ", ".join(p.name for p in remaining)
-            raise ConfigError(f"perceivers depend on each other in a cycle: {cycle}")
+            raise ConfigError(f"perceivers depend on each other in a cycle: {', '.join(remaining)}")
         levels.append(level)
-        done.update(p.name for p in level)
-        remaining = [p for p in remaining if p not in level]
+        ready.update(level)
+        remaining = [n for n in remaining if n not in level]
     return levels
 
 
@@ -251,6 +237,8 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class Pipeline:
     """A profile's perceivers, instantiated once and reusable across videos (models stay loaded).
 
+    `progress=True` shows progress on stderr (a rich bar on a terminal, plain lines otherwise);
+    `run(on_event=...)` hands the same typed events to any other subscriber.
     `shared_decode=False` makes every perceiver decode the video on its own: the naive baseline
     the benchmark compares against. `parallel=False` keeps one decode per level but runs the
     level's perceivers one after another on frames held in memory (memory grows with the
@@ -280,41 +268,65 @@ class Pipeline:
         self.perceivers: list[Perceiver] = [
             get_perceiver(name)(opts) for name, opts in self.profile.perceivers.items()
         ]
-        self.levels = _levels(self.perceivers)
+        by_name = {p.name: p for p in self.perceivers}
+        self.plan: list[list[str]] = plan_levels(self.perceivers)
+        """Perceiver names by dependency level (`plan_levels`)."""
+        self.levels: list[list[Perceiver]] = [[by_name[n] for n in lv] for lv in self.plan]
 
     @property
     def sampling(self) -> Sampling:
         return self.profile.sampling
 
-    def run(self, path: str | os.PathLike[str]) -> VideoContext:
-        """Textualize one video; InputError for a file that is not a usable video."""
-        info = probe(Path(path), audio_track=self.sampling.audio_track)
+    def run(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        on_event: OnEvent | Iterable[OnEvent] | None = None,
+    ) -> VideoContext:
+        """Textualize one video; InputError for a file that is not a usable video.
+
+        `on_event`: a callable (or several) that receives the run's progress events
+        (`vidchat.pipeline.events`), beside the stderr display when `progress` is on.
+        """
+        subscribers: list[OnEvent] = []
+        if callable(on_event):
+            subscribers.append(on_event)
+        elif on_event is not None:
+            subscribers.extend(on_event)
+        with contextlib.ExitStack() as stack:
+            if self.progress:
+                subscribers.append(stack.enter_context(stderr_display()))
+            return self._run(Path(path), EventSink(subscribers))
+
+    def _run(self, path: Path, sink: EventSink) -> VideoContext:
+        t0 = time.perf_counter()
+        info = probe(path, audio_track=self.sampling.audio_track)
+        sink.emit(Probed(info=info, levels=tuple(tuple(lv) for lv in self.plan)))
         ctx = VideoContext(video=info, profile=self.profile.name)
         provenance: dict[str, Provenance] = {}
         done: dict[str, CacheEntry] = {}  # each perceiver's result, once merged
-        with _Progress(self.progress) as prog:
-            for level in self.levels:
-                todo: list[_Run] = []
-                for p in level:
-                    upstream = {dep: done[dep].identity() for dep in p.requires}
-                    run = self._prepare(p, info, upstream)
-                    if run.result is not None:
-                        provenance[p.name] = run.result.provenance
-                        _merge(ctx, run.result)
-                        done[p.name] = run.result
-                        prog.task(p.name, 1, "cached" if run.result.provenance.cached else "")
-                        prog.update(p.name, completed=1)
-                    else:
-                        todo.append(run)
-                groups = [todo] if self.shared_decode else [[r] for r in todo]
-                for group in groups:
-                    if group:
-                        self._run_group(group, info, ctx, prog)
-                        for r in group:
-                            assert r.result is not None
-                            provenance[r.perceiver.name] = r.result.provenance
-                            _merge(ctx, r.result)
-                            done[r.perceiver.name] = r.result
+        for index, level in enumerate(self.levels):
+            sink.emit(LevelStarted(index, len(self.levels), tuple(p.name for p in level)))
+            todo: list[_Run] = []
+            for p in level:
+                upstream = {dep: done[dep].identity() for dep in p.requires}
+                run = self._prepare(p, info, upstream, index)
+                if run.result is not None:
+                    provenance[p.name] = run.result.provenance
+                    _merge(ctx, run.result)
+                    done[p.name] = run.result
+                    sink.emit(PerceiverFinished.of(run.result.provenance, index))
+                else:
+                    todo.append(run)
+            groups = [todo] if self.shared_decode else [[r] for r in todo]
+            for group in groups:
+                if group:
+                    self._run_group(group, info, ctx, sink)
+                    for r in group:
+                        assert r.result is not None
+                        provenance[r.perceiver.name] = r.result.provenance
+                        _merge(ctx, r.result)
+                        done[r.perceiver.name] = r.result
         ctx.provenance = [provenance[p.name] for p in self.perceivers]
         fit_times(ctx, provenance)
         ctx.sort()
@@ -324,11 +336,12 @@ class Pipeline:
                 raise PipelineError(
                     "; ".join(f"perceiver {p.name} failed: {p.reason}" for p in bad)
                 )
+        sink.emit(Done(record=ctx, seconds=round(time.perf_counter() - t0, 3)))
         return ctx
 
     # -- one perceiver: cache lookup, availability ----------------------------------------------
 
-    def _prepare(self, p: Perceiver, info: VideoInfo, upstream: dict[str, str]) -> _Run:
+    def _prepare(self, p: Perceiver, info: VideoInfo, upstream: dict[str, str], level: int) -> _Run:
         """`upstream`: the `CacheEntry.identity` of each result `p` requires (in its key)."""
         options = p.options.model_dump(mode="json")
         avail = p.availability()
@@ -340,7 +353,7 @@ class Pipeline:
         if "audio" in p.inputs:  # which audio track it heard
             sampling = {**(sampling or {}), "audio_track": info.audio_track}
         key = cache_key(info.sha256, p.name, p.version, options, model, sampling, upstream)
-        run = _Run(perceiver=p, key=key, model=model)
+        run = _Run(perceiver=p, key=key, model=model, level=level)
         if not avail.ok:
             prov = Provenance(
                 name=p.name, version=p.version, status="failed" if self.strict else "skipped",
@@ -358,21 +371,21 @@ class Pipeline:
     # -- a group of perceivers sharing one decode ----------------------------------------------
 
     def _run_group(
-        self, runs: list[_Run], info: VideoInfo, ctx: VideoContext, prog: _Progress
+        self, runs: list[_Run], info: VideoInfo, ctx: VideoContext, sink: EventSink
     ) -> None:
         audio = _SharedAudio(info)
         snapshot = ctx.model_copy(deep=True)  # upstream results, read-only for the perceivers
         if not self.parallel and len(runs) > 1:
-            self._run_group_in_turn(runs, info, audio, snapshot, prog)
+            self._run_group_in_turn(runs, info, audio, snapshot, sink)
             return
         for r in runs:
             r.feed = _Feed() if r.perceiver.inputs & {"slow", "fast"} else None
         threads = []
         for r in runs:
             media = _Media(info, r.feed, audio, snapshot, r.perceiver.inputs)
-            prog.task(r.perceiver.name, 1, "running")
+            sink.emit(PerceiverStarted(r.perceiver.name, r.level))
             t = threading.Thread(
-                target=self._work, args=(r, media, prog), name=f"perceiver-{r.perceiver.name}",
+                target=self._work, args=(r, media, sink), name=f"perceiver-{r.perceiver.name}",
                 daemon=True,
             )  # fmt: skip
             t.start()
@@ -380,7 +393,7 @@ class Pipeline:
         decode_error: BaseException | None = None
         stats = DecodeStats()
         try:
-            self._decode_into(runs, info, prog, stats)
+            self._decode_into(runs, info, sink, stats)
         except BaseException as e:
             decode_error = e
         finally:
@@ -399,7 +412,7 @@ class Pipeline:
         info: VideoInfo,
         audio: _SharedAudio,
         snapshot: VideoContext,
-        prog: _Progress,
+        sink: EventSink,
     ) -> None:
         """The `parallel=False` baseline: one decode into unbounded feeds (each frame object
         shared by every feed of its stream), the first perceiver working beside the decode as
@@ -408,14 +421,14 @@ class Pipeline:
             r.feed = _Feed(maxsize=0) if r.perceiver.inputs & {"slow", "fast"} else None
 
         def work(r: _Run) -> None:
-            prog.task(r.perceiver.name, 1, "running")
-            self._work(r, _Media(info, r.feed, audio, snapshot, r.perceiver.inputs), prog)
+            sink.emit(PerceiverStarted(r.perceiver.name, r.level))
+            self._work(r, _Media(info, r.feed, audio, snapshot, r.perceiver.inputs), sink)
 
         first = threading.Thread(target=work, args=(runs[0],), daemon=True)
         first.start()
         stats = DecodeStats()
         try:
-            self._decode_into(runs, info, prog, stats)
+            self._decode_into(runs, info, sink, stats)
         finally:
             for r in runs:
                 if r.feed is not None:
@@ -440,12 +453,14 @@ class Pipeline:
                     self.cache.put(r.result)
 
     def _decode_into(
-        self, runs: list[_Run], info: VideoInfo, prog: _Progress, stats: DecodeStats
+        self, runs: list[_Run], info: VideoInfo, sink: EventSink, stats: DecodeStats
     ) -> None:
         fast = [r.feed for r in runs if r.feed is not None and "fast" in r.perceiver.inputs]
         slow = [r.feed for r in runs if r.feed is not None and "slow" in r.perceiver.inputs]
         if not fast and not slow:
             return
+        level = runs[0].level
+        readers = tuple(r.perceiver.name for r in runs if r.feed is not None)
         s = self.sampling
         rate = max(s.fast_fps if fast else 0.0, s.slow_fps if slow else 0.0)
         max_side = s.slow_max_side if slow else s.fast_max_side
@@ -454,7 +469,7 @@ class Pipeline:
         fast_size = output_size(info, s.fast_max_side)
         slow_size = output_size(info, s.slow_max_side, s.slow_max_pixels)
         total = max(info.duration, 1e-3)
-        prog.task("decode", total, f"{rate:g} fps")
+        sink.emit(DecodeStarted(level, readers, rate, total))
         last_slow_bucket = -1
         n_fast = n_slow = 0
         frames = decode_frames(
@@ -479,10 +494,11 @@ class Pipeline:
                 n_slow += 1
                 for f in live_slow:
                     f.put(("slow", fr))
-            prog.update("decode", completed=min(df.t, total))
-        prog.update("decode", completed=total, status=f"{n_fast} fast, {n_slow} slow frames")
+            if sink:
+                sink.emit(FramesDecoded(level, min(df.t, total), total, n_fast, n_slow))
+        sink.emit(DecodeFinished(level, n_fast, n_slow, stats.warning()))
 
-    def _work(self, run: _Run, media: _Media, prog: _Progress) -> None:
+    def _work(self, run: _Run, media: _Media, sink: EventSink) -> None:
         p = run.perceiver
         t0 = time.perf_counter()
         options = p.options.model_dump(mode="json")
@@ -522,8 +538,7 @@ class Pipeline:
         entry.provenance.seconds = round(time.perf_counter() - t0, 3)
         entry.provenance.items = len(entry.objects) + len(entry.speech) + len(entry.events)
         run.result = entry
-        status = entry.provenance.status
-        prog.update(p.name, completed=1, status=f"{status} ({entry.provenance.items} items)")
+        sink.emit(PerceiverFinished.of(entry.provenance, run.level))
 
 
 def _check_ids(entry: CacheEntry) -> None:

@@ -64,6 +64,7 @@ from vidchat.kernel.record import (
 )
 from vidchat.kernel.video import Sampling, decode_frames, load_audio, output_size, probe
 from vidchat.perceivers.base import Frame, Perceiver
+from vidchat.pipeline.core import plan_levels
 from vidchat.pipeline.profiles import Profile, load_profile
 
 __all__ = [
@@ -448,24 +449,6 @@ def merge_results(
 # ------------------------------------------------------------------------------------ running
 
 
-def _levels(names: list[str], classes: dict[str, type[Perceiver]]) -> list[list[str]]:
-    """Dependency levels among the chosen perceivers; dependencies that were not chosen are
-    read from the record (they are not re-run)."""
-    done: set[str] = set()
-    levels: list[list[str]] = []
-    remaining = list(names)
-    while remaining:
-        level = [
-            n for n in remaining if all(d in done or d not in names for d in classes[n].requires)
-        ]
-        if not level:
-            raise ConfigError(f"perceivers depend on each other in a cycle: {', '.join(remaining)}")
-        levels.append(level)
-        done.update(level)
-        remaining = [n for n in remaining if n not in level]
-    return levels
-
-
 def _digest(obj: Any) -> str:
     blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -551,7 +534,9 @@ class Zoomer:
         upstream = clip_to_window(ctx, start, end)
         entries: dict[str, CacheEntry] = {}
         with self._lock:
-            for level in _levels(names, classes):
+            # Dependencies that were not chosen are read from the record (not re-run).
+            given = {d for cls in classes.values() for d in cls.requires} - set(names)
+            for level in plan_levels(classes, given=given):
                 jobs = []
                 for n in level:
                     base = dict(prof.perceivers.get(n) or {})
