@@ -346,6 +346,9 @@ class VideoTools:
                 "description": o.description or (described[0] if described else None),
                 "trajectory": [
                     {"t": p.t, "box": [round(x, 1) for x in p.box], "score": p.score}
+                    # a segmenter's mask there: its share of the frame (the mask itself is in
+                    # the record; run-length counts would crowd a model's context)
+                    | ({"mask_area": round(p.mask.area_fraction(), 5)} if p.mask else {})
                     for p in o.trajectory
                 ],
                 "events": mentions,
@@ -537,7 +540,8 @@ def build_server(tools: VideoTools) -> MCPServer:
         id: Annotated[str, Field(description="object id from the record, e.g. person#3")],
     ) -> dict[str, Any]:
         """One object: label, first and last time seen, attributes, description, its sparse
-        trajectory (time and box x1,y1,x2,y2 in pixels) and the events that mention it. An
+        trajectory (time, box x1,y1,x2,y2 in pixels, and mask_area, the share of the frame its
+        mask covers, where a segmenter masked it) and the events that mention it. An
         unknown id is an error that lists the ids that exist."""
         return guarded(tools.object, video, id)
 

@@ -36,11 +36,13 @@ from vidchat.kernel.errors import ConfigError, PerceiverSkipped, VidchatError
 from vidchat.kernel.record import (
     UNAVAILABLE,
     Event,
+    ObjectMask,
     ObjectTrack,
     Provenance,
     SpeechSegment,
     VideoContext,
     VideoInfo,
+    attach_mask,
     unknown_object_ids,
 )
 from vidchat.kernel.video import (
@@ -517,10 +519,12 @@ class Pipeline:
                     entry.speech.append(obs)
                 elif isinstance(obs, Event):
                     entry.events.append(obs)
+                elif isinstance(obs, ObjectMask):
+                    entry.masks.append(obs)
                 else:
                     raise TypeError(
                         f"perceiver yielded {type(obs).__name__}; "
-                        "expected ObjectTrack, SpeechSegment or Event"
+                        "expected ObjectTrack, SpeechSegment, Event or ObjectMask"
                     )
             _check_ids(entry)
         except PerceiverSkipped as e:
@@ -536,7 +540,7 @@ class Pipeline:
             if run.feed is not None:
                 run.feed.closed.set()
         entry.provenance.seconds = round(time.perf_counter() - t0, 3)
-        entry.provenance.items = len(entry.objects) + len(entry.speech) + len(entry.events)
+        entry.provenance.items = entry_items(entry)
         run.result = entry
         sink.emit(PerceiverFinished.of(entry.provenance, run.level))
 
@@ -549,23 +553,47 @@ def _check_ids(entry: CacheEntry) -> None:
         seen.add(o.id)
 
 
+def entry_items(entry: CacheEntry) -> int:
+    """How many observations a result holds (its provenance's ``items``)."""
+    return len(entry.objects) + len(entry.speech) + len(entry.events) + len(entry.masks)
+
+
 def _merge(ctx: VideoContext, entry: CacheEntry) -> None:
     """Add one result to the record, or mark it failed (and add nothing) when its object ids
-    clash with another perceiver's or its events name objects that are in neither."""
+    clash with another perceiver's, its events or masks name objects that are in neither, or
+    its masks are not at the video's full resolution."""
     existing = {o.id for o in ctx.objects}
     clash = [o.id for o in entry.objects if o.id in existing]
     if clash:
         entry.provenance.status = "failed"
         entry.provenance.reason = f"object ids already used by another perceiver: {clash[:5]}"
         return
-    unknown = unknown_object_ids(entry.events, existing | {o.id for o in entry.objects})
-    if unknown:
+    known = existing | {o.id for o in entry.objects}
+    masked = dict.fromkeys(m.object_id for m in entry.masks)
+    for what, unknown in (
+        ("events", unknown_object_ids(entry.events, known)),
+        ("masks", [oid for oid in masked if oid not in known]),
+    ):
+        if unknown:
+            entry.provenance.status = "failed"
+            entry.provenance.reason = f"{what} name object ids not in the record: {unknown[:5]}"
+            return
+    size = (ctx.video.height, ctx.video.width)
+    wrong = next((m for m in entry.masks if m.mask.size != size), None)
+    if wrong is not None:
+        h, w = wrong.mask.size
         entry.provenance.status = "failed"
-        entry.provenance.reason = f"events name object ids not in the record: {unknown[:5]}"
+        entry.provenance.reason = (
+            f"mask of {wrong.object_id} at {wrong.t:g} s is {w}x{h}; expected the video's "
+            f"full resolution {size[1]}x{size[0]}"
+        )
         return
     ctx.objects.extend(o.model_copy(deep=True) for o in entry.objects)
     ctx.speech.extend(s.model_copy(deep=True) for s in entry.speech)
     ctx.events.extend(e.model_copy(deep=True) for e in entry.events)
+    by_id = {o.id: o for o in ctx.objects}
+    for m in entry.masks:
+        attach_mask(by_id[m.object_id], m.t, m.mask.model_copy(deep=True))
 
 
 def textualize(

@@ -54,6 +54,7 @@ from vidchat.kernel.cache import Cache, CacheEntry, cache_key
 from vidchat.kernel.errors import ConfigError, InputError, PerceiverSkipped
 from vidchat.kernel.record import (
     Event,
+    ObjectMask,
     ObjectTrack,
     Provenance,
     SpeechSegment,
@@ -61,10 +62,11 @@ from vidchat.kernel.record import (
     VideoContext,
     VideoInfo,
     ZoomRun,
+    attach_mask,
 )
 from vidchat.kernel.video import Sampling, decode_frames, load_audio, output_size, probe
 from vidchat.perceivers.base import Frame, Perceiver
-from vidchat.pipeline.core import plan_levels
+from vidchat.pipeline.core import entry_items, plan_levels
 from vidchat.pipeline.profiles import Profile, load_profile
 
 __all__ = [
@@ -125,6 +127,8 @@ class ZoomResult:
             f"+{r.events_added} events",
             f"+{r.speech_added} speech",
         ]
+        if r.masks_added:
+            added.append(f"+{r.masks_added} masks")
         head = f"{r.id} {fmt_span(r.start, r.end)} at {r.fps:g} fps"
         if self.reused:
             head += " (already in the record)"
@@ -233,6 +237,8 @@ def _shift_obs(obs: Any, dt: float) -> Any:
                 "trajectory": traj,
             }
         )
+    if isinstance(obs, ObjectMask):
+        return obs.model_copy(update={"t": m(obs.t)})
     if isinstance(obs, SpeechSegment):
         words = (
             [w.model_copy(update={"start": m(w.start), "end": m(w.end)}) for w in obs.words]
@@ -440,6 +446,15 @@ def merge_results(
                 continue
             ctx.speech.append(s)
             new_speech.append(s)
+    # Masks go on the tracks of the objects they name (renamed like the events' ids); a mask
+    # on an object the record does not hold (it cannot happen: ids come from upstream) is
+    # dropped rather than invented into an object.
+    by_id = {o.id: o for o in ctx.objects}
+    for en in entries:
+        for mk in en.masks:
+            track = by_id.get(id_map.get(mk.object_id, mk.object_id))
+            if track is not None and attach_mask(track, mk.t, mk.mask) is not None:
+                run.masks_added += 1
     run.events_added = len(new_events)
     run.speech_added = len(new_speech)
     ctx.sort()
@@ -677,10 +692,12 @@ class Zoomer:
                     entry.speech.append(_shift_obs(obs, start))
                 elif isinstance(obs, Event):
                     entry.events.append(_shift_obs(obs, start))
+                elif isinstance(obs, ObjectMask):
+                    entry.masks.append(_shift_obs(obs, start))
                 else:
                     raise TypeError(
                         f"perceiver yielded {type(obs).__name__}; expected "
-                        "ObjectTrack, SpeechSegment or Event"
+                        "ObjectTrack, SpeechSegment, Event or ObjectMask"
                     )
         except PerceiverSkipped as e:
             entry = CacheEntry(key=key, provenance=prov)
@@ -692,7 +709,7 @@ class Zoomer:
             entry = CacheEntry(key=key, provenance=prov)
             prov.status, prov.reason = "failed", f"{type(e).__name__}: {e}".strip()
         prov.seconds = round(time.perf_counter() - t0, 3)
-        prov.items = len(entry.objects) + len(entry.speech) + len(entry.events)
+        prov.items = entry_items(entry)
         if self.cache is not None and prov.status != "failed":
             self.cache.put(entry)
         return entry
