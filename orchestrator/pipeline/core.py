@@ -603,6 +603,11 @@ def textualize(
     progress: bool = False,
     cache: bool = True,
     strict: bool = False,
+    on_event: OnEvent | Iterable[OnEvent] | None = None,
 ) -> VideoContext:
-    """Turn a video into its record with a profile (default: ``offline``)."""
-    return Pipeline(profile, cache=cache, strict=strict, progress=progress).run(path)
+    """Turn a video into its record with a profile: a built-in name (default ``offline``), a
+    YAML path or a `Profile`. `progress` shows it on stderr; `on_event` receives the typed
+    progress events (`vidchat.pipeline.events`); `cache=False` recomputes every perceiver;
+    `strict=True` makes any perceiver's failure a `PipelineError`."""
+    pipeline = Pipeline(profile, cache=cache, strict=strict, progress=progress)
+    return pipeline.run(path, on_event=on_event)
