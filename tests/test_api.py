@@ -162,7 +162,7 @@ def test_chat_accepts_the_clis_llm_strings(toys, cache_dir, clip, profile_yaml, 
 
 def test_chat_answers_through_an_openai_compatible_server(toys, cache_dir, clip, profile_yaml):
     ctx = vidchat.textualize(clip, profile_yaml)
-    reply = 'The record shows two spots, at [00:00] and [00:01] (spot#1, spot#2).'
+    reply = "The record shows two spots, at [00:00] and [00:01] (spot#1, spot#2)."
     with ScriptedServer([Stream(reply.split(" "))]) as server:
         flag = f"openai-compatible:{server.base_url}@scripted-model"
         session = vidchat.chat(ctx, llm=flag, use_facts=False)

@@ -93,8 +93,9 @@ def test_events_arrive_in_order(toys, cache_dir, clip):
     (end,) = rec.of(ev.DecodeFinished)
     assert start.perceivers == ("brightness",) and start.fps == 4.0 and start.level == 0
     frames = rec.of(ev.FramesDecoded)
-    first, last = rec.index(ev.FramesDecoded), max(
-        i for i, e in enumerate(rec.events) if isinstance(e, ev.FramesDecoded)
+    first, last = (
+        rec.index(ev.FramesDecoded),
+        max(i for i, e in enumerate(rec.events) if isinstance(e, ev.FramesDecoded)),
     )
     assert rec.index(ev.DecodeStarted) < first <= last < rec.index(ev.DecodeFinished) < lv1
     assert [f.fast_frames for f in frames] == list(range(1, len(frames) + 1))
@@ -157,9 +158,7 @@ def test_a_failing_subscriber_does_not_break_the_run(toys, cache_dir, clip, capl
 
     rec = Recorder()
     with caplog.at_level(logging.WARNING, logger="vidchat.pipeline"):
-        ctx = Pipeline(profile({"brightness": None}), cache=False).run(
-            clip, on_event=[broken, rec]
-        )
+        ctx = Pipeline(profile({"brightness": None}), cache=False).run(clip, on_event=[broken, rec])
     assert any(e.kind == "brightness" for e in ctx.events)  # the record is whole
     # The failing subscriber is dropped after its first failure; the others get everything.
     assert calls[-1] == "FramesDecoded" and calls.count("FramesDecoded") == 1
