@@ -636,7 +636,7 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     @app.middleware("http")
-    async def _guard(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def _guard(request: Request, call_next):
         if not host_allowed(request.headers.get("host"), state.config.allowed_hosts):
             # A page on another name (DNS rebinding) reaches loopback with its own Host.
             response: Response = JSONResponse(

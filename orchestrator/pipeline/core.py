@@ -54,7 +54,7 @@ from vidchat.kernel.video import (
     output_size,
     probe,
 )
-from vidchat.perceivers.base import Frame, Perceiver
+from vidchat.perceivers.base import Frame, FrameStreamName, Perceiver
 from vidchat.pipeline.events import (
     DecodeFinished,
     DecodeStarted,
@@ -102,7 +102,7 @@ class _Feed:
             except queue.Full:
                 continue
 
-    def __iter__(self) -> Iterator[tuple[str, Frame]]:
+    def __iter__(self) -> Iterator[tuple[FrameStreamName, Frame]]:
         if self.started:
             raise RuntimeError("the frame streams can be iterated only once")
         self.started = True
@@ -154,7 +154,7 @@ class _Media:
             )
         return (f for _, f in self.feed)
 
-    def frames_all(self) -> Iterator[tuple[str, Frame]]:
+    def frames_all(self) -> Iterator[tuple[FrameStreamName, Frame]]:
         if self.feed is None:
             raise ValueError("no frame stream was declared in the perceiver's inputs")
         return iter(self.feed)
@@ -291,13 +291,15 @@ class Pipeline:
         (`vidchat.pipeline.events`), beside the stderr display when `progress` is on.
         """
         subscribers: list[OnEvent] = []
-        if callable(on_event):
-            subscribers.append(on_event)
-        elif on_event is not None:
+        if isinstance(on_event, Iterable):
             subscribers.extend(on_event)
+        elif on_event is not None:
+            subscribers.append(on_event)
         with contextlib.ExitStack() as stack:
             if self.progress:
-                subscribers.append(stack.enter_context(stderr_display()))
+                display = stderr_display()
+                stack.enter_context(display)
+                subscribers.append(display)
             return self._run(Path(path), EventSink(subscribers))
 
     def _run(self, path: Path, sink: EventSink) -> VideoContext:
