@@ -18,8 +18,8 @@ Output:
   uncompressed run lengths, column-major, starting with zeros) scaled from the fast frame to the
   video's full resolution (nearest neighbour). The pipeline puts each on the object's track
   (`TrackPoint.mask`; record schema 1.2): on the detector's point at that time, else on a new
-  point whose box is the mask's. An empty mask (SAM-2 lost the object) is kept only where the
-  detector has a point; the summary below counts every frame.
+  point (the detector's box interpolated there). An empty mask (SAM-2 lost the object) is kept
+  only where the detector has a point; the summary below counts every frame.
 - ``Event(kind="mask_track")`` per object: frames tracked, frames with a visible mask, mean area
   and motion in its text.
 

@@ -139,7 +139,12 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 def _overlay_events(ctx: VideoContext) -> list:
-    return [e for e in ctx.events if e.kind != "shot"]
+    """The events written in the frame's top-left block: not shot cuts (a banner of their
+    own) and not per-object summaries (mask tracks, object descriptions), which last the
+    object's whole life and would bury the frame under one line per object."""
+    from vidchat.text.render import OBJECT_LEVEL_EVENTS
+
+    return [e for e in ctx.events if e.kind != "shot" and e.kind not in OBJECT_LEVEL_EVENTS]
 
 
 def _text_size(text: str, scale: float) -> tuple[int, int]:

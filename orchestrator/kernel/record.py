@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 # 1.1: `zooms` (on-demand perception of windows); VideoInfo's audio-track and aspect fields;
 # provenance warnings. A 1.0 record loads as it is (every new field has a default).
 # 1.2: object masks live on the object's track (`TrackPoint.mask`, RLE at the video's full
-# resolution; a point added for a mask has no score and the mask's box) instead of ``mask``
+# resolution; a point added for a mask has no score) instead of ``mask``
 # events holding JSON strings in fast-frame pixels; `ZoomRun.masks_added`; end >= start is
 # checked on every span (events, speech, words, zooms). Reading a 1.0/1.1 record moves its mask
 # events onto the tracks, scaled to the video's size (`upgrade_mask_events`).
@@ -160,7 +161,9 @@ class TrackPoint(_Model):
 
     `mask`, when present, is the object's mask at `t` at the video's full resolution (its
     `RLE.size` is ``(video.height, video.width)``). A point that a segmenter added for its mask
-    (the detector had no sample at that time) has no `score`, and its box is the mask's.
+    (the detector had no sample at that time) has no `score`; its box is the track's box
+    interpolated there (so the detector's path is unchanged; the mask's own box is
+    ``mask.box()``), or the mask's box on a track without samples.
     """
 
     t: float = Field(ge=0)
@@ -449,14 +452,22 @@ def _minor(version: str) -> int:
 
 def attach_mask(track: ObjectTrack, t: float, mask: RLE) -> TrackPoint | None:
     """Put `mask` (full resolution) on `track` at time `t`: on its trajectory point at that time
-    (within `MASK_TIME_TOLERANCE_S`), else on a new point whose box is the mask's. An empty
-    mask with no point to hold it is dropped (a box cannot be made up for it): returns None.
+    (within `MASK_TIME_TOLERANCE_S`), else on a new point (no score) whose box is the track's
+    box interpolated at `t`, or the mask's box when the track has no samples around `t`. An
+    empty mask with no point to hold it is dropped (SAM-2 lost the object there): None.
+
+    Why not the mask's box on every new point: a segmenter's stray pixels can make a mask's box
+    span the frame, and every reader of the trajectory (motion in the text, the fidelity
+    scorer, the annotated video) would then follow it; the detector's path stays its own.
     """
     for p in track.trajectory:
         if abs(p.t - t) <= MASK_TIME_TOLERANCE_S:
             p.mask = mask
             return p
-    box = mask.box()
+    if mask.area() == 0:
+        return None
+    near = track_box_at(track, t, max_gap=math.inf)
+    box = (near[0], near[1], near[2], near[3]) if near is not None else mask.box()
     if box is None:
         return None
     point = TrackPoint(t=t, box=box, mask=mask)

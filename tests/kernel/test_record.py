@@ -224,7 +224,8 @@ def test_a_saved_1_1_record_with_mask_events_loads_as_1_2_with_track_masks(tmp_p
     assert [(p.t, p.score) for p in track.trajectory] == [(1.0, 0.9), (2.0, None), (3.0, 0.8)]
     first, added, last = track.trajectory
     assert first.box == (10, 20, 50, 120)  # the detector's box is kept under its mask
-    assert added.box == (80.0, 40.0, 160.0, 120.0)  # the mask's box, full-resolution pixels
+    assert added.box == (20.0, 20.0, 60.0, 120.0)  # the detector's path, interpolated
+    assert added.mask.box() == (80.0, 40.0, 160.0, 120.0)  # full-resolution pixels
     assert last.mask is None
     for p in (first, added):
         assert p.mask is not None and p.mask.size == (240, 320)
@@ -300,8 +301,10 @@ def test_attach_mask_to_a_track():
     rle = RLE.from_mask(m)
     p = attach_mask(track, 2.0 + 1e-4, rle)  # the same frame's time, rounded elsewhere
     assert p is track.trajectory[1] and p.mask == rle and p.box == (4, 0, 8, 4)
-    p = attach_mask(track, 1.0, rle)
-    assert p is track.trajectory[1] and p.score is None and p.box == (5.0, 0.0, 7.0, 2.0)
+    p = attach_mask(track, 1.0, rle)  # between the samples: the box interpolated, not the mask's
+    assert p is track.trajectory[1] and p.score is None and p.box == (2.0, 0.0, 6.0, 4.0)
+    bare = ObjectTrack(id="car#2", label="car", first_seen=0, last_seen=2, source="x")
+    assert attach_mask(bare, 1.0, rle).box == (5.0, 0.0, 7.0, 2.0)  # no samples: the mask's
     assert attach_mask(track, 1.5, RLE.from_mask(np.zeros((4, 8), bool))) is None
     assert [q.t for q in track.trajectory] == [0.0, 1.0, 2.0]
     with pytest.raises(ValidationError, match="object id must look like 'label#N'"):

@@ -8,13 +8,14 @@ the perceiver's real path (`build_sam2_video_predictor`). The detector is the re
 
 from __future__ import annotations
 
+import math
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from vidchat.kernel.errors import ConfigError
-from vidchat.kernel.record import Event, VideoContext, track_masks
+from vidchat.kernel.record import Event, VideoContext, track_box_at, track_masks
 from vidchat.kernel.samples import sample_path
 from vidchat.perceivers.sam2_masks import (
     SAM2Perceiver,
@@ -202,14 +203,18 @@ def test_tiny_sam2_tracks_every_detected_object(tiny_sam2, tmp_path, cache_dir) 
         assert summary["frames"] == len(lifetime)
         visible = [m for _, m in own if m.area()]
         assert len(visible) == summary["visible_frames"]
+        detector_only = o.model_copy(
+            update={"trajectory": [p for p in o.trajectory if p.score is not None]}
+        )
         for p in o.trajectory:
             if p.mask is None:
                 continue
             assert p.mask.size == (576, 768)  # vtest's full resolution, not the 384 px frame
             m = decode_rle(p.mask)
             assert encode_rle(m) == p.mask  # RLE round trip
-            if p.score is None:  # a point added for its mask: the box is the mask's
-                assert p.box == p.mask.box() and m.any()
+            if p.score is None:  # a point added for its mask: on the detector's path
+                assert m.any()
+                assert p.box == pytest.approx(track_box_at(detector_only, p.t, math.inf))
     # The record, saved and loaded, keeps the masks intact.
     path = ctx.save(tmp_path / "rec.json")
     again = VideoContext.load(path)
