@@ -10,10 +10,16 @@ decodes on its own, one after another) and `parallel=False` (one decode per leve
 then the perceivers one after another), so the saving of the shared decode and the saving of
 running perceivers side by side can be measured apart.
 
+`plan_levels` is the public plan of those levels (batch sizes its Ray actors by it, zoom plans
+with it). A run reports typed progress events (`vidchat.pipeline.events`) to its subscribers:
+``run(on_event=...)``, the stderr display (`vidchat.pipeline.progress`), the web app.
+
 Each perceiver's result is cached by content (see `vidchat.kernel.cache`), under a key that folds
 in the identities of the upstream results it read; a failing perceiver is recorded in provenance
-and the others go on (`strict=True` makes any failure fatal). A result whose events name object
-ids that no perceiver produced is refused (recorded as failed), so the record never holds them.
+and the others go on (`strict=True` makes any failure fatal). A result whose events or masks
+name object ids that no perceiver produced, or whose masks are not at the video's full
+resolution, is refused (recorded as failed), so the record never holds them. Masks
+(`ObjectMask`) go onto the tracks of the objects they name (`vidchat.kernel.record.attach_mask`).
 """
 
 from __future__ import annotations
