@@ -4,8 +4,8 @@ The record is made once at a modest rate (the profile's sampling: a few frames a
 tags on keyframes). When a question needs a closer look at one moment, `zoom` runs chosen
 perceivers again on that window only, at a higher rate, and merges what they find::
 
-    from vidchat.pipeline import zoom
-    result = zoom("record.json", 12, 22, perceivers=["detect", "ocr"], fps=10)
+    import vidchat
+    result = vidchat.zoom("record.json", 12, 22, perceivers=["detect", "ocr"], fps=10)
     print(result.summary())
     ctx = result.context          # the record with the zoom merged (the input is not changed)
 
@@ -30,6 +30,7 @@ How results merge (the record never holds the same thing twice):
 - events (OCR text, tags, captions…): the same kind and text overlapping an existing event
   widens that event; anything else is added with ``data["zoom"]`` naming the zoom.
 - speech: a zoomed segment is added unless half of it overlaps speech already in the record.
+- masks (`ObjectMask`, e.g. sam2): onto the track of the object they name (`attach_mask`).
 
 The record keeps a `ZoomRun` per zoom (window, rate, perceivers with their provenance, what
 was added or refined); zooming the identical window, rate and perceivers again changes nothing.

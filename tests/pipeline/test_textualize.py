@@ -9,7 +9,7 @@ from vidchat import textualize
 from vidchat.kernel.samples import sample_path
 from vidchat.pipeline.core import Pipeline
 from vidchat.testing.speech import make_speech_video, word_error_rate
-from vidchat.text import render
+from vidchat.text.render import render
 
 pytestmark = pytest.mark.slow
 
