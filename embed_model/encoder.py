@@ -104,9 +104,9 @@ class FrozenEncoder:
             self._module = model
             self.identity = f"timm:{name}:{path or 'pretrained'}"
         elif kind == "hf":
-            from vidchat.llm.client import _import_transformers
+            from vidchat.llm.local import import_transformers
 
-            transformers = _import_transformers()
+            transformers = import_transformers()
             model = transformers.AutoModel.from_pretrained(
                 rest, local_files_only=Path(rest).is_dir()
             )

@@ -507,7 +507,8 @@ def _warm_up(llm: Any, progress: Any) -> float:
     if not isinstance(llm, LLMConfig) or llm.backend != "local":
         return 0.0
     from langchain_core.messages import HumanMessage
-    from vidchat.llm.client import invoke_chat, make_chat_model
+    from vidchat.llm.factory import make_chat_model
+    from vidchat.llm.streaming import invoke_chat
 
     if progress:
         progress("loading the local LLM")
@@ -617,7 +618,7 @@ def run_eval_benchmark(args: Any) -> int:
     import sys
 
     from vidchat.kernel.record import atomic_write_text
-    from vidchat.llm.client import resolve_llm_config
+    from vidchat.llm.config import resolve_llm_config
     from vidchat.pipeline.profiles import load_profile
 
     if not args.videos:

@@ -404,7 +404,7 @@ def _record_text(ctx: VideoContext, budget_tokens: int) -> str:
 
 def _ask(model: BaseChatModel, system: str, user: str) -> str:
     from langchain_core.messages import HumanMessage, SystemMessage
-    from vidchat.llm.client import invoke_chat
+    from vidchat.llm.streaming import invoke_chat
 
     msg = invoke_chat(model, [SystemMessage(system), HumanMessage(user)])
     return str(msg.text if hasattr(msg, "text") else msg.content).strip()

@@ -198,7 +198,7 @@ class VideoTools:
     def _session(self, entry: _Entry) -> ChatSession:
         if entry.session is None:
             from vidchat.conversation.session import ChatSession
-            from vidchat.llm.client import resolve_llm_config
+            from vidchat.llm.config import resolve_llm_config
 
             config: LLMConfig = resolve_llm_config(entry.profile.llm, self.llm_flag)
             entry.session = ChatSession(entry.ctx, llm=config, profile=entry.profile)

@@ -64,7 +64,7 @@ def make_session(
 ) -> ChatSession:
     """The session the CLI commands use: record, profile, and the LLM after flag/env overrides."""
     from vidchat.conversation.session import ChatSession
-    from vidchat.llm.client import resolve_llm_config
+    from vidchat.llm.config import resolve_llm_config
     from vidchat.pipeline.open import open_context
     from vidchat.pipeline.profiles import load_profile
 

@@ -567,7 +567,7 @@ class ChatSession:
             return llm
         base = self.profile.llm if self.profile else None
         if llm is None:
-            from vidchat.llm.client import resolve_llm_config
+            from vidchat.llm.config import resolve_llm_config
 
             return resolve_llm_config(base)
         from langchain_core.language_models import BaseChatModel
@@ -602,14 +602,14 @@ class ChatSession:
         if self._given_model is not None:
             # A model given directly: no tokenizer we can rely on without loading more.
             return estimate_tokens
-        from vidchat.llm.client import token_counter
+        from vidchat.llm.tokens import token_counter
 
         return token_counter(self.config)
 
     def chat_model(self) -> BaseChatModel:
         """The langchain chat model, created on first use (loading a local model takes time)."""
         if self._model is None:
-            from vidchat.llm.client import make_chat_model
+            from vidchat.llm.factory import make_chat_model
 
             self._model = make_chat_model(self.config)
         return self._model
@@ -635,7 +635,7 @@ class ChatSession:
         """Which LLM answers and where it comes from (for /llm)."""
         if self._given_model is not None:
             return f"{self.model_name} (a {type(self._given_model).__name__} given directly)"
-        from vidchat.llm.client import describe
+        from vidchat.llm.config import describe
 
         return describe(self.config)
 
@@ -861,7 +861,7 @@ class ChatSession:
 
         Closing the iterator early or setting `cancel` stops generation; the partial answer is
         then `last_answer` with ``cancelled=True`` and is not added to the history. LLM errors
-        propagate (as `vidchat.llm.client.LLMError`) and leave the history unchanged.
+        propagate (as `vidchat.llm.errors.LLMError`) and leave the history unchanged.
         """
         question = (question or "").strip()
         if not question:
@@ -893,7 +893,7 @@ class ChatSession:
     def _generate(
         self, question: str, plan: _Plan, cancel: threading.Event, facts: list[str]
     ) -> Iterator[str]:
-        from vidchat.llm.client import stream_chat
+        from vidchat.llm.streaming import stream_chat
 
         model = self.chat_model()
         parts: list[str] = []
@@ -993,7 +993,7 @@ class ChatSession:
         """Process the record now (the system prompt and record, the prefix every question
         shares), so that the first question starts from the prompt cache. Local server only;
         returns whether anything was done. Safe to call from a background thread."""
-        from vidchat.llm.client import prefill
+        from vidchat.llm.factory import prefill
 
         plan = self.build_messages("(prefill)")
         return prefill(self.chat_model(), plan.messages[:1])

@@ -16,7 +16,7 @@ from vidchat.conversation.session import ChatSession, parse_citations, parse_obj
 from vidchat.kernel.errors import ConfigError, InputError
 from vidchat.kernel.llm_config import LLMConfig
 from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment
-from vidchat.llm.client import LLMError
+from vidchat.llm.errors import LLMError
 from vidchat.prompts import load_prompt, unescape_data
 from vidchat.text.render import estimate_tokens
 
