@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 from vidchat.kernel.errors import ConfigError, InputError, VidchatError
+from vidchat.kernel.timecode import fmt_time, parse_timecode
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -205,8 +206,6 @@ class VideoTools:
         return entry.session
 
     def _check_time(self, entry: _Entry, t: float, what: str) -> None:
-        from vidchat.text.render import fmt_time
-
         duration = entry.ctx.video.duration
         if not t == t or t < 0:
             raise InputError(f"{what} must be a time in seconds from 0, got {t}")
@@ -412,13 +411,6 @@ class VideoTools:
 _LINE_TIME = re.compile(r"^\s*((?:\d+:)?\d{2}:\d{2})(?:–((?:\d+:)?\d{2}:\d{2}))?\s")
 
 
-def _seconds(clock: str) -> float:
-    value = 0.0
-    for part in clock.split(":"):
-        value = value * 60 + float(part)
-    return value
-
-
 def lines_between(windows: Sequence[Any], start: float, end: float) -> list[str]:
     """The timeline lines whose time span meets [start, end] (whole seconds, as rendered);
     "visible" summaries of wider windows are left out (the caller lists the objects)."""
@@ -430,8 +422,8 @@ def lines_between(windows: Sequence[Any], start: float, end: float) -> list[str]
             m = _LINE_TIME.match(ln)
             if m is None:
                 continue
-            a = _seconds(m.group(1))
-            b = _seconds(m.group(2)) if m.group(2) else a
+            a = parse_timecode(m.group(1))
+            b = parse_timecode(m.group(2)) if m.group(2) else a
             if b + 1 > start and a <= end:  # a line at 00:05 covers [5, 6)
                 out.append(ln.strip())
     return out

@@ -159,7 +159,7 @@ def draw_frame(img: np.ndarray, ctx: VideoContext, t: float, scale: float) -> in
     object labels (moved below that block where they would hide under it), then subtitles.
     """
     import cv2
-    from vidchat.text.render import fmt_time
+    from vidchat.kernel.timecode import fmt_time
 
     h, w = img.shape[:2]
     fs = max(0.35, min(w, h) / 700)  # font scale follows the frame size
@@ -475,7 +475,7 @@ def timeline_rows(
 
 
 def _fmt_tick(x: float, _pos: object = None) -> str:
-    from vidchat.text.render import fmt_time
+    from vidchat.kernel.timecode import fmt_time
 
     return fmt_time(max(0.0, x))
 
@@ -560,7 +560,7 @@ def timeline_png(
 def timeline_html(ctx: VideoContext, path: str | Path) -> Path:
     """Draw the timeline with plotly to a self-contained HTML file (works offline)."""
     import plotly.graph_objects as go
-    from vidchat.text.render import fmt_time
+    from vidchat.kernel.timecode import fmt_time
 
     rows = timeline_rows(ctx)
     duration = max(ctx.video.duration, 1e-3)
@@ -718,8 +718,8 @@ def contact_sheet(
     """A grid of keyframes (after each shot cut, then evenly spaced) with the time and the
     objects on screen written under each, their boxes drawn; saved as JPEG or PNG."""
     import cv2
+    from vidchat.kernel.timecode import fmt_time
     from vidchat.kernel.video import probe
-    from vidchat.text.render import fmt_time
 
     info = probe(Path(video))
     _check_same_video(info, ctx)

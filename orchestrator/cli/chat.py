@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from vidchat.kernel.errors import ConfigError, InputError, VidchatError
+from vidchat.kernel.timecode import fmt_time, parse_timecode
 
 if TYPE_CHECKING:
     from vidchat.conversation.session import Answer, ChatSession
@@ -104,8 +105,6 @@ def format_evidence(answer: Answer) -> list[str]:
     """Lines shown after the answer: the verified evidence as citations ([time] record line),
     or a plain statement that the evidence could not be found in the record. Unverified quotes
     are never shown as citations."""
-    from vidchat.text.render import fmt_time
-
     if answer.cancelled:
         return []
     verified = [e for e in answer.evidence if e.verified]
@@ -146,19 +145,6 @@ def start_prefill(session: ChatSession) -> threading.Thread:
     t = threading.Thread(target=run, name="vidchat-prefill", daemon=True)
     t.start()
     return t
-
-
-def _parse_time(text: str) -> float:
-    """``mm:ss``, ``h:mm:ss`` or plain seconds; InputError names what was given."""
-    try:
-        if ":" in text:
-            seconds = 0.0
-            for field in text.split(":"):
-                seconds = seconds * 60 + float(field)
-            return seconds
-        return float(text)
-    except ValueError:
-        raise InputError(f"expected a time like 01:30 or 90, got {text!r}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,8 +224,8 @@ class _Repl:
 
     def cmd_timeline(self, args: list[str], rest: str) -> None:
         r = self.session.rendered
-        start = _parse_time(args[0]) if args else 0.0
-        end = _parse_time(args[1]) if len(args) > 1 else float("inf")
+        start = parse_timecode(args[0], strict=False) if args else 0.0
+        end = parse_timecode(args[1], strict=False) if len(args) > 1 else float("inf")
         if end < start:
             raise InputError(f"/timeline: the end ({args[1]}) is before the start ({args[0]})")
         shown = [w for w in r.windows if w.end > start and w.start <= end]
@@ -249,11 +235,9 @@ class _Repl:
             self.say(w.text)
 
     def cmd_at(self, args: list[str], rest: str) -> None:
-        from vidchat.text.render import fmt_time
-
         if len(args) != 1:
             raise InputError("/at needs one time, e.g. /at 01:30")
-        t = _parse_time(args[0])
+        t = parse_timecode(args[0], strict=False)
         ctx = self.session.ctx
         if t > ctx.video.duration + 0.5:
             raise InputError(

@@ -45,6 +45,7 @@ from pydantic import BaseModel, Field
 from vidchat.kernel.errors import ConfigError, InputError
 from vidchat.kernel.llm_config import DEFAULT_LOCAL_MODEL, LLMConfig
 from vidchat.kernel.record import VideoContext
+from vidchat.kernel.timecode import timecode_or_none
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -154,11 +155,8 @@ _OBJECT_RE = re.compile(r"(?<![\w#])([a-z][a-z0-9_\-]*#[1-9][0-9]*)(?![\w#])", r
 
 
 def _seconds(m: re.Match[str]) -> float | None:
-    h, mm, ss, frac = m.groups()
-    if int(ss) >= 60 or (h is not None and int(mm) >= 60):
-        return None
-    t = int(mm) * 60 + int(ss) + (int(h) * 3600 if h else 0)
-    return t + (float(f"0.{frac}") if frac else 0.0)
+    """A time matched by _TIME_RE in seconds; None for an impossible one (``01:75``)."""
+    return timecode_or_none(m.group(0))
 
 
 def parse_citations(text: str, duration: float | None = None) -> list[Citation]:
@@ -1028,7 +1026,7 @@ class ChatSession:
 
     def to_markdown(self) -> str:
         """The conversation as markdown: video, model, then each question and answer."""
-        from vidchat.text.render import fmt_time
+        from vidchat.kernel.timecode import fmt_time
 
         v = self.ctx.video
         lines = [

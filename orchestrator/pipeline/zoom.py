@@ -106,7 +106,7 @@ class ZoomResult:
 
     def summary(self) -> str:
         """One line: window, rate, each perceiver's status, what was added."""
-        from vidchat.text.render import fmt_span
+        from vidchat.kernel.timecode import fmt_span
 
         r = self.run
         parts = []
@@ -613,7 +613,7 @@ class Zoomer:
     def _check_window(
         ctx: VideoContext, start: float, end: float, fps: float
     ) -> tuple[float, float]:
-        from vidchat.text.render import fmt_time
+        from vidchat.kernel.timecode import fmt_time
 
         if not 0 < fps <= MAX_ZOOM_FPS:
             raise InputError(f"zoom fps must be above 0 and at most {MAX_ZOOM_FPS:g}, got {fps:g}")

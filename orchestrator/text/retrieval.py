@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.models import cache_dir, resolve
 from vidchat.kernel.record import atomic_write_bytes
+from vidchat.kernel.timecode import parse_timecode, timecode_or_none
 
 if TYPE_CHECKING:
     import numpy as np
@@ -124,13 +125,10 @@ _END_RE = re.compile(r"\b(?:at|in|near)\s+the\s+(?:very\s+)?end\b", re.I)
 
 
 def _point_seconds(text: str) -> float:
+    """Seconds of a clock time (checked by `_valid_clock` first) or a spoken duration."""
     text = text.strip()
     if ":" in text:
-        parts = [float(p) for p in text.split(":")]
-        seconds = 0.0
-        for p in parts:
-            seconds = seconds * 60 + p
-        return seconds
+        return parse_timecode(text)
     total = 0.0
     for value, unit in _UNIT_RE.findall(text):
         scale = 3600 if unit[0].lower() == "h" else 60 if unit[0].lower() == "m" else 1
@@ -140,7 +138,7 @@ def _point_seconds(text: str) -> float:
 
 def _valid_clock(text: str) -> bool:
     # "12:75" is not a time; the first field of h:mm:ss or mm:ss is free.
-    return all(float(p) < 60 for p in text.strip().split(":")[1:])
+    return timecode_or_none(text) is not None
 
 
 def parse_time_mentions(question: str, duration: float | None = None) -> list[TimeSpan]:

@@ -20,7 +20,7 @@ from vidchat.apps.instruct import (
 )
 from vidchat.cli.instruct import main, run_instruct
 from vidchat.kernel.errors import InputError
-from vidchat.text.render import fmt_time
+from vidchat.kernel.timecode import fmt_time
 
 from tests.conversation.chat_helpers import ScriptedChatModel, small_record
 
