@@ -28,7 +28,8 @@ from vidchat.kernel.errors import ConfigError, InputError, VidchatError
 from vidchat.kernel.timecode import fmt_time, parse_timecode
 
 if TYPE_CHECKING:
-    from vidchat.conversation.session import Answer, ChatSession
+    from vidchat.conversation.answer import Answer
+    from vidchat.conversation.session import ChatSession
 
 __all__ = [
     "COMMANDS",
