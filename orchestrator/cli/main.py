@@ -31,7 +31,7 @@ COMMAND_MODULES = (
     "vidchat.cli.instruct",
     "vidchat.cli.batch",
     "vidchat.cli.zoom",
-    "vidchat.apps.mcp_server",
+    "vidchat.cli.mcp",
 )
 
 
