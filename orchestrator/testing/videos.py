@@ -37,12 +37,14 @@ __all__ = [
     "HUGE_DURATION_UNITS",
     "SHOT_CUT_TIMES",
     "SPECIAL_FILES",
+    "X264",
     "anamorphic",
     "audio_only",
     "color_pattern",
     "corrupt_middle",
     "decode_frames",
     "directory",
+    "ffmpeg",
     "ffprobe",
     "frame_times",
     "growing_mkv",
@@ -88,6 +90,16 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
 
 def _ffmpeg(*args: str) -> None:
     _run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args])
+
+
+# For tests that encode clips of their own the way the generators do.
+X264 = _X264
+
+
+def ffmpeg(*args: str) -> None:
+    """Run ffmpeg quietly on `args` (outputs overwritten); FFmpegError with its stderr if it
+    fails."""
+    _ffmpeg(*args)
 
 
 def _fresh(dest: Path, name: str) -> Path:
