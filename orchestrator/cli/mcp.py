@@ -28,7 +28,7 @@ def run_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``mcp`` to the ``vidchat`` command line."""
     m = sub.add_parser("mcp", help="serve vidchat's tools to agents over MCP (stdio or HTTP)")
     m.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")

@@ -46,8 +46,11 @@ def stream_chat(
                 yield text
     finally:
         halt.set()
-        with contextlib.suppress(Exception):
-            chunks.close()
+        # A generator (every langchain stream) has close(); it ends the HTTP response.
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
 
 
 def invoke_chat(model: BaseChatModel, messages: list[BaseMessage]) -> AIMessage:

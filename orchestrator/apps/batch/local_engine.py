@@ -10,7 +10,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from vidchat.apps.batch.engine import Died, Slot
 from vidchat.apps.batch.inputs import BatchItem
@@ -99,7 +99,7 @@ class LocalEngine:
         out: list[tuple[int, VideoResult | Died]] = []
         hit: set[int] = set()
         for r in ready:
-            i = conns.get(id(r), sentinels.get(r))  # type: ignore[arg-type]
+            i = conns.get(id(r), sentinels.get(r))
             if i is None or i in hit:
                 continue
             hit.add(i)
@@ -114,7 +114,7 @@ class LocalEngine:
                 raise BatchError(f"a local worker could not build the pipeline: {payload}")
             elif kind == "result":
                 s.busy = False
-                out.append((i, payload))
+                out.append((i, cast(VideoResult, payload)))  # what the worker sends
             elif not s.handle.is_alive():
                 code = s.handle.exitcode
                 why = (

@@ -124,9 +124,10 @@ class RayEngine:
         cpus = min(need.cpus, max(0.1, float(total.get("CPU", 1)) / workers))
         gpus = min(need.gpus, float(total.get("GPU", 0)) / workers) if need.gpus else 0.0
         self.resources = {"num_cpus": cpus, "num_gpus": gpus}
-        self._actor_cls = ray.remote(max_restarts=0, max_task_retries=0, **self.resources)(
-            RayWorker
-        )
+        # Any: Ray's stubs type an actor's methods as plain callables, not remote handles.
+        self._actor_cls: Any = ray.remote(
+            max_restarts=0, max_task_retries=0, num_cpus=cpus, num_gpus=gpus
+        )(RayWorker)
         self._args = (profile, cache, setup, max(1, int(cpus)))
         self.slots = [self._start() for _ in range(workers)]
 

@@ -8,7 +8,7 @@ same job (timings, cache flags), so outputs of both engines and of resumed runs 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,7 +54,7 @@ class VideoResult(BaseModel):
     def manifest_line(self) -> dict[str, Any]:
         """The manifest's line for this video: everything but record and text, plus when."""
         line = self.model_dump(exclude={"record", "text"})
-        line["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        line["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         return line
 
 
