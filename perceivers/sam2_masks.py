@@ -440,5 +440,5 @@ def _quiet_sam2_progress() -> None:
     import sam2.sam2_video_predictor as predictor_module
     import sam2.utils.misc as misc_module
 
-    predictor_module.tqdm = _no_bar  # type: ignore[attr-defined]
-    misc_module.tqdm = _no_bar  # type: ignore[attr-defined]
+    predictor_module.tqdm = _no_bar
+    misc_module.tqdm = _no_bar

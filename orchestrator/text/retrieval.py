@@ -75,7 +75,9 @@ class Window(Protocol):
 class Embedder(Protocol):
     """Turns texts into L2-normalized vectors; `identity` changes when the weights change."""
 
-    identity: str
+    # Read-only: an embedder may compute it lazily (a cached property), and nothing sets it.
+    @property
+    def identity(self) -> str: ...
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -197,7 +199,7 @@ class SentenceEmbedder:
         self._lock = threading.Lock()
 
     @functools.cached_property
-    def identity(self) -> str:  # type: ignore[override]
+    def identity(self) -> str:
         return self._resolved.identity
 
     def _load(self) -> object:
