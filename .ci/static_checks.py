@@ -4,7 +4,9 @@
     python3 .ci/static_checks.py            # both
     python3 .ci/static_checks.py imports    # lint-imports: the contracts in pyproject.toml
     python3 .ci/static_checks.py types      # mypy with the pydantic plugin ([tool.mypy])
-    python3 .ci/static_checks.py types -- vidchat/kernel/video.py   # mypy on some files only
+    python3 .ci/static_checks.py types -- orchestrator/kernel/video.py   # mypy on some files
+    python3 .ci/static_checks.py view --view DIR           # only build the view (tests doctor it)
+    python3 .ci/static_checks.py imports --view DIR --reuse-view   # check a view as it is
 
 Why a view: the repository's folders are not laid out like the package. pyproject's package-dir
 maps `orchestrator/` to `vidchat` and `perceivers/`, `embed_model/`, `prompts/`, `profiles/` to
@@ -147,12 +149,24 @@ def run_types(pkg: Path, extra: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the requested checks; the exit status is the worst of them."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("check", nargs="?", choices=["imports", "types", "all"], default="all")
+    parser.add_argument("check", nargs="?", choices=["all", "imports", "types", "view"],
+                        default="all")  # fmt: skip
     parser.add_argument("--view", type=Path, default=DEFAULT_VIEW,
                         help="where to build the package view (default: build/package-view)")
+    parser.add_argument("--reuse-view", action="store_true",
+                        help="check the view already at --view as it is, without rebuilding it")
     parser.add_argument("extra", nargs="*", help="after --: passed on to the tool")
     args = parser.parse_args(argv)
-    pkg = build_view(args.view.resolve())
+    view = args.view.resolve()
+    if args.reuse_view:
+        pkg = view / package_dirs()[0]
+        if not pkg.is_dir():
+            raise SystemExit(f"--reuse-view: expected a package view at {pkg}, found nothing")
+    else:
+        pkg = build_view(view)
+    if args.check == "view":
+        print(pkg)
+        return 0
     status = 0
     if args.check in ("imports", "all"):
         status |= run_imports(pkg, args.extra)
