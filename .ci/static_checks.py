@@ -106,8 +106,21 @@ def _repo_path_rewriter(pkg: Path) -> Callable[[str], str]:
     return rewrite
 
 
+def _missing(module: str, what: str) -> bool:
+    """True (and one line on stderr) when the tool `module` is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is not None:
+        return False
+    print(f"static_checks: {what} is not installed; it comes with the dev extra "
+          "(pip install -e '.[dev]', or bash .ci/setup)", file=sys.stderr)  # fmt: skip
+    return True
+
+
 def run_imports(pkg: Path, extra: list[str]) -> int:
     """import-linter over the view: every contract in pyproject.toml's [tool.importlinter]."""
+    if _missing("importlinter", "import-linter"):
+        return 2
     # The view goes first on the path, so it (not the editable install's import hook, which sits
     # after the normal path finder) is where grimp finds the `vidchat` folder to scan.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [
@@ -123,6 +136,8 @@ def run_imports(pkg: Path, extra: list[str]) -> int:
 
 def run_types(pkg: Path, extra: list[str]) -> int:
     """mypy over the view with pyproject.toml's [tool.mypy] settings; paths shown as the repo's."""
+    if _missing("mypy", "mypy"):
+        return 2
     targets = [a for a in extra if not a.startswith("-")]
     options = [a for a in extra if a.startswith("-")]
     # Repository paths given on the command line are checked through their place in the view.
