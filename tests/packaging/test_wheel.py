@@ -188,3 +188,36 @@ def test_the_vidchat_command_runs_from_the_venv(installed: Installed) -> None:
     listed = installed.run(script, "profiles").stdout
     names = {line.split()[0] for line in listed.splitlines() if line.strip()}
     assert {"offline", "full"} <= names, listed
+
+
+def test_the_installed_package_textualizes_a_clip(installed: Installed) -> None:
+    """Beyond imports: the installed package runs its pipeline on a generated clip (a toy
+    perceiver, so no model is needed) and renders the record with the shipped templates."""
+    work = installed.elsewhere / "clip"
+    work.mkdir()
+    probe = """
+import json, sys
+from pathlib import Path
+import vidchat
+from vidchat.testing import toys, videos
+work = Path(sys.argv[1])
+vidchat.register_perceiver("brightness", toys.Brightness)
+profile = work / "toy.yaml"
+profile.write_text(
+    "name: toy\\nperceivers:\\n  brightness: null\\n"
+    "sampling: {slow_fps: 2.0, fast_fps: 2.0, fast_max_side: 64}\\n"
+)
+ctx = vidchat.textualize(videos.no_audio(work), profile=str(profile), cache=False)
+print(json.dumps({
+    "module": toys.__file__,
+    "sources": sorted({e.source for e in ctx.events}),
+    "events": len(ctx.events),
+    "duration": ctx.video.duration,
+    "text": ctx.render(budget_tokens=800).text,
+}))
+"""
+    got = json.loads(installed.run(installed.python, "-I", "-c", probe, work).stdout)
+    assert installed.venv.resolve() in Path(got["module"]).resolve().parents, got["module"]
+    assert got["sources"] == ["brightness"] and got["events"] >= 3, got
+    assert 1.5 <= got["duration"] <= 2.5, got["duration"]
+    assert "brightness" in got["text"], got["text"]
