@@ -60,7 +60,10 @@ class Installed:
 
 
 def _package_dirs() -> dict[str, Path]:
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10: the same parser, from PyPI (mypy brings it)
+        import tomli as tomllib
 
     table = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     return {name: REPO / folder for name, folder in table["package-dir"].items()}
