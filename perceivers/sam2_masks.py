@@ -141,7 +141,7 @@ class SAM2Perceiver(Perceiver):
     description: ClassVar[str] = "SAM-2 mask tracking of the detector's objects (fast frames)"
     Options: ClassVar[type[PerceiverOptions]] = SAM2Options
     inputs: ClassVar[frozenset[Input]] = frozenset({"fast"})
-    requires: ClassVar[tuple[str, ...]] = ("detect",)
+    requires = ("detect",)
     packages: ClassVar[tuple[str, ...]] = ("sam2", "torch", "hydra")
 
     options: SAM2Options

@@ -147,8 +147,8 @@ def _read_labels(path: str) -> list[str]:
 def preprocess(
     image: np.ndarray,
     size: int,
-    mean: tuple[float, float, float],
-    std: tuple[float, float, float],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
     crop_pct: float,
 ) -> np.ndarray:
     """RGB uint8 (H, W, 3) -> float32 (3, size, size): shorter side to size/crop_pct (bicubic),
@@ -182,7 +182,7 @@ class TagsPerceiver(Perceiver):
     def __init__(self, options: PerceiverOptions | dict[str, Any] | None = None) -> None:
         super().__init__(options)
         # Instance attribute on purpose: the dependency exists only when the option asks for it.
-        self.requires = ("shots",) if self.options.use_shots else ()  # type: ignore[misc]
+        self.requires = ("shots",) if self.options.use_shots else ()
         self._model: Any = None
         self._labels: list[str] = []
         self._prep: tuple[int, tuple[float, ...], tuple[float, ...], float] = _LITE_PREP
@@ -344,7 +344,7 @@ class TagsPerceiver(Perceiver):
             pixels = inputs["pixel_values"].to(self.options.device)
         else:
             size, mean, std, crop = self._prep
-            array = preprocess(frame.image, size, mean, std, crop)  # type: ignore[arg-type]
+            array = preprocess(frame.image, size, mean, std, crop)
             pixels = torch.from_numpy(array)[None].to(self.options.device)
         with torch.inference_mode():
             out = self._model(pixels)

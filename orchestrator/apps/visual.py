@@ -73,7 +73,8 @@ def box_at(obj: ObjectTrack, t: float) -> tuple[float, float, float, float] | No
         if a.t <= t <= b.t:
             span = b.t - a.t
             w = 0.0 if span <= 0 else (t - a.t) / span
-            return tuple(pa + (pb - pa) * w for pa, pb in zip(a.box, b.box, strict=True))  # type: ignore[return-value]
+            x1, y1, x2, y2 = (pa + (pb - pa) * w for pa, pb in zip(a.box, b.box, strict=True))
+            return (x1, y1, x2, y2)
     return traj[-1].box
 
 

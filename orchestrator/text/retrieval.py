@@ -34,6 +34,7 @@ from vidchat.kernel.record import atomic_write_bytes
 
 if TYPE_CHECKING:
     import numpy as np
+    from sentence_transformers import SentenceTransformer
     from vidchat.kernel.record import VideoContext
 
 __all__ = [
@@ -195,14 +196,14 @@ class SentenceEmbedder:
         self.name = model
         self.batch_size = batch_size
         self._resolved = resolve(model)
-        self._model: object | None = None
+        self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
 
     @functools.cached_property
     def identity(self) -> str:
         return self._resolved.identity
 
-    def _load(self) -> object:
+    def _load(self) -> SentenceTransformer:
         with self._lock:
             if self._model is None:
                 r = self._resolved
@@ -228,7 +229,7 @@ class SentenceEmbedder:
         import numpy as np
 
         model = self._load()
-        vectors = model.encode(  # type: ignore[attr-defined]
+        vectors = model.encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,
