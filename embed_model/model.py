@@ -235,10 +235,10 @@ class VideoChatEmbed(nn.Module):
         x = rows[0].new_zeros(len(rows), length, hidden)
         mask = torch.zeros(len(rows), length, dtype=torch.long, device=device)
         y = torch.full((len(rows), length), IGNORE, dtype=torch.long, device=device)
-        for k, (r, lab) in enumerate(zip(rows, labels, strict=True)):
+        for k, (r, row_labels) in enumerate(zip(rows, labels, strict=True)):
             x[k, : r.shape[0]] = r
             mask[k, : r.shape[0]] = 1
-            y[k, : lab.shape[0]] = lab
+            y[k, : row_labels.shape[0]] = row_labels
         return x, mask, y
 
     def _answer_logits(self, examples: list[Example], answers: list[str] | None = None):

@@ -78,8 +78,9 @@ def make_squares_video(
         points = []
         t = s.start
         while t <= s.end + 1e-9:
-            x, y = s.at(t)
-            points.append(TrackPoint(t=round(t, 3), box=(x, y, x + s.size, y + s.size), score=1.0))
+            left, top = s.at(t)
+            box = (left, top, left + s.size, top + s.size)
+            points.append(TrackPoint(t=round(t, 3), box=box, score=1.0))
             t += 0.5
         objects.append(
             ObjectTrack(

@@ -336,9 +336,9 @@ def make_input_fn(history_file: Path | None = None) -> Callable[[str], str]:
     """prompt_toolkit with persistent history on a terminal; plain line reading otherwise."""
     if sys.stdin.isatty() and sys.stdout.isatty():
         from prompt_toolkit import PromptSession
-        from prompt_toolkit.history import FileHistory, InMemoryHistory
+        from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
-        history = InMemoryHistory()
+        history: History = InMemoryHistory()
         if history_file is not None:
             history_file.parent.mkdir(parents=True, exist_ok=True)
             history = FileHistory(str(history_file))
@@ -372,8 +372,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         return _ask_embed(args)
     session = make_session(args.target, args.profile, args.llm, progress=not args.quiet)
     if args.format == "json":
-        answer = session.ask(args.question)
-        data = answer.model_dump(mode="json")
+        asked = session.ask(args.question)
+        data = asked.model_dump(mode="json")
         data["llm"] = session.describe_llm()
         sys.stdout.write(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         return 0
@@ -416,7 +416,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or banner")
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``chat`` and ``ask`` to the ``vidchat`` command line (handlers set as ``func``)."""
     c = sub.add_parser("chat", help="talk about a video (interactive; /help inside)")
     _common(c)

@@ -111,7 +111,7 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``instruct`` and ``eval`` to the ``vidchat`` command line (handlers set as ``func``)."""
     i = sub.add_parser("instruct", help="make instruction data (JSONL) from records or videos")
     i.add_argument("records", nargs="+", help="saved records (.json) or videos")

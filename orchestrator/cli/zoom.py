@@ -102,7 +102,7 @@ def _cmd_zoom(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``zoom`` to the ``vidchat`` command line."""
     z = sub.add_parser("zoom", help="look closer at a time window (re-run perceivers there)")
     z.add_argument("target", help="a video file or a saved record (.json)")

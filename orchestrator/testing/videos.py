@@ -17,6 +17,7 @@ Each generator's docstring says what the file is and what a reader should make o
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -571,7 +572,7 @@ AWKWARD: dict[str, Callable[[Path], Path]] = {
     "second_track_speech": second_track_speech,
     "png_as_mp4": png_as_mp4,
     "corrupt_middle": corrupt_middle,
-    **{f"name_{k}": (lambda d, k=k: named(d, k)) for k in AWKWARD_NAMES},
+    **{f"name_{k}": functools.partial(named, key=k) for k in AWKWARD_NAMES},
     **SPECIAL_FILES,
 }
 """Every generator by name; each takes a destination folder and returns the path it made."""

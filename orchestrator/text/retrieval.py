@@ -35,6 +35,7 @@ from vidchat.kernel.timecode import parse_timecode, timecode_or_none
 
 if TYPE_CHECKING:
     import numpy as np
+    from sentence_transformers import SentenceTransformer
     from vidchat.kernel.record import VideoContext
 
 __all__ = [
@@ -76,7 +77,9 @@ class Window(Protocol):
 class Embedder(Protocol):
     """Turns texts into L2-normalized vectors; `identity` changes when the weights change."""
 
-    identity: str
+    # Read-only: an embedder may compute it lazily (a cached property), and nothing sets it.
+    @property
+    def identity(self) -> str: ...
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -191,14 +194,14 @@ class SentenceEmbedder:
         self.name = model
         self.batch_size = batch_size
         self._resolved = resolve(model)
-        self._model: object | None = None
+        self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
 
     @functools.cached_property
-    def identity(self) -> str:  # type: ignore[override]
+    def identity(self) -> str:
         return self._resolved.identity
 
-    def _load(self) -> object:
+    def _load(self) -> SentenceTransformer:
         with self._lock:
             if self._model is None:
                 r = self._resolved
@@ -224,7 +227,7 @@ class SentenceEmbedder:
         import numpy as np
 
         model = self._load()
-        vectors = model.encode(  # type: ignore[attr-defined]
+        vectors = model.encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,
