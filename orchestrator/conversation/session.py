@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Literal
 
 from vidchat.conversation.answer import Answer, Evidence, Turn
@@ -276,7 +276,7 @@ class ChatSession:
         """Stop the generation in progress (from another thread or a signal handler)."""
         self._cancel.set()
 
-    def stream(self, question: str, cancel: threading.Event | None = None) -> Iterator[str]:
+    def stream(self, question: str, cancel: threading.Event | None = None) -> Generator[str, None, None]:
         """Stream the answer's text; afterwards `last_answer` holds the full `Answer`.
 
         Closing the iterator early or setting `cancel` stops generation; the partial answer is
@@ -300,7 +300,7 @@ class ChatSession:
 
     def _direct(
         self, question: str, plan: PromptPlan, text: str, lines: list[str]
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """A pure lookup, answered by code from the record: no model, nothing invented."""
         t0 = time.perf_counter()
         yield text
@@ -314,7 +314,7 @@ class ChatSession:
 
     def _generate(
         self, question: str, plan: PromptPlan, cancel: threading.Event, facts: list[str]
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         from vidchat.llm.streaming import stream_chat
 
         model = self.chat_model()
