@@ -276,7 +276,9 @@ class ChatSession:
         """Stop the generation in progress (from another thread or a signal handler)."""
         self._cancel.set()
 
-    def stream(self, question: str, cancel: threading.Event | None = None) -> Generator[str, None, None]:
+    def stream(
+        self, question: str, cancel: threading.Event | None = None
+    ) -> Generator[str, None, None]:
         """Stream the answer's text; afterwards `last_answer` holds the full `Answer`.
 
         Closing the iterator early or setting `cancel` stops generation; the partial answer is
