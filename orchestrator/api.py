@@ -60,7 +60,7 @@ def chat(
     from vidchat.conversation.session import ChatSession
     from vidchat.kernel.llm_config import LLMConfig
     from vidchat.kernel.record import VideoContext
-    from vidchat.llm.client import resolve_llm_config
+    from vidchat.llm.config import resolve_llm_config
     from vidchat.pipeline.profiles import load_profile
 
     prof = load_profile(profile)

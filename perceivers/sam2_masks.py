@@ -132,7 +132,7 @@ class SAM2Perceiver(Perceiver):
     description: ClassVar[str] = "SAM-2 mask tracking of the detector's objects (fast frames)"
     Options: ClassVar[type[PerceiverOptions]] = SAM2Options
     inputs: ClassVar[frozenset[Input]] = frozenset({"fast"})
-    requires: ClassVar[tuple[str, ...]] = ("detect",)
+    requires = ("detect",)
     packages: ClassVar[tuple[str, ...]] = ("sam2", "torch", "hydra")
 
     options: SAM2Options
@@ -423,5 +423,5 @@ def _quiet_sam2_progress() -> None:
     import sam2.sam2_video_predictor as predictor_module
     import sam2.utils.misc as misc_module
 
-    predictor_module.tqdm = _no_bar  # type: ignore[attr-defined]
-    misc_module.tqdm = _no_bar  # type: ignore[attr-defined]
+    predictor_module.tqdm = _no_bar
+    misc_module.tqdm = _no_bar

@@ -23,6 +23,7 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from vidchat.kernel.errors import InputError
@@ -72,7 +73,8 @@ def box_at(obj: ObjectTrack, t: float) -> tuple[float, float, float, float] | No
         if a.t <= t <= b.t:
             span = b.t - a.t
             w = 0.0 if span <= 0 else (t - a.t) / span
-            return tuple(pa + (pb - pa) * w for pa, pb in zip(a.box, b.box, strict=True))  # type: ignore[return-value]
+            x1, y1, x2, y2 = (pa + (pb - pa) * w for pa, pb in zip(a.box, b.box, strict=True))
+            return (x1, y1, x2, y2)
     return traj[-1].box
 
 
@@ -164,7 +166,7 @@ def draw_frame(img: np.ndarray, ctx: VideoContext, t: float, scale: float) -> in
     object labels (moved below that block where they would hide under it), then subtitles.
     """
     import cv2
-    from vidchat.text.render import fmt_time
+    from vidchat.kernel.timecode import fmt_time
 
     h, w = img.shape[:2]
     fs = max(0.35, min(w, h) / 700)  # font scale follows the frame size
@@ -177,7 +179,7 @@ def draw_frame(img: np.ndarray, ctx: VideoContext, t: float, scale: float) -> in
         color = color_for(obj.id)
         rle = mask_at(obj, t)
         if rle is not None:
-            m = decode_rle(rle).astype(np.uint8)
+            m: np.ndarray = decode_rle(rle).astype(np.uint8)
             if m.shape != (h, w):
                 m = cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST)
             contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -309,7 +311,8 @@ def annotate(
     try:
         try:
             for df in decode_frames(info, fps, max_side, max_pixels=ANNOTATE_MAX_PIXELS):
-                img = np.array(df.image, dtype=np.uint8, copy=True)  # decoded: read-only
+                # A copy: decoded frames are read-only, and the boxes are drawn in place.
+                img: np.ndarray = np.array(df.image, dtype=np.uint8, copy=True)
                 if img.shape[:2] != (h, w):  # cannot happen unless the source changes size
                     import cv2
 
@@ -340,7 +343,7 @@ def annotate(
     return AnnotateResult(out, frames, w + w % 2, h + h % 2, fps, info.has_audio, boxes)
 
 
-def tempfile_bytes():  # type: ignore[no-untyped-def]
+def tempfile_bytes() -> IO[bytes]:
     """An anonymous temporary file for a child's stderr (never fills a pipe and blocks it)."""
     import tempfile
 
@@ -480,7 +483,7 @@ def timeline_rows(
 
 
 def _fmt_tick(x: float, _pos: object = None) -> str:
-    from vidchat.text.render import fmt_time
+    from vidchat.kernel.timecode import fmt_time
 
     return fmt_time(max(0.0, x))
 
@@ -527,7 +530,8 @@ def timeline_png(
     try:
         for i, r in enumerate(rows):
             y = n - 1 - i
-            rgb = tuple(c / 255 for c in r.color)
+            red, green, blue = r.color
+            rgb = (red / 255, green / 255, blue / 255)
             if r.intervals:
                 spans = [(a, max(b - a, duration / 2000)) for a, b in r.intervals]
                 if r.weights is None:
@@ -565,7 +569,7 @@ def timeline_png(
 def timeline_html(ctx: VideoContext, path: str | Path) -> Path:
     """Draw the timeline with plotly to a self-contained HTML file (works offline)."""
     import plotly.graph_objects as go
-    from vidchat.text.render import fmt_time
+    from vidchat.kernel.timecode import fmt_time
 
     rows = timeline_rows(ctx)
     duration = max(ctx.video.duration, 1e-3)
@@ -723,8 +727,8 @@ def contact_sheet(
     """A grid of keyframes (after each shot cut, then evenly spaced) with the time and the
     objects on screen written under each, their boxes drawn; saved as JPEG or PNG."""
     import cv2
+    from vidchat.kernel.timecode import fmt_time
     from vidchat.kernel.video import probe
-    from vidchat.text.render import fmt_time
 
     info = probe(Path(video))
     _check_same_video(info, ctx)

@@ -113,7 +113,7 @@ def llm_choices(choices: list[str]) -> dict[str, str]:
     """The operator's choices as ``{name: spec}``, in order; ConfigError on a bad or repeated
     name or a spec the LLM layer refuses."""
     from vidchat.kernel.errors import ConfigError
-    from vidchat.llm.client import resolve_llm_config
+    from vidchat.llm.config import resolve_llm_config
 
     out: dict[str, str] = {}
     for c in choices:
@@ -521,7 +521,7 @@ def to_webvtt(ctx: VideoContext) -> str:
 
 def _session_for(job: Job, llm: str) -> ChatSession:
     from vidchat.conversation.session import ChatSession
-    from vidchat.llm.client import resolve_llm_config
+    from vidchat.llm.config import resolve_llm_config
     from vidchat.pipeline.profiles import load_profile
 
     if job.session is None or job.session_llm != llm:

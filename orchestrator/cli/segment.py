@@ -181,7 +181,7 @@ def run(args: argparse.Namespace, err: TextIO | None = None) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``segment`` to the ``vidchat`` command line (handler set as ``func``)."""
     s = sub.add_parser("segment", help="export one object's masks through the video (SAM-2)")
     s.add_argument("video", help="a video, or a saved record .json with sam2 masks")

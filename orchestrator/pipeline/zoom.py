@@ -66,7 +66,7 @@ from vidchat.kernel.record import (
     attach_mask,
 )
 from vidchat.kernel.video import Sampling, decode_frames, load_audio, output_size, probe
-from vidchat.perceivers.base import Frame, Perceiver
+from vidchat.perceivers.base import Frame, FrameStreamName, Perceiver
 from vidchat.pipeline.core import entry_items, plan_levels
 from vidchat.pipeline.profiles import Profile, load_profile
 
@@ -110,7 +110,7 @@ class ZoomResult:
 
     def summary(self) -> str:
         """One line: window, rate, each perceiver's status, what was added."""
-        from vidchat.text.render import fmt_span
+        from vidchat.kernel.timecode import fmt_span
 
         r = self.run
         parts = []
@@ -161,7 +161,7 @@ class _WindowMedia:
         self._audio_done = False
         self._used = False
 
-    def _stream(self) -> Iterator[tuple[str, Frame]]:
+    def _stream(self) -> Iterator[tuple[FrameStreamName, Frame]]:
         import cv2
 
         if self._used:
@@ -202,10 +202,10 @@ class _WindowMedia:
             raise ValueError("a perceiver that declares both streams reads media.frames_all()")
         return (f for _, f in self._stream())
 
-    def frames_all(self) -> Iterator[tuple[str, Frame]]:
+    def frames_all(self) -> Iterator[tuple[FrameStreamName, Frame]]:
         if not self.declared & {"slow", "fast"}:
             raise ValueError("no frame stream was declared in the perceiver's inputs")
-        return self._stream()  # type: ignore[return-value]
+        return self._stream()
 
     def audio(self) -> np.ndarray | None:
         if "audio" not in self.declared:
@@ -267,12 +267,12 @@ def clip_to_window(ctx: VideoContext, start: float, end: float) -> VideoContext:
         out.objects.append(_shift_obs(clipped, -start))
     for s in ctx.speech:
         if s.end >= start and s.start <= end:
-            c = s.model_copy(update={"start": max(s.start, start), "end": min(s.end, end)})
-            out.speech.append(_shift_obs(c, -start))
+            seg = s.model_copy(update={"start": max(s.start, start), "end": min(s.end, end)})
+            out.speech.append(_shift_obs(seg, -start))
     for e in ctx.events:
         if e.end >= start and e.start <= end:
-            c = e.model_copy(update={"start": max(e.start, start), "end": min(e.end, end)})
-            out.events.append(_shift_obs(c, -start))
+            ev = e.model_copy(update={"start": max(e.start, start), "end": min(e.end, end)})
+            out.events.append(_shift_obs(ev, -start))
     return out
 
 
@@ -614,7 +614,7 @@ class Zoomer:
     def _check_window(
         ctx: VideoContext, start: float, end: float, fps: float
     ) -> tuple[float, float]:
-        from vidchat.text.render import fmt_time
+        from vidchat.kernel.timecode import fmt_time
 
         if not 0 < fps <= MAX_ZOOM_FPS:
             raise InputError(f"zoom fps must be above 0 and at most {MAX_ZOOM_FPS:g}, got {fps:g}")
