@@ -198,8 +198,11 @@ class PlanItem(Protocol):
     def requires(self) -> tuple[str, ...]: ...
 
 
+Plannable = PlanItem | type[Perceiver]  # instances (and duck types), or perceiver classes
+
+
 def plan_levels(
-    perceivers: Iterable[PlanItem] | Mapping[str, PlanItem],
+    perceivers: Iterable[Plannable] | Mapping[str, Plannable],
     *,
     given: Collection[str] = (),
 ) -> list[list[str]]:
@@ -214,7 +217,7 @@ def plan_levels(
     ConfigError when a perceiver requires one that is neither planned nor given, or when
     requirements form a cycle (both messages name the perceivers).
     """
-    items: dict[str, PlanItem] = (
+    items: dict[str, Plannable] = (
         dict(perceivers) if isinstance(perceivers, Mapping) else {p.name: p for p in perceivers}
     )
     ready = set(given)
