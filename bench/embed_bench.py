@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--videos", type=int, default=400, help="300 train, 20 val, 80 test")
     p.add_argument("--work", default=str(Path.home() / ".cache" / "vidchat" / "embed_bench"))
     p.add_argument("--steps", type=int, default=None, help="override TrainConfig.cpu().steps")
+    p.add_argument("--lr", type=float, default=None, help="override TrainConfig.cpu().lr")
     p.add_argument("--device", default="cpu")
     p.add_argument("--text-per-type", type=int, default=3, help="text/blind subset size per type")
     p.add_argument(
@@ -196,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     cfg = EmbedConfig.cpu(**({"llm": args.embed_llm} if args.embed_llm else {}))
-    tcfg = TrainConfig.cpu(device=args.device, **({"steps": args.steps} if args.steps else {}))
+    given = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v}
+    tcfg = TrainConfig.cpu(device=args.device, **given)
     run = work / args.run_name
     done = 0
     if (run / CHECKPOINT).is_file():
