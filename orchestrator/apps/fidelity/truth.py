@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from vidchat.perceivers.detect import ANIMAL_LABELS, VEHICLE_LABELS
 
 TRUTH_SCHEMA = "vidchat-fidelity-truth/1"
 
@@ -87,11 +88,10 @@ class ObjectTruth(PersonTruth):
     moving: bool = False
 
 
-# COCO labels grouped for recall targets (a van found as "car" is still a vehicle).
-VEHICLES = frozenset({"bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"})
-ANIMALS = frozenset(
-    {"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"}
-)
+# COCO labels grouped for recall targets (a van found as "car" is still a vehicle): the same
+# families the detector tracks together.
+VEHICLES = VEHICLE_LABELS
+ANIMALS = ANIMAL_LABELS
 
 
 class AudioStretch(_Model):
