@@ -20,6 +20,10 @@ Every measure is documented where it is computed; in short:
   and a record box is *right* when a truth object of its label is there (precision). Groups
   ``vehicle`` and ``animal`` match any label of the group (a van recorded as ``car`` is a found
   vehicle). Objects the truth does not list (a chair in the astronaut photo) cost precision.
+  A truth box less than `min_visible` visible (a walker pasted over most of a cat: the truth's
+  ``visible`` share) is *hidden*: like a "don't care" region of MOT benchmarks it counts for
+  neither recall nor precision (a record box on it is neither right nor wrong); the number of
+  hidden samples is reported. Person IDF1 above still counts every sample.
 - **shots** (``kind="shot"`` events): one-to-one greedy matching of detected to true cut times
   within `cut_tolerance` s; precision, recall, F1.
 - **tags** (``kind="tag"`` events): per shot, the top-k tag labels by confidence over the shot;
@@ -113,6 +117,9 @@ class ClassScore(_Model):
     record_samples: int = 0
     recall: float | None = None
     precision: float | None = None
+    hidden_samples: int = Field(
+        0, description="truth samples less than min_visible visible: counted for neither measure"
+    )
 
 
 class ShotScore(_Model):
@@ -171,6 +178,7 @@ class ScoreConfig:
     cut_tolerance: float = 0.6
     object_step: float = 0.5
     iou_threshold: float = 0.5
+    min_visible: float = 0.5  # class scores: truth boxes less visible than this are "don't care"
     tag_top_k: int = 5
     budget: int | None = None
 
@@ -325,27 +333,38 @@ def score_classes(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> dict[str
     gts: list[PersonTruth] = [*truth.persons, *truth.objects]
     keys = {o.label for o in gts} | {o.label for o in ctx.objects}
     keys |= {g for k in list(keys) if (g := _group(k))}
-    counts = {k: [0, 0, 0, 0] for k in keys}  # truth samples, found, record samples, right
+    counts = {k: [0, 0, 0, 0, 0] for k in keys}  # truth, found, record, right, hidden samples
 
     def same(key: str, label: str) -> bool:
         return label == key or _group(label) == key
 
     for t in times:
-        g = [(o.label, b) for o in gts if (b := o.box_at(t)) is not None]
+        g = [
+            (o.label, b, (o.visible_at(t) or 0.0) >= cfg.min_visible)
+            for o in gts
+            if (b := o.box_at(t)) is not None
+        ]
         r = [(o.label, b) for o in ctx.objects if (b := track_box_at(o, t, max_gap)) is not None]
         for key, c in counts.items():
-            gk = [b for label, b in g if same(key, label)]
+            gk = [(b, shown) for label, b, shown in g if same(key, label)]
             rk = [b for label, b in r if same(key, label)]
-            c[0] += len(gk)
-            c[1] += sum(any(iou(gb, rb) >= cfg.iou_threshold for rb in rk) for gb in gk)
-            c[2] += len(rk)
-            c[3] += sum(any(iou(gb, rb) >= cfg.iou_threshold for gb in gk) for rb in rk)
+            c[0] += sum(shown for _, shown in gk)
+            c[4] += sum(not shown for _, shown in gk)
+            c[1] += sum(shown and any(iou(gb, rb) >= cfg.iou_threshold for rb in rk)
+                        for gb, shown in gk)  # fmt: skip
+            for rb in rk:
+                hits = [shown for gb, shown in gk if iou(gb, rb) >= cfg.iou_threshold]
+                if hits and not any(hits):
+                    continue  # on a hidden object only: don't care
+                c[2] += 1
+                c[3] += bool(hits)
     return {
         k: ClassScore(
             truth_samples=c[0],
             record_samples=c[2],
             recall=c[1] / c[0] if c[0] else None,
             precision=c[3] / c[2] if c[2] else None,
+            hidden_samples=c[4],
         )
         for k, c in sorted(counts.items())
     }
@@ -510,6 +529,11 @@ def _cls(s: Score, key: str, what: str) -> float | None:
     return getattr(c, what) if c is not None else None
 
 
+def _hidden(s: Score, keys: tuple[str, ...]) -> str:
+    """Hidden truth samples per class key, ``"3/0"`` (``-`` where the key has no score)."""
+    return "/".join(str(s.classes[k].hidden_samples) if k in s.classes else "-" for k in keys)
+
+
 # (row label, getter, target text, target check)
 ROWS = [
     ("speech WER", lambda s: s.speech.wer, "<= 0.10", lambda v: v <= 0.10),
@@ -530,6 +554,7 @@ ROWS = [
     ("vehicle precision", lambda s: _cls(s, "vehicle", "precision"), "", None),
     ("animal recall", lambda s: _cls(s, "animal", "recall"), ">= 0.80", lambda v: v >= 0.8),
     ("animal precision", lambda s: _cls(s, "animal", "precision"), "", None),
+    ("vehicle / animal samples hidden", lambda s: _hidden(s, ("vehicle", "animal")), "", None),
     ("shot cut precision", lambda s: s.shots.precision, "", None),
     ("shot cut recall", lambda s: s.shots.recall, "", None),
     ("shot cut F1", lambda s: s.shots.f1, ">= 0.95", lambda v: v >= 0.95),

@@ -51,8 +51,17 @@ class TextTruth(_Model):
 
 
 class PathPoint(_Model):
+    """Where an object is at time `t`, and how much of it shows."""
+
     t: float
     box: Box
+    visible: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="share of the box not covered by what the generator drew over it (walkers, "
+        "other sprites, on-screen text); truths written before this field count as 1.0",
+    )
 
 
 class PersonTruth(_Model):
@@ -77,6 +86,19 @@ class PersonTruth(_Model):
                 f = 0.0 if b.t == a.t else (t - a.t) / (b.t - a.t)
                 return tuple(x + f * (y - x) for x, y in zip(a.box, b.box, strict=True))  # type: ignore[return-value]
         return pts[-1].box
+
+    def visible_at(self, t: float) -> float | None:
+        """The visible share at time `t` (linear between path samples), None outside the span."""
+        if not self.path or t < self.first_seen or t > self.last_seen:
+            return None
+        pts = self.path
+        if t <= pts[0].t:
+            return pts[0].visible
+        for a, b in itertools.pairwise(pts):
+            if a.t <= t <= b.t:
+                f = 0.0 if b.t == a.t else (t - a.t) / (b.t - a.t)
+                return a.visible + f * (b.visible - a.visible)
+        return pts[-1].visible
 
 
 class ObjectTruth(PersonTruth):
