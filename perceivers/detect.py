@@ -167,6 +167,14 @@ class DetectOptions(PerceiverOptions):
     lost_track_s: float = Field(
         3.0, gt=0, description="how long a lost track can still be re-found (occlusions)"
     )
+    match_buffer: float = Field(
+        0.5,
+        ge=0,
+        le=2,
+        description="ByteTrack association on boxes grown by this share of their size on each "
+        "side (buffered IoU): at a few fast frames a second, a walker moves more than half its "
+        "width between frames, and plain IoU never confirms its track (0: plain IoU)",
+    )
     stitch_gap_s: float = Field(
         3.0,
         ge=0,
@@ -819,7 +827,10 @@ class DetectPerceiver(Perceiver):
         if getattr(cfg, "with_reid", False):
             # ReID "auto" may fetch a classifier; appearance features are out of scope here.
             cfg.with_reid = False
-        return TRACKER_MAP[cfg.tracker_type](args=cfg)
+        base = TRACKER_MAP[cfg.tracker_type]
+        if self.options.match_buffer <= 0:
+            return base(args=cfg)
+        return _buffered(base)(args=cfg, buffer=self.options.match_buffer)
 
     def perceive(self, media: Media) -> list[Observation]:
         """Detect and track over ``media.frames("fast")``; one `ObjectTrack` per kept track."""
@@ -967,6 +978,42 @@ class DetectPerceiver(Perceiver):
                     posture=posture,
                 )
             )
+
+
+def _grow(boxes: np.ndarray, share: float) -> np.ndarray:
+    """``[N, 4]`` xyxy boxes grown by `share` of their width/height on each side."""
+    w = (boxes[:, 2] - boxes[:, 0])[:, None] * share
+    h = (boxes[:, 3] - boxes[:, 1])[:, None] * share
+    return boxes + np.hstack([-w, -h, w, h])
+
+
+def _buffered(base: type) -> type:
+    """`base` (an ultralytics tracker class) confirming new tracks by buffered IoU: the IoU of
+    both boxes grown by `buffer` of their size (the idea of C-BIoU, Yang et al. 2023). Confirmed
+    tracks and the low-score second stage keep plain IoU."""
+
+    class Buffered(base):  # type: ignore[misc,valid-type]
+        def __init__(self, args: Any, buffer: float) -> None:
+            super().__init__(args)
+            self.buffer = buffer
+
+        def get_dists(self, tracks: list[Any], detections: list[Any]) -> np.ndarray:
+            # Only new (unconfirmed) tracks: they have no velocity yet, so their predicted box is
+            # where they were; confirmed tracks' Kalman prediction already follows the motion,
+            # and growing their boxes made walkers that cross swap ids (clip30-s1).
+            if not tracks or not detections or any(t.is_activated for t in tracks):
+                return super().get_dists(tracks, detections)
+            from ultralytics.trackers.utils import matching
+
+            a = _grow(np.array([t.xyxy for t in tracks], dtype=np.float64), self.buffer)
+            b = _grow(np.array([d.xyxy for d in detections], dtype=np.float64), self.buffer)
+            dists = (1.0 - _iou_matrix(a, b)).astype(np.float32)
+            if self.args.fuse_score:
+                dists = matching.fuse_score(dists, detections)
+            return dists
+
+    Buffered.__name__ = f"Buffered{base.__name__}"
+    return Buffered
 
 
 @dataclass
