@@ -987,9 +987,13 @@ def _grow(boxes: np.ndarray, share: float) -> np.ndarray:
     return boxes + np.hstack([-w, -h, w, h])
 
 
+# Matched fewer times than this, a track is young: buffered IoU (see `_buffered`).
+_YOUNG_TRACK = 3
+
+
 def _buffered(base: type) -> type:
-    """`base` (an ultralytics tracker class) confirming new tracks by buffered IoU: the IoU of
-    both boxes grown by `buffer` of their size (the idea of C-BIoU, Yang et al. 2023). Confirmed
+    """`base` (an ultralytics tracker class) matching young tracks by buffered IoU: the IoU of
+    both boxes grown by `buffer` of their size (the idea of C-BIoU, Yang et al. 2023). Settled
     tracks and the low-score second stage keep plain IoU."""
 
     class Buffered(base):  # type: ignore[misc,valid-type]
@@ -998,18 +1002,21 @@ def _buffered(base: type) -> type:
             self.buffer = buffer
 
         def get_dists(self, tracks: list[Any], detections: list[Any]) -> np.ndarray:
-            # Only new (unconfirmed) tracks: they have no velocity yet, so their predicted box is
-            # where they were; confirmed tracks' Kalman prediction already follows the motion,
-            # and growing their boxes made walkers that cross swap ids (clip30-s1).
-            if not tracks or not detections or any(t.is_activated for t in tracks):
-                return super().get_dists(tracks, detections)
+            dists = super().get_dists(tracks, detections)
+            # Only young tracks (unconfirmed, or matched fewer than YOUNG times): their Kalman
+            # velocity is not learnt yet, so their predicted box lags a fast walker. Grown boxes
+            # for settled tracks made walkers that cross swap ids (fidelity clip30-s1).
+            young = [i for i, t in enumerate(tracks) if t.tracklet_len < _YOUNG_TRACK]
+            if not young or not detections:
+                return dists
             from ultralytics.trackers.utils import matching
 
-            a = _grow(np.array([t.xyxy for t in tracks], dtype=np.float64), self.buffer)
+            a = _grow(np.array([tracks[i].xyxy for i in young], dtype=np.float64), self.buffer)
             b = _grow(np.array([d.xyxy for d in detections], dtype=np.float64), self.buffer)
-            dists = (1.0 - _iou_matrix(a, b)).astype(np.float32)
+            grown = (1.0 - _iou_matrix(a, b)).astype(np.float32)
             if self.args.fuse_score:
-                dists = matching.fuse_score(dists, detections)
+                grown = matching.fuse_score(grown, detections)
+            dists[young] = np.minimum(dists[young], grown)
             return dists
 
     Buffered.__name__ = f"Buffered{base.__name__}"
@@ -1036,6 +1043,9 @@ class _TrackState:
         """The family's tracker, made on first use."""
         if family not in self.trackers:
             tracker = self.new_tracker()
+            # ByteTrack confirms every track born on its first update at once; a family's tracker
+            # made mid-video must not: it counts the frames it did not see.
+            tracker.frame_id = max(0, self.frames - 1)
             if self.buffer is not None:
                 tracker.max_frames_lost = self.buffer
             self.trackers[family] = tracker
