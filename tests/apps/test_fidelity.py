@@ -564,3 +564,36 @@ def test_a_mostly_hidden_object_is_dont_care_for_class_scores():
     # Counting every sample (min_visible 0) is the old rule.
     old = score_classes(record(1.5), truth, ScoreConfig(min_visible=0.0))["cat"]
     assert old.truth_samples == 9 and old.recall == 4 / 9 and old.hidden_samples == 0
+
+
+def test_pertrack_errors_name_switches_fragments_false_and_shared_tracks():
+    from vidchat.apps.fidelity.score import ObjectScore, track_errors
+
+    out = ObjectScore()
+    # Truth a: record 0, a gap, record 0 again (a fragment), then record 1 (a switch).
+    # Truth b: record 1 throughout, so record 1 is shared. Record 2 matches nobody.
+    seen = [[0, 0, None, 0, 1], [1, 1, 1]]
+    track_errors(out, seen, ["person#1", "person#2"], ["person#5", "person#6", "person#7"])
+    assert (out.id_switches, out.fragments, out.false_tracks, out.shared_tracks) == (1, 1, 1, 1)
+    assert out.timelines == {
+        "person#1": "person#5x2 -x1 person#5x1 person#6x1",
+        "person#2": "person#6x3",
+    }
+
+
+def test_the_identity_switch_shows_in_the_timeline():
+    truth = _truth()
+    ctx = _perfect(truth)
+    whole = ctx.objects[0].trajectory
+    a, b = whole[:6], whole[6:]
+    ctx.objects = [
+        ObjectTrack(id=f"person#{k}", label="person", first_seen=part[0].t,
+                    last_seen=part[-1].t, source="d", trajectory=part)
+        for k, part in ((1, a), (2, b))
+    ]  # fmt: skip
+    s = score(ctx, truth)
+    assert (s.objects.id_switches, s.objects.fragments, s.objects.false_tracks) == (1, 0, 0)
+    assert s.objects.timelines["person#1"].startswith("person#1x") and "person#2x" in (
+        s.objects.timelines["person#1"]
+    )
+    assert "person id switches / fragments" in table([s])

@@ -15,6 +15,10 @@ Every measure is documented where it is computed; in short:
   `object_step` s, a (truth id, record id) pair scores a match at a time when IoU >= 0.5,
   the one-to-one id assignment maximizing matches (Hungarian) gives IDTP, and
   IDF1 = 2·IDTP / (truth samples + record samples). Detection recall (any id) is reported too.
+  Per-track errors, from each truth person's best-matching record id at each sample
+  (`track_errors`): id switches (that id changes), fragments (it comes back after a gap), false
+  tracks (record persons matching nobody), shared tracks (one record person matching several
+  truth persons), and a run-length timeline per truth person to read them from.
 - **classes** (every COCO label in the truth or the record): at every `object_step` sample, a
   truth box is *found* when a record object of the same label is there at IoU >= 0.5 (recall),
   and a record box is *right* when a truth object of its label is there (precision). Groups
@@ -107,6 +111,24 @@ class ObjectScore(_Model):
     count_error: int | None = None
     idf1: float | None = None
     detection_recall: float | None = None
+    id_switches: int | None = Field(
+        None, description="a truth person's best-matching record id changes between samples"
+    )
+    fragments: int | None = Field(
+        None, description="a truth person's matches resume after a gap of unmatched samples"
+    )
+    false_tracks: int | None = Field(
+        None, description="record persons that match no truth person at any sample"
+    )
+    shared_tracks: int | None = Field(
+        None, description="record persons that are the best match of two or more truth persons "
+        "(one track that followed several people in turn)",
+    )
+    timelines: dict[str, str] = Field(
+        default_factory=dict,
+        description="per truth person, the record id matched at each sample, run-length coded: "
+        "'person#2x23 -x1 person#3x2' (- = none at IoU >= 0.5); where the per-track errors are",
+    )
     note: str | None = None
 
 
@@ -294,6 +316,7 @@ def score_objects(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> tuple[Ob
     max_gap = 3 * cfg.object_step + 1.0  # detectors sample sparsely; longer gaps are absences
     gt_n = pr_n = det_hit = 0
     m = np.zeros((len(people), len(preds)))
+    seen: list[list[int | None]] = [[] for _ in people]  # best record index per sample
     for t in times:
         g = [(i, b) for i, p in enumerate(people) if (b := p.box_at(t)) is not None]
         r = [
@@ -302,10 +325,13 @@ def score_objects(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> tuple[Ob
         gt_n += len(g)
         pr_n += len(r)
         for i, gb in g:
-            ok = [j for j, rb in r if iou(gb, rb) >= cfg.iou_threshold]
+            ious = [(iou(gb, rb), j) for j, rb in r]
+            ok = [j for v, j in ious if v >= cfg.iou_threshold]
             det_hit += bool(ok)
             for j in ok:
                 m[i, j] += 1
+            seen[i].append(max(ious)[1] if ok else None)
+    track_errors(out, seen, [p.id for p in people], [o.id for o in preds])
     if preds:
         rows, cols = linear_sum_assignment(-m)
         idtp = float(m[rows, cols].sum())
@@ -317,6 +343,40 @@ def score_objects(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> tuple[Ob
     out.idf1 = 2 * idtp / (gt_n + pr_n) if gt_n + pr_n else None
     out.detection_recall = det_hit / gt_n if gt_n else None
     return out, mapping
+
+
+def track_errors(
+    out: ObjectScore, seen: list[list[int | None]], truth_ids: list[str], record_ids: list[str]
+) -> None:
+    """Fill `out`'s id switches, fragments, false tracks and timelines from, per truth person,
+    the best-matching record index at each of its samples (None: no match)."""
+    switches = fragments = 0
+    for tid, seq in zip(truth_ids, seen, strict=True):
+        last: int | None = None
+        gap = False
+        runs: list[list] = []
+        for j in seq:
+            label = record_ids[j] if j is not None else "-"
+            if runs and runs[-1][0] == label:
+                runs[-1][1] += 1
+            else:
+                runs.append([label, 1])
+            if j is None:
+                gap = last is not None
+                continue
+            switches += last is not None and j != last
+            fragments += gap and j == last
+            last, gap = j, False
+        out.timelines[tid] = " ".join(f"{label}x{n}" for label, n in runs)
+    matched = {j for seq in seen for j in seq if j is not None}
+    owners: dict[int, set[int]] = {}
+    for i, seq in enumerate(seen):
+        for j in seq:
+            if j is not None:
+                owners.setdefault(j, set()).add(i)
+    out.id_switches, out.fragments = switches, fragments
+    out.false_tracks = len(record_ids) - len(matched)
+    out.shared_tracks = sum(len(v) > 1 for v in owners.values())
 
 
 def _group(label: str) -> str | None:
@@ -529,6 +589,16 @@ def _cls(s: Score, key: str, what: str) -> float | None:
     return getattr(c, what) if c is not None else None
 
 
+_SWITCHES = ("id_switches", "fragments")
+_FALSE_SHARED = ("false_tracks", "shared_tracks")
+
+
+def _errors(s: Score, fields: tuple[str, ...]) -> str | None:
+    """Per-track error counts of the person score, ``"1 / 2"``; None when not measured."""
+    values = [getattr(s.objects, f) for f in fields]
+    return None if None in values else " / ".join(str(v) for v in values)
+
+
 def _hidden(s: Score, keys: tuple[str, ...]) -> str:
     """Hidden truth samples per class key, ``"3/0"`` (``-`` where the key has no score)."""
     return "/".join(str(s.classes[k].hidden_samples) if k in s.classes else "-" for k in keys)
@@ -550,6 +620,8 @@ ROWS = [
     ("person count error", lambda s: s.objects.count_error, "", None),
     ("person IDF1", lambda s: s.objects.idf1, ">= 0.85", lambda v: v >= 0.85),
     ("person detection recall", lambda s: s.objects.detection_recall, "", None),
+    ("person id switches / fragments", lambda s: _errors(s, _SWITCHES), "", None),
+    ("person false / shared tracks", lambda s: _errors(s, _FALSE_SHARED), "", None),
     ("vehicle recall", lambda s: _cls(s, "vehicle", "recall"), ">= 0.80", lambda v: v >= 0.8),
     ("vehicle precision", lambda s: _cls(s, "vehicle", "precision"), "", None),
     ("animal recall", lambda s: _cls(s, "animal", "recall"), ">= 0.80", lambda v: v >= 0.8),
