@@ -566,7 +566,7 @@ def test_a_mostly_hidden_object_is_dont_care_for_class_scores():
     assert old.truth_samples == 9 and old.recall == 4 / 9 and old.hidden_samples == 0
 
 
-def test_pertrack_errors_name_switches_fragments_false_and_shared_tracks():
+def test_per_track_errors_name_switches_fragments_false_and_shared_tracks():
     from vidchat.apps.fidelity.score import ObjectScore, track_errors
 
     out = ObjectScore()
