@@ -28,8 +28,11 @@ confirmed). ByteTrack matches boxes by IoU alone, whatever their class, so a cup
 as the dining table around it; here each *family* of labels (`track_family`: vehicles, animals,
 or one label) has its own tracker, so a van seen as "truck" then "car" keeps its id, and a cup
 never continues a table. At a hard cut (`is_hard_cut`: the picture changes as a whole between two
-fast frames) every tracker starts afresh and no fragment is stitched across it: an object in the
-next shot at the same place is not the same object.
+fast frames) tracks lost before it are never re-found after it and no fragment is stitched across
+it: an object in the next shot at the same place is not the one lost in the last. Tracks matched
+right across the cut go on (a caption or an overlay that stays through a cut). New tracks are
+confirmed by buffered IoU (`match_buffer`): at a few fast frames a second a walker moves more than
+half its width between frames.
 """
 
 from __future__ import annotations
@@ -930,7 +933,7 @@ class DetectPerceiver(Perceiver):
             [track_family(self._label_of[self._names[int(c)]]) for c in data[:, 5]], dtype=object
         )
         # (tracker key, tracker, index into `data`) of every track matched or started this frame.
-        current: list[tuple[tuple[int, str, int], Any, int]] = []
+        current: list[tuple[tuple[str, int], Any, int]] = []
         for family in sorted(set(families.tolist()) | set(state.trackers)):
             rows = np.flatnonzero(families == family)
             if len(rows) > 1:
@@ -942,7 +945,7 @@ class DetectPerceiver(Perceiver):
             tracker.update(Boxes(data[rows].reshape(-1, 6), (h, w)), bgr)
             for st in tracker.tracked_stracks:
                 if st.frame_id == tracker.frame_id:
-                    key = (state.segment, family, int(st.track_id))
+                    key = (family, int(st.track_id))
                     current.append((key, st, int(rows[int(st.idx)])))
         full_w, full_h = w / frame.scale, h / frame.scale
         t = max(0.0, float(frame.t))
@@ -1025,13 +1028,12 @@ def _buffered(base: type) -> type:
 
 @dataclass
 class _TrackState:
-    """The trackers of one video: one per label family, all restarted at a hard cut."""
+    """The trackers of one video, one per label family, and what they logged."""
 
     new_tracker: Any  # () -> a fresh ultralytics tracker
     trackers: dict[str, Any] = field(default_factory=dict)
-    logs: dict[tuple[int, str, int], TrackLog] = field(default_factory=dict)
+    logs: dict[tuple[str, int], TrackLog] = field(default_factory=dict)
     cuts: list[float] = field(default_factory=list)
-    segment: int = 0  # how many hard cuts so far: part of every track's key
     frames: int = 0
     buffer: int | None = None  # lost-track buffer in tracker updates, once the frame rate is known
     low: float = 0.1  # the trackers' second-stage score threshold
@@ -1065,7 +1067,7 @@ class _TrackState:
             tracker.removed_stracks.extend(tracker.lost_stracks)
             tracker.lost_stracks = []
 
-    def log(self, key: tuple[int, str, int]) -> TrackLog:
+    def log(self, key: tuple[str, int]) -> TrackLog:
         """The log of one tracker track; raw ids are numbered in order of first appearance."""
         if key not in self.logs:
             self.logs[key] = TrackLog(raw_id=len(self.logs) + 1)

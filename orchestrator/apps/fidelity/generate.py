@@ -752,9 +752,9 @@ def _object_truth(p: Plan) -> list[ObjectTruth]:
         path = []
         for t in times:
             x, y = ob.xy(t)
-            box = (x + ix1, y + iy1, x + ix2, y + iy2)
-            vis = visible_share(box, _drawn_over(p, t, (1, k)), w, h)
-            path.append(PathPoint(t=t, box=box, visible=vis))
+            at = (x + ix1, y + iy1, x + ix2, y + iy2)
+            vis = visible_share(at, _drawn_over(p, t, (1, k)), w, h)
+            path.append(PathPoint(t=t, box=at, visible=vis))
         found.append((ob.start, label, ObjectTruth(
             id="", label=label, first_seen=ob.start, last_seen=ob.end, crop=ob.crop,
             path=path, moving=True,

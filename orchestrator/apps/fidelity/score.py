@@ -399,19 +399,19 @@ def score_classes(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> dict[str
         return label == key or _group(label) == key
 
     for t in times:
-        g = [
+        shown_at: list[tuple[str, Box, bool]] = [
             (o.label, b, (o.visible_at(t) or 0.0) >= cfg.min_visible)
             for o in gts
             if (b := o.box_at(t)) is not None
         ]
         r = [(o.label, b) for o in ctx.objects if (b := track_box_at(o, t, max_gap)) is not None]
         for key, c in counts.items():
-            gk = [(b, shown) for label, b, shown in g if same(key, label)]
+            gk = [(b, shown) for label, b, shown in shown_at if same(key, label)]
             rk = [b for label, b in r if same(key, label)]
-            c[0] += sum(shown for _, shown in gk)
-            c[4] += sum(not shown for _, shown in gk)
-            c[1] += sum(shown and any(iou(gb, rb) >= cfg.iou_threshold for rb in rk)
-                        for gb, shown in gk)  # fmt: skip
+            c[0] += sum(1 for _, shown in gk if shown)
+            c[4] += sum(1 for _, shown in gk if not shown)
+            thr = cfg.iou_threshold
+            c[1] += sum(1 for gb, shown in gk if shown and any(iou(gb, rb) >= thr for rb in rk))
             for rb in rk:
                 hits = [shown for gb, shown in gk if iou(gb, rb) >= cfg.iou_threshold]
                 if hits and not any(hits):
