@@ -100,7 +100,11 @@ class Evidence(BaseModel):
 
     quote: str = Field(description="as the model wrote it (or the computed fact)")
     verified: bool = Field(description="found in the record (exact or near-exact line match)")
-    source: Literal["record", "computed"] = "record"
+    source: Literal["record", "computed", "answer"] = Field(
+        "record",
+        description="record: quoted by the model; computed: a fact computed by code; answer: "
+        "a line the answer reproduces or cites, found by code when the model quoted none",
+    )
     line: str | None = Field(None, description="the matching record line, when verified")
     start: float | None = Field(None, description="seconds: the line's time, when it has one")
     end: float | None = None
@@ -941,6 +945,10 @@ class ChatSession:
                 record_text = _record_block(str(plan.messages[0].content))
                 evidence = verify_evidence(quotes, record_text + "\n" + "\n".join(facts),
                                            self._known_ids)  # fmt: skip
+                if not any(e.verified for e in evidence):
+                    from vidchat.conversation.grounding import answer_evidence
+
+                    evidence += answer_evidence(text, record_text, facts, self._known_ids)
                 self._finish(
                     question, plan, text, t0, first,
                     cancelled=not finished, loop_stopped=guard.looping,

@@ -80,18 +80,18 @@ def test_parse_object_ids_splits_known_and_unknown():
 
 def test_messages_are_system_with_record_then_question():
     s, model = session(replies=["person#1 speaks first [00:03-00:06]."])
-    answer = s.ask("  Who speaks first?  ")
+    answer = s.ask("  Who greets the visitors?  ")
     msgs = model.calls[0].messages
     assert [type(m) for m in msgs] == [SystemMessage, HumanMessage]
     system = msgs[0].content
     assert system.startswith(SYSTEM + "\n\n<record>\n")
     assert system.endswith("</record>")
-    assert msgs[1].content == "Who speaks first?"
+    assert msgs[1].content == "Who greets the visitors?"
     # the full rendering, unchanged
     inner = system.split("<record>\n", 1)[1].rsplit("\n</record>", 1)[0]
     assert unescape_data(inner) == s.rendered.text
     assert answer.record_mode == "full"
-    assert answer.question == "Who speaks first?"
+    assert answer.question == "Who greets the visitors?"
     assert answer.objects == ["person#1"]
     assert [(c.start, c.end) for c in answer.citations] == [(3, 6)]
     assert answer.prompt_tokens >= estimate_tokens(system)
