@@ -12,7 +12,8 @@ strictly (a line is only taken when the answer reproduces it, not when it merely
 3. a line at a time the answer cites, with which the answer shares at least
    `MIN_SHARED_WORDS` content words, or an object id the answer names;
 4. a computed fact (``<facts>``) with which the answer shares at least `MIN_SHARED_WORDS`
-   content words (an answer saying the record has no car rests on the fact saying so).
+   content words, or a fact that something is missing that a negative answer names (an answer
+   saying the record has no car rests on the fact saying so).
 
 The lines found are then checked like quoted evidence (`verify_evidence`), so everything shown
 as a citation is a real record line either way; `Evidence.source` says how it was found.
@@ -52,6 +53,7 @@ _CITED_RE = re.compile(r"\[([^\[\]\n]{1,80})\]")
 _CLOCK_RE = re.compile(r"(?<![\d:])(?:(\d{1,2}):)?(\d{1,3}):(\d{2})(?![\d:])")
 _OBJECT_RE = re.compile(r"(?<![\w#])([a-z][a-z0-9_\-]*#[1-9][0-9]*)(?![\w#])", re.IGNORECASE)
 _WORD_RE = re.compile(r"[a-z0-9]+")
+_NEGATION_RE = re.compile(r"\b(?:no|not|none|nothing|never|neither|nor)\b", re.IGNORECASE)
 # Words that say nothing about which line is meant (the answer's own phrasing, record jargon).
 _PLAIN = {
     "the", "a", "an", "and", "or", "of", "to", "in", "on", "at", "for", "with", "from", "by",
@@ -132,10 +134,13 @@ def supporting_lines(
             take(ln)
             continue
         # 3. A line at a time the answer cites that says what the answer says.
+        # Times are shown in whole seconds, so a second either way is the same time; an id
+        # alone (no shared words) must be at the very time cited.
         span = _span(ln)
         if span is not None and any(span[0] - 1 <= t <= span[1] + 1 for t in times):
             line_ids = {m.group(1).lower() for m in _OBJECT_RE.finditer(ln)}
-            if len(answer_words & _content(ln)) >= MIN_SHARED_WORDS or ids & line_ids:
+            exact = any(span[0] <= t <= span[1] for t in times)
+            if len(answer_words & _content(ln)) >= MIN_SHARED_WORDS or (ids & line_ids and exact):
                 take(ln)
     # A passage found in many lines identifies none of them (a repeated sentence): keep the
     # lines only when a cited time narrows them down, else drop them all.
@@ -145,11 +150,14 @@ def supporting_lines(
         picked = near
     if len(picked) > limit:
         picked = []
-    # 4. Computed facts the answer restates.
+    # 4. Computed facts the answer restates. A fact that something is missing ("no car is seen
+    # in the record ...") is restated by a negative answer naming the thing ("no car").
+    negative = bool(_NEGATION_RE.search(answer))
     for fact in facts:
         if len(picked) >= limit:
             break
-        if len(answer_words & _content(fact)) >= MIN_SHARED_WORDS:
+        shared = len(answer_words & _content(fact))
+        if shared >= MIN_SHARED_WORDS or (shared and negative and _NEGATION_RE.match(fact)):
             take(fact)
     return picked[:limit]
 

@@ -335,18 +335,32 @@ def _time_facts(q: str, ctx: VideoContext) -> Facts | None:
     if asks_text:
         # On-screen text at a time: a pure lookup when the record has exactly that. Text read at
         # that very time is the answer; the neighbours within `pad` only when none was.
-        shown = (_text_near(ctx, start, end, COVER_SLACK_S) if pad else []) or _text_near(
-            ctx, start, end, pad
-        )
+        covering = _text_near(ctx, start, end, COVER_SLACK_S) if pad else []
+        shown = covering or _text_near(ctx, start, end, pad)
+        if pad and shown and not covering:
+            lines.append(f"no on-screen text was read at {_fmt(start)} itself; nearest readings:")
         lines += shown or [f"no on-screen text recorded near {_fmt(start)}"]
         kind = "said"
         if len(shown) == 1 and _plain_lookup(q):
             span, _, words = shown[0].partition(" ocr: ")
             direct = f"The on-screen text at [{span}] reads {words}"
+        elif pad and not covering and 1 < len(shown) <= MAX_DIRECT_HITS and _plain_lookup(q):
+            # Between two readings: which one was on screen then is not in the record (OCR
+            # reads a frame every few seconds), so both are the answer, said as such.
+            readings = "; ".join(
+                f"{words} at [{span}]"
+                for span, _, words in (ln.partition(" ocr: ") for ln in shown)
+            )
+            direct = (
+                f"No on-screen text was read at [{_fmt(start)}] itself. The nearest readings: "
+                f"{readings}. Text is read from a frame every few seconds, so either may have "
+                "been on screen then."
+            )
     elif asks_speech or len(times) >= 2:
-        said = (_speech_near(ctx, start, end, COVER_SLACK_S) if pad else []) or _speech_near(
-            ctx, start, end, pad
-        )
+        covering = _speech_near(ctx, start, end, COVER_SLACK_S) if pad else []
+        said = covering or _speech_near(ctx, start, end, pad)
+        if pad and said and not covering:
+            lines.append(f"nothing is being said at {_fmt(start)} itself; nearest speech:")
         if len(times) >= 2:
             said += _text_near(ctx, start, end, pad)
         lines += said or [f"nothing said between {_fmt(start - pad)} and {_fmt(end + pad)}"]
@@ -354,6 +368,8 @@ def _time_facts(q: str, ctx: VideoContext) -> Facts | None:
         if asks_speech and len(said) == 1 and _plain_lookup(q):
             span, _, words = said[0].partition(" speech: ")
             direct = f"At [{span}] the speech is: {words}"
+            if not covering and pad:
+                direct = f"Nothing is said at [{_fmt(start)}] itself; nearest: [{span}] {words}"
     if (_VISIBLE_RE.search(q) and not asks_text) or not lines:
         vis = visible_at(ctx, start)
         lines.append(f"visible at {_fmt(start)}: {_ids(vis) if vis else 'no tracked object'}")
