@@ -224,12 +224,13 @@ def parse_object_ids(text: str, known: set[str] | list[str]) -> tuple[list[str],
     return cited, unknown
 
 
-_ANSWER_MARK_RE = re.compile(r"(?im)^\W*answer\W*:\s*")
+_ANSWER_MARK_RE = re.compile(r"(?im)^\W*answer\W*:[*\s]*")
 _EVIDENCE_HEAD_RE = re.compile(r"(?im)^\W*evidence\W*:?\s*$")
 _LEAD_TIME_RE = re.compile(
     r"^\s*(?:\d{1,2}:)?\d{1,3}:\d{2}(?:\s*[–-]\s*(?:\d{1,2}:)?\d{1,3}:\d{2})?"
 )
 _QUOTES = "\"'“”‘’`"
+_QUOTE_LEAD_RE = re.compile(r"(?i)^(?:\W*evidence\W*:\s*)?(?:[-*•]+|\d{1,2}[.)])?\s*")
 # Shortest quote checked against the record: "- yes" verifies nothing.
 MIN_QUOTE_CHARS = 8
 # difflib ratio over which a quote counts as the same line (a dropped comma, a changed case).
@@ -258,7 +259,9 @@ def split_reply(text: str) -> tuple[list[str], str]:
         q = ln.strip()
         if not q or _EVIDENCE_HEAD_RE.match(q):
             continue
-        q = q.lstrip("-*• ").strip().strip(_QUOTES).strip()
+        # Format slips: "EVIDENCE: line" on one line, "1. line", "**line**", "[00:12] line".
+        q = _QUOTE_LEAD_RE.sub("", q).strip("*").strip().strip(_QUOTES).strip()
+        q = re.sub(r"^\[([\d:]+(?:\s*[–-]\s*[\d:]+)?)\]", r"\1", q)
         if q and q.lower().strip(".()[] ") not in ("none", "n/a", "nothing"):
             quotes.append(q)
     return quotes, answer.strip()

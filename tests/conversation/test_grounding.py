@@ -73,3 +73,20 @@ def test_a_reply_without_evidence_gets_the_lines_its_answer_reproduces():
     # A quote that does not verify stays, unverified; nothing is added to dress it up.
     a = s.ask("What is the weather, and why?")
     assert [(e.source, e.verified) for e in a.evidence] == [("record", False)]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '**EVIDENCE:**\n- 00:20 speech: "Look, the fountain is running again."\n**ANSWER:** Yes.',
+        'EVIDENCE: 00:20 speech: "Look, the fountain is running again."\nANSWER: Yes.',
+        'Evidence:\n1. [00:20–00:24] speech: "Look, the fountain is running again."\nAnswer: Yes.',
+    ],
+)
+def test_evidence_survives_format_slips(reply):
+    from vidchat.conversation.session import split_reply, verify_evidence
+
+    quotes, answer = split_reply(reply)
+    assert answer == "Yes."
+    ev = verify_evidence(quotes, render(small_record()).text, {"person#1"})
+    assert [(e.verified, e.line) for e in ev] == [(True, FOUNTAIN)]
