@@ -303,8 +303,9 @@ def _text_near(ctx: VideoContext, start: float, end: float, pad: float) -> list[
     return out
 
 
-# A line "at" a time covers it within this slack (timestamps are whole seconds when shown).
-COVER_SLACK_S = 0.5
+# A time asked as mm:ss is that whole second: "at 01:15" is covered by a line from 75.0 to 75.99
+# (as the line's own shown time, 01:15, says).
+SECOND_S = 0.999
 
 _NOT_PLAIN_RE = re.compile(
     r"\b(why|summar\w*|explain|describe|mean|means|and|or|if|think|guess|story|happen\w*)\b"
@@ -335,7 +336,7 @@ def _time_facts(q: str, ctx: VideoContext) -> Facts | None:
     if asks_text:
         # On-screen text at a time: a pure lookup when the record has exactly that. Text read at
         # that very time is the answer; the neighbours within `pad` only when none was.
-        covering = _text_near(ctx, start, end, COVER_SLACK_S) if pad else []
+        covering = _text_near(ctx, start, end + SECOND_S, 0.0) if pad else []
         shown = covering or _text_near(ctx, start, end, pad)
         if pad and shown and not covering:
             lines.append(f"no on-screen text was read at {_fmt(start)} itself; nearest readings:")
@@ -357,7 +358,7 @@ def _time_facts(q: str, ctx: VideoContext) -> Facts | None:
                 "been on screen then."
             )
     elif asks_speech or len(times) >= 2:
-        covering = _speech_near(ctx, start, end, COVER_SLACK_S) if pad else []
+        covering = _speech_near(ctx, start, end + SECOND_S, 0.0) if pad else []
         said = covering or _speech_near(ctx, start, end, pad)
         if pad and said and not covering:
             lines.append(f"nothing is being said at {_fmt(start)} itself; nearest speech:")
@@ -501,7 +502,7 @@ def _speaker_facts(q: str, ctx: VideoContext) -> Facts | None:
             max(ctx.speech, key=lambda s: s.end)]  # fmt: skip
     elif times and not quoted:
         t = times[0]
-        hits = [s for s in ctx.speech if s.start - COVER_SLACK_S <= t <= s.end + COVER_SLACK_S]
+        hits = [s for s in ctx.speech if s.start <= t + SECOND_S and s.end >= t]
     elif want:
         scored = []
         for s in ctx.speech:
