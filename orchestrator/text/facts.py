@@ -190,11 +190,12 @@ def _count_facts(q: str, ctx: VideoContext) -> Facts | None:
             line = f"{label} objects in the record: {n} ({_ids(objs)})"
             direct = f"The record tracks {n} {spoken}{'' if n == 1 else 's'}: {_ids(objs)}."
             peak, at = max_at_once(objs)
+            lost = "someone" if label == "person" else "an object"
             if peak == 1 and n > 1:
                 line += "; never two on screen at once"
                 direct = (
                     f"The record tracks {n} {spoken}s ({_ids(objs)}), never two of them on "
-                    f"screen at once. A tracker gives a new id to someone it loses and finds "
+                    f"screen at once. A tracker gives a new id to {lost} it loses and finds "
                     f"again, so {n} ids may be fewer different {spoken}s."
                 )
             elif peak < n:
@@ -204,7 +205,7 @@ def _count_facts(q: str, ctx: VideoContext) -> Facts | None:
                 line += f"; at most {peak} on screen at once ({_fmt(at)})"
                 direct = (
                     f"The record tracks {n} {spoken}s ({_ids(objs)}); at most {peak} of them are "
-                    f"on screen at once (at [{_fmt(at)}]). A tracker gives a new id to someone "
+                    f"on screen at once (at [{_fmt(at)}]). A tracker gives a new id to {lost} "
                     f"it loses and finds again, so {n} ids may be fewer different {spoken}s."
                 )
             return Facts([line], direct, "count")
