@@ -434,7 +434,11 @@ class SpeakerLine:
         """Who said it, in words (for a facts line)."""
         if self.speaker is None:
             return "no speaker label"
-        voices = f" (one of {self.speakers} voices told apart)" if self.speakers else ""
+        voices = ""
+        if self.speakers == 1:
+            voices = " (the only voice told apart)"
+        elif self.speakers:
+            voices = f" (one of {self.speakers} voices told apart)"
         if self.person:
             return f"{self.speaker}{voices}, linked to {self.person}: {self.link or 'no reason'}"
         return f"{self.speaker}{voices}, not linked to any person"
@@ -540,18 +544,18 @@ def _speaker_facts(q: str, ctx: VideoContext) -> Facts | None:
             if w.speaker is None:
                 why = _no_speakers_reason(ctx)
                 parts.append(
-                    f"It is said at {span}: {words}. The record has no speaker labels ({why}), "
+                    f"It is said at {span} ({words}); the record has no speaker labels ({why}), "
                     "so it cannot say who said it."
                 )
             elif w.person:
                 parts.append(
-                    f"{w.speaker} says it at {span}: {words}. The record links {w.speaker} to "
-                    f"{w.person} ({w.link or 'no reason given'})."
+                    f"{w.speaker.capitalize()} says it at {span} ({words}); the record links "
+                    f"{w.speaker} to {w.person} ({w.link or 'no reason given'})."
                 )
             else:
                 parts.append(
-                    f"{w.speaker} says it at {span}: {words}. The record does not link "
-                    f"{w.speaker} to any person on screen, so who that is is not known."
+                    f"{w.speaker.capitalize()} says it at {span} ({words}); the record does not "
+                    f"link {w.speaker} to any person on screen, so who that is is not known."
                 )
         direct = " ".join(parts)
     return Facts(lines, direct, "who")

@@ -180,16 +180,16 @@ def _with_speakers(c):
     ("question", "direct"),
     [
         ('Who said "the fountain is running"?',
-         'speaker 2 says it at [00:20–00:24]: "Look, the fountain is running again.". The record '
+         'Speaker 2 says it at [00:20–00:24] ("Look, the fountain is running again."); the record '
          "does not link speaker 2 to any person on screen, so who that is is not known."),
         ("Who says good morning, welcome to the park?",
-         'speaker 1 says it at [00:03–00:06]: "Good morning, welcome to the park.". The record '
+         'Speaker 1 says it at [00:03–00:06] ("Good morning, welcome to the park."); the record '
          "links speaker 1 to person#1 (only person on screen for 100% of this speaker's speech)."),
         ("Who is speaking at 00:51?",
-         'speaker 1 says it at [00:50–00:53]: "Let\'s head back before it rains.". The record '
+         'Speaker 1 says it at [00:50–00:53] ("Let\'s head back before it rains."); the record '
          "links speaker 1 to person#1 (only person on screen for 100% of this speaker's speech)."),
         ("Who speaks first?",
-         'speaker 1 says it at [00:03–00:06]: "Good morning, welcome to the park.". The record '
+         'Speaker 1 says it at [00:03–00:06] ("Good morning, welcome to the park."); the record '
          "links speaker 1 to person#1 (only person on screen for 100% of this speaker's speech)."),
         ('Who said "we sail at dawn"?', 'No speech in the record matches "we sail at dawn".'),
     ],
@@ -216,7 +216,7 @@ def test_who_said_it_lines_and_speaker_of(ctx):
 def test_who_said_it_without_speaker_labels_says_who_is_unknown(ctx):
     f = facts_for('Who said "the fountain is running"?', ctx)
     assert f.direct == (
-        'It is said at [00:20–00:24]: "Look, the fountain is running again.". The record has no '
+        'It is said at [00:20–00:24] ("Look, the fountain is running again."); the record has no '
         "speaker labels (the speakers perceiver did not run), so it cannot say who said it."
     )
     # Not a quote to look up: nothing computed, the model answers from the record.
