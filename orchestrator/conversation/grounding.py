@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIN_PASSAGE_CHARS",
+    "MIN_PASSAGE_WORDS",
     "MIN_SHARED_WORDS",
     "answer_evidence",
     "record_lines",
@@ -38,6 +39,7 @@ __all__ = [
 
 # Shortest passage (after normalizing) that counts as reproducing a line's data.
 MIN_PASSAGE_CHARS = 8
+MIN_PASSAGE_WORDS = 2
 # Content words an answer must share with a line at a cited time (or a computed fact).
 MIN_SHARED_WORDS = 2
 # At most this many lines are taken as one answer's evidence.
@@ -65,6 +67,12 @@ _PLAIN = {
 
 def _norm(text: str) -> str:
     return " ".join(_WORD_RE.findall(text.lower()))
+
+
+def _passage(norm: str) -> bool:
+    """Long enough to identify a line: a one-word tag ("espresso") repeated by an answer that
+    invents around it ("the cat drinks an espresso") supports nothing."""
+    return len(norm) >= MIN_PASSAGE_CHARS and len(norm.split()) >= MIN_PASSAGE_WORDS
 
 
 def _content(text: str) -> set[str]:
@@ -115,7 +123,7 @@ def supporting_lines(
     times = _cited_times(answer)
     ids = {m.group(1).lower() for m in _OBJECT_RE.finditer(answer)}
     passages = [_norm(m.group(1)) for m in _ANSWER_QUOTE_RE.finditer(answer)]
-    passages = [p for p in passages if len(p) >= MIN_PASSAGE_CHARS]
+    passages = [p for p in passages if _passage(p)]
     picked: list[str] = []
 
     def take(line: str) -> None:
@@ -130,7 +138,7 @@ def supporting_lines(
             take(ln)
             continue
         # 2. The line's own quoted data, repeated by the answer.
-        if any(len(d) >= MIN_PASSAGE_CHARS and d in norm_answer for d in data):
+        if any(_passage(d) and f" {d} " in f" {norm_answer} " for d in data):
             take(ln)
             continue
         # 3. A line at a time the answer cites that says what the answer says.

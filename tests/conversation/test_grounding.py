@@ -90,3 +90,12 @@ def test_evidence_survives_format_slips(reply):
     assert answer == "Yes."
     ev = verify_evidence(quotes, render(small_record()).text, {"person#1"})
     assert [(e.verified, e.line) for e in ev] == [(True, FOUNTAIN)]
+
+
+def test_a_one_word_tag_repeated_by_an_invented_answer_supports_nothing():
+    from vidchat.kernel.record import Event
+
+    c = small_record()
+    c.events.append(Event(start=12.0, end=13.0, kind="tag", text="espresso", source="tags"))
+    record = render(c).text
+    assert supporting_lines("The dog is drinking an espresso.", record) == []
