@@ -768,6 +768,39 @@ def _topic_facts(q: str, ctx: VideoContext) -> Facts | None:
     return Facts(lines, None, "topic")
 
 
+_DOING_RE = re.compile(r"\b(?:doing|what (?:does|did|do) .+ do|activit\w*|action)\b")
+
+
+def _doing_facts(q: str, ctx: VideoContext) -> Facts | None:
+    """``what is the cat doing?``: what the record has on those objects. A detector's record
+    says where an object is and when, not what it does; told that no caption or action names it,
+    the model says so instead of making up an activity from unrelated lines."""
+    if not _DOING_RE.search(q):
+        return None
+    named = {t.name for t in _named_things(q)} | {lab for t in _named_things(q) for lab in t.labels}
+    objs = [o for o in ctx.objects if o.id.lower() in q or _spoken(o.label) in named]
+    if not objs:
+        return None
+    lines = []
+    for o in objs[:MAX_DOING_OBJECTS]:
+        about = [e for e in ctx.events if o.id in e.objects and e.kind in _SEEN_KINDS_FREE]
+        attrs = ", ".join(f"{k}={v}" for k, v in sorted(o.attributes.items()))
+        line = f"{o.id}: seen {_fmt(o.first_seen)}–{_fmt(o.last_seen)}"
+        line += f" ({attrs})" if attrs else ""
+        if about:
+            line += "; " + "; ".join(f"{_fmt(e.start)} {e.kind}: {quote(e.text)}" for e in about)
+        else:
+            line += "; no caption or action in the record says what it does"
+        lines.append(line)
+    if len(objs) > MAX_DOING_OBJECTS:
+        lines.append(f"({len(objs) - MAX_DOING_OBJECTS} more objects of that kind not listed)")
+    return Facts(lines, None, "doing")
+
+
+# At most this many objects are described for a "what is it doing?" question.
+MAX_DOING_OBJECTS = 5
+
+
 def facts_for(question: str, ctx: VideoContext) -> Facts:
     """The computed facts that bear on `question` (possibly none), and a direct answer when the
     question is a pure lookup they answer completely (counts, attribute lists, first/last)."""
@@ -801,4 +834,8 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
                 out.direct = None
         else:
             out.direct = None
+    if out.kind is None:
+        doing = _doing_facts(q, ctx)
+        if doing is not None:
+            out.lines, out.kind = doing.lines, doing.kind
     return out

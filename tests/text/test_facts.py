@@ -365,3 +365,14 @@ def test_first_appearance_is_not_taken_for_an_attribute(ctx):
     ctx.objects[0].attributes.update({"class": "person"})
     f = facts_for("When does the first person appear?", ctx)
     assert (f.kind, f.direct) == ("first_last", "The first person appears at [00:02] (person#1).")
+
+
+def test_what_an_object_is_doing_says_what_the_record_has_on_it(ctx):
+    f = facts_for("What is the dog doing?", ctx)
+    assert (f.kind, f.direct) == ("doing", None)
+    assert f.lines == ['dog#1: seen 00:30–00:45; 00:31 caption: "a brown dog runs across the grass"']
+    f = facts_for("What does person#2 do?", ctx)
+    assert f.lines == [
+        "person#2: seen 00:15–00:58 (fell=True, posture=fallen); no caption or action in the "
+        "record says what it does"
+    ]
