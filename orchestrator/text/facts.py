@@ -695,6 +695,11 @@ def missing_things(question: str, ctx: VideoContext) -> list[tuple[str, list[str
 def _missing_facts(q: str, ctx: VideoContext) -> Facts | None:
     if _SAID_RE.search(q) or _TEXT_RE.search(q) or _OBJECT_ID_RE.search(q):
         return None  # about what is said or written, or about a known object: not a sighting
+    if any(e.kind in _SEEN_KINDS_FREE for e in ctx.events):
+        # Captions describe things in their own words ("a police officer on horseback",
+        # "pigeons scatter"): a word check cannot say a horse or a bird is missing, and a line
+        # saying so would talk the model out of what the captions show.
+        return None
     things = _named_things(q)
     missing = missing_things(q, ctx)
     if not missing:
@@ -713,16 +718,13 @@ def _missing_facts(q: str, ctx: VideoContext) -> Facts | None:
         lines.append(f"no {name} is seen in the record: {how}, and no tag or caption names one "
                      f"(tracked labels: {have})")  # fmt: skip
         lines += [f"{ln} (a mention of {name}, not a sighting)" for ln in said]
-    free_text = any(e.kind in _SEEN_KINDS_FREE for e in ctx.events)
     direct = None
     # Answered by code only when that is certain: every named thing is missing, the detector
-    # looks for each of them, nothing in free text could describe it in other words, and nobody
-    # mentions it (then the question is likely about what is said).
+    # looks for each of them, and nobody mentions it (then the question may be about the words).
     if (
         len(missing) == len(things)
         and vocabulary is not None
         and all(next(t.labels for t in things if t.name == n) <= vocabulary for n, _ in missing)
-        and not free_text
         and not any(said for _, said in missing)
     ):
         names = " or ".join(f"{'an' if n[0] in 'aeiou' else 'a'} {n}" for n, _ in missing)
