@@ -4,7 +4,7 @@ The record is made once at a modest rate (the profile's sampling: a few frames a
 tags on keyframes). When a question needs a closer look at one moment, `zoom` runs chosen
 perceivers again on that window only, at a higher rate, and merges what they find::
 
-    from vidchat.pipeline import zoom
+    from vidchat import zoom
     result = zoom("record.json", 12, 22, perceivers=["detect", "ocr"], fps=10)
     print(result.summary())
     ctx = result.context          # the record with the zoom merged (the input is not changed)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from vidchat import textualize
+from vidchat import render, textualize
 from vidchat.kernel.samples import sample_path
 from vidchat.pipeline.core import Pipeline
 from vidchat.testing.speech import make_speech_video, word_error_rate
-from vidchat.text import render
 
 pytestmark = pytest.mark.slow
 

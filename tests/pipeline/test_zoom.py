@@ -137,7 +137,7 @@ def test_zoom_finds_what_the_sparse_pass_missed_and_refines_the_rest(squares_vid
     (prov,) = run.provenance
     assert prov.name == "squares" and prov.status == "ok" and not prov.cached
     assert prov.options["trajectory_step_s"] == pytest.approx(0.1)
-    header = vidchat.text.render(ctx).header
+    header = vidchat.render(ctx).header
     assert "ZOOMED 00:03–00:06 at 10 fps (squares): 1 objects added, 1 refined" in header
 
     # The same zoom again changes nothing; a new zoomer reads the window from the cache.
@@ -157,7 +157,7 @@ def test_zoom_finds_what_the_sparse_pass_missed_and_refines_the_rest(squares_vid
 def test_zoom_from_a_saved_record_and_the_public_function(squares_video, squares, tmp_path):
     base = Pipeline(_profile()).run(squares_video)
     saved = base.save(tmp_path / "rec.json")
-    res = vidchat.pipeline.zoom(saved, 4.0, 5.0, perceivers=["squares"], fps=10, profile=_profile())
+    res = vidchat.zoom(saved, 4.0, 5.0, perceivers=["squares"], fps=10, profile=_profile())
     assert res.run.objects_added == ["square#2"]
     assert "square#2" in res.summary() and "zoom1 00:04–00:05 at 10 fps" in res.summary()
 
