@@ -130,7 +130,7 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
     from vidchat.cli.chat import start_prefill
     from vidchat.conversation.session import ChatSession
     from vidchat.kernel.llm_config import LLMConfig
-    from vidchat.llm.client import token_counter
+    from vidchat.llm.tokens import token_counter
 
     config = LLMConfig(model=model, max_tokens=160) if model else LLMConfig(max_tokens=160)
     count = token_counter(config)  # starts the server (not timed: it starts with vidchat)
@@ -272,7 +272,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     from vidchat.kernel.llm_config import LLMConfig
-    from vidchat.llm.client import token_counter
+    from vidchat.llm.tokens import token_counter
     from vidchat.testing.records import long_record
 
     count = token_counter(LLMConfig())

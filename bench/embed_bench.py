@@ -90,7 +90,7 @@ def _llm_rows(subset: list, work: Path, max_tokens: int, log, compute: bool = Tr
         evaluate_text,
         report_from_items,
     )
-    from vidchat.llm.client import resolve_llm_config
+    from vidchat.llm.config import resolve_llm_config
 
     llm = resolve_llm_config().model_copy(update={"temperature": 0.0, "max_tokens": max_tokens})
     key = hashlib.sha256(llm.model_dump_json().encode()).hexdigest()[:12]

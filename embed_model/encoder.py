@@ -25,6 +25,7 @@ from vidchat.kernel.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     import torch
+    from torch import Tensor
 
 __all__ = ["PERTURBATIONS", "FrozenEncoder", "perturb_features", "sample_frames", "video_features"]
 
@@ -93,20 +94,22 @@ class FrozenEncoder:
         elif kind == "timm":
             import timm
 
-            name, _, path = rest.partition(":")
-            model = timm.create_model(name, pretrained=not path, num_classes=0)
-            if path:
-                model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            cfg = model.pretrained_cfg or {}
+            name, _, weights = rest.partition(":")
+            model = timm.create_model(name, pretrained=not weights, num_classes=0)
+            if weights:
+                model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            # timm sets pretrained_cfg (a dict) on every model it creates; typed through
+            # nn.Module.__getattr__ it reads as Tensor | Module, so it is taken as the dict it is.
+            cfg: dict[str, Any] = getattr(model, "pretrained_cfg", None) or {}
             self._mean = tuple(cfg.get("mean", self._mean))
             self._std = tuple(cfg.get("std", self._std))
             self._model = model.forward_features
             self._module = model
-            self.identity = f"timm:{name}:{path or 'pretrained'}"
+            self.identity = f"timm:{name}:{weights or 'pretrained'}"
         elif kind == "hf":
-            from vidchat.llm.client import _import_transformers
+            from vidchat.llm.local import import_transformers
 
-            transformers = _import_transformers()
+            transformers = import_transformers()
             model = transformers.AutoModel.from_pretrained(
                 rest, local_files_only=Path(rest).is_dir()
             )
@@ -117,7 +120,8 @@ class FrozenEncoder:
             except (OSError, ValueError, AttributeError):
                 pass  # no processor saved: ImageNet statistics
 
-            def run(x: torch.Tensor) -> torch.Tensor:
+            # Tensor, not torch.Tensor: `torch` in this function is the module returned at run time.
+            def run(x: Tensor) -> Tensor:
                 out = model(pixel_values=x)
                 return out.last_hidden_state
 

@@ -34,6 +34,7 @@ class GMHRALayer(nn.Module):
         super().__init__()
         self.dpe = nn.Conv3d(width, width, kernel_size=3, padding=1, groups=width)
         nn.init.zeros_(self.dpe.weight)  # starts as identity: the residual adds nothing yet
+        assert self.dpe.bias is not None  # Conv3d(bias=True), the default
         nn.init.zeros_(self.dpe.bias)
         self.ln_q = nn.LayerNorm(width)
         self.ln_kv = nn.LayerNorm(width)

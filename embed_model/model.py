@@ -58,14 +58,14 @@ SYSTEM = "You answer questions about the video."
 
 def load_llm(name_or_path: str, layers: int = 0) -> tuple[Any, Any]:
     """The frozen causal LM and its tokenizer: a shipped name (the GGUF is converted once into
-    the cache by `vidchat.llm.client`), a GGUF file or a transformers folder. `layers` > 0 keeps
+    the cache by `vidchat.llm.local`), a GGUF file or a transformers folder. `layers` > 0 keeps
     only the first `layers` decoder layers (embeddings, final norm and output head kept)."""
-    from vidchat.llm.client import _import_transformers, _local_source, _transformers_folder
+    from vidchat.llm.local import import_transformers, transformers_folder
 
-    transformers = _import_transformers()
+    transformers = import_transformers()
     folder = Path(name_or_path)
     if not (folder.is_dir() and (folder / "config.json").exists()):
-        folder = _transformers_folder(_local_source(name_or_path))
+        folder = transformers_folder(name_or_path)
     tok = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
     llm = transformers.AutoModelForCausalLM.from_pretrained(
         folder, local_files_only=True, dtype=torch.float32
@@ -235,10 +235,10 @@ class VideoChatEmbed(nn.Module):
         x = rows[0].new_zeros(len(rows), length, hidden)
         mask = torch.zeros(len(rows), length, dtype=torch.long, device=device)
         y = torch.full((len(rows), length), IGNORE, dtype=torch.long, device=device)
-        for k, (r, lab) in enumerate(zip(rows, labels, strict=True)):
+        for k, (r, row_labels) in enumerate(zip(rows, labels, strict=True)):
             x[k, : r.shape[0]] = r
             mask[k, : r.shape[0]] = 1
-            y[k, : lab.shape[0]] = lab
+            y[k, : row_labels.shape[0]] = row_labels
         return x, mask, y
 
     def _answer_logits(self, examples: list[Example], answers: list[str] | None = None):

@@ -78,8 +78,9 @@ def make_squares_video(
         points = []
         t = s.start
         while t <= s.end + 1e-9:
-            x, y = s.at(t)
-            points.append(TrackPoint(t=round(t, 3), box=(x, y, x + s.size, y + s.size), score=1.0))
+            left, top = s.at(t)
+            box = (left, top, left + s.size, top + s.size)
+            points.append(TrackPoint(t=round(t, 3), box=box, score=1.0))
             t += 0.5
         objects.append(
             ObjectTrack(
@@ -131,12 +132,12 @@ def build_tiny_llm(dest: str | Path) -> Path:
     template), saved as a transformers folder at `dest`: a frozen LLM for tests and the
     benchmark that loads through the same path as a real one."""
     from vidchat.kernel.llm_config import LLMConfig
-    from vidchat.llm.client import _import_transformers, _local_source, _transformers_folder
+    from vidchat.llm.local import import_transformers, transformers_folder
 
-    transformers = _import_transformers()
+    transformers = import_transformers()
     import torch
 
-    source = _transformers_folder(_local_source(LLMConfig(model="llm:smollm2-135m")))
+    source = transformers_folder(LLMConfig(model="llm:smollm2-135m"))
     tok = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
     torch.manual_seed(0)
     config = transformers.LlamaConfig(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     overrides = {k: v for k, v in (("encoder", args.encoder), ("llm", args.llm)) if v}
-    make = {
+    make: dict[str, Callable[..., EmbedConfig]] = {
         "tiny": EmbedConfig.tiny,
         "cpu": EmbedConfig.cpu,
         "full": EmbedConfig.full,

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from vidchat.api import batch, chat, open, register_perceiver
 from vidchat.kernel.record import VideoContext
-from vidchat.pipeline.core import Pipeline, textualize
+from vidchat.pipeline.core import Pipeline, plan_levels, textualize
 from vidchat.pipeline.profiles import load_profile
 from vidchat.pipeline.zoom import zoom
 from vidchat.text.render import render
@@ -44,6 +44,7 @@ __all__ = [
     "chat",
     "load_profile",
     "open",
+    "plan_levels",
     "register_perceiver",
     "render",
     "textualize",

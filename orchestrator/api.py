@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Any
 from vidchat.perceivers import register_perceiver
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from langchain_core.language_models import BaseChatModel
     from vidchat.apps.batch import BatchSummary
     from vidchat.conversation.session import ChatSession
     from vidchat.kernel.llm_config import LLMConfig
     from vidchat.kernel.record import VideoContext
+    from vidchat.pipeline.events import OnEvent
     from vidchat.pipeline.profiles import Profile
 
 __all__ = ["batch", "chat", "open", "register_perceiver"]
@@ -26,11 +29,17 @@ def open(
     profile: str | Profile | None = None,
     *,
     progress: bool = False,
+    on_event: OnEvent | Iterable[OnEvent] | None = None,
 ) -> VideoContext:
-    """A saved record (``record.json``) or a video, textualized with `profile` (cached)."""
+    """A saved record (``record.json``; an older schema is upgraded as it is read) or a video,
+    textualized with `profile` (a built-in name, a YAML path or a `Profile`; through the cache).
+
+    `progress` shows the textualization on stderr; `on_event` receives its typed progress
+    events (`vidchat.pipeline.events`). InputError for a missing file or an invalid record.
+    """
     from vidchat.pipeline.open import open_context
 
-    return open_context(Path(path), profile, progress=progress)
+    return open_context(Path(path), profile, progress=progress, on_event=on_event)
 
 
 def chat(
@@ -51,7 +60,7 @@ def chat(
     from vidchat.conversation.session import ChatSession
     from vidchat.kernel.llm_config import LLMConfig
     from vidchat.kernel.record import VideoContext
-    from vidchat.llm.client import resolve_llm_config
+    from vidchat.llm.config import resolve_llm_config
     from vidchat.pipeline.profiles import load_profile
 
     prof = load_profile(profile)

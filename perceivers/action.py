@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -195,7 +195,9 @@ class ActionPerceiver(Perceiver):
             return None
         return _Result(frames[0].t, frames[-1].t, labels)
 
-    def _emit(self, result: _Result | None, pending: _Result | None) -> Iterator[Event]:
+    def _emit(
+        self, result: _Result | None, pending: _Result | None
+    ) -> Generator[Event, None, _Result | None]:
         """Merge `result` into `pending` when their top labels agree; yield what is finished.
         Returns the new pending result (a generator's return value, via ``yield from``)."""
         if result is None:

@@ -96,7 +96,9 @@ class Perceiver(ABC):
     description: ClassVar[str] = ""
     Options: ClassVar[type[PerceiverOptions]] = PerceiverOptions
     inputs: ClassVar[frozenset[Input]] = frozenset()
-    requires: ClassVar[tuple[str, ...]] = ()
+    # Not a ClassVar: a perceiver may narrow it per instance from its options (caption, ocr and
+    # tags read the shots only with use_shots).
+    requires: tuple[str, ...] = ()
     # Python import names the perceiver needs; checked without importing them.
     packages: ClassVar[tuple[str, ...]] = ()
 

@@ -229,7 +229,7 @@ class CaptionPerceiver(_CaptionBase):
 
     def __init__(self, options: CaptionOptions | dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        self.requires = ("shots",) if self.options.use_shots else ()  # type: ignore[misc]
+        self.requires = ("shots",) if self.options.use_shots else ()
 
     def perceive(self, media: Media) -> Iterator[Event]:
         """Caption each keyframe as it arrives; one ``caption`` event per keyframe."""
@@ -286,7 +286,7 @@ class RegionCaptionPerceiver(_CaptionBase):
     description: ClassVar[str] = "object descriptions from each object's best crop (captioner)"
     Options: ClassVar[type[PerceiverOptions]] = RegionCaptionOptions
     inputs: ClassVar[frozenset[Input]] = frozenset({"slow"})
-    requires: ClassVar[tuple[str, ...]] = ("detect",)
+    requires = ("detect",)
 
     options: RegionCaptionOptions
 

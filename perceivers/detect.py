@@ -223,6 +223,21 @@ def _import_ultralytics() -> Any:
         return ultralytics
 
 
+def _first_boxes(predicted: Iterable[object]) -> np.ndarray:
+    """The (N, 6) rows x1, y1, x2, y2, score, class of the first image of an ultralytics
+    `predict` call, so no ultralytics object leaves this module."""
+    from ultralytics.engine.results import Results  # loaded already: a model just predicted
+
+    first = next(iter(predicted), None)
+    if not isinstance(first, Results):
+        raise RuntimeError(
+            f"ultralytics predict: expected a Results object, got {type(first).__name__}"
+        )
+    if first.boxes is None:  # a model without a box head (a classifier) found no boxes
+        return np.zeros((0, 6), dtype=np.float32)
+    return np.asarray(first.boxes.cpu().numpy().data, dtype=np.float32).reshape(-1, 6)
+
+
 def _sparse(points: list[TrackObservation], step: float) -> list[TrackObservation]:
     """First point, then the first point at least `step` seconds after the last kept, and last."""
     if len(points) <= 2:
@@ -804,7 +819,7 @@ class DetectPerceiver(Perceiver):
             return dets
         assert self._model is not None  # set by load()
         bgr = np.ascontiguousarray(image[:, :, ::-1])  # ultralytics treats numpy input as BGR
-        result = self._model.predict(
+        predicted = self._model.predict(
             bgr,
             conf=conf,
             iou=opts.iou,
@@ -813,18 +828,17 @@ class DetectPerceiver(Perceiver):
             device=opts.device,
             half=opts.half,
             verbose=False,
-        )[0]
-        return np.asarray(result.boxes.cpu().numpy().data, dtype=np.float32).reshape(-1, 6)
+        )
+        return _first_boxes(predicted)
 
     def _postures(self, image: np.ndarray, boxes: np.ndarray) -> list[str | None]:
         """Posture of each box (the posture model's best match at IoU >= 0.5), else None."""
         assert self._posture is not None
         bgr = np.ascontiguousarray(image[:, :, ::-1])
-        res = self._posture.predict(
+        data = _first_boxes(self._posture.predict(
             bgr, conf=0.25, iou=self.options.iou, imgsz=self.options.imgsz,
             device=self.options.device, verbose=False,
-        )[0]  # fmt: skip
-        data = np.asarray(res.boxes.cpu().numpy().data, dtype=np.float32).reshape(-1, 6)
+        ))  # fmt: skip
         if not len(data) or not len(boxes):
             return [None] * len(boxes)
         names = {int(k): str(v) for k, v in dict(self._posture.names).items()}
@@ -865,7 +879,8 @@ class DetectPerceiver(Perceiver):
             # Tracks matched or started on this frame; unconfirmed new tracks are logged too so a
             # track that gets confirmed keeps its first frame (dropped later if never confirmed).
             i = int(st.idx)
-            x1, y1, x2, y2 = frame.to_full(tuple(float(v) for v in data[i, :4]))
+            bx1, by1, bx2, by2 = (float(v) for v in data[i, :4])
+            x1, y1, x2, y2 = frame.to_full((bx1, by1, bx2, by2))
             box = (
                 round(min(max(x1, 0.0), full_w), 1),
                 round(min(max(y1, 0.0), full_h), 1),

@@ -54,7 +54,11 @@ def _box_at(o: ObjectTrack, t: float, max_gap: float = 3.0) -> Box | None:
     whole first..last seen."""
     if len(o.trajectory) == 1 and o.first_seen - 1e-6 <= t <= o.last_seen + 1e-6:
         return o.trajectory[0].box
-    return track_box_at(o, t, max_gap)  # type: ignore[return-value]
+    box = track_box_at(o, t, max_gap)
+    if box is None:
+        return None
+    x1, y1, x2, y2 = box
+    return (x1, y1, x2, y2)
 
 
 def owner_of(face: Box, t: float, people: Sequence[ObjectTrack]) -> str | None:
@@ -85,7 +89,7 @@ class FacesPerceiver(Perceiver):
     description = "face detection on keyframes (OpenCV Haar cascade), attached to persons"
     Options = FacesOptions
     inputs: ClassVar[frozenset[Input]] = frozenset({"slow"})
-    requires: ClassVar[tuple[str, ...]] = ("detect",)
+    requires = ("detect",)
     packages = ("cv2",)
 
     options: FacesOptions
@@ -127,8 +131,9 @@ class FacesPerceiver(Perceiver):
         for kf, until in media_keyframes(media, self.options.keyframes, use_shots=False):
             frame = kf.frame
             for face in self.faces(frame.image):
-                full = tuple(round(v, 1) for v in frame.to_full(face))
-                owner = owner_of(full, frame.t, people)  # type: ignore[arg-type]
+                x1, y1, x2, y2 = (round(v, 1) for v in frame.to_full(face))
+                full = (x1, y1, x2, y2)
+                owner = owner_of(full, frame.t, people)
                 yield Event(
                     start=frame.t,
                     end=max(frame.t, until),

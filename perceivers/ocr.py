@@ -239,7 +239,7 @@ class OCRPerceiver(Perceiver):
     def __init__(self, options: PerceiverOptions | dict[str, Any] | None = None) -> None:
         super().__init__(options)
         # Instance attribute on purpose: the dependency exists only when the option asks for it.
-        self.requires = ("shots",) if self.options.use_shots else ()  # type: ignore[misc]
+        self.requires = ("shots",) if self.options.use_shots else ()
         self._engine: Any = None
 
     # -- models ---------------------------------------------------------------------------------

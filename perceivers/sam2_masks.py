@@ -12,14 +12,20 @@ object first appears, so every prompt lands on a chunk's first frame (SAM-2 prop
 earliest prompt). An object whose carried mask vanished is re-prompted with the detector's box
 nearest in time; tracking of an object stops after the detector last saw it.
 
-Output (record schema 1.0 has no place for a second perceiver's masks on the detector's
-trajectory, and objects merge by id, so masks travel as events):
+Output:
 
-- ``Event(kind="mask")`` per object per kept fast frame: ``data`` holds the mask as COCO
-  uncompressed RLE (``rle``: JSON list of counts, column-major, starting with zeros; ``height``,
-  ``width``: the fast frame's size), ``area_frac`` and the mask's ``box`` in full-resolution px.
-  `mask_from_event` turns one back into a boolean array / `vidchat.kernel.record.RLE`.
-- ``Event(kind="mask_track")`` per object: frames tracked, mean area and motion in its text.
+- `ObjectMask` per object per kept fast frame: the mask as `vidchat.kernel.record.RLE` (COCO
+  uncompressed run lengths, column-major, starting with zeros) scaled from the fast frame to the
+  video's full resolution (nearest neighbour). The pipeline puts each on the object's track
+  (`TrackPoint.mask`; record schema 1.2): on the detector's point at that time, else on a new
+  point (the detector's box interpolated there). An empty mask (SAM-2 lost the object) is kept
+  only where the detector has a point; the summary below counts every frame.
+- ``Event(kind="mask_track")`` per object: frames tracked, frames with a visible mask, mean area
+  and motion in its text.
+
+Records of schema 1.0/1.1 held masks as ``mask`` events (RLE counts as a JSON string at the
+fast frame's size); reading one upgrades it (`vidchat.kernel.record.upgrade_mask_events`), and
+`mask_from_event` still decodes such an event.
 
 The model is named as a hub id of the SAM-2 release (``facebook/sam2.1-hiera-small``, downloaded
 by huggingface_hub on first use) or a local checkpoint ``.pt`` with `config`: a config name that
@@ -29,7 +35,6 @@ ships in the sam2 package (``configs/sam2.1/sam2.1_hiera_s.yaml``) or a path to 
 from __future__ import annotations
 
 import itertools
-import json
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -41,7 +46,7 @@ import numpy as np
 from pydantic import Field
 from vidchat.kernel.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
 from vidchat.kernel.models import ResolvedModel, resolve
-from vidchat.kernel.record import RLE, Event, ObjectTrack
+from vidchat.kernel.record import RLE, Event, ObjectMask, ObjectTrack, legacy_mask_rle
 from vidchat.perceivers.base import Availability, Frame, Input, Media, Perceiver, PerceiverOptions
 
 __all__ = [
@@ -90,24 +95,9 @@ encode_rle = RLE.from_mask
 decode_rle = RLE.to_mask
 
 
-def mask_from_event(event: Event) -> RLE:
-    """The RLE a ``mask`` event carries; ValueError when the event is not one."""
-    if event.kind != "mask" or not isinstance(event.data.get("rle"), str):
-        raise ValueError(f"expected a 'mask' event with data['rle'], got kind {event.kind!r}")
-    counts = json.loads(str(event.data["rle"]))
-    return RLE(size=(int(event.data["height"]), int(event.data["width"])), counts=counts)
-
-
-def _mask_box(mask: np.ndarray, scale: float) -> tuple[float, float, float, float] | None:
-    ys, xs = np.nonzero(mask)
-    if xs.size == 0:
-        return None
-    return (
-        round(xs.min() / scale, 1),
-        round(ys.min() / scale, 1),
-        round((xs.max() + 1) / scale, 1),
-        round((ys.max() + 1) / scale, 1),
-    )
+# A 1.0/1.1 record's ``mask`` event (RLE counts as a JSON string, fast-frame size) as an RLE;
+# the decoding lives with the record, which upgrades such events on reading.
+mask_from_event = legacy_mask_rle
 
 
 # ---------------------------------------------------------------------------------- tracking
@@ -137,11 +127,12 @@ class SAM2Perceiver(Perceiver):
     """Masks for every detected object through the fast frames (SAM-2 video predictor)."""
 
     name: ClassVar[str] = "sam2"
-    version: ClassVar[str] = "1"
+    # 2: masks as ObjectMask at full resolution (record 1.2) instead of "mask" events
+    version: ClassVar[str] = "2"
     description: ClassVar[str] = "SAM-2 mask tracking of the detector's objects (fast frames)"
     Options: ClassVar[type[PerceiverOptions]] = SAM2Options
     inputs: ClassVar[frozenset[Input]] = frozenset({"fast"})
-    requires: ClassVar[tuple[str, ...]] = ("detect",)
+    requires = ("detect",)
     packages: ClassVar[tuple[str, ...]] = ("sam2", "torch", "hydra")
 
     options: SAM2Options
@@ -227,13 +218,14 @@ class SAM2Perceiver(Perceiver):
 
     # -- the work ---------------------------------------------------------------------------
 
-    def perceive(self, media: Media) -> Iterator[Event]:
-        """Stream the fast frames in chunks; yield mask events, then one summary per object."""
+    def perceive(self, media: Media) -> Iterator[ObjectMask | Event]:
+        """Stream the fast frames in chunks; yield masks, then one summary event per object."""
         objects = [o for o in media.upstream.objects if o.trajectory]
         if not objects:
             raise PerceiverSkipped("the detector found no objects to segment")
         self.ensure_loaded()
         states = {o.id: _ObjectState(o) for o in sorted(objects, key=lambda o: o.first_seen)}
+        full = (media.info.height, media.info.width)
         chunk: list[Frame] = []
         n = 0
         with tempfile.TemporaryDirectory(prefix="vidchat-sam2-") as tmp:
@@ -250,17 +242,21 @@ class SAM2Perceiver(Perceiver):
                     for s in states.values()
                 )
                 if starting or len(chunk) >= self.options.chunk_frames:
-                    yield from self._chunk(chunk, states, Path(tmp))
+                    yield from self._chunk(chunk, states, Path(tmp), full)
                     chunk = [frame]  # the overlap frame carries the masks into the next chunk
             if chunk:
-                yield from self._chunk(chunk, states, Path(tmp))
+                yield from self._chunk(chunk, states, Path(tmp), full)
         if n == 0:
             raise PerceiverSkipped("the fast frame stream had no frames")
         yield from self._summaries(states.values())
 
     def _chunk(
-        self, chunk: list[Frame], states: dict[str, _ObjectState], tmp: Path
-    ) -> Iterator[Event]:
+        self,
+        chunk: list[Frame],
+        states: dict[str, _ObjectState],
+        tmp: Path,
+        full: tuple[int, int],
+    ) -> Iterator[ObjectMask]:
         """Prompt on the chunk's first frame, propagate through the chunk, emit masks."""
         import torch
 
@@ -309,13 +305,17 @@ class SAM2Perceiver(Perceiver):
                         continue  # emitted by the previous chunk (the overlap frame)
                     if frame.t > s.track.last_seen + _EPS:
                         continue
-                    event = self._observe(s, frame, mask)
-                    if event is not None:
-                        yield event
+                    observed = self._observe(s, frame, mask, full)
+                    if observed is not None:
+                        yield observed
             predictor.reset_state(state)
         del state
 
-    def _observe(self, s: _ObjectState, frame: Frame, mask: np.ndarray) -> Event | None:
+    def _observe(
+        self, s: _ObjectState, frame: Frame, mask: np.ndarray, full: tuple[int, int]
+    ) -> ObjectMask | None:
+        """Count the frame for the object's summary; the mask at full size (`full` is the
+        video's (height, width)) when this frame's mask is kept (`mask_step_s`)."""
         h, w = mask.shape
         area = float(mask.sum()) / float(h * w)
         s.frames += 1
@@ -327,24 +327,7 @@ class SAM2Perceiver(Perceiver):
         if step > 0 and frame.t - s.last_emitted_t < step - _EPS:
             return None
         s.last_emitted_t = frame.t
-        rle = encode_rle(mask)
-        box = _mask_box(mask, frame.scale)
-        oid = s.track.id
-        return Event(
-            start=frame.t,
-            end=frame.t,
-            kind="mask",
-            text=f"{oid} mask, {area * 100:.1f}% of the frame",
-            source=self.name,
-            objects=[oid],
-            data={
-                "rle": json.dumps(rle.counts, separators=(",", ":")),
-                "height": h,
-                "width": w,
-                "area_frac": round(area, 5),
-                "box": json.dumps(box) if box else None,
-            },
-        )
+        return ObjectMask(object_id=s.track.id, t=frame.t, mask=encode_rle(mask).resized(*full))
 
     def _summaries(self, states: Any) -> Iterator[Event]:
         for s in states:
@@ -440,5 +423,5 @@ def _quiet_sam2_progress() -> None:
     import sam2.sam2_video_predictor as predictor_module
     import sam2.utils.misc as misc_module
 
-    predictor_module.tqdm = _no_bar  # type: ignore[attr-defined]
-    misc_module.tqdm = _no_bar  # type: ignore[attr-defined]
+    predictor_module.tqdm = _no_bar
+    misc_module.tqdm = _no_bar

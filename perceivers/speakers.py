@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -188,7 +188,7 @@ class SpeakersPerceiver(Perceiver):
     description = "diarization: Resemblyzer speaker embeddings clustered per speech segment"
     Options = SpeakersOptions
     inputs = frozenset({"audio"})
-    requires: ClassVar[tuple[str, ...]] = ("asr", "detect")
+    requires: tuple[str, ...] = ("asr", "detect")  # only ("asr",) without link_persons
     packages = ("resemblyzer", "librosa", "webrtcvad", "torch")
 
     options: SpeakersOptions
@@ -196,7 +196,7 @@ class SpeakersPerceiver(Perceiver):
     def __init__(self, options: SpeakersOptions | dict[str, Any] | None = None) -> None:
         super().__init__(options)
         # Linking needs detect's person tracks; without linking, asr alone.
-        self.requires = ("asr", "detect") if self.options.link_persons else ("asr",)  # type: ignore[misc]
+        self.requires = ("asr", "detect") if self.options.link_persons else ("asr",)
         self._encoder: Any = None
 
     def availability(self) -> Availability:

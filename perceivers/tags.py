@@ -147,8 +147,8 @@ def _read_labels(path: str) -> list[str]:
 def preprocess(
     image: np.ndarray,
     size: int,
-    mean: tuple[float, float, float],
-    std: tuple[float, float, float],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
     crop_pct: float,
 ) -> np.ndarray:
     """RGB uint8 (H, W, 3) -> float32 (3, size, size): shorter side to size/crop_pct (bicubic),
@@ -162,7 +162,7 @@ def preprocess(
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
     resized = cv2.resize(image, (nw, nh), interpolation=interp)
     y0, x0 = (nh - size) // 2, (nw - size) // 2
-    crop = resized[y0 : y0 + size, x0 : x0 + size].astype(np.float32) / 255.0
+    crop: np.ndarray = resized[y0 : y0 + size, x0 : x0 + size].astype(np.float32) / 255.0
     crop = (crop - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(crop.transpose(2, 0, 1))
 
@@ -182,7 +182,7 @@ class TagsPerceiver(Perceiver):
     def __init__(self, options: PerceiverOptions | dict[str, Any] | None = None) -> None:
         super().__init__(options)
         # Instance attribute on purpose: the dependency exists only when the option asks for it.
-        self.requires = ("shots",) if self.options.use_shots else ()  # type: ignore[misc]
+        self.requires = ("shots",) if self.options.use_shots else ()
         self._model: Any = None
         self._labels: list[str] = []
         self._prep: tuple[int, tuple[float, ...], tuple[float, ...], float] = _LITE_PREP
@@ -270,10 +270,17 @@ class TagsPerceiver(Perceiver):
         if checkpoint.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            state = load_file(str(checkpoint))
+            loaded: object = load_file(str(checkpoint))
         else:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
+            loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if isinstance(loaded, dict) and "state_dict" in loaded:
+            loaded = loaded["state_dict"]  # a training checkpoint: the weights are inside
+        if not isinstance(loaded, dict):
+            raise ConfigError(
+                f"perceiver tags: checkpoint {checkpoint} holds a {type(loaded).__name__}, "
+                "expected a state dict (parameter name -> tensor)"
+            )
+        state: dict[str, Any] = loaded
         if not timm.is_model(arch):
             raise ConfigError(
                 f"perceiver tags: timm has no architecture {arch!r} "
@@ -291,7 +298,9 @@ class TagsPerceiver(Perceiver):
             raise ConfigError(
                 f"perceiver tags: checkpoint {checkpoint} does not fit timm:{arch}: {first}"
             ) from None
-        cfg = model.pretrained_cfg
+        # timm sets pretrained_cfg (a dict) on every model it creates; typed through
+        # nn.Module.__getattr__ it reads as Tensor | Module, so it is taken as the dict it is.
+        cfg: dict[str, Any] = getattr(model, "pretrained_cfg", None) or {}
         size = int(cfg.get("input_size", (3, 224, 224))[-1])
         self._prep = (
             size,
@@ -335,7 +344,7 @@ class TagsPerceiver(Perceiver):
             pixels = inputs["pixel_values"].to(self.options.device)
         else:
             size, mean, std, crop = self._prep
-            array = preprocess(frame.image, size, mean, std, crop)  # type: ignore[arg-type]
+            array = preprocess(frame.image, size, mean, std, crop)
             pixels = torch.from_numpy(array)[None].to(self.options.device)
         with torch.inference_mode():
             out = self._model(pixels)

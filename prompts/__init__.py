@@ -141,6 +141,7 @@ def load_prompt(name_or_path: str | os.PathLike[str]) -> Prompt:
     """Load a shipped prompt by name (``chat``) or any prompt file by path."""
     text = os.fspath(name_or_path)
     candidate = Path(os.path.expanduser(text))
+    path: Path | None
     if candidate.suffix in (".yaml", ".yml", ".j2") or os.sep in text:
         path = candidate
         if not path.is_file():

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vidchat.kernel.errors import InputError
+from vidchat.kernel.timecode import parse_timecode
 
 __all__ = [
     "FORMATS",
@@ -362,9 +363,7 @@ def read_benchmark(
 
 # ---------------------------------------------------------------------------------- subtitles
 
-_SRT_TIME = re.compile(
-    r"(\d+):(\d{2}):(\d{2})[,.](\d{1,3})\s*-->\s*(\d+):(\d{2}):(\d{2})[,.](\d{1,3})"
-)
+_SRT_TIME = re.compile(r"(\d+:\d{2}:\d{2})[,.](\d{1,3})\s*-->\s*(\d+:\d{2}:\d{2})[,.](\d{1,3})")
 
 
 def read_srt(path: str | Path) -> list[tuple[float, float, str]]:
@@ -377,9 +376,9 @@ def read_srt(path: str | Path) -> list[tuple[float, float, str]]:
             m = _SRT_TIME.search(ln)
             if not m:
                 continue
-            g = [int(x) for x in m.groups()]
-            start = g[0] * 3600 + g[1] * 60 + g[2] + g[3] / 10 ** len(m.group(4))
-            end = g[4] * 3600 + g[5] * 60 + g[6] + g[7] / 10 ** len(m.group(8))
+            # SRT writes h:mm:ss,mmm: the one timecode parser reads it with a decimal point.
+            start = parse_timecode(f"{m.group(1)}.{m.group(2)}", strict=False)
+            end = parse_timecode(f"{m.group(3)}.{m.group(4)}", strict=False)
             body = " ".join(re.sub(r"<[^>]+>|\{[^}]+\}", "", x).strip() for x in lines[i + 1 :])
             if body.strip():
                 cues.append((start, max(end, start), body.strip()))
@@ -507,7 +506,8 @@ def _warm_up(llm: Any, progress: Any) -> float:
     if not isinstance(llm, LLMConfig) or llm.backend != "local":
         return 0.0
     from langchain_core.messages import HumanMessage
-    from vidchat.llm.client import invoke_chat, make_chat_model
+    from vidchat.llm.factory import make_chat_model
+    from vidchat.llm.streaming import invoke_chat
 
     if progress:
         progress("loading the local LLM")
@@ -617,7 +617,7 @@ def run_eval_benchmark(args: Any) -> int:
     import sys
 
     from vidchat.kernel.record import atomic_write_text
-    from vidchat.llm.client import resolve_llm_config
+    from vidchat.llm.config import resolve_llm_config
     from vidchat.pipeline.profiles import load_profile
 
     if not args.videos:

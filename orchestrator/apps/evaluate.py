@@ -311,7 +311,7 @@ def evaluate_blind(
     the same value as to `evaluate_text`, so both rows are the same model).
     """
     from langchain_core.messages import HumanMessage, SystemMessage
-    from vidchat.llm.client import invoke_chat
+    from vidchat.llm.streaming import invoke_chat
     from vidchat.prompts import load_prompt
 
     model = _chat_model(llm)
@@ -344,7 +344,8 @@ def evaluate_blind(
 def _chat_model(llm: Any) -> Any:
     """A langchain chat model from None (default settings), an `LLMConfig` or a model."""
     from vidchat.kernel.llm_config import LLMConfig
-    from vidchat.llm.client import make_chat_model, resolve_llm_config
+    from vidchat.llm.config import resolve_llm_config
+    from vidchat.llm.factory import make_chat_model
 
     if llm is None:
         return make_chat_model(resolve_llm_config())

@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from vidchat.kernel.errors import InputError
 from vidchat.kernel.record import VideoContext, atomic_write_text
-from vidchat.text.render import fmt_time, render
+from vidchat.kernel.timecode import fmt_time, parse_timecode
+from vidchat.text.render import render
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -212,18 +213,11 @@ def _time_distractors(t: float, duration: float, rng: random.Random, n: int = 6)
     candidates = {fmt_time(float(s)) for s in range(int(span) + 1)}
     candidates |= {fmt_time(rng.uniform(0, span)) for _ in range(20)}
     candidates.discard(right)
-    far = sorted(c for c in candidates if abs(_secs(c) - t) >= 2)
-    near = sorted(c for c in candidates if abs(_secs(c) - t) < 2)
+    far = sorted(c for c in candidates if abs(parse_timecode(c) - t) >= 2)
+    near = sorted(c for c in candidates if abs(parse_timecode(c) - t) < 2)
     rng.shuffle(far)
     rng.shuffle(near)
     return (far + near)[:n]
-
-
-def _secs(mmss: str) -> float:
-    s = 0.0
-    for part in mmss.split(":"):
-        s = s * 60 + float(part)
-    return s
 
 
 def _region(ctx: VideoContext, box: tuple[float, float, float, float]) -> str:
@@ -404,7 +398,7 @@ def _record_text(ctx: VideoContext, budget_tokens: int) -> str:
 
 def _ask(model: BaseChatModel, system: str, user: str) -> str:
     from langchain_core.messages import HumanMessage, SystemMessage
-    from vidchat.llm.client import invoke_chat
+    from vidchat.llm.streaming import invoke_chat
 
     msg = invoke_chat(model, [SystemMessage(system), HumanMessage(user)])
     return str(msg.text if hasattr(msg, "text") else msg.content).strip()

@@ -1,4 +1,5 @@
-"""``vidchat mcp``: vidchat's video tools for agents, over the Model Context Protocol.
+"""vidchat's video tools for agents, over the Model Context Protocol (``vidchat mcp``, whose
+command line is `vidchat.cli.mcp`).
 
 Built on the official ``mcp`` Python SDK (`MCPServer`). Transports: stdio (the default: an agent
 launches ``vidchat mcp`` as a subprocess) and streamable HTTP on loopback
@@ -25,7 +26,6 @@ about the same video costs only the answer.
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import json
 import logging
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 from vidchat.kernel.errors import ConfigError, InputError, VidchatError
+from vidchat.kernel.timecode import fmt_time, parse_timecode
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from vidchat.text.render import Rendered
     from vidchat.text.retrieval import RetrievalIndex
 
-__all__ = ["DEFAULT_HTTP_PORT", "VideoTools", "add_commands", "build_server"]
+__all__ = ["DEFAULT_HTTP_PORT", "VideoTools", "build_server", "serve"]
 
 log = logging.getLogger("vidchat.mcp")
 
@@ -198,15 +199,13 @@ class VideoTools:
     def _session(self, entry: _Entry) -> ChatSession:
         if entry.session is None:
             from vidchat.conversation.session import ChatSession
-            from vidchat.llm.client import resolve_llm_config
+            from vidchat.llm.config import resolve_llm_config
 
             config: LLMConfig = resolve_llm_config(entry.profile.llm, self.llm_flag)
             entry.session = ChatSession(entry.ctx, llm=config, profile=entry.profile)
         return entry.session
 
     def _check_time(self, entry: _Entry, t: float, what: str) -> None:
-        from vidchat.text.render import fmt_time
-
         duration = entry.ctx.video.duration
         if not t == t or t < 0:
             raise InputError(f"{what} must be a time in seconds from 0, got {t}")
@@ -346,6 +345,9 @@ class VideoTools:
                 "description": o.description or (described[0] if described else None),
                 "trajectory": [
                     {"t": p.t, "box": [round(x, 1) for x in p.box], "score": p.score}
+                    # a segmenter's mask there: its share of the frame (the mask itself is in
+                    # the record; run-length counts would crowd a model's context)
+                    | ({"mask_area": round(p.mask.area_fraction(), 5)} if p.mask else {})
                     for p in o.trajectory
                 ],
                 "events": mentions,
@@ -412,13 +414,6 @@ class VideoTools:
 _LINE_TIME = re.compile(r"^\s*((?:\d+:)?\d{2}:\d{2})(?:–((?:\d+:)?\d{2}:\d{2}))?\s")
 
 
-def _seconds(clock: str) -> float:
-    value = 0.0
-    for part in clock.split(":"):
-        value = value * 60 + float(part)
-    return value
-
-
 def lines_between(windows: Sequence[Any], start: float, end: float) -> list[str]:
     """The timeline lines whose time span meets [start, end] (whole seconds, as rendered);
     "visible" summaries of wider windows are left out (the caller lists the objects)."""
@@ -430,8 +425,8 @@ def lines_between(windows: Sequence[Any], start: float, end: float) -> list[str]
             m = _LINE_TIME.match(ln)
             if m is None:
                 continue
-            a = _seconds(m.group(1))
-            b = _seconds(m.group(2)) if m.group(2) else a
+            a = parse_timecode(m.group(1))
+            b = parse_timecode(m.group(2)) if m.group(2) else a
             if b + 1 > start and a <= end:  # a line at 00:05 covers [5, 6)
                 out.append(ln.strip())
     return out
@@ -537,7 +532,8 @@ def build_server(tools: VideoTools) -> MCPServer:
         id: Annotated[str, Field(description="object id from the record, e.g. person#3")],
     ) -> dict[str, Any]:
         """One object: label, first and last time seen, attributes, description, its sparse
-        trajectory (time and box x1,y1,x2,y2 in pixels) and the events that mention it. An
+        trajectory (time, box x1,y1,x2,y2 in pixels, and mask_area, the share of the frame its
+        mask covers, where a segmenter masked it) and the events that mention it. An
         unknown id is an error that lists the ids that exist."""
         return guarded(tools.object, video, id)
 
@@ -636,38 +632,37 @@ def build_server(tools: VideoTools) -> MCPServer:
     return server
 
 
-def _cmd_mcp(args: argparse.Namespace) -> int:
-    tools = VideoTools(args.profile, args.llm)
+def serve(
+    profile: str | None = None,
+    llm: str | None = None,
+    *,
+    http: bool = False,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_HTTP_PORT,
+    allow_remote: bool = False,
+) -> None:
+    """Serve vidchat's tools over MCP until the client leaves (stdio) or Ctrl-C (HTTP).
+
+    `profile` is the default profile for videos and `llm` the ``--llm`` string that answers
+    ``ask``. stdio by default; with `http`, streamable HTTP on ``http://HOST:PORT/mcp``. A
+    non-loopback `host` is refused (ConfigError) unless `allow_remote`: the tools read any file
+    the server can.
+    """
+    tools = VideoTools(profile, llm)
     server = build_server(tools)
-    if not args.http:
+    if not http:
         server.run("stdio")
-        return 0
+        return
     try:
-        loopback = ipaddress.ip_address(args.host).is_loopback
+        loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
-        loopback = args.host == "localhost"
-    if not loopback and not args.allow_remote:
+        loopback = host == "localhost"
+    if not loopback and not allow_remote:
         raise ConfigError(
-            f"--host {args.host} is not a loopback address: the tools read any file the server "
+            f"--host {host} is not a loopback address: the tools read any file the server "
             "can; add --allow-remote to serve other machines anyway"
         )
     import sys
 
-    print(f"vidchat mcp: streamable HTTP on http://{args.host}:{args.port}/mcp", file=sys.stderr)
-    server.run("streamable-http", host=args.host, port=args.port)
-    return 0
-
-
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``mcp`` to the ``vidchat`` command line."""
-    m = sub.add_parser("mcp", help="serve vidchat's tools to agents over MCP (stdio or HTTP)")
-    m.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
-    m.add_argument("--host", default="127.0.0.1", help="HTTP address (default loopback)")
-    m.add_argument("--port", type=int, default=DEFAULT_HTTP_PORT, help="HTTP port")
-    m.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
-    m.add_argument("--profile", help="default profile for videos (offline, full, or a YAML path)")
-    m.add_argument(
-        "--llm",
-        help="which LLM answers `ask`: local, openai:MODEL, openai-compatible:URL[@MODEL], …",
-    )
-    m.set_defaults(func=_cmd_mcp)
+    print(f"vidchat mcp: streamable HTTP on http://{host}:{port}/mcp", file=sys.stderr)
+    server.run("streamable-http", host=host, port=port)

@@ -23,6 +23,7 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from vidchat.kernel.errors import InputError
@@ -72,7 +73,8 @@ def box_at(obj: ObjectTrack, t: float) -> tuple[float, float, float, float] | No
         if a.t <= t <= b.t:
             span = b.t - a.t
             w = 0.0 if span <= 0 else (t - a.t) / span
-            return tuple(pa + (pb - pa) * w for pa, pb in zip(a.box, b.box, strict=True))  # type: ignore[return-value]
+            x1, y1, x2, y2 = (pa + (pb - pa) * w for pa, pb in zip(a.box, b.box, strict=True))
+            return (x1, y1, x2, y2)
     return traj[-1].box
 
 
@@ -139,7 +141,12 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 def _overlay_events(ctx: VideoContext) -> list:
-    return [e for e in ctx.events if e.kind != "shot"]
+    """The events written in the frame's top-left block: not shot cuts (a banner of their
+    own) and not per-object summaries (mask tracks, object descriptions), which last the
+    object's whole life and would bury the frame under one line per object."""
+    from vidchat.text.render import OBJECT_LEVEL_EVENTS
+
+    return [e for e in ctx.events if e.kind != "shot" and e.kind not in OBJECT_LEVEL_EVENTS]
 
 
 def _text_size(text: str, scale: float) -> tuple[int, int]:
@@ -159,7 +166,7 @@ def draw_frame(img: np.ndarray, ctx: VideoContext, t: float, scale: float) -> in
     object labels (moved below that block where they would hide under it), then subtitles.
     """
     import cv2
-    from vidchat.text.render import fmt_time
+    from vidchat.kernel.timecode import fmt_time
 
     h, w = img.shape[:2]
     fs = max(0.35, min(w, h) / 700)  # font scale follows the frame size
@@ -172,7 +179,7 @@ def draw_frame(img: np.ndarray, ctx: VideoContext, t: float, scale: float) -> in
         color = color_for(obj.id)
         rle = mask_at(obj, t)
         if rle is not None:
-            m = decode_rle(rle).astype(np.uint8)
+            m: np.ndarray = decode_rle(rle).astype(np.uint8)
             if m.shape != (h, w):
                 m = cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST)
             contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -304,7 +311,8 @@ def annotate(
     try:
         try:
             for df in decode_frames(info, fps, max_side, max_pixels=ANNOTATE_MAX_PIXELS):
-                img = np.array(df.image, dtype=np.uint8, copy=True)  # decoded: read-only
+                # A copy: decoded frames are read-only, and the boxes are drawn in place.
+                img: np.ndarray = np.array(df.image, dtype=np.uint8, copy=True)
                 if img.shape[:2] != (h, w):  # cannot happen unless the source changes size
                     import cv2
 
@@ -335,7 +343,7 @@ def annotate(
     return AnnotateResult(out, frames, w + w % 2, h + h % 2, fps, info.has_audio, boxes)
 
 
-def tempfile_bytes():  # type: ignore[no-untyped-def]
+def tempfile_bytes() -> IO[bytes]:
     """An anonymous temporary file for a child's stderr (never fills a pipe and blocks it)."""
     import tempfile
 
@@ -475,7 +483,7 @@ def timeline_rows(
 
 
 def _fmt_tick(x: float, _pos: object = None) -> str:
-    from vidchat.text.render import fmt_time
+    from vidchat.kernel.timecode import fmt_time
 
     return fmt_time(max(0.0, x))
 
@@ -522,7 +530,8 @@ def timeline_png(
     try:
         for i, r in enumerate(rows):
             y = n - 1 - i
-            rgb = tuple(c / 255 for c in r.color)
+            red, green, blue = r.color
+            rgb = (red / 255, green / 255, blue / 255)
             if r.intervals:
                 spans = [(a, max(b - a, duration / 2000)) for a, b in r.intervals]
                 if r.weights is None:
@@ -560,7 +569,7 @@ def timeline_png(
 def timeline_html(ctx: VideoContext, path: str | Path) -> Path:
     """Draw the timeline with plotly to a self-contained HTML file (works offline)."""
     import plotly.graph_objects as go
-    from vidchat.text.render import fmt_time
+    from vidchat.kernel.timecode import fmt_time
 
     rows = timeline_rows(ctx)
     duration = max(ctx.video.duration, 1e-3)
@@ -718,8 +727,8 @@ def contact_sheet(
     """A grid of keyframes (after each shot cut, then evenly spaced) with the time and the
     objects on screen written under each, their boxes drawn; saved as JPEG or PNG."""
     import cv2
+    from vidchat.kernel.timecode import fmt_time
     from vidchat.kernel.video import probe
-    from vidchat.text.render import fmt_time
 
     info = probe(Path(video))
     _check_same_video(info, ctx)

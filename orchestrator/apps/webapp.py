@@ -62,6 +62,8 @@ from vidchat.kernel.errors import InputError, VidchatError
 if TYPE_CHECKING:
     from vidchat.conversation.session import ChatSession
     from vidchat.kernel.record import VideoContext, VideoInfo
+    from vidchat.pipeline.core import Pipeline
+    from vidchat.pipeline.events import PipelineEvent
 
 log = logging.getLogger("vidchat.webapp")
 
@@ -111,7 +113,7 @@ def llm_choices(choices: list[str]) -> dict[str, str]:
     """The operator's choices as ``{name: spec}``, in order; ConfigError on a bad or repeated
     name or a spec the LLM layer refuses."""
     from vidchat.kernel.errors import ConfigError
-    from vidchat.llm.client import resolve_llm_config
+    from vidchat.llm.config import resolve_llm_config
 
     out: dict[str, str] = {}
     for c in choices:
@@ -175,48 +177,26 @@ class Job:
 
 
 class _JobProgress:
-    """Stands in for the pipeline's progress display and records it on the job instead."""
+    """Subscribes to the pipeline's progress events and records them on the job (the page
+    polls them): each perceiver's state, the share of the video decoded."""
 
-    def __init__(self, job: Job, total: dict[str, float]) -> None:
+    def __init__(self, job: Job) -> None:
         self.job = job
-        self.total = total
 
-    def task(self, name: str, total: float | None, status: str = "") -> None:
-        self.total[name] = float(total or 1)
-        if name != "decode":
-            self.job.perceivers[name] = status or "waiting"
+    def __call__(self, event: PipelineEvent) -> None:
+        from vidchat.pipeline import events as ev
+        from vidchat.pipeline.progress import finished_label
 
-    def update(self, name: str, completed: float | None = None, status: str | None = None) -> None:
-        if name == "decode":
-            if completed is not None:
-                self.job.decode = min(1.0, completed / max(self.total.get("decode", 1.0), 1e-9))
-        elif status is not None:
-            self.job.perceivers[name] = status
-
-
-def _progress_pipeline(profile: str):
-    """A `Pipeline` whose per-perceiver and decode progress is reported to the running job."""
-    from vidchat.pipeline.core import Pipeline
-
-    class ProgressPipeline(Pipeline):
-        job: Job | None = None
-
-        def _prepare(self, p, info, *args):  # type: ignore[no-untyped-def]
-            run = super()._prepare(p, info, *args)
-            if self.job is not None:
-                if run.result is None:
-                    self.job.perceivers[p.name] = "waiting"
-                else:
-                    prov = run.result.provenance
-                    self.job.perceivers[p.name] = "cached" if prov.cached else prov.status
-            return run
-
-        def _run_group(self, runs, info, ctx, prog):  # type: ignore[no-untyped-def]
-            if self.job is not None:
-                prog = _JobProgress(self.job, {})
-            return super()._run_group(runs, info, ctx, prog)
-
-    return ProgressPipeline(profile)
+        if isinstance(event, ev.Probed):
+            for level in event.levels:
+                for name in level:
+                    self.job.perceivers.setdefault(name, "waiting")
+        elif isinstance(event, ev.PerceiverStarted):
+            self.job.perceivers[event.name] = "running"
+        elif isinstance(event, ev.PerceiverFinished):
+            self.job.perceivers[event.name] = finished_label(event)
+        elif isinstance(event, ev.FramesDecoded):
+            self.job.decode = event.fraction
 
 
 def _profile_names(entries: list[str]) -> dict[str, str]:
@@ -248,7 +228,7 @@ class _State:
         self._profile_status: dict[str, dict[str, Any]] | None = None
         self.jobs: dict[str, Job] = {}
         self.jobs_lock = threading.Lock()
-        self.pipelines: dict[str, Any] = {}
+        self.pipelines: dict[str, Pipeline] = {}
         # One run at a time per pipeline: perceivers hold models that are not thread-safe.
         self.pipeline_locks: dict[str, threading.Lock] = {}
         self.work = Path(config.work_dir or tempfile.mkdtemp(prefix="vidchat-web-"))
@@ -292,10 +272,12 @@ class _State:
             )
         return job
 
-    def pipeline(self, profile: str):  # type: ignore[no-untyped-def]
+    def pipeline(self, profile: str) -> tuple[Pipeline, threading.Lock]:
         with self.jobs_lock:
             if profile not in self.pipelines:
-                self.pipelines[profile] = _progress_pipeline(profile)
+                from vidchat.pipeline.core import Pipeline
+
+                self.pipelines[profile] = Pipeline(profile)
                 self.pipeline_locks[profile] = threading.Lock()
             return self.pipelines[profile], self.pipeline_locks[profile]
 
@@ -422,10 +404,8 @@ def _run_job(state: _State, job: Job) -> None:
             lock.acquire()
         try:
             job.message = "textualizing"
-            pipeline.job = job
-            ctx = pipeline.run(job.source)
+            ctx = pipeline.run(job.source, on_event=_JobProgress(job))
         finally:
-            pipeline.job = None
             lock.release()
         plot = timeline_png(ctx, folder / "timeline.png", width_in=10)
         job.timeline_png = plot.path
@@ -541,7 +521,7 @@ def to_webvtt(ctx: VideoContext) -> str:
 
 def _session_for(job: Job, llm: str) -> ChatSession:
     from vidchat.conversation.session import ChatSession
-    from vidchat.llm.client import resolve_llm_config
+    from vidchat.llm.config import resolve_llm_config
     from vidchat.pipeline.profiles import load_profile
 
     if job.session is None or job.session_llm != llm:
@@ -656,7 +636,7 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     @app.middleware("http")
-    async def _guard(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def _guard(request: Request, call_next):
         if not host_allowed(request.headers.get("host"), state.config.allowed_hosts):
             # A page on another name (DNS rebinding) reaches loopback with its own Host.
             response: Response = JSONResponse(

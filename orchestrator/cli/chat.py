@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from vidchat.kernel.errors import ConfigError, InputError, VidchatError
+from vidchat.kernel.timecode import fmt_time, parse_timecode
 
 if TYPE_CHECKING:
-    from vidchat.conversation.session import Answer, ChatSession
+    from vidchat.conversation.answer import Answer
+    from vidchat.conversation.session import ChatSession
 
 __all__ = [
     "COMMANDS",
@@ -64,7 +66,7 @@ def make_session(
 ) -> ChatSession:
     """The session the CLI commands use: record, profile, and the LLM after flag/env overrides."""
     from vidchat.conversation.session import ChatSession
-    from vidchat.llm.client import resolve_llm_config
+    from vidchat.llm.config import resolve_llm_config
     from vidchat.pipeline.open import open_context
     from vidchat.pipeline.profiles import load_profile
 
@@ -104,8 +106,6 @@ def format_evidence(answer: Answer) -> list[str]:
     """Lines shown after the answer: the verified evidence as citations ([time] record line),
     or a plain statement that the evidence could not be found in the record. Unverified quotes
     are never shown as citations."""
-    from vidchat.text.render import fmt_time
-
     if answer.cancelled:
         return []
     verified = [e for e in answer.evidence if e.verified]
@@ -146,19 +146,6 @@ def start_prefill(session: ChatSession) -> threading.Thread:
     t = threading.Thread(target=run, name="vidchat-prefill", daemon=True)
     t.start()
     return t
-
-
-def _parse_time(text: str) -> float:
-    """``mm:ss``, ``h:mm:ss`` or plain seconds; InputError names what was given."""
-    try:
-        if ":" in text:
-            seconds = 0.0
-            for field in text.split(":"):
-                seconds = seconds * 60 + float(field)
-            return seconds
-        return float(text)
-    except ValueError:
-        raise InputError(f"expected a time like 01:30 or 90, got {text!r}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,8 +225,8 @@ class _Repl:
 
     def cmd_timeline(self, args: list[str], rest: str) -> None:
         r = self.session.rendered
-        start = _parse_time(args[0]) if args else 0.0
-        end = _parse_time(args[1]) if len(args) > 1 else float("inf")
+        start = parse_timecode(args[0], strict=False) if args else 0.0
+        end = parse_timecode(args[1], strict=False) if len(args) > 1 else float("inf")
         if end < start:
             raise InputError(f"/timeline: the end ({args[1]}) is before the start ({args[0]})")
         shown = [w for w in r.windows if w.end > start and w.start <= end]
@@ -249,11 +236,9 @@ class _Repl:
             self.say(w.text)
 
     def cmd_at(self, args: list[str], rest: str) -> None:
-        from vidchat.text.render import fmt_time
-
         if len(args) != 1:
             raise InputError("/at needs one time, e.g. /at 01:30")
-        t = _parse_time(args[0])
+        t = parse_timecode(args[0], strict=False)
         ctx = self.session.ctx
         if t > ctx.video.duration + 0.5:
             raise InputError(
@@ -351,9 +336,9 @@ def make_input_fn(history_file: Path | None = None) -> Callable[[str], str]:
     """prompt_toolkit with persistent history on a terminal; plain line reading otherwise."""
     if sys.stdin.isatty() and sys.stdout.isatty():
         from prompt_toolkit import PromptSession
-        from prompt_toolkit.history import FileHistory, InMemoryHistory
+        from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
-        history = InMemoryHistory()
+        history: History = InMemoryHistory()
         if history_file is not None:
             history_file.parent.mkdir(parents=True, exist_ok=True)
             history = FileHistory(str(history_file))
@@ -387,8 +372,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         return _ask_embed(args)
     session = make_session(args.target, args.profile, args.llm, progress=not args.quiet)
     if args.format == "json":
-        answer = session.ask(args.question)
-        data = answer.model_dump(mode="json")
+        asked = session.ask(args.question)
+        data = asked.model_dump(mode="json")
         data["llm"] = session.describe_llm()
         sys.stdout.write(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         return 0
@@ -431,7 +416,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or banner")
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``chat`` and ``ask`` to the ``vidchat`` command line (handlers set as ``func``)."""
     c = sub.add_parser("chat", help="talk about a video (interactive; /help inside)")
     _common(c)

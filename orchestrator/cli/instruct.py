@@ -33,7 +33,8 @@ def run_instruct(args: argparse.Namespace) -> int:
         paths.append(str(Path(target).resolve()) if target.endswith(".json") else None)
     llm = None
     if not args.no_llm:
-        from vidchat.llm.client import make_chat_model, resolve_llm_config
+        from vidchat.llm.config import resolve_llm_config
+        from vidchat.llm.factory import make_chat_model
         from vidchat.pipeline.profiles import load_profile
 
         llm = make_chat_model(resolve_llm_config(load_profile(args.profile).llm, args.llm))
@@ -85,7 +86,7 @@ def run_eval(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"\r{n}/{total}", end="", file=sys.stderr, flush=True)
 
-    from vidchat.llm.client import resolve_llm_config
+    from vidchat.llm.config import resolve_llm_config
     from vidchat.pipeline.profiles import load_profile
 
     config = resolve_llm_config(load_profile(args.profile).llm, args.llm)
@@ -110,7 +111,7 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``instruct`` and ``eval`` to the ``vidchat`` command line (handlers set as ``func``)."""
     i = sub.add_parser("instruct", help="make instruction data (JSONL) from records or videos")
     i.add_argument("records", nargs="+", help="saved records (.json) or videos")

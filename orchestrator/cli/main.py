@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from vidchat.kernel.errors import VidchatError
 
 if TYPE_CHECKING:
-    from vidchat.kernel.record import Provenance
+    from vidchat.kernel.record import Provenance, VideoContext
+    from vidchat.pipeline.profiles import Profile
 
 # Modules that add their own subcommands (each has `add_commands(subparsers)`).
 COMMAND_MODULES = (
@@ -31,7 +32,7 @@ COMMAND_MODULES = (
     "vidchat.cli.instruct",
     "vidchat.cli.batch",
     "vidchat.cli.zoom",
-    "vidchat.apps.mcp_server",
+    "vidchat.cli.mcp",
 )
 
 
@@ -69,7 +70,7 @@ def _cmd_textualize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_audio_track(profile, track: int | None):  # type: ignore[no-untyped-def]
+def _with_audio_track(profile: Profile, track: int | None) -> Profile:
     """The profile with ``--audio-track`` applied (a copy: loaded profiles may be shared)."""
     if track is None:
         return profile
@@ -81,7 +82,7 @@ def _with_audio_track(profile, track: int | None):  # type: ignore[no-untyped-de
     return profile.model_copy(update={"sampling": sampling})
 
 
-def _warn_record(ctx, quiet: bool) -> None:  # type: ignore[no-untyped-def]
+def _warn_record(ctx: VideoContext, quiet: bool) -> None:
     """What a user must know about the input: damaged data, which of several audio tracks."""
     if quiet:
         return

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``models`` to the ``vidchat`` command line (handler set as ``func``)."""
     m = sub.add_parser(
         "models", help="the models a profile names, where they come from, whether they are here"

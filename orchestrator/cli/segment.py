@@ -2,11 +2,13 @@
 
 The video is textualized with the profile's ``detect`` and a ``sam2`` perceiver (the profile's
 own sam2 options, or the defaults; ``--sam2-model``/``--sam2-config`` override them), through the
-cache, so a record made before is re-used. A saved record (``record.json`` holding sam2's mask
-events) works as well. The object is named by its id or by a phrase that is resolved to one id
-by matching its words against the objects' labels, descriptions, attributes and
-``object_description`` events. Its masks, one per fast frame of its lifetime, are written as a
-PNG sequence (``00000.png``… plus ``index.json`` with each frame's time) or as one RLE JSON file.
+cache, so a record made before is re-used. A saved record (``record.json`` with masks on its
+objects' tracks; an older record's mask events are moved there on reading) works as well.
+The object is named by its id or by a phrase that is resolved to one id by matching its words
+against the objects' labels, descriptions, attributes and ``object_description`` events. Its
+masks, one per fast frame of its lifetime where SAM-2 saw it, at the video's full resolution,
+are written as a PNG sequence (``00000.png``… plus ``index.json`` with each frame's time) or as
+one RLE JSON file.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from pathlib import Path
 from typing import TextIO
 
 from vidchat.kernel.errors import ConfigError, InputError
-from vidchat.kernel.record import OBJECT_ID_RE, RLE, VideoContext, atomic_write_text
+from vidchat.kernel.record import (
+    OBJECT_ID_RE,
+    RLE,
+    VideoContext,
+    atomic_write_text,
+    track_masks,
+)
 
 __all__ = ["ObjectMasks", "add_commands", "main", "object_masks", "resolve_object", "run"]
 
@@ -77,30 +85,27 @@ def resolve_object(ctx: VideoContext, query: str) -> str:
 
 
 def object_masks(ctx: VideoContext, object_id: str) -> ObjectMasks:
-    """The sam2 masks of one object from a record; InputError when the record has none."""
-    from vidchat.perceivers.sam2_masks import mask_from_event
-
-    events = sorted(
-        (e for e in ctx.events if e.kind == "mask" and e.objects == [object_id]),
-        key=lambda e: e.start,
-    )
-    if not events:
+    """The masks on one object's track (full resolution, time order); InputError when the
+    record has none for it."""
+    try:
+        masks = track_masks(ctx.object(object_id))
+    except KeyError as e:
+        raise InputError(str(e.args[0])) from None
+    if not masks:
         has_sam2 = any(p.name == "sam2" and p.status == "ok" for p in ctx.provenance)
         why = "" if has_sam2 else " (sam2 did not run: see `vidchat perceivers`/`vidchat models`)"
         raise InputError(f"the record has no masks of {object_id}{why}")
-    return ObjectMasks(object_id, [(e.start, mask_from_event(e)) for e in events])
+    return ObjectMasks(object_id, masks)
 
 
 def write_png(masks: ObjectMasks, folder: Path) -> list[Path]:
     """One 8-bit PNG per mask (255 = object) and ``index.json`` (file, time, area)."""
     import numpy as np
     from PIL import Image
-    from vidchat.perceivers.sam2_masks import decode_rle
-
     folder.mkdir(parents=True, exist_ok=True)
     files, index = [], []
     for i, (t, rle) in enumerate(masks.masks):
-        m = decode_rle(rle)
+        m = rle.to_mask()
         path = folder / f"{i:05d}.png"
         Image.fromarray((m * 255).astype(np.uint8)).save(path)
         files.append(path)
@@ -176,7 +181,7 @@ def run(args: argparse.Namespace, err: TextIO | None = None) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``segment`` to the ``vidchat`` command line (handler set as ``func``)."""
     s = sub.add_parser("segment", help="export one object's masks through the video (SAM-2)")
     s.add_argument("video", help="a video, or a saved record .json with sam2 masks")

@@ -55,7 +55,7 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``serve`` to the ``vidchat`` command line."""
     s = sub.add_parser("serve", help="chat with videos in the browser (a local web app)")
     s.add_argument(

@@ -106,7 +106,7 @@ def _positive(text: str) -> int:
     return n
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``annotate``, ``timeline`` and ``contact-sheet`` to the ``vidchat`` command line."""
     a = sub.add_parser(
         "annotate",

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from vidchat.kernel.errors import InputError
+from vidchat.kernel.timecode import parse_timecode
 
 if TYPE_CHECKING:
     from vidchat.conversation.session import ChatSession
@@ -32,24 +33,14 @@ ZOOM_USAGE = "/zoom START END [PERCEIVERS] [FPS]"
 _zoomers: weakref.WeakKeyDictionary[ChatSession, Zoomer] = weakref.WeakKeyDictionary()
 
 
-def _parse_time(text: str) -> float:
-    """``mm:ss``, ``h:mm:ss`` or seconds."""
-    try:
-        seconds = 0.0
-        for part in text.split(":"):
-            seconds = seconds * 60 + float(part)
-        return seconds
-    except ValueError:
-        raise InputError(f"expected a time like 01:30 or 90, got {text!r}") from None
-
-
 def parse_zoom_args(args: list[str]) -> tuple[float, float, list[str] | None, float | None]:
     """START END [PERCEIVERS] [FPS] → (start, end, perceivers or None, fps or None).
 
     Perceivers are comma- or space-separated names; a plain number is the rate."""
     if len(args) < 2:
         raise InputError(f"usage: {ZOOM_USAGE}, e.g. /zoom 00:12 00:22 detect,ocr 10")
-    start, end = _parse_time(args[0]), _parse_time(args[1])
+    # As typed: 1:90 is 150 s (the zoom checks the window against the video itself).
+    start, end = (parse_timecode(a, strict=False) for a in args[:2])
     names: list[str] = []
     fps: float | None = None
     for word in args[2:]:
@@ -87,7 +78,11 @@ def _cmd_zoom(args: argparse.Namespace) -> int:
 
     names = [n for n in (args.perceivers or "").replace(",", " ").split() if n] or None
     result = Zoomer(args.profile, cache=not args.no_cache).zoom(
-        args.target, _parse_time(args.start), _parse_time(args.end), names, args.fps
+        args.target,
+        parse_timecode(args.start, strict=False),
+        parse_timecode(args.end, strict=False),
+        names,
+        args.fps,
     )
     if args.output:
         result.context.save(args.output)
@@ -107,7 +102,7 @@ def _cmd_zoom(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``zoom`` to the ``vidchat`` command line."""
     z = sub.add_parser("zoom", help="look closer at a time window (re-run perceivers there)")
     z.add_argument("target", help="a video file or a saved record (.json)")

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from vidchat.conversation.session import Evidence
+    from vidchat.conversation.answer import Evidence
 
 __all__ = [
     "MIN_PASSAGE_CHARS",
@@ -175,7 +175,7 @@ def answer_evidence(
 ) -> list[Evidence]:
     """`supporting_lines` checked like quoted evidence (`verify_evidence`): the verified ones,
     with ``source="answer"``, for a reply whose model quoted nothing that verified."""
-    from vidchat.conversation.session import verify_evidence
+    from vidchat.conversation.evidence import verify_evidence
 
     lines = supporting_lines(answer, record_text, facts)
     checked = verify_evidence(lines, record_text + "\n" + "\n".join(facts), known_ids)

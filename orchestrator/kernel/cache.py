@@ -21,6 +21,7 @@ from vidchat.kernel.models import cache_dir
 from vidchat.kernel.record import (
     SCHEMA_VERSION,
     Event,
+    ObjectMask,
     ObjectTrack,
     Provenance,
     SpeechSegment,
@@ -38,6 +39,9 @@ class CacheEntry(BaseModel):
     objects: list[ObjectTrack] = Field(default_factory=list)
     speech: list[SpeechSegment] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
+    masks: list[ObjectMask] = Field(
+        default_factory=list, description="masks of objects in the record (put on their tracks)"
+    )
 
     def identity(self) -> str:
         """What a downstream perceiver's key folds in for this result: the entry's key plus a
@@ -50,6 +54,8 @@ class CacheEntry(BaseModel):
             "speech": [s.model_dump(mode="json") for s in self.speech],
             "events": [e.model_dump(mode="json") for e in self.events],
         }
+        if self.masks:  # absent when empty: earlier entries keep their identity
+            body["masks"] = [m.model_dump(mode="json") for m in self.masks]
         blob = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return f"{self.key}:{hashlib.sha256(blob.encode()).hexdigest()}"
 

@@ -1,5 +1,5 @@
 """LLM settings as they appear in a profile's ``llm:`` section, on the command line and in the
-environment. Kept apart from `vidchat.llm.client` so that loading a profile imports no LLM code."""
+environment. Kept apart from `vidchat.llm` so that loading a profile imports no LLM code."""
 
 from __future__ import annotations
 

@@ -259,7 +259,8 @@ def cache_dir() -> Path:
 
 def _dist_root(dist: str) -> Path | None:
     try:
-        return Path(md.distribution(dist).locate_file(""))
+        # locate_file is typed as returning a SimplePath protocol (not PathLike); str() is its path
+        return Path(str(md.distribution(dist).locate_file("")))
     except md.PackageNotFoundError:
         return None
 
@@ -564,7 +565,7 @@ def obtainable(name: str) -> tuple[bool, str]:
     switched = [v for v in _OFFLINE_SWITCHES if os.environ.get(v, "") not in ("", "0")]
     if hub_id and switched:
         return False, f"{name}: not on disk, and {switched[0]} is set (no hub downloads)"
-    hosts = HUB_HOSTS if hub_id else LIBRARY_HOSTS
+    hosts: tuple[str, ...] = HUB_HOSTS if hub_id else LIBRARY_HOSTS
     if switched:  # the hub is off even for a library that fetches from it (faster-whisper)
         hosts = tuple(h for h in hosts if h not in HUB_HOSTS)
     up = [h for h in hosts if host_reachable(h)]

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from vidchat.kernel.errors import VidchatError
 
@@ -52,7 +52,7 @@ class OutputError(VidchatError, OSError):
     def __init__(self, message: str, cause: OSError | None = None) -> None:
         super().__init__(message)
         self.errno = cause.errno if cause is not None else None
-        self.strerror = _why(cause) if cause is not None else None  # type: ignore[assignment]
+        self.strerror = _why(cause) if cause is not None else None
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -127,6 +127,7 @@ def check_output_path(path: str | os.PathLike[str], what: str = "output") -> Out
     if os.fspath(path) == STDOUT:
         return OutputTarget(None, "stdout")
     p = Path(path).expanduser()
+    st: os.stat_result | None
     if _write_through(p):
         try:
             st = p.stat()
@@ -224,7 +225,7 @@ def finish_output(
                 raise OutputError(f"could not write {target.path}: {_why(e)}", e) from None
             return target
 
-        def copy(f) -> None:  # type: ignore[no-untyped-def]
+        def copy(f: BinaryIO) -> None:
             with open(src, "rb") as r:
                 while chunk := r.read(1 << 20):
                     f.write(chunk)
@@ -251,7 +252,7 @@ def _target(path: str | os.PathLike[str] | OutputTarget, make_parents: bool) -> 
 def _emit(
     path: str | os.PathLike[str] | OutputTarget,
     make_parents: bool,
-    write: Callable[..., object],
+    write: Callable[[BinaryIO], object],
     blob: bytes | None,
 ) -> OutputTarget:
     target = _target(path, make_parents)

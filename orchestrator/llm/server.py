@@ -93,7 +93,7 @@ class ServerSpec:
 
 
 def _error(message: str) -> Exception:
-    from vidchat.llm.client import LLMError
+    from vidchat.llm.errors import LLMError
 
     return LLMError(message)
 

@@ -10,23 +10,31 @@ decodes on its own, one after another) and `parallel=False` (one decode per leve
 then the perceivers one after another), so the saving of the shared decode and the saving of
 running perceivers side by side can be measured apart.
 
+`plan_levels` is the public plan of those levels (batch sizes its Ray actors by it, zoom plans
+with it). A run reports typed progress events (`vidchat.pipeline.events`) to its subscribers:
+``run(on_event=...)``, the stderr display (`vidchat.pipeline.progress`), the web app.
+
 Each perceiver's result is cached by content (see `vidchat.kernel.cache`), under a key that folds
 in the identities of the upstream results it read; a failing perceiver is recorded in provenance
-and the others go on (`strict=True` makes any failure fatal). A result whose events name object
-ids that no perceiver produced is refused (recorded as failed), so the record never holds them.
+and the others go on (`strict=True` makes any failure fatal). A result whose events or masks
+name object ids that no perceiver produced, or whose masks are not at the video's full
+resolution, is refused (recorded as failed), so the record never holds them. Masks
+(`ObjectMask`) go onto the tracks of the objects they name (`vidchat.kernel.record.attach_mask`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from vidchat.kernel.cache import Cache, CacheEntry, cache_key
@@ -34,11 +42,13 @@ from vidchat.kernel.errors import ConfigError, PerceiverSkipped, VidchatError
 from vidchat.kernel.record import (
     UNAVAILABLE,
     Event,
+    ObjectMask,
     ObjectTrack,
     Provenance,
     SpeechSegment,
     VideoContext,
     VideoInfo,
+    attach_mask,
     unknown_object_ids,
 )
 from vidchat.kernel.video import (
@@ -50,9 +60,21 @@ from vidchat.kernel.video import (
     output_size,
     probe,
 )
-from vidchat.perceivers.base import Frame, Perceiver
+from vidchat.perceivers.base import Frame, FrameStreamName, Perceiver
+from vidchat.pipeline.events import (
+    DecodeFinished,
+    DecodeStarted,
+    Done,
+    EventSink,
+    FramesDecoded,
+    LevelStarted,
+    OnEvent,
+    PerceiverFinished,
+    PerceiverStarted,
+    Probed,
+)
 from vidchat.pipeline.profiles import Profile, load_profile
-from vidchat.pipeline.progress import PlainProgress, stderr_is_terminal
+from vidchat.pipeline.progress import stderr_display
 
 log = logging.getLogger("vidchat.pipeline")
 
@@ -86,7 +108,7 @@ class _Feed:
             except queue.Full:
                 continue
 
-    def __iter__(self) -> Iterator[tuple[str, Frame]]:
+    def __iter__(self) -> Iterator[tuple[FrameStreamName, Frame]]:
         if self.started:
             raise RuntimeError("the frame streams can be iterated only once")
         self.started = True
@@ -138,7 +160,7 @@ class _Media:
             )
         return (f for _, f in self.feed)
 
-    def frames_all(self) -> Iterator[tuple[str, Frame]]:
+    def frames_all(self) -> Iterator[tuple[FrameStreamName, Frame]]:
         if self.feed is None:
             raise ValueError("no frame stream was declared in the perceiver's inputs")
         return iter(self.feed)
@@ -160,85 +182,60 @@ class _Run:
     perceiver: Perceiver
     key: str
     model: str | None
+    level: int = 0
     feed: _Feed | None = None
     result: CacheEntry | None = None
     seconds: float = 0.0
 
 
-ProgressFn = Callable[[str, str, float | None], None]
+class PlanItem(Protocol):
+    """What planning needs of a perceiver (class or instance): its name and requirements."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def requires(self) -> tuple[str, ...]: ...
 
 
-class _Progress:
-    """Progress on stderr: a rich decode bar and a status line per perceiver on a terminal,
-    plain periodic lines (`PlainProgress`) when stderr is not a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._p = None
-        self._plain: PlainProgress | None = None
-        self._tasks: dict[str, object] = {}
-
-    def __enter__(self) -> _Progress:
-        if self.enabled and not stderr_is_terminal():
-            self._plain = PlainProgress()
-        elif self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._p = Progress(
-                TextColumn("{task.description:<14}"),
-                BarColumn(),
-                TextColumn("{task.fields[status]}"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=False,
-            )
-            self._p.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._p is not None:
-            self._p.__exit__(None, None, None)
-
-    def task(self, name: str, total: float | None, status: str = "") -> None:
-        if self._plain is not None:
-            self._plain.task(name, total, status)
-        if self._p is not None:
-            self._tasks[name] = self._p.add_task(name, total=total, status=status)
-
-    def update(self, name: str, completed: float | None = None, status: str | None = None) -> None:
-        if self._plain is not None:
-            self._plain.update(name, completed, status)
-        if self._p is None or name not in self._tasks:
-            return
-        kw: dict[str, object] = {}
-        if completed is not None:
-            kw["completed"] = completed
-        if status is not None:
-            kw["status"] = status
-        self._p.update(self._tasks[name], **kw)  # type: ignore[arg-type]
+Plannable = PlanItem | type[Perceiver]  # instances (and duck types), or perceiver classes
 
 
-def _levels(perceivers: list[Perceiver]) -> list[list[Perceiver]]:
-    """Group perceivers so each level only requires perceivers of earlier levels."""
-    by_name = {p.name: p for p in perceivers}
-    for p in perceivers:
+def plan_levels(
+    perceivers: Iterable[Plannable] | Mapping[str, Plannable],
+    *,
+    given: Collection[str] = (),
+) -> list[list[str]]:
+    """Perceiver names in dependency levels: each level requires only earlier levels' results.
+
+    `perceivers` are perceiver classes or instances (named by their ``name``), or a mapping
+    from the name each is registered under to its class or instance. `given` names results that
+    exist already (a zoom reads its dependencies from the record): a requirement in it is met
+    without being planned. Within a level, names keep the order they were given in; the
+    perceivers of one level share one decode and run side by side.
+
+    ConfigError when a perceiver requires one that is neither planned nor given, or when
+    requirements form a cycle (both messages name the perceivers).
+    """
+    items: dict[str, Plannable] = (
+        dict(perceivers) if isinstance(perceivers, Mapping) else {p.name: p for p in perceivers}
+    )
+    ready = set(given)
+    for name, p in items.items():
         for dep in p.requires:
-            if dep not in by_name:
+            if dep not in items and dep not in ready:
                 raise ConfigError(
-                    f"perceiver {p.name} requires {dep}, which the profile does not enable"
+                    f"perceiver {name} requires {dep}, which the profile does not enable"
                 )
-    done: set[str] = set()
-    levels: list[list[Perceiver]] = []
-    remaining = list(perceivers)
+    levels: list[list[str]] = []
+    remaining = list(items)
     while remaining:
-        level = [p for p in remaining if all(d in done for d in p.requires)]
+        level = [n for n in remaining if all(d in ready for d in items[n].requires)]
         if not level:
-            cycle = ", ".join(p.name for p in remaining)
-            raise ConfigError(f"perceivers depend on each other in a cycle: {cycle}")
+            raise ConfigError(f"perceivers depend on each other in a cycle: {', '.join(remaining)}")
         levels.append(level)
-        done.update(p.name for p in level)
-        remaining = [p for p in remaining if p not in level]
+        ready.update(level)
+        remaining = [n for n in remaining if n not in level]
     return levels
 
 
@@ -251,6 +248,8 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class Pipeline:
     """A profile's perceivers, instantiated once and reusable across videos (models stay loaded).
 
+    `progress=True` shows progress on stderr (a rich bar on a terminal, plain lines otherwise);
+    `run(on_event=...)` hands the same typed events to any other subscriber.
     `shared_decode=False` makes every perceiver decode the video on its own: the naive baseline
     the benchmark compares against. `parallel=False` keeps one decode per level but runs the
     level's perceivers one after another on frames held in memory (memory grows with the
@@ -280,41 +279,67 @@ class Pipeline:
         self.perceivers: list[Perceiver] = [
             get_perceiver(name)(opts) for name, opts in self.profile.perceivers.items()
         ]
-        self.levels = _levels(self.perceivers)
+        by_name = {p.name: p for p in self.perceivers}
+        self.plan: list[list[str]] = plan_levels(self.perceivers)
+        """Perceiver names by dependency level (`plan_levels`)."""
+        self.levels: list[list[Perceiver]] = [[by_name[n] for n in lv] for lv in self.plan]
 
     @property
     def sampling(self) -> Sampling:
         return self.profile.sampling
 
-    def run(self, path: str | os.PathLike[str]) -> VideoContext:
-        """Textualize one video; InputError for a file that is not a usable video."""
-        info = probe(Path(path), audio_track=self.sampling.audio_track)
+    def run(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        on_event: OnEvent | Iterable[OnEvent] | None = None,
+    ) -> VideoContext:
+        """Textualize one video; InputError for a file that is not a usable video.
+
+        `on_event`: a callable (or several) that receives the run's progress events
+        (`vidchat.pipeline.events`), beside the stderr display when `progress` is on.
+        """
+        subscribers: list[OnEvent] = []
+        if isinstance(on_event, Iterable):
+            subscribers.extend(on_event)
+        elif on_event is not None:
+            subscribers.append(on_event)
+        with contextlib.ExitStack() as stack:
+            if self.progress:
+                display = stderr_display()
+                stack.enter_context(display)
+                subscribers.append(display)
+            return self._run(Path(path), EventSink(subscribers))
+
+    def _run(self, path: Path, sink: EventSink) -> VideoContext:
+        t0 = time.perf_counter()
+        info = probe(path, audio_track=self.sampling.audio_track)
+        sink.emit(Probed(info=info, levels=tuple(tuple(lv) for lv in self.plan)))
         ctx = VideoContext(video=info, profile=self.profile.name)
         provenance: dict[str, Provenance] = {}
         done: dict[str, CacheEntry] = {}  # each perceiver's result, once merged
-        with _Progress(self.progress) as prog:
-            for level in self.levels:
-                todo: list[_Run] = []
-                for p in level:
-                    upstream = {dep: done[dep].identity() for dep in p.requires}
-                    run = self._prepare(p, info, upstream)
-                    if run.result is not None:
-                        provenance[p.name] = run.result.provenance
-                        _merge(ctx, run.result)
-                        done[p.name] = run.result
-                        prog.task(p.name, 1, "cached" if run.result.provenance.cached else "")
-                        prog.update(p.name, completed=1)
-                    else:
-                        todo.append(run)
-                groups = [todo] if self.shared_decode else [[r] for r in todo]
-                for group in groups:
-                    if group:
-                        self._run_group(group, info, ctx, prog)
-                        for r in group:
-                            assert r.result is not None
-                            provenance[r.perceiver.name] = r.result.provenance
-                            _merge(ctx, r.result)
-                            done[r.perceiver.name] = r.result
+        for index, level in enumerate(self.levels):
+            sink.emit(LevelStarted(index, len(self.levels), tuple(p.name for p in level)))
+            todo: list[_Run] = []
+            for p in level:
+                upstream = {dep: done[dep].identity() for dep in p.requires}
+                run = self._prepare(p, info, upstream, index)
+                if run.result is not None:
+                    provenance[p.name] = run.result.provenance
+                    _merge(ctx, run.result)
+                    done[p.name] = run.result
+                    sink.emit(PerceiverFinished.of(run.result.provenance, index))
+                else:
+                    todo.append(run)
+            groups = [todo] if self.shared_decode else [[r] for r in todo]
+            for group in groups:
+                if group:
+                    self._run_group(group, info, ctx, sink)
+                    for r in group:
+                        assert r.result is not None
+                        provenance[r.perceiver.name] = r.result.provenance
+                        _merge(ctx, r.result)
+                        done[r.perceiver.name] = r.result
         ctx.provenance = [provenance[p.name] for p in self.perceivers]
         fit_times(ctx, provenance)
         ctx.sort()
@@ -324,11 +349,12 @@ class Pipeline:
                 raise PipelineError(
                     "; ".join(f"perceiver {p.name} failed: {p.reason}" for p in bad)
                 )
+        sink.emit(Done(record=ctx, seconds=round(time.perf_counter() - t0, 3)))
         return ctx
 
     # -- one perceiver: cache lookup, availability ----------------------------------------------
 
-    def _prepare(self, p: Perceiver, info: VideoInfo, upstream: dict[str, str]) -> _Run:
+    def _prepare(self, p: Perceiver, info: VideoInfo, upstream: dict[str, str], level: int) -> _Run:
         """`upstream`: the `CacheEntry.identity` of each result `p` requires (in its key)."""
         options = p.options.model_dump(mode="json")
         avail = p.availability()
@@ -340,7 +366,7 @@ class Pipeline:
         if "audio" in p.inputs:  # which audio track it heard
             sampling = {**(sampling or {}), "audio_track": info.audio_track}
         key = cache_key(info.sha256, p.name, p.version, options, model, sampling, upstream)
-        run = _Run(perceiver=p, key=key, model=model)
+        run = _Run(perceiver=p, key=key, model=model, level=level)
         if not avail.ok:
             prov = Provenance(
                 name=p.name, version=p.version, status="failed" if self.strict else "skipped",
@@ -358,21 +384,21 @@ class Pipeline:
     # -- a group of perceivers sharing one decode ----------------------------------------------
 
     def _run_group(
-        self, runs: list[_Run], info: VideoInfo, ctx: VideoContext, prog: _Progress
+        self, runs: list[_Run], info: VideoInfo, ctx: VideoContext, sink: EventSink
     ) -> None:
         audio = _SharedAudio(info)
         snapshot = ctx.model_copy(deep=True)  # upstream results, read-only for the perceivers
         if not self.parallel and len(runs) > 1:
-            self._run_group_in_turn(runs, info, audio, snapshot, prog)
+            self._run_group_in_turn(runs, info, audio, snapshot, sink)
             return
         for r in runs:
             r.feed = _Feed() if r.perceiver.inputs & {"slow", "fast"} else None
         threads = []
         for r in runs:
             media = _Media(info, r.feed, audio, snapshot, r.perceiver.inputs)
-            prog.task(r.perceiver.name, 1, "running")
+            sink.emit(PerceiverStarted(r.perceiver.name, r.level))
             t = threading.Thread(
-                target=self._work, args=(r, media, prog), name=f"perceiver-{r.perceiver.name}",
+                target=self._work, args=(r, media, sink), name=f"perceiver-{r.perceiver.name}",
                 daemon=True,
             )  # fmt: skip
             t.start()
@@ -380,7 +406,7 @@ class Pipeline:
         decode_error: BaseException | None = None
         stats = DecodeStats()
         try:
-            self._decode_into(runs, info, prog, stats)
+            self._decode_into(runs, info, sink, stats)
         except BaseException as e:
             decode_error = e
         finally:
@@ -399,7 +425,7 @@ class Pipeline:
         info: VideoInfo,
         audio: _SharedAudio,
         snapshot: VideoContext,
-        prog: _Progress,
+        sink: EventSink,
     ) -> None:
         """The `parallel=False` baseline: one decode into unbounded feeds (each frame object
         shared by every feed of its stream), the first perceiver working beside the decode as
@@ -408,14 +434,14 @@ class Pipeline:
             r.feed = _Feed(maxsize=0) if r.perceiver.inputs & {"slow", "fast"} else None
 
         def work(r: _Run) -> None:
-            prog.task(r.perceiver.name, 1, "running")
-            self._work(r, _Media(info, r.feed, audio, snapshot, r.perceiver.inputs), prog)
+            sink.emit(PerceiverStarted(r.perceiver.name, r.level))
+            self._work(r, _Media(info, r.feed, audio, snapshot, r.perceiver.inputs), sink)
 
         first = threading.Thread(target=work, args=(runs[0],), daemon=True)
         first.start()
         stats = DecodeStats()
         try:
-            self._decode_into(runs, info, prog, stats)
+            self._decode_into(runs, info, sink, stats)
         finally:
             for r in runs:
                 if r.feed is not None:
@@ -440,12 +466,14 @@ class Pipeline:
                     self.cache.put(r.result)
 
     def _decode_into(
-        self, runs: list[_Run], info: VideoInfo, prog: _Progress, stats: DecodeStats
+        self, runs: list[_Run], info: VideoInfo, sink: EventSink, stats: DecodeStats
     ) -> None:
         fast = [r.feed for r in runs if r.feed is not None and "fast" in r.perceiver.inputs]
         slow = [r.feed for r in runs if r.feed is not None and "slow" in r.perceiver.inputs]
         if not fast and not slow:
             return
+        level = runs[0].level
+        readers = tuple(r.perceiver.name for r in runs if r.feed is not None)
         s = self.sampling
         rate = max(s.fast_fps if fast else 0.0, s.slow_fps if slow else 0.0)
         max_side = s.slow_max_side if slow else s.fast_max_side
@@ -454,7 +482,7 @@ class Pipeline:
         fast_size = output_size(info, s.fast_max_side)
         slow_size = output_size(info, s.slow_max_side, s.slow_max_pixels)
         total = max(info.duration, 1e-3)
-        prog.task("decode", total, f"{rate:g} fps")
+        sink.emit(DecodeStarted(level, readers, rate, total))
         last_slow_bucket = -1
         n_fast = n_slow = 0
         frames = decode_frames(
@@ -479,10 +507,11 @@ class Pipeline:
                 n_slow += 1
                 for f in live_slow:
                     f.put(("slow", fr))
-            prog.update("decode", completed=min(df.t, total))
-        prog.update("decode", completed=total, status=f"{n_fast} fast, {n_slow} slow frames")
+            if sink:
+                sink.emit(FramesDecoded(level, min(df.t, total), total, n_fast, n_slow))
+        sink.emit(DecodeFinished(level, n_fast, n_slow, stats.warning()))
 
-    def _work(self, run: _Run, media: _Media, prog: _Progress) -> None:
+    def _work(self, run: _Run, media: _Media, sink: EventSink) -> None:
         p = run.perceiver
         t0 = time.perf_counter()
         options = p.options.model_dump(mode="json")
@@ -501,10 +530,12 @@ class Pipeline:
                     entry.speech.append(obs)
                 elif isinstance(obs, Event):
                     entry.events.append(obs)
+                elif isinstance(obs, ObjectMask):
+                    entry.masks.append(obs)
                 else:
                     raise TypeError(
                         f"perceiver yielded {type(obs).__name__}; "
-                        "expected ObjectTrack, SpeechSegment or Event"
+                        "expected ObjectTrack, SpeechSegment, Event or ObjectMask"
                     )
             _check_ids(entry)
         except PerceiverSkipped as e:
@@ -520,10 +551,9 @@ class Pipeline:
             if run.feed is not None:
                 run.feed.closed.set()
         entry.provenance.seconds = round(time.perf_counter() - t0, 3)
-        entry.provenance.items = len(entry.objects) + len(entry.speech) + len(entry.events)
+        entry.provenance.items = entry_items(entry)
         run.result = entry
-        status = entry.provenance.status
-        prog.update(p.name, completed=1, status=f"{status} ({entry.provenance.items} items)")
+        sink.emit(PerceiverFinished.of(entry.provenance, run.level))
 
 
 def _check_ids(entry: CacheEntry) -> None:
@@ -534,23 +564,47 @@ def _check_ids(entry: CacheEntry) -> None:
         seen.add(o.id)
 
 
+def entry_items(entry: CacheEntry) -> int:
+    """How many observations a result holds (its provenance's ``items``)."""
+    return len(entry.objects) + len(entry.speech) + len(entry.events) + len(entry.masks)
+
+
 def _merge(ctx: VideoContext, entry: CacheEntry) -> None:
     """Add one result to the record, or mark it failed (and add nothing) when its object ids
-    clash with another perceiver's or its events name objects that are in neither."""
+    clash with another perceiver's, its events or masks name objects that are in neither, or
+    its masks are not at the video's full resolution."""
     existing = {o.id for o in ctx.objects}
     clash = [o.id for o in entry.objects if o.id in existing]
     if clash:
         entry.provenance.status = "failed"
         entry.provenance.reason = f"object ids already used by another perceiver: {clash[:5]}"
         return
-    unknown = unknown_object_ids(entry.events, existing | {o.id for o in entry.objects})
-    if unknown:
+    known = existing | {o.id for o in entry.objects}
+    masked = dict.fromkeys(m.object_id for m in entry.masks)
+    for what, unknown in (
+        ("events", unknown_object_ids(entry.events, known)),
+        ("masks", [oid for oid in masked if oid not in known]),
+    ):
+        if unknown:
+            entry.provenance.status = "failed"
+            entry.provenance.reason = f"{what} name object ids not in the record: {unknown[:5]}"
+            return
+    size = (ctx.video.height, ctx.video.width)
+    wrong = next((m for m in entry.masks if m.mask.size != size), None)
+    if wrong is not None:
+        h, w = wrong.mask.size
         entry.provenance.status = "failed"
-        entry.provenance.reason = f"events name object ids not in the record: {unknown[:5]}"
+        entry.provenance.reason = (
+            f"mask of {wrong.object_id} at {wrong.t:g} s is {w}x{h}; expected the video's "
+            f"full resolution {size[1]}x{size[0]}"
+        )
         return
     ctx.objects.extend(o.model_copy(deep=True) for o in entry.objects)
     ctx.speech.extend(s.model_copy(deep=True) for s in entry.speech)
     ctx.events.extend(e.model_copy(deep=True) for e in entry.events)
+    by_id = {o.id: o for o in ctx.objects}
+    for m in entry.masks:
+        attach_mask(by_id[m.object_id], m.t, m.mask.model_copy(deep=True))
 
 
 def textualize(
@@ -560,6 +614,11 @@ def textualize(
     progress: bool = False,
     cache: bool = True,
     strict: bool = False,
+    on_event: OnEvent | Iterable[OnEvent] | None = None,
 ) -> VideoContext:
-    """Turn a video into its record with a profile (default: ``offline``)."""
-    return Pipeline(profile, cache=cache, strict=strict, progress=progress).run(path)
+    """Turn a video into its record with a profile: a built-in name (default ``offline``), a
+    YAML path or a `Profile`. `progress` shows it on stderr; `on_event` receives the typed
+    progress events (`vidchat.pipeline.events`); `cache=False` recomputes every perceiver;
+    `strict=True` makes any perceiver's failure a `PipelineError`."""
+    pipeline = Pipeline(profile, cache=cache, strict=strict, progress=progress)
+    return pipeline.run(path, on_event=on_event)

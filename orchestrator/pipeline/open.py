@@ -14,15 +14,23 @@ from vidchat.kernel.record import VideoContext
 from vidchat.pipeline.core import textualize
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from vidchat.pipeline.events import OnEvent
     from vidchat.pipeline.profiles import Profile
 
 __all__ = ["open_context"]
 
 
 def open_context(
-    target: str | Path, profile: str | Profile | None = None, progress: bool = True
+    target: str | Path,
+    profile: str | Profile | None = None,
+    progress: bool = True,
+    *,
+    on_event: OnEvent | Iterable[OnEvent] | None = None,
 ) -> VideoContext:
-    """A saved record (``*.json``) or a video, textualized with `profile` (through the cache).
+    """A saved record (``*.json``) or a video, textualized with `profile` (through the cache;
+    `on_event` receives its progress events).
 
     This is ``vidchat.open``: every command that takes "a video or a record" reads it here.
     """
@@ -43,4 +51,4 @@ def open_context(
             ) from None
         except (ValueError, UnicodeDecodeError) as e:
             raise InputError(str(e)) from None
-    return textualize(path, profile=profile, progress=progress)
+    return textualize(path, profile=profile, progress=progress, on_event=on_event)

@@ -30,6 +30,7 @@ How results merge (the record never holds the same thing twice):
 - events (OCR text, tags, captions…): the same kind and text overlapping an existing event
   widens that event; anything else is added with ``data["zoom"]`` naming the zoom.
 - speech: a zoomed segment is added unless half of it overlaps speech already in the record.
+- masks (`ObjectMask`, e.g. sam2): onto the track of the object they name (`attach_mask`).
 
 The record keeps a `ZoomRun` per zoom (window, rate, perceivers with their provenance, what
 was added or refined); zooming the identical window, rate and perceivers again changes nothing.
@@ -54,6 +55,7 @@ from vidchat.kernel.cache import Cache, CacheEntry, cache_key
 from vidchat.kernel.errors import ConfigError, InputError, PerceiverSkipped
 from vidchat.kernel.record import (
     Event,
+    ObjectMask,
     ObjectTrack,
     Provenance,
     SpeechSegment,
@@ -61,9 +63,11 @@ from vidchat.kernel.record import (
     VideoContext,
     VideoInfo,
     ZoomRun,
+    attach_mask,
 )
 from vidchat.kernel.video import Sampling, decode_frames, load_audio, output_size, probe
-from vidchat.perceivers.base import Frame, Perceiver
+from vidchat.perceivers.base import Frame, FrameStreamName, Perceiver
+from vidchat.pipeline.core import entry_items, plan_levels
 from vidchat.pipeline.profiles import Profile, load_profile
 
 __all__ = [
@@ -106,7 +110,7 @@ class ZoomResult:
 
     def summary(self) -> str:
         """One line: window, rate, each perceiver's status, what was added."""
-        from vidchat.text.render import fmt_span
+        from vidchat.kernel.timecode import fmt_span
 
         r = self.run
         parts = []
@@ -124,6 +128,8 @@ class ZoomResult:
             f"+{r.events_added} events",
             f"+{r.speech_added} speech",
         ]
+        if r.masks_added:
+            added.append(f"+{r.masks_added} masks")
         head = f"{r.id} {fmt_span(r.start, r.end)} at {r.fps:g} fps"
         if self.reused:
             head += " (already in the record)"
@@ -155,7 +161,7 @@ class _WindowMedia:
         self._audio_done = False
         self._used = False
 
-    def _stream(self) -> Iterator[tuple[str, Frame]]:
+    def _stream(self) -> Iterator[tuple[FrameStreamName, Frame]]:
         import cv2
 
         if self._used:
@@ -196,10 +202,10 @@ class _WindowMedia:
             raise ValueError("a perceiver that declares both streams reads media.frames_all()")
         return (f for _, f in self._stream())
 
-    def frames_all(self) -> Iterator[tuple[str, Frame]]:
+    def frames_all(self) -> Iterator[tuple[FrameStreamName, Frame]]:
         if not self.declared & {"slow", "fast"}:
             raise ValueError("no frame stream was declared in the perceiver's inputs")
-        return self._stream()  # type: ignore[return-value]
+        return self._stream()
 
     def audio(self) -> np.ndarray | None:
         if "audio" not in self.declared:
@@ -232,6 +238,8 @@ def _shift_obs(obs: Any, dt: float) -> Any:
                 "trajectory": traj,
             }
         )
+    if isinstance(obs, ObjectMask):
+        return obs.model_copy(update={"t": m(obs.t)})
     if isinstance(obs, SpeechSegment):
         words = (
             [w.model_copy(update={"start": m(w.start), "end": m(w.end)}) for w in obs.words]
@@ -259,12 +267,12 @@ def clip_to_window(ctx: VideoContext, start: float, end: float) -> VideoContext:
         out.objects.append(_shift_obs(clipped, -start))
     for s in ctx.speech:
         if s.end >= start and s.start <= end:
-            c = s.model_copy(update={"start": max(s.start, start), "end": min(s.end, end)})
-            out.speech.append(_shift_obs(c, -start))
+            seg = s.model_copy(update={"start": max(s.start, start), "end": min(s.end, end)})
+            out.speech.append(_shift_obs(seg, -start))
     for e in ctx.events:
         if e.end >= start and e.start <= end:
-            c = e.model_copy(update={"start": max(e.start, start), "end": min(e.end, end)})
-            out.events.append(_shift_obs(c, -start))
+            ev = e.model_copy(update={"start": max(e.start, start), "end": min(e.end, end)})
+            out.events.append(_shift_obs(ev, -start))
     return out
 
 
@@ -439,6 +447,15 @@ def merge_results(
                 continue
             ctx.speech.append(s)
             new_speech.append(s)
+    # Masks go on the tracks of the objects they name (renamed like the events' ids); a mask
+    # on an object the record does not hold (it cannot happen: ids come from upstream) is
+    # dropped rather than invented into an object.
+    by_id = {o.id: o for o in ctx.objects}
+    for en in entries:
+        for mk in en.masks:
+            track = by_id.get(id_map.get(mk.object_id, mk.object_id))
+            if track is not None and attach_mask(track, mk.t, mk.mask) is not None:
+                run.masks_added += 1
     run.events_added = len(new_events)
     run.speech_added = len(new_speech)
     ctx.sort()
@@ -446,24 +463,6 @@ def merge_results(
 
 
 # ------------------------------------------------------------------------------------ running
-
-
-def _levels(names: list[str], classes: dict[str, type[Perceiver]]) -> list[list[str]]:
-    """Dependency levels among the chosen perceivers; dependencies that were not chosen are
-    read from the record (they are not re-run)."""
-    done: set[str] = set()
-    levels: list[list[str]] = []
-    remaining = list(names)
-    while remaining:
-        level = [
-            n for n in remaining if all(d in done or d not in names for d in classes[n].requires)
-        ]
-        if not level:
-            raise ConfigError(f"perceivers depend on each other in a cycle: {', '.join(remaining)}")
-        levels.append(level)
-        done.update(level)
-        remaining = [n for n in remaining if n not in level]
-    return levels
 
 
 def _digest(obj: Any) -> str:
@@ -551,7 +550,9 @@ class Zoomer:
         upstream = clip_to_window(ctx, start, end)
         entries: dict[str, CacheEntry] = {}
         with self._lock:
-            for level in _levels(names, classes):
+            # Dependencies that were not chosen are read from the record (not re-run).
+            given = {d for cls in classes.values() for d in cls.requires} - set(names)
+            for level in plan_levels(classes, given=given):
                 jobs = []
                 for n in level:
                     base = dict(prof.perceivers.get(n) or {})
@@ -613,7 +614,7 @@ class Zoomer:
     def _check_window(
         ctx: VideoContext, start: float, end: float, fps: float
     ) -> tuple[float, float]:
-        from vidchat.text.render import fmt_time
+        from vidchat.kernel.timecode import fmt_time
 
         if not 0 < fps <= MAX_ZOOM_FPS:
             raise InputError(f"zoom fps must be above 0 and at most {MAX_ZOOM_FPS:g}, got {fps:g}")
@@ -692,10 +693,12 @@ class Zoomer:
                     entry.speech.append(_shift_obs(obs, start))
                 elif isinstance(obs, Event):
                     entry.events.append(_shift_obs(obs, start))
+                elif isinstance(obs, ObjectMask):
+                    entry.masks.append(_shift_obs(obs, start))
                 else:
                     raise TypeError(
                         f"perceiver yielded {type(obs).__name__}; expected "
-                        "ObjectTrack, SpeechSegment or Event"
+                        "ObjectTrack, SpeechSegment, Event or ObjectMask"
                     )
         except PerceiverSkipped as e:
             entry = CacheEntry(key=key, provenance=prov)
@@ -707,7 +710,7 @@ class Zoomer:
             entry = CacheEntry(key=key, provenance=prov)
             prov.status, prov.reason = "failed", f"{type(e).__name__}: {e}".strip()
         prov.seconds = round(time.perf_counter() - t0, 3)
-        prov.items = len(entry.objects) + len(entry.speech) + len(entry.events)
+        prov.items = entry_items(entry)
         if self.cache is not None and prov.status != "failed":
             self.cache.put(entry)
         return entry

@@ -23,6 +23,7 @@ class Brightness(Perceiver):
     name = "brightness"
     version = "1"
     Options = BrightnessOptions
+    options: BrightnessOptions
     inputs = frozenset({"slow", "fast"})
     calls = 0
 

@@ -17,6 +17,7 @@ Each generator's docstring says what the file is and what a reader should make o
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -37,12 +38,14 @@ __all__ = [
     "HUGE_DURATION_UNITS",
     "SHOT_CUT_TIMES",
     "SPECIAL_FILES",
+    "X264",
     "anamorphic",
     "audio_only",
     "color_pattern",
     "corrupt_middle",
     "decode_frames",
     "directory",
+    "ffmpeg",
     "ffprobe",
     "frame_times",
     "growing_mkv",
@@ -88,6 +91,16 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
 
 def _ffmpeg(*args: str) -> None:
     _run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args])
+
+
+# For tests that encode clips of their own the way the generators do.
+X264 = _X264
+
+
+def ffmpeg(*args: str) -> None:
+    """Run ffmpeg quietly on `args` (outputs overwritten); FFmpegError with its stderr if it
+    fails."""
+    _ffmpeg(*args)
 
 
 def _fresh(dest: Path, name: str) -> Path:
@@ -559,7 +572,7 @@ AWKWARD: dict[str, Callable[[Path], Path]] = {
     "second_track_speech": second_track_speech,
     "png_as_mp4": png_as_mp4,
     "corrupt_middle": corrupt_middle,
-    **{f"name_{k}": (lambda d, k=k: named(d, k)) for k in AWKWARD_NAMES},
+    **{f"name_{k}": functools.partial(named, key=k) for k in AWKWARD_NAMES},
     **SPECIAL_FILES,
 }
 """Every generator by name; each takes a destination folder and returns the path it made."""

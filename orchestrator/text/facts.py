@@ -68,7 +68,7 @@ _ATTRIBUTE_WORDS = {
 
 
 def _fmt(t: float) -> str:
-    from vidchat.text.render import fmt_time
+    from vidchat.kernel.timecode import fmt_time
 
     return fmt_time(t)
 

@@ -29,6 +29,10 @@ from dataclasses import dataclass, field
 
 from vidchat.kernel.record import ObjectTrack, VideoContext
 
+# The one timecode formatter; the `as` form re-exports it for code that still imports it here.
+from vidchat.kernel.timecode import fmt_span as fmt_span
+from vidchat.kernel.timecode import fmt_time as fmt_time
+
 TokenCounter = Callable[[str], int]
 
 MAX_VISIBLE_IDS = 12  # ids listed per "visible" line before "+N more"
@@ -65,19 +69,6 @@ def estimate_tokens(text: str) -> int:
         s = m.group()
         n += math.ceil(len(s) / 5) if s[0].isalpha() else 1
     return n
-
-
-def fmt_time(t: float) -> str:
-    """Seconds as ``mm:ss`` (``h:mm:ss`` from one hour on)."""
-    t = max(0.0, t)
-    s = int(t)
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
-
-
-def fmt_span(a: float, b: float) -> str:
-    return fmt_time(a) if fmt_time(a) == fmt_time(b) else f"{fmt_time(a)}–{fmt_time(b)}"
 
 
 def quote(text: str) -> str:

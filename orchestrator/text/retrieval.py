@@ -31,9 +31,11 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.models import cache_dir, resolve
 from vidchat.kernel.record import atomic_write_bytes
+from vidchat.kernel.timecode import parse_timecode, timecode_or_none
 
 if TYPE_CHECKING:
     import numpy as np
+    from sentence_transformers import SentenceTransformer
     from vidchat.kernel.record import VideoContext
 
 __all__ = [
@@ -75,7 +77,9 @@ class Window(Protocol):
 class Embedder(Protocol):
     """Turns texts into L2-normalized vectors; `identity` changes when the weights change."""
 
-    identity: str
+    # Read-only: an embedder may compute it lazily (a cached property), and nothing sets it.
+    @property
+    def identity(self) -> str: ...
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -124,13 +128,10 @@ _END_RE = re.compile(r"\b(?:at|in|near)\s+the\s+(?:very\s+)?end\b", re.I)
 
 
 def _point_seconds(text: str) -> float:
+    """Seconds of a clock time (checked by `_valid_clock` first) or a spoken duration."""
     text = text.strip()
     if ":" in text:
-        parts = [float(p) for p in text.split(":")]
-        seconds = 0.0
-        for p in parts:
-            seconds = seconds * 60 + p
-        return seconds
+        return parse_timecode(text)
     total = 0.0
     for value, unit in _UNIT_RE.findall(text):
         scale = 3600 if unit[0].lower() == "h" else 60 if unit[0].lower() == "m" else 1
@@ -140,7 +141,7 @@ def _point_seconds(text: str) -> float:
 
 def _valid_clock(text: str) -> bool:
     # "12:75" is not a time; the first field of h:mm:ss or mm:ss is free.
-    return all(float(p) < 60 for p in text.strip().split(":")[1:])
+    return timecode_or_none(text) is not None
 
 
 def parse_time_mentions(question: str, duration: float | None = None) -> list[TimeSpan]:
@@ -193,14 +194,14 @@ class SentenceEmbedder:
         self.name = model
         self.batch_size = batch_size
         self._resolved = resolve(model)
-        self._model: object | None = None
+        self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
 
     @functools.cached_property
-    def identity(self) -> str:  # type: ignore[override]
+    def identity(self) -> str:
         return self._resolved.identity
 
-    def _load(self) -> object:
+    def _load(self) -> SentenceTransformer:
         with self._lock:
             if self._model is None:
                 r = self._resolved
@@ -226,7 +227,7 @@ class SentenceEmbedder:
         import numpy as np
 
         model = self._load()
-        vectors = model.encode(  # type: ignore[attr-defined]
+        vectors = model.encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,

@@ -16,7 +16,7 @@ from pathlib import Path
 from vidchat.apps.batch import MANIFEST_NAME, comparable_record
 from vidchat.kernel.record import Event
 from vidchat.perceivers.base import Media, Perceiver, PerceiverOptions
-from vidchat.testing.videos import _X264, _ffmpeg
+from vidchat.testing.videos import X264, ffmpeg
 
 
 class PauseOptions(PerceiverOptions):
@@ -74,8 +74,8 @@ def good_videos(dest: Path, n: int = 6) -> list[Path]:
     for i in range(n):
         p = dest / f"good_{i}.mp4"
         src = sources[i % len(sources)]
-        _ffmpeg("-t", f"{1 + 0.5 * (i % 3)}", "-f", "lavfi", "-i", f"{src}=s=160x120:r=10",
-                *_X264, "-pix_fmt", "yuv420p", str(p))  # fmt: skip
+        ffmpeg("-t", f"{1 + 0.5 * (i % 3)}", "-f", "lavfi", "-i", f"{src}=s=160x120:r=10",
+                *X264, "-pix_fmt", "yuv420p", str(p))  # fmt: skip
         out.append(p)
     return out
 

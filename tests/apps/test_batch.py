@@ -24,7 +24,7 @@ from vidchat.apps.batch import (
 from vidchat.cli.batch import main as batch_main
 from vidchat.kernel.record import VideoContext
 from vidchat.pipeline.profiles import parse_profile
-from vidchat.testing.videos import _X264, _ffmpeg
+from vidchat.testing.videos import X264, ffmpeg
 from vidchat.text.render import render
 
 from tests.apps.batch_helpers import good_videos, manifest_rows, profile_dict
@@ -106,7 +106,7 @@ def test_local_batch_outputs_manifest_and_resume(videos, tmp_path, cache_dir):
     (out / "good_0.txt").unlink()
     changed = videos[1].parent / "changed" / "good_1.mp4"
     changed.parent.mkdir(exist_ok=True)
-    _ffmpeg("-t", "1", "-f", "lavfi", "-i", "color=c=red:s=160x120:r=10", *_X264, str(changed))
+    ffmpeg("-t", "1", "-f", "lavfi", "-i", "color=c=red:s=160x120:r=10", *X264, str(changed))
     s = run_batch([videos[0], changed, videos[2]], out, profile=SHOTS, resume=True)
     assert (s.skipped, s.ok) == (1, 2)
     rows = manifest_rows(out)

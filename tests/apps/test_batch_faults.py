@@ -21,7 +21,7 @@ import pytest
 from vidchat.apps.batch import run_batch
 from vidchat.kernel.record import VideoContext
 from vidchat.pipeline.profiles import parse_profile
-from vidchat.testing.videos import _X264, AWKWARD, _ffmpeg
+from vidchat.testing.videos import AWKWARD, X264, ffmpeg
 
 from tests.apps.batch_helpers import (
     assert_same_outputs,
@@ -55,20 +55,20 @@ def _extra_awkward(dest: Path) -> dict[str, Path]:
     out = {}
     dest.mkdir(parents=True, exist_ok=True)
     p = dest / "really_mp4.avi"  # a valid mp4 with another container's extension
-    _ffmpeg("-f", "lavfi", "-i", "testsrc=s=160x96:r=10:d=1", *_X264, "-f", "mp4", str(p))
+    ffmpeg("-f", "lavfi", "-i", "testsrc=s=160x96:r=10:d=1", *X264, "-f", "mp4", str(p))
     out["wrong_extension"] = p
     fifo = dest / "pipe.mp4"
     os.mkfifo(fifo)
     out["fifo"] = fifo
     p = dest / "hang_ffprobe.mp4"  # see `hanging_ffprobe`
-    _ffmpeg("-f", "lavfi", "-i", "testsrc=s=160x96:r=10:d=1", *_X264, str(p))
+    ffmpeg("-f", "lavfi", "-i", "testsrc=s=160x96:r=10:d=1", *X264, str(p))
     out["hang_ffprobe"] = p
     p = dest / "stall_model.mp4"  # content of its own: a cached result would not hang
-    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x96:r=10:d=1.3", *_X264, str(p))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x96:r=10:d=1.3", *X264, str(p))
     out["stall_model"] = p
     out["missing"] = dest / "gone.mp4"
     p = dest / "space name tiny 2x2.mp4"  # smallest frame size x264 takes, with spaces
-    _ffmpeg("-f", "lavfi", "-i", "color=c=white:s=2x2:r=5:d=1", *_X264, str(p))
+    ffmpeg("-f", "lavfi", "-i", "color=c=white:s=2x2:r=5:d=1", *X264, str(p))
     out["tiny_2x2"] = p
     return out
 

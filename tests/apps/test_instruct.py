@@ -20,7 +20,7 @@ from vidchat.apps.instruct import (
 )
 from vidchat.cli.instruct import main, run_instruct
 from vidchat.kernel.errors import InputError
-from vidchat.text.render import fmt_time
+from vidchat.kernel.timecode import fmt_time
 
 from tests.conversation.chat_helpers import ScriptedChatModel, small_record
 
@@ -223,7 +223,7 @@ def test_cli_writes_grounded_data_from_saved_records(tmp_path, capsys):
 def test_real_local_llm_writes_a_description():
     """SmolLM2-135M (shipped): weak, but the whole LLM path runs and yields usable text."""
     from vidchat.kernel.llm_config import LLMConfig
-    from vidchat.llm.client import make_chat_model
+    from vidchat.llm.factory import make_chat_model
 
     model = make_chat_model(LLMConfig(model="llm:smollm2-135m", max_tokens=80, temperature=0.0))
     text = llm_description(small_record(), model, budget_tokens=600)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from vidchat.cli.segment import object_masks, resolve_object, run, write_png, write_rle
 from vidchat.kernel.errors import InputError
-from vidchat.kernel.record import Event, ObjectTrack, TrackPoint, VideoContext
+from vidchat.kernel.record import Event, ObjectTrack, TrackPoint, VideoContext, attach_mask
 from vidchat.perceivers.sam2_masks import decode_rle, encode_rle
 
 from tests.media import video_info
@@ -26,6 +26,7 @@ def _obj(oid: str, t0: float, t1: float, **attrs) -> ObjectTrack:
 
 
 def _mask_event(oid: str, t: float, mask: np.ndarray) -> Event:
+    """A mask as records of schema 1.0/1.1 held it: an event with JSON counts (fast frame)."""
     rle = encode_rle(mask)
     return Event(start=t, end=t, kind="mask", text="m", source="sam2", objects=[oid],
                  data={"rle": json.dumps(rle.counts), "height": mask.shape[0],
@@ -45,8 +46,8 @@ def ctx() -> VideoContext:
     )
     c.events.append(Event(start=2, end=3, kind="object_description", text="a brown dog running",
                           source="region_caption", objects=["dog#1"]))  # fmt: skip
-    for t in (1.0, 0.5, 1.5):
-        c.events.append(_mask_event("person#2", t, rng.random((6, 8)) > 0.5))
+    for t in (1.0, 0.5, 1.5):  # masks on the track, at the video's 320x240
+        attach_mask(c.object("person#2"), t, encode_rle(rng.random((240, 320)) > 0.5))
     return c
 
 
@@ -78,6 +79,38 @@ def test_export_png_and_rle(ctx, tmp_path) -> None:
     assert data["frames"][0]["rle"]["counts"] == masks.masks[0][1].counts
     with pytest.raises(InputError, match=r"no masks of dog#1 .*sam2 did not run"):
         object_masks(ctx, "dog#1")
+    with pytest.raises(InputError, match=r"no object 'cat#1' in the record"):
+        object_masks(ctx, "cat#1")
+
+
+def test_segment_reads_an_older_record_with_mask_events(tmp_path) -> None:
+    """A 1.1 record (masks as events, 8x6 fast-frame pixels) saved before the upgrade: the
+    command reads it and exports full-resolution (320x240) masks from the tracks."""
+    rng = np.random.default_rng(1)
+    small = {t: rng.random((6, 8)) > 0.5 for t in (0.5, 1.0)}
+    old = VideoContext(video=video_info(), objects=[_obj("person#2", 0.5, 9.0)])
+    data = json.loads(old.to_json())
+    data["schema_version"] = "1.1"
+    data["events"] = [
+        json.loads(_mask_event("person#2", t, m).model_dump_json()) for t, m in small.items()
+    ]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    out = tmp_path / "png"
+    args = argparse.Namespace(
+        video=str(path), object="person#2", output=str(out), format="png", profile=None,
+        sam2_model=None, sam2_config=None, quiet=True,
+    )  # fmt: skip
+    assert run(args) == 0
+    from PIL import Image
+
+    index = json.loads((out / "index.json").read_text())["frames"]
+    assert [f["t"] for f in index] == [0.5, 1.0]
+    for f, m in zip(index, small.values(), strict=True):
+        full = np.asarray(Image.open(out / f["file"])) > 127
+        assert full.shape == (240, 320)
+        # every full-resolution pixel takes its fast-frame pixel's value (40x40 blocks)
+        assert np.array_equal(full, np.kron(m, np.ones((40, 40), bool)))
 
 
 @pytest.mark.slow

@@ -12,11 +12,12 @@ import threading
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
-from vidchat.conversation.session import ChatSession, parse_citations, parse_object_ids
+from vidchat.conversation.citations import parse_citations, parse_object_ids
+from vidchat.conversation.session import ChatSession
 from vidchat.kernel.errors import ConfigError, InputError
 from vidchat.kernel.llm_config import LLMConfig
 from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment
-from vidchat.llm.client import LLMError
+from vidchat.llm.errors import LLMError
 from vidchat.prompts import load_prompt, unescape_data
 from vidchat.text.render import estimate_tokens
 
@@ -193,7 +194,10 @@ def test_long_conversation_stays_within_budget_keeping_header_and_objects():
         system = model.calls[-1].messages[0].content
         assert header in system
         assert s.rendered.objects in system  # the whole object list, every turn
-        assert model.calls[-1].messages[-1].content.startswith(f"Question number {i}:")
+        # (after any facts computed for it: "what does person#1 do" gets what the record has)
+        assert model.calls[-1].messages[-1].content.endswith(
+            f"Question number {i}: what does person#1 do next, and where is dog#1?"
+        )
     plan = s.last_plan
     assert plan.turns_verbatim >= 1
     assert plan.turns_verbatim + plan.turns_summarized + plan.turns_dropped == 29
@@ -433,7 +437,7 @@ _SPEECH_RECORD = """TIMELINE (10 s windows):
     ],
 )
 def test_a_quoted_passage_verifies_the_one_line_that_holds_it(quote, line):
-    from vidchat.conversation.session import verify_evidence
+    from vidchat.conversation.evidence import verify_evidence
 
     (ev,) = verify_evidence([quote], _SPEECH_RECORD, set())
     if line is None:

@@ -84,7 +84,8 @@ def test_a_reply_without_evidence_gets_the_lines_its_answer_reproduces():
     ],
 )
 def test_evidence_survives_format_slips(reply):
-    from vidchat.conversation.session import split_reply, verify_evidence
+    from vidchat.conversation.evidence import verify_evidence
+    from vidchat.conversation.reply import split_reply
 
     quotes, answer = split_reply(reply)
     assert answer == "Yes."

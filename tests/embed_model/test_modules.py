@@ -107,9 +107,9 @@ def test_encoder_shipped_weights_and_feature_cache(tmp_path, feature_cache):
 
 def test_encoder_from_a_transformers_folder(tmp_path):
     """Any transformers image model by path: a tiny ViT built and saved here."""
-    from vidchat.llm.client import _import_transformers
+    from vidchat.llm.local import import_transformers
 
-    transformers = _import_transformers()
+    transformers = import_transformers()
     cfg = transformers.ViTConfig(
         image_size=32, patch_size=8, hidden_size=24, num_hidden_layers=1,
         num_attention_heads=2, intermediate_size=32,

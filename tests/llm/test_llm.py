@@ -14,17 +14,13 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.llm_config import LLMConfig
-from vidchat.llm import client as llm
-from vidchat.llm.client import (
-    LLMError,
-    describe,
-    export_transformers_folder,
-    invoke_chat,
-    make_chat_model,
-    resolve_llm_config,
-    stream_chat,
-    token_counter,
-)
+from vidchat.llm.config import describe, key_variable, resolve_llm_config
+from vidchat.llm.errors import LLMError
+from vidchat.llm.factory import make_chat_model
+from vidchat.llm.local import export_transformers_folder
+from vidchat.llm.local_chat import LocalServerChatModel
+from vidchat.llm.streaming import invoke_chat, stream_chat
+from vidchat.llm.tokens import token_counter
 
 from tests.llm.llm_servers import (
     Hang,
@@ -277,7 +273,7 @@ def test_openai_key_is_never_sent_to_an_unconfigured_endpoint(monkeypatch, capsy
         configs.append(resolve_llm_config())
         monkeypatch.delenv("OPENAI_BASE_URL")
         for cfg in configs:
-            assert llm.key_variable(cfg) is None
+            assert key_variable(cfg) is None
             assert invoke_chat(make_chat_model(cfg), MSGS).content == "hi"
             assert SECRET not in describe(cfg)
     assert len(s.seen) == len(configs)
@@ -328,9 +324,9 @@ def test_the_openai_backend_talks_only_to_openai(monkeypatch):
 def test_the_local_server_never_gets_a_users_key(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     cfg = LLMConfig(model="llm:smollm2-135m", api_key_env="OPENAI_API_KEY")
-    assert llm.key_variable(cfg) is None
+    assert key_variable(cfg) is None
     model = make_chat_model(cfg)
-    assert isinstance(model, llm.LocalServerChatModel)
+    assert isinstance(model, LocalServerChatModel)
     assert SECRET not in describe(cfg) and SECRET not in repr(model)
 
 
@@ -485,27 +481,6 @@ def test_closing_the_generator_closes_the_http_stream():
 # ------------------------------------------------------------------------------------------
 # A real OpenAI-compatible server: transformers serve (slow)
 # ------------------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_converted_folder_is_cached(tmp_path, monkeypatch):
-    # For transformers serve and embed_model: the GGUF as a transformers folder, converted once.
-    monkeypatch.setenv("VIDCHAT_CACHE", str(tmp_path / "cache"))
-    from vidchat.kernel.models import resolve
-
-    resolved = resolve("llm:smollm2-135m")
-    folder = llm._transformers_folder(resolved)
-    assert folder == llm._cached_folder_for(resolved)
-    assert llm._folder_matches(folder, resolved.identity)
-    assert not llm._folder_matches(folder, resolved.identity + "-other-weights")
-
-    def no_conversion(*a, **k):
-        raise AssertionError("converted again")
-
-    monkeypatch.setattr(llm, "_convert_gguf", no_conversion)
-    assert llm._transformers_folder(resolved) == folder
-    out = export_transformers_folder("llm:smollm2-135m", tmp_path / "export")
-    assert (out / "config.json").is_file()
 
 
 @pytest.fixture(scope="module")

@@ -17,16 +17,12 @@ import pytest
 from langchain_core.messages import HumanMessage
 from vidchat.kernel.llm_config import LLMConfig
 from vidchat.kernel.models import resolve
-from vidchat.llm.client import (
-    LLMError,
-    LocalServerChatModel,
-    invoke_chat,
-    make_chat_model,
-    prefill,
-    stream_chat,
-    token_counter,
-)
+from vidchat.llm.errors import LLMError
+from vidchat.llm.factory import make_chat_model, prefill
+from vidchat.llm.local_chat import LocalServerChatModel
 from vidchat.llm.server import LlamaServer, ServerSpec, running_servers
+from vidchat.llm.streaming import invoke_chat, stream_chat
+from vidchat.llm.tokens import token_counter
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOL = "llm:smollm2-135m"

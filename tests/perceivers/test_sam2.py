@@ -8,14 +8,14 @@ the perceiver's real path (`build_sam2_video_predictor`). The detector is the re
 
 from __future__ import annotations
 
-import json
+import math
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from vidchat.kernel.errors import ConfigError
-from vidchat.kernel.record import RLE, Event, VideoContext
+from vidchat.kernel.record import Event, VideoContext, track_box_at, track_masks
 from vidchat.kernel.samples import sample_path
 from vidchat.perceivers.sam2_masks import (
     SAM2Perceiver,
@@ -183,29 +183,39 @@ def test_tiny_sam2_tracks_every_detected_object(tiny_sam2, tmp_path, cache_dir) 
     assert prov["sam2"].status == "ok", prov["sam2"].reason
     assert ctx.objects, "the detector found nobody in vtest's first 5 s"
     ids = {o.id for o in ctx.objects}
-    masks = [e for e in ctx.events if e.kind == "mask"]
-    tracks = [e for e in ctx.events if e.kind == "mask_track"]
-    # Ids are the detector's; every tracked object has masks and one summary.
-    assert {e.objects[0] for e in masks} == ids
-    assert sorted(e.objects[0] for e in tracks) == sorted(ids)
-    fast_times = sorted({e.start for e in masks})
-    assert len(fast_times) >= 9  # 5 s at 2 fps
+    assert not [e for e in ctx.events if e.kind == "mask"]  # masks live on the tracks (1.2)
+    tracks = {e.objects[0]: e for e in ctx.events if e.kind == "mask_track"}
+    # Ids are the detector's; every tracked object has masks on its track and one summary.
+    assert sorted(tracks) == sorted(ids)
+    # The clip's fast frames (5 s at 2 fps), every one a multiple of 0.5 s.
+    fast_times = [i * 0.5 for i in range(10)]
     for o in ctx.objects:
-        own = sorted(e.start for e in masks if e.objects == [o.id])
-        assert own[0] == pytest.approx(o.first_seen)
-        assert own[-1] <= o.last_seen + 1e-6
-        # one mask per fast frame the object lives in (no gaps, no duplicates at chunk seams)
-        expected = [t for t in fast_times if o.first_seen - 1e-6 <= t <= o.last_seen + 1e-6]
-        assert own == pytest.approx(expected)
-    for e in masks:
-        rle = mask_from_event(e)
-        assert rle.size == (e.data["height"], e.data["width"]) == (288, 384)
-        m = decode_rle(rle)
-        assert encode_rle(m) == rle  # RLE round trip
-        assert e.data["area_frac"] == pytest.approx(m.mean(), abs=1e-5)
+        own = track_masks(o)
+        assert own, f"{o.id} has no masks"
+        times = [t for t, _ in own]
+        assert times[0] == pytest.approx(o.first_seen)  # the prompt frame: the detector's point
+        assert times[-1] <= o.last_seen + 1e-6 and times == sorted(set(times))
+        lifetime = [t for t in fast_times if o.first_seen - 1e-3 <= t <= o.last_seen + 1e-3]
+        assert all(any(abs(t - f) < 1e-3 for f in lifetime) for t in times)
+        summary = tracks[o.id].data
+        # SAM-2 saw the object on every fast frame of its lifetime (its summary counts them);
+        # each visible mask is on the track, and so is every mask on a detector point.
+        assert summary["frames"] == len(lifetime)
+        visible = [m for _, m in own if m.area()]
+        assert len(visible) == summary["visible_frames"]
+        detector_only = o.model_copy(
+            update={"trajectory": [p for p in o.trajectory if p.score is not None]}
+        )
+        for p in o.trajectory:
+            if p.mask is None:
+                continue
+            assert p.mask.size == (576, 768)  # vtest's full resolution, not the 384 px frame
+            m = decode_rle(p.mask)
+            assert encode_rle(m) == p.mask  # RLE round trip
+            if p.score is None:  # a point added for its mask: on the detector's path
+                assert m.any()
+                assert p.box == pytest.approx(track_box_at(detector_only, p.t, math.inf))
     # The record, saved and loaded, keeps the masks intact.
     path = ctx.save(tmp_path / "rec.json")
     again = VideoContext.load(path)
-    e0 = next(e for e in again.events if e.kind == "mask")
-    assert isinstance(mask_from_event(e0), RLE)
-    assert json.loads(str(e0.data["rle"]))  # counts are a JSON list
+    assert again == ctx and again.schema_version == "1.2"

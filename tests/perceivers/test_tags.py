@@ -131,9 +131,9 @@ def test_efficientnet_lite0_on_real_photos(tmp_path):
 
 
 def test_transformers_classifier_from_a_local_folder(tmp_path):
-    from vidchat.llm.client import _import_transformers
+    from vidchat.kernel.compat import import_transformers
 
-    tf = _import_transformers()
+    tf = import_transformers()
     import torch
 
     torch.manual_seed(0)

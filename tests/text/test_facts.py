@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from vidchat.conversation.session import ChatSession, split_reply, verify_evidence
+from vidchat.conversation.evidence import verify_evidence
+from vidchat.conversation.reply import split_reply
+from vidchat.conversation.session import ChatSession
 from vidchat.text.facts import facts_for, label_counts, objects_with, said_between, visible_at
 from vidchat.text.render import render
 

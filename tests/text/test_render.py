@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment, TrackPoint, VideoContext
-from vidchat.text.render import estimate_tokens, fmt_time, render
+from vidchat.text.render import estimate_tokens, render
 
 from tests.kernel.test_record import sample_record
 from tests.media import video_info
@@ -83,10 +83,6 @@ def test_budget_is_met_by_merging_and_dropping_whole_lines():
     starts = [ln.strip().split("–")[0] for ln in r.text.splitlines() if " speech: " in ln]
     tenths = {(int(m) * 60 + int(s)) // 600 for m, s in (t.split(":")[-2:] for t in starts)}
     assert tenths == set(range(6))
-
-
-def test_fmt_time():
-    assert fmt_time(0) == "00:00" and fmt_time(75.9) == "01:15" and fmt_time(3725) == "1:02:05"
 
 
 def test_object_level_events_fold_into_the_object_list():

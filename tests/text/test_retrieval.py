@@ -4,7 +4,8 @@ and recall on an hour-long record with planted facts (real all-MiniLM-L6-v2, mar
 from __future__ import annotations
 
 import pytest
-from vidchat.text.render import TimelineWindow, fmt_time, render
+from vidchat.kernel.timecode import fmt_time
+from vidchat.text.render import TimelineWindow, render
 from vidchat.text.retrieval import (
     RetrievalIndex,
     get_embedder,

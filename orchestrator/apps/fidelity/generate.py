@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from vidchat.apps.fidelity.truth import (
@@ -310,7 +311,8 @@ def person_sprite(name: str, height: int) -> tuple[np.ndarray, tuple[float, floa
     (cx1, cy1, cx2, cy2), (px1, py1, px2, py2) = VTEST_PERSONS[name]
     crop = Image.fromarray(vtest_frame()[cy1:cy2, cx1:cx2])
     s = height / crop.height
-    sprite = np.asarray(crop.resize((max(1, round(crop.width * s)), height), Image.LANCZOS))
+    size = (max(1, round(crop.width * s)), height)
+    sprite = np.asarray(crop.resize(size, Image.Resampling.LANCZOS))
     inner = ((px1 - cx1) * s, (py1 - cy1) * s, (px2 - cx1) * s, (py2 - cy1) * s)
     return sprite, inner
 
@@ -346,7 +348,8 @@ def object_sprite(name: str, height: int) -> tuple[np.ndarray, tuple[float, floa
         image = np.asarray(getattr(skimage.data, source)())[:, :, :3]
     crop = Image.fromarray(np.ascontiguousarray(image[cy1:cy2, cx1:cx2]))
     s = height / crop.height
-    sprite = np.asarray(crop.resize((max(1, round(crop.width * s)), height), Image.LANCZOS))
+    size = (max(1, round(crop.width * s)), height)
+    sprite = np.asarray(crop.resize(size, Image.Resampling.LANCZOS))
     inner = ((ox1 - cx1) * s, (oy1 - cy1) * s, (ox2 - cx1) * s, (oy2 - cy1) * s)
     return sprite, inner
 
@@ -383,7 +386,8 @@ class Plan:
     texts: list[TextTruth] = field(default_factory=list)
     persons: list[_PersonPlan] = field(default_factory=list)
     objects: list[_PersonPlan] = field(default_factory=list)  # moving sprites; crop = SPRITES key
-    audio: list[tuple[float, str, str]] = field(default_factory=list)  # (offset, kind, payload)
+    # (offset, kind, payload)
+    audio: list[tuple[float, Literal["speech", "music"], str]] = field(default_factory=list)
 
 
 def _q(t: float, fps: int) -> float:
@@ -524,7 +528,7 @@ def _audio_track(p: Plan) -> tuple[np.ndarray, list[SpeechTruth], list[AudioStre
         clip = clip[: len(track) - i]
         track[i : i + len(clip)] += clip * (0.5 / max(1e-6, float(np.abs(clip).max())))
         a, b = sound_bounds(track[i : i + len(clip)])
-        stretches.append(AudioStretch(start=offset + a, end=offset + b, kind=kind))  # type: ignore[arg-type]
+        stretches.append(AudioStretch(start=offset + a, end=offset + b, kind=kind))
         if kind == "speech":
             speech.append(SpeechTruth(start=offset + a, end=offset + b, text=payload))
     # Silence is whatever lies between sounds (and at both ends).

@@ -69,7 +69,10 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     return edit_distance(ref, normalize_words(hypothesis)) / len(ref)
 
 
-def iou(a: Box, b: Box) -> float:
+def iou(a: Box | tuple[float, ...], b: Box | tuple[float, ...]) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes; 0 when they do not overlap.
+
+    Record boxes arrive as `tuple[float, ...]` (`track_box_at`), truth boxes as `Box`."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
@@ -287,9 +290,9 @@ def score_objects(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> tuple[Ob
     gt_n = pr_n = det_hit = 0
     m = np.zeros((len(people), len(preds)))
     for t in times:
-        g = [(i, b) for i, p in enumerate(people) if (b := p.box_at(t)) is not None]
+        g = [(i, tb) for i, p in enumerate(people) if (tb := p.box_at(t)) is not None]
         r = [
-            (j, b) for j, o in enumerate(preds) if (b := track_box_at(o, t, max_gap)) is not None
+            (j, rb) for j, o in enumerate(preds) if (rb := track_box_at(o, t, max_gap)) is not None
         ]
         gt_n += len(g)
         pr_n += len(r)
@@ -324,15 +327,15 @@ def score_classes(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> dict[str
     max_gap = 3 * cfg.object_step + 1.0
     gts: list[PersonTruth] = [*truth.persons, *truth.objects]
     keys = {o.label for o in gts} | {o.label for o in ctx.objects}
-    keys |= {g for k in list(keys) if (g := _group(k))}
+    keys |= {group for k in list(keys) if (group := _group(k))}
     counts = {k: [0, 0, 0, 0] for k in keys}  # truth samples, found, record samples, right
 
     def same(key: str, label: str) -> bool:
         return label == key or _group(label) == key
 
     for t in times:
-        g = [(o.label, b) for o in gts if (b := o.box_at(t)) is not None]
-        r = [(o.label, b) for o in ctx.objects if (b := track_box_at(o, t, max_gap)) is not None]
+        g = [(o.label, tb) for o in gts if (tb := o.box_at(t)) is not None]
+        r = [(o.label, rb) for o in ctx.objects if (rb := track_box_at(o, t, max_gap)) is not None]
         for key, c in counts.items():
             gk = [b for label, b in g if same(key, label)]
             rk = [b for label, b in r if same(key, label)]
@@ -543,7 +546,7 @@ ROWS = [
 
 
 def _note(s: Score, label: str) -> str | None:
-    part = {
+    part: dict[str, SpeechScore | TextScore | ObjectScore | ShotScore | TagScore] = {
         "speech": s.speech,
         "text": s.text,
         "person": s.objects,

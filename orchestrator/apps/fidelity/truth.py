@@ -74,7 +74,8 @@ class PersonTruth(_Model):
         for a, b in itertools.pairwise(pts):
             if a.t <= t <= b.t:
                 f = 0.0 if b.t == a.t else (t - a.t) / (b.t - a.t)
-                return tuple(x + f * (y - x) for x, y in zip(a.box, b.box, strict=True))  # type: ignore[return-value]
+                x1, y1, x2, y2 = (p + f * (q - p) for p, q in zip(a.box, b.box, strict=True))
+                return (x1, y1, x2, y2)
         return pts[-1].box
 
 

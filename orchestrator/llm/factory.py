@@ -1,0 +1,134 @@
+"""Chat-model construction: one langchain chat model per backend and settings, built once per
+process.
+
+- ``local`` → `LocalServerChatModel` on the GGUF the config names (vidchat's llama.cpp server);
+- ``openai`` and ``openai-compatible`` → ``langchain_openai.ChatOpenAI`` with an explicit key
+  (only where `vidchat.llm.config.key_variable` allows one) and an explicit base URL.
+
+`prefill` warms the local server's prompt cache; it is a no-op for remote APIs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from urllib.parse import urlsplit
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from vidchat.kernel.errors import ConfigError
+from vidchat.kernel.llm_config import DEFAULT_LOCAL_MODEL, LLMConfig
+from vidchat.llm.config import OPENAI_BASE_URL, OPENAI_HOST, key_variable, remote_model_name
+from vidchat.llm.errors import LLMError, to_llm_error
+from vidchat.llm.local import local_model_path
+from vidchat.llm.local_chat import LOCAL_TIMEOUT_S, LocalServerChatModel
+
+__all__ = ["make_chat_model", "prefill"]
+
+# Sent to openai-compatible servers that need no key: the openai client refuses an empty one.
+_NO_KEY = "not-needed"
+
+_models: dict[str, BaseChatModel] = {}
+_models_lock = threading.Lock()
+
+
+def _api_key(config: LLMConfig) -> str:
+    env = key_variable(config)
+    key = os.environ.get(env) if env else None
+    if config.backend == "openai" and not key:
+        raise LLMError(
+            f"the openai backend needs an API key in ${env}; set it, or use "
+            "--llm local / --llm openai-compatible:URL"
+        )
+    return key or _NO_KEY
+
+
+def _base_url(config: LLMConfig) -> str:
+    if config.backend == "openai":
+        # Explicit, so that an OPENAI_BASE_URL in the environment (read by the openai client
+        # itself) cannot silently redirect a config that says "openai" - and with it the key.
+        url = config.base_url or OPENAI_BASE_URL
+        parts = urlsplit(url)
+        if parts.scheme != "https" or parts.hostname != OPENAI_HOST:
+            raise ConfigError(
+                f"the openai backend talks only to https://{OPENAI_HOST} (it sends your OpenAI "
+                f"key), got base URL {url!r}; for another endpoint use "
+                "--llm openai-compatible:URL, with #KEY_VARIABLE after it if it needs a key"
+            )
+        return url
+    if not config.base_url:
+        raise ConfigError(
+            "the openai-compatible backend needs a base URL: --llm openai-compatible:URL, "
+            "VIDCHAT_LLM_BASE_URL or llm.base_url in the profile"
+        )
+    return config.base_url
+
+
+def _cache_key(config: LLMConfig) -> str:
+    key = ""
+    env = key_variable(config)
+    if env:
+        # A changed key in the environment must give a new client, not the cached old one.
+        secret = os.environ.get(env) or ""
+        key = hashlib.sha256(secret.encode()).hexdigest()[:16]
+    return config.model_dump_json() + key
+
+
+def _build(config: LLMConfig) -> BaseChatModel:
+    if config.backend == "local":
+        path = local_model_path(config)
+        return LocalServerChatModel(
+            model_name=config.model or DEFAULT_LOCAL_MODEL,
+            model_path=str(path),
+            temperature=config.temperature,
+            max_tokens=config.max_tokens,
+            context_tokens=config.context_tokens,
+            repetition_penalty=config.repetition_penalty,
+            timeout_s=max(config.timeout_s, LOCAL_TIMEOUT_S),
+        )
+
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=remote_model_name(config),
+        # Always explicit: left unset, the openai client would read $OPENAI_API_KEY itself
+        # and send it to whatever endpoint this is.
+        api_key=_api_key(config),
+        base_url=_base_url(config),
+        timeout=config.timeout_s,
+        max_retries=config.max_retries,
+        temperature=config.temperature,
+        max_tokens=config.max_tokens,
+        # Read back by the error messages ("rejected the API key: check $VAR").
+        metadata={"vidchat_api_key_env": key_variable(config) or ""},
+    )
+
+
+def make_chat_model(config: LLMConfig) -> BaseChatModel:
+    """The chat model for `config`, built once per process and config.
+
+    A local model is served by vidchat's llama.cpp server, started on first use and shared
+    by every local model object on the same file (`vidchat.llm.server`).
+    Raises ConfigError for unusable settings and LLMError for a missing OpenAI key.
+    """
+    key = _cache_key(config)
+    with _models_lock:
+        model = _models.get(key)
+    if model is None:
+        model = _build(config)
+        with _models_lock:
+            model = _models.setdefault(key, model)
+    return model
+
+
+def prefill(model: BaseChatModel, messages: list[BaseMessage]) -> bool:
+    """Warm `model`'s prompt cache with `messages` (local server only; a no-op elsewhere,
+    since a remote API's cache is not ours to fill). Returns whether anything was done."""
+    if not isinstance(model, LocalServerChatModel):
+        return False
+    try:
+        model.prefill(messages)
+    except Exception as e:
+        raise to_llm_error(e, model) from e
+    return True

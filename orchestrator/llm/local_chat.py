@@ -1,0 +1,135 @@
+"""The local backend's chat model: a GGUF served by vidchat's own llama.cpp server
+(`vidchat.llm.server`), reached through the same OpenAI client as every other backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, PrivateAttr
+
+if TYPE_CHECKING:
+    from langchain_core.callbacks import CallbackManagerForLLMRun
+
+__all__ = ["LOCAL_TIMEOUT_S", "LocalServerChatModel"]
+
+# A local answer waits for llama.cpp to prefill the whole record before its first byte: on 2
+# busy cores a 6,000-token record can take minutes, far over a remote endpoint's timeout.
+LOCAL_TIMEOUT_S = 900.0
+
+
+class LocalServerChatModel(BaseChatModel):
+    """A GGUF model served by vidchat's own llama.cpp server (`vidchat.llm.server`), called
+    through ``langchain_openai.ChatOpenAI`` like any OpenAI-compatible endpoint.
+
+    The server starts on first use and is shared by every model object with the same file,
+    context size and threads (temperature and max_tokens travel per request). If it died, the
+    next call starts it again; the client follows it to its new port.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
+
+    model_name: str
+    model_path: str
+    temperature: float = 0.0
+    max_tokens: int = 512
+    context_tokens: int = 8192
+    repetition_penalty: float = 1.0
+    timeout_s: float = LOCAL_TIMEOUT_S
+    max_retries: int = 0  # a local failure is not transient: retrying only repeats the prefill
+
+    _client: Any = PrivateAttr(default=None)
+    _client_url: str | None = PrivateAttr(default=None)
+
+    @property
+    def _llm_type(self) -> str:
+        return "vidchat-llama-cpp-server"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "model_path": self.model_path,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "repetition_penalty": self.repetition_penalty,
+        }
+
+    def server(self) -> Any:
+        """The running `vidchat.llm.server.LlamaServer` (started on first need)."""
+        from vidchat.llm.server import ServerSpec, local_server
+
+        return local_server(ServerSpec(self.model_path, self.context_tokens))
+
+    @property
+    def openai_api_base(self) -> str:
+        """The server's ``/v1`` URL (for error messages)."""
+        return self._client_url or "(local llama.cpp server, not started)"
+
+    @property
+    def request_timeout(self) -> float:
+        """Seconds without data before a request fails (for error messages)."""
+        return self.timeout_s
+
+    def client(self) -> Any:
+        """The OpenAI-compatible client bound to the running server."""
+        server = self.server()
+        url = server.base_url
+        if self._client is None or url != self._client_url:
+            from langchain_openai import ChatOpenAI
+
+            self._client = ChatOpenAI(
+                model=self.model_name,
+                # The server's own per-start token: never a user's key.
+                api_key=server.token,
+                base_url=url,
+                timeout=self.timeout_s,
+                max_retries=self.max_retries,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                streaming=True,
+                stream_usage=True,
+                extra_body={"repeat_penalty": self.repetition_penalty, "cache_prompt": True},
+            )
+            self._client_url = url
+        return self._client
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` in the model's own tokenizer."""
+        return int(self.server().count_tokens(text))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        chunks = self.client().stream(messages, stop=stop, **kwargs)
+        try:
+            for chunk in chunks:
+                if run_manager and chunk.text:
+                    run_manager.on_llm_new_token(chunk.text)
+                yield ChatGenerationChunk(message=chunk)
+        finally:
+            # Closing the client's stream closes the HTTP response, which is how llama.cpp
+            # learns to stop generating (a cancelled answer frees the server at once).
+            chunks.close()
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        message = self.client().invoke(messages, stop=stop, **kwargs)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def prefill(self, messages: list[BaseMessage]) -> None:
+        """Have the server process `messages` now (one token generated), so that a later
+        question sharing their prefix starts from llama.cpp's prompt cache."""
+        self.client().bind(max_tokens=1).invoke(messages)
