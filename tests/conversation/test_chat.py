@@ -195,7 +195,8 @@ def test_long_conversation_stays_within_budget_keeping_header_and_objects():
         assert header in system
         assert s.rendered.objects in system  # the whole object list, every turn
         # (after any facts computed for it: "what does person#1 do" gets what the record has)
-        assert model.calls[-1].messages[-1].content.endswith(
+        asked = model.calls[-1].messages[-1].content
+        assert asked.endswith(
             f"Question number {i}: what does person#1 do next, and where is dog#1?"
         )
     plan = s.last_plan
