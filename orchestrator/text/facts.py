@@ -786,7 +786,13 @@ def _doing_facts(q: str, ctx: VideoContext) -> Facts | None:
     lines = []
     for o in objs[:MAX_DOING_OBJECTS]:
         about = [e for e in ctx.events if o.id in e.objects and e.kind in _SEEN_KINDS_FREE]
-        attrs = ", ".join(f"{k}={v}" for k, v in sorted(o.attributes.items()))
+        # Properties (posture, fell, colour), not the detector's bookkeeping (class, area_frac,
+        # frames_seen): numbers and the label say nothing about what an object does.
+        attrs = ", ".join(
+            f"{k}={v}"
+            for k, v in sorted(o.attributes.items())
+            if isinstance(v, str | bool) and k != "class" and str(v).lower() != o.label
+        )
         line = f"{o.id}: seen {_fmt(o.first_seen)}–{_fmt(o.last_seen)}"
         line += f" ({attrs})" if attrs else ""
         if about:
