@@ -27,6 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from vidchat.kernel.record import ObjectTrack, SpeechSegment, VideoContext
+from vidchat.kernel.timecode import parse_timecode
 
 __all__ = [
     "Facts",
@@ -81,8 +82,9 @@ def quote(text: str) -> str:
 
 
 def _seconds(m: re.Match[str]) -> float:
-    h, mm, ss = m.group(1), m.group(2), m.group(3)
-    return int(mm) * 60 + int(ss) + (int(h) * 3600 if h else 0)
+    """The whole second a time found in a question names (``01:15.5`` asks about 01:15), read by
+    the one timecode parser; lenient as typed (``1:75`` is 135 s) since `_TIME` shaped it."""
+    return float(int(parse_timecode(m.group(0), strict=False)))
 
 
 def _singular(word: str) -> str:
