@@ -499,8 +499,9 @@ def score_render(
     cut_map: dict,
 ) -> RenderScore:
     """Facts kept in the rendered text at the budget; tokens per minute."""
+    from vidchat.kernel.timecode import fmt_time
     from vidchat.pipeline.profiles import RenderConfig, builtin_profiles, load_profile
-    from vidchat.text.render import fmt_time, quote, render
+    from vidchat.text.render import quote, render
 
     # The render settings of the record's own profile when it is a built-in one, else the
     # defaults (a record made from a custom YAML file does not say where that file is).
