@@ -12,13 +12,17 @@ defined here) plus two spoken-fact clips (a date, a number; tests/fixtures/speec
 is textualized once with the offline profile (through the cache), and the questions are written
 from the generator's ground truth — not from the record — so a perception miss costs points too:
 
-- ``speech_at``: what is said at a time (score: at least half of the sentence's content words);
-- ``speech_when``: when a phrase is said (a cited time within 2.5 s of the truth);
-- ``text_at``: what on-screen text is shown at a time (half the phrase's words);
-- ``count_shots`` / ``count_persons``: how many (the right number);
+- ``speech_at``: what is said at a time (score: at least half of the sentence's content words,
+  and not half of another sentence's);
+- ``speech_when``: when a phrase is said (every time the clip says it cited within 2.5 s);
+- ``text_at``: what on-screen text is shown at a time (half the phrase's words, and not half of
+  another phrase's: an answer hedging between two readings is not right);
+- ``count_shots`` / ``count_persons``: how many (the first number the answer states; persons are
+  the walkers plus each photograph showing a person, once);
 - ``first_person``: when the first person appears (within 2.5 s);
 - ``date`` / ``number``: a spoken date or number (its parts named);
-- ``absent``: something the clip does not contain (a plain "not in the record" counts).
+- ``absent``: something the clip does not contain, by construction (a plain "not in the record"
+  counts).
 
 Reported per model: accuracy overall, per question type and on each half (``tune``, the half
 prompt changes may be checked on, and ``held_out``, never looked at while tuning; the split is a
@@ -56,10 +60,17 @@ _STOPWORDS = {
 }  # fmt: skip
 DATE_SENTENCE = "The final exam will take place on the fourteenth of March two thousand twenty six"
 NUMBER_SENTENCE = "The code for the back door is four seven two nine"
+# Questions about what a clip does not contain, with the words that must be absent from its
+# truth: no object, photograph tag, sentence or on-screen text of the clip may name them (checked
+# when the questions are made). The generator puts vans (found as trucks or cars), cats, cups and
+# people into its clips, so the thing asked about is one it never draws and that nothing it draws
+# is mistaken for.
 ABSENT = [
-    ("What colour is the car that drives past?", "absent"),
-    ("What does the narrator say about the price of the house?", "absent"),
-]
+    ("What colour is the boat on the water?", "absent",
+     ("boat", "ship", "ferry", "yacht", "canoe", "water")),
+    ("What does the narrator say about the price of the house?", "absent",
+     ("price", "prices", "house", "houses", "cost", "costs")),
+]  # fmt: skip
 
 
 @dataclass
@@ -131,27 +142,64 @@ def fidelity_questions(truth: object) -> list[Question]:
     """Questions from one fidelity clip's ground truth."""
     name = truth.name  # type: ignore[attr-defined]
     qs: list[Question] = []
+    sentences = [s.text for s in truth.speech]  # type: ignore[attr-defined]
+    phrases = [t.text for t in truth.texts]  # type: ignore[attr-defined]
     for s in truth.speech[:4]:  # type: ignore[attr-defined]
         qs.append(Question(name, f"What is said at {_mmss(s.start + 0.5)}?", "speech_at",
-                           {"words": _words(s.text)}))  # fmt: skip
+                           {"words": _words(s.text),
+                            "not": [_words(x) for x in sentences if x != s.text]}))  # fmt: skip
     if truth.speech:  # type: ignore[attr-defined]
         s = truth.speech[-1]  # type: ignore[attr-defined]
         phrase = " ".join(s.text.split()[1:5])
+        # A sentence can be said more than once in a clip: every time is the answer.
+        times = [x.start for x in truth.speech if phrase.lower() in x.text.lower()]  # type: ignore[attr-defined]
         qs.append(Question(name, f'When does someone say "{phrase}"?', "speech_when",
-                           {"time": s.start}))  # fmt: skip
+                           {"times": times}))  # fmt: skip
     for t in truth.texts[:3]:  # type: ignore[attr-defined]
+        others = [_words(x) for x in phrases if x != t.text]
         qs.append(Question(name, f"What text is shown on screen at {_mmss(t.start + 0.5)}?",
-                           "text_at", {"words": _words(t.text)}))  # fmt: skip
+                           "text_at", {"words": _words(t.text), "not": others}))  # fmt: skip
     qs.append(Question(name, "How many shot cuts are there?", "count_shots",
                        {"number": len(truth.cuts)}))  # type: ignore[attr-defined]  # fmt: skip
     persons = truth.persons  # type: ignore[attr-defined]
+    # The walkers, and each photograph that shows a person once (the astronaut is one person
+    # however many shots show the photograph).
+    pictured = {o.crop for o in getattr(truth, "objects", []) if o.label == "person"}
     qs.append(Question(name, "How many persons appear in the video?", "count_persons",
-                       {"number": len(persons)}))  # fmt: skip
-    if persons:
-        first = min(p.first_seen for p in persons)
+                       {"number": len(persons) + len(pictured)}))  # fmt: skip
+    everyone = [*persons, *(o for o in getattr(truth, "objects", []) if o.label == "person")]
+    if everyone:
+        first = min(p.first_seen for p in everyone)
         qs.append(Question(name, "When does the first person appear?", "first_person",
                            {"time": first}))  # fmt: skip
     return qs
+
+
+def _check_absent(truth: object, question: str, words: tuple[str, ...]) -> None:
+    """Raise if the clip's truth names any of `words` (the question would not be about something
+    absent): its objects, its photographs and their tags, its sentences and on-screen text."""
+    named = [o.label for o in getattr(truth, "objects", [])]
+    named += [o.crop for o in getattr(truth, "objects", [])]
+    for shot in truth.shots:  # type: ignore[attr-defined]
+        named += [shot.photo, *shot.tags]
+    named += [x.text for x in truth.speech] + [x.text for x in truth.texts]  # type: ignore[attr-defined]
+    have = set(re.findall(r"[a-z]+", " ".join(named).lower()))
+    clash = sorted(have & set(words))
+    if clash:
+        raise SystemExit(
+            f"{truth.name}: the 'absent' question {question!r} is about something the clip "  # type: ignore[attr-defined]
+            f"contains ({', '.join(clash)}); expected none of {', '.join(words)} in its truth"
+        )
+
+
+def clips_folder(root: Path) -> Path:
+    """Where the clips live: one folder per version of the generator's code, so the questions
+    are always written from the truth the current generator draws (a clip made by an older
+    generator lacks what it now puts in, e.g. objects in photographs)."""
+    from vidchat.apps.fidelity import generate
+
+    digest = hashlib.sha256(Path(generate.__file__).read_bytes()).hexdigest()[:12]
+    return root / f"gen-{digest}"
 
 
 def make_clips(work: Path, clips: str) -> list[tuple[str, Path, list[Question]]]:
@@ -173,7 +221,8 @@ def make_clips(work: Path, clips: str) -> list[tuple[str, Path, list[Question]]]
             truth = generate(name, work, preset=p, seed=int(seed))  # type: ignore[arg-type]
             truth.save(truth_path)
         qs = fidelity_questions(truth)
-        for text, kind in ABSENT[: 1 if preset == "clip10" else 2]:
+        for text, kind, absent in ABSENT[: 1 if preset == "clip10" else 2]:
+            _check_absent(truth, text, absent)
             qs.append(Question(name, text, kind, {}))
         out.append((name, Path(truth.video), qs))
     from vidchat.testing.speech import make_speech_video
@@ -203,13 +252,18 @@ def make_clips(work: Path, clips: str) -> list[tuple[str, Path, list[Question]]]
 # Scoring
 
 
-def _has_number(text: str, n: int) -> bool:
+def first_number(text: str) -> int | None:
+    """The first count the text states, in digits or words; not the digits of an id
+    ("person#2") or a time ("00:02"). An answer's headline number is its answer: "7 tracks, at
+    most 3 at once" answers 7."""
     low = text.lower()
-    # Not the digits of an id ("person#2") or a time ("00:02").
-    if re.search(rf"(?<![\d:.#]){n}(?![\d:])", low):
-        return True
-    word = _NUM_WORDS.get(n)
-    return bool(word and re.search(rf"\b{word}\b", low))
+    found = [(m.start(), int(m.group(1)))
+             for m in re.finditer(r"(?<![\d:.#])(\d+)(?![\d:])", low)]  # fmt: skip
+    for n, word in _NUM_WORDS.items():
+        found += [(m.start(), n) for m in re.finditer(rf"\b{word}\b", low)]
+    if re.search(r"\bno (?:shot|cut|person|people)", low):
+        found.append((re.search(r"\bno (?:shot|cut|person|people)", low).start(), 0))  # type: ignore[union-attr]
+    return min(found)[1] if found else None
 
 
 def score_answer(q: Question, answer: str) -> bool:
@@ -217,14 +271,25 @@ def score_answer(q: Question, answer: str) -> bool:
     low = answer.lower()
     e = q.expect
     if q.kind in ("speech_at", "text_at"):
-        words = [w for w in e["words"] if len(w) > 2] or list(e["words"])  # type: ignore[union-attr]
         got = set(_words(answer))
-        return bool(words) and sum(w in got for w in words) >= max(1, len(words) / 2)
+
+        def said(phrase: list[str]) -> bool:
+            words = [w for w in phrase if len(w) > 2] or list(phrase)
+            return bool(words) and sum(w in got for w in words) >= max(1, len(words) / 2)
+
+        others = e.get("not", [])
+        return said(e["words"]) and not any(said(o) for o in others)  # type: ignore[arg-type, union-attr]
+    if q.kind == "speech_when" and "times" in e:
+        cited = _times_in(answer)
+        return all(
+            any(abs(x - float(t)) <= TIME_TOLERANCE_S for x in cited)
+            for t in e["times"]  # type: ignore[union-attr]
+        )
     if q.kind in ("speech_when", "first_person"):
         t = float(e["time"])  # type: ignore[arg-type]
         return any(abs(x - t) <= TIME_TOLERANCE_S for x in _times_in(answer))
     if q.kind.startswith("count_"):
-        return _has_number(answer, int(e["number"]))  # type: ignore[call-overload]
+        return first_number(answer) == int(e["number"])  # type: ignore[call-overload]
     if q.kind in ("date", "number"):
         compact = re.sub(r"[\s,\-]", "", low)
         return all(
@@ -360,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     from vidchat.kernel.models import cache_dir
     from vidchat.pipeline.core import textualize
 
-    work = cache_dir() / "bench" / "qa"
+    work = clips_folder(cache_dir() / "bench" / "qa")
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     clips = []

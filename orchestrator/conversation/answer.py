@@ -31,7 +31,11 @@ class Evidence(BaseModel):
 
     quote: str = Field(description="as the model wrote it (or the computed fact)")
     verified: bool = Field(description="found in the record (exact or near-exact line match)")
-    source: Literal["record", "computed"] = "record"
+    source: Literal["record", "computed", "answer"] = Field(
+        "record",
+        description="record: quoted by the model; computed: a fact computed by code; answer: "
+        "a line the answer reproduces or cites, found by code when the model quoted none",
+    )
     line: str | None = Field(None, description="the matching record line, when verified")
     start: float | None = Field(None, description="seconds: the line's time, when it has one")
     end: float | None = None

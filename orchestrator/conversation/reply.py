@@ -13,7 +13,8 @@ import re
 
 __all__ = ["QUOTE_CHARS", "AnswerGate", "LoopGuard", "split_reply"]
 
-_ANSWER_MARK_RE = re.compile(r"(?im)^\W*answer\W*:\s*")
+_ANSWER_MARK_RE = re.compile(r"(?im)^\W*answer\W*:[*\s]*")
+_QUOTE_LEAD_RE = re.compile(r"(?i)^(?:\W*evidence\W*:\s*)?(?:[-*•]+|\d{1,2}[.)])?\s*")
 _EVIDENCE_HEAD_RE = re.compile(r"(?im)^\W*evidence\W*:?\s*$")
 # Quotation marks a model puts around a quoted line (stripped before comparing with the record).
 QUOTE_CHARS = "\"'“”‘’`"
@@ -39,7 +40,9 @@ def split_reply(text: str) -> tuple[list[str], str]:
         q = ln.strip()
         if not q or _EVIDENCE_HEAD_RE.match(q):
             continue
-        q = q.lstrip("-*• ").strip().strip(QUOTE_CHARS).strip()
+        # Format slips: "EVIDENCE: line" on one line, "1. line", "**line**", "[00:12] line".
+        q = _QUOTE_LEAD_RE.sub("", q).strip("*").strip().strip(QUOTE_CHARS).strip()
+        q = re.sub(r"^\[([\d:]+(?:\s*[–-]\s*[\d:]+)?)\]", r"\1", q)
         if q and q.lower().strip(".()[] ") not in ("none", "n/a", "nothing"):
             quotes.append(q)
     return quotes, answer.strip()

@@ -365,6 +365,10 @@ class ChatSession:
                 record_text = record_block(str(plan.messages[0].content))
                 evidence = verify_evidence(quotes, record_text + "\n" + "\n".join(facts),
                                            self._known_ids)  # fmt: skip
+                if not any(e.verified for e in evidence):
+                    from vidchat.conversation.grounding import answer_evidence
+
+                    evidence += answer_evidence(text, record_text, facts, self._known_ids)
                 self._finish(
                     question, plan, text, t0, first,
                     cancelled=not finished, loop_stopped=guard.looping,

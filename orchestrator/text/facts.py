@@ -7,7 +7,13 @@ fell. These questions have exact answers in the record, so code computes them:
 - first and last appearance of a label or an object (``when does the dog first appear?``);
 - objects with a given attribute (``who fell?`` -> every object whose ``fell`` is true);
 - what is visible at a time (``what is visible at 00:40?``);
-- what was said (and shown as text) in a window (``what is said between 00:10 and 00:30?``).
+- what was said (and shown as text) in a window (``what is said between 00:10 and 00:30?``);
+- who said something (``who said "the train leaves early"?``): the speech segment, its speaker
+  label and the person that speaker is linked to, with how the link was made;
+- what the record does NOT have: a thing the question names that no tracked object, tag or
+  caption shows (``what colour is the car?`` over a record without cars), or a topic no speech
+  mentions (``what does the narrator say about the price?``). A small model asked about a thing
+  the record lacks invents it; told so in a computed line, it says so.
 
 `facts_for(question, ctx)` returns the facts that bear on a question, as record-style lines the
 model is asked to rely on, and, when the question is a pure lookup that the facts answer in full,
@@ -20,13 +26,29 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from vidchat.kernel.record import ObjectTrack, VideoContext
+from vidchat.kernel.record import ObjectTrack, SpeechSegment, VideoContext
+from vidchat.kernel.timecode import parse_timecode
 
-__all__ = ["Facts", "facts_for", "label_counts", "objects_with", "said_between", "visible_at"]
+__all__ = [
+    "Facts",
+    "SpeakerLine",
+    "facts_for",
+    "label_counts",
+    "max_at_once",
+    "missing_things",
+    "objects_with",
+    "said_between",
+    "speaker_of",
+    "speech_mentioning",
+    "visible_at",
+]
 
 _TIME = r"(?:(\d{1,2}):)?(\d{1,3}):(\d{2})(?:\.\d+)?"
 _TIME_RE = re.compile(_TIME)
 _WORD_RE = re.compile(r"[a-z][a-z\-]+")
+_OBJECT_ID_RE = re.compile(r"[a-z][a-z0-9_\-]*#\d+")
+# Share of a quote's content words a speech segment must have to be the one "who said" asks about.
+WHO_SAID_MATCH = 0.6
 _COUNT_RE = re.compile(
     r"\bhow many\s+(?:different\s+|distinct\s+)?([a-z][a-z \-]*?)s?\b(?:\s|\?|$)"
 )
@@ -47,7 +69,7 @@ _ATTRIBUTE_WORDS = {
 
 
 def _fmt(t: float) -> str:
-    from vidchat.text.render import fmt_time
+    from vidchat.kernel.timecode import fmt_time
 
     return fmt_time(t)
 
@@ -60,8 +82,9 @@ def quote(text: str) -> str:
 
 
 def _seconds(m: re.Match[str]) -> float:
-    h, mm, ss = m.group(1), m.group(2), m.group(3)
-    return int(mm) * 60 + int(ss) + (int(h) * 3600 if h else 0)
+    """The whole second a time found in a question names (``01:15.5`` asks about 01:15), read by
+    the one timecode parser; lenient as typed (``1:75`` is 135 s) since `_TIME` shaped it."""
+    return float(int(parse_timecode(m.group(0), strict=False)))
 
 
 def _singular(word: str) -> str:
@@ -126,6 +149,26 @@ def _ids(objs: list[ObjectTrack]) -> str:
     return ", ".join(o.id for o in objs)
 
 
+def _spoken(label: str) -> str:
+    """A record label as a word of the question (``dining_table`` -> ``dining table``)."""
+    return label.replace("_", " ")
+
+
+def max_at_once(objs: list[ObjectTrack]) -> tuple[int, float]:
+    """The most of `objs` whose first..last spans overlap at one time, and the first such time.
+
+    Spans include the gaps where a tracker lost an object, so this is an upper bound of how many
+    were on screen together (0, 0.0 for no objects)."""
+    marks = sorted([(o.first_seen, 1) for o in objs] + [(o.last_seen, -1) for o in objs],
+                   key=lambda m: (m[0], -m[1]))  # fmt: skip
+    best, at, now = 0, 0.0, 0
+    for t, step in marks:
+        now += step
+        if now > best:
+            best, at = now, t
+    return best, at
+
+
 def _count_facts(q: str, ctx: VideoContext) -> Facts | None:
     m = _COUNT_RE.search(q)
     if not m:
@@ -142,13 +185,31 @@ def _count_facts(q: str, ctx: VideoContext) -> Facts | None:
         )
     counts = label_counts(ctx)
     for label in _labels(ctx):
-        if noun == label or noun == _singular(label) or noun in label.split():
+        spoken = _spoken(label)
+        if noun == spoken or noun == _singular(spoken) or noun in spoken.split():
             objs = [o for o in ctx.objects if o.label == label]
-            line = f"{label} objects in the record: {counts[label]} ({_ids(objs)})"
-            direct = (
-                f"The record tracks {counts[label]} {label}"
-                f"{'' if counts[label] == 1 else 's'}: {_ids(objs)}."
-            )
+            n = counts[label]
+            line = f"{label} objects in the record: {n} ({_ids(objs)})"
+            direct = f"The record tracks {n} {spoken}{'' if n == 1 else 's'}: {_ids(objs)}."
+            peak, at = max_at_once(objs)
+            lost = "someone" if label == "person" else "an object"
+            if peak == 1 and n > 1:
+                line += "; never two on screen at once"
+                direct = (
+                    f"The record tracks {n} {spoken}s ({_ids(objs)}), never two of them on "
+                    f"screen at once. A tracker gives a new id to {lost} it loses and finds "
+                    f"again, so {n} ids may be fewer different {spoken}s."
+                )
+            elif peak < n:
+                # Tracks are not people: a tracker that loses someone and finds them again gives
+                # a new id, so the number of ids is the record's count, not a head count. The
+                # most seen together is the other bound the record can state.
+                line += f"; at most {peak} on screen at once ({_fmt(at)})"
+                direct = (
+                    f"The record tracks {n} {spoken}s ({_ids(objs)}); at most {peak} of them are "
+                    f"on screen at once (at [{_fmt(at)}]). A tracker gives a new id to {lost} "
+                    f"it loses and finds again, so {n} ids may be fewer different {spoken}s."
+                )
             return Facts([line], direct, "count")
     if noun in ("object", "thing", "track"):
         parts = ", ".join(f"{n} {lab}" for lab, n in counts.most_common())
@@ -178,9 +239,12 @@ def _attribute_facts(q: str, ctx: VideoContext) -> Facts | None:
                 )
                 return Facts([line], direct, "attribute")
     # Any other attribute value named in the question (``which cars are red?``).
+    # A value that is also a label ("class=person", "also_seen_as=person") names a kind of object,
+    # not a property: "when does the first person appear?" is not about that attribute.
+    labels = {_spoken(o.label) for o in ctx.objects} | {o.label for o in ctx.objects}
     for o_key in sorted({k for o in ctx.objects for k in o.attributes}):
         values = {str(v).lower() for o in ctx.objects for v in [o.attributes.get(o_key)] if v}
-        for v in sorted(values):
+        for v in sorted(values - labels):
             if v in words and v not in ("true", "false"):
                 hits = [o for o in ctx.objects if str(o.attributes.get(o_key, "")).lower() == v]
                 return Facts([f"objects with {o_key}={v}: {len(hits)} ({_ids(hits)})"], None,
@@ -218,6 +282,9 @@ def _first_last_facts(q: str, ctx: VideoContext) -> Facts | None:
     return None
 
 
+# A lookup with more hits than this is a list for the model to phrase, not a direct answer.
+MAX_DIRECT_HITS = 3
+
 _TEXT_RE = re.compile(r"\b(text|written|writes|sign|caption|title|screen|read|says on)\b")
 _QUOTED_RE = re.compile(r"[\"“']([^\"”']{3,})[\"”']")
 
@@ -239,6 +306,10 @@ def _text_near(ctx: VideoContext, start: float, end: float, pad: float) -> list[
     return out
 
 
+# A time asked as mm:ss is that whole second: "at 01:15" is covered by a line from 75.0 to 75.99
+# (as the line's own shown time, 01:15, says).
+SECOND_S = 0.999
+
 _NOT_PLAIN_RE = re.compile(
     r"\b(why|summar\w*|explain|describe|mean|means|and|or|if|think|guess|story|happen\w*)\b"
 )
@@ -247,6 +318,7 @@ _NOT_PLAIN_RE = re.compile(
 def _plain_lookup(q: str) -> bool:
     """A short question with nothing to reason about, so the computed facts are the answer
     ("who fell?", "how many cars?", "what is said at 00:12?" - not "... and why?")."""
+    q = _QUOTED_RE.sub('"…"', q)  # the quoted words are data: their "and" asks for nothing
     return not _NOT_PLAIN_RE.search(q) and len(q.split()) <= 14
 
 
@@ -265,15 +337,34 @@ def _time_facts(q: str, ctx: VideoContext) -> Facts | None:
     asks_text = bool(_TEXT_RE.search(q))
     asks_speech = bool(_SAID_RE.search(q)) and not asks_text
     if asks_text:
-        # On-screen text at a time: a pure lookup when the record has exactly that.
-        shown = _text_near(ctx, start, end, pad)
+        # On-screen text at a time: a pure lookup when the record has exactly that. Text read at
+        # that very time is the answer; the neighbours within `pad` only when none was.
+        covering = _text_near(ctx, start, end + SECOND_S, 0.0) if pad else []
+        shown = covering or _text_near(ctx, start, end, pad)
+        if pad and shown and not covering:
+            lines.append(f"no on-screen text was read at {_fmt(start)} itself; nearest readings:")
         lines += shown or [f"no on-screen text recorded near {_fmt(start)}"]
         kind = "said"
         if len(shown) == 1 and _plain_lookup(q):
             span, _, words = shown[0].partition(" ocr: ")
             direct = f"The on-screen text at [{span}] reads {words}"
+        elif pad and not covering and 1 < len(shown) <= MAX_DIRECT_HITS and _plain_lookup(q):
+            # Between two readings: which one was on screen then is not in the record (OCR
+            # reads a frame every few seconds), so both are the answer, said as such.
+            readings = "; ".join(
+                f"{words} at [{span}]"
+                for span, _, words in (ln.partition(" ocr: ") for ln in shown)
+            )
+            direct = (
+                f"No on-screen text was read at [{_fmt(start)}] itself. The nearest readings: "
+                f"{readings}. Text is read from a frame every few seconds, so either may have "
+                "been on screen then."
+            )
     elif asks_speech or len(times) >= 2:
-        said = _speech_near(ctx, start, end, pad)
+        covering = _speech_near(ctx, start, end + SECOND_S, 0.0) if pad else []
+        said = covering or _speech_near(ctx, start, end, pad)
+        if pad and said and not covering:
+            lines.append(f"nothing is being said at {_fmt(start)} itself; nearest speech:")
         if len(times) >= 2:
             said += _text_near(ctx, start, end, pad)
         lines += said or [f"nothing said between {_fmt(start - pad)} and {_fmt(end + pad)}"]
@@ -281,6 +372,8 @@ def _time_facts(q: str, ctx: VideoContext) -> Facts | None:
         if asks_speech and len(said) == 1 and _plain_lookup(q):
             span, _, words = said[0].partition(" speech: ")
             direct = f"At [{span}] the speech is: {words}"
+            if not covering and pad:
+                direct = f"Nothing is said at [{_fmt(start)}] itself; nearest: [{span}] {words}"
     if (_VISIBLE_RE.search(q) and not asks_text) or not lines:
         vis = visible_at(ctx, start)
         lines.append(f"visible at {_fmt(start)}: {_ids(vis) if vis else 'no tracked object'}")
@@ -313,7 +406,409 @@ def _phrase_facts(q: str, ctx: VideoContext) -> Facts | None:
         t, line = hits[0]
         what = "said" if " speech: " in line else "shown on screen"
         direct = f"It is {what} at [{_fmt(t)}]: {line.split(': ', 1)[1]}"
+    elif 1 < len(hits) <= MAX_DIRECT_HITS and _plain_lookup(q):
+        # Said (or shown) more than once: every time is the answer, not the first one.
+        parts = []
+        for t, line in hits:
+            what = "said" if " speech: " in line else "shown"
+            parts.append(f"{what} at [{_fmt(t)}]: {line.split(': ', 1)[1]}")
+        direct = f"It appears {len(hits)} times in the record: " + "; ".join(parts) + "."
+    elif not hits and _plain_lookup(q):
+        direct = f"The record has no speech or on-screen text with the words {quote(m.group(1))}."
     return Facts(lines, direct, "said")
+
+
+# ---------------------------------------------------------------------------------------------
+# Who said it: the speech segment, its speaker label, and the person that voice is linked to
+
+
+@dataclass(frozen=True)
+class SpeakerLine:
+    """One speech segment with who said it, as far as the record knows."""
+
+    segment: SpeechSegment
+    speaker: str | None  # "speaker 2", or None when the record has no speaker labels
+    person: str | None = None  # the object id the speaker is linked to, if any
+    link: str | None = None  # how the link was made ("only person on screen for 90% ...")
+    speakers: int | None = None  # how many voices the speakers perceiver told apart
+
+    def describe(self) -> str:
+        """Who said it, in words (for a facts line)."""
+        if self.speaker is None:
+            return "no speaker label"
+        voices = ""
+        if self.speakers == 1:
+            voices = " (the only voice told apart)"
+        elif self.speakers:
+            voices = f" (one of {self.speakers} voices told apart)"
+        if self.person:
+            return f"{self.speaker}{voices}, linked to {self.person}: {self.link or 'no reason'}"
+        return f"{self.speaker}{voices}, not linked to any person"
+
+
+def speaker_of(ctx: VideoContext, segment: SpeechSegment) -> SpeakerLine:
+    """Who said `segment`: the ``speakers`` perceiver's event for it (same start and end), else
+    the segment's own speaker field."""
+    for e in ctx.events:
+        if (
+            e.kind == "speaker"
+            and round(e.start, 3) == round(segment.start, 3)
+            and round(e.end, 3) == round(segment.end, 3)
+        ):
+            person = e.data.get("person")
+            link = e.data.get("link")
+            n = e.data.get("speakers")
+            return SpeakerLine(
+                segment,
+                str(e.data.get("speaker") or e.text.split(",")[0]),
+                str(person) if person else None,
+                str(link) if link else None,
+                int(n) if isinstance(n, int | float) and not isinstance(n, bool) else None,
+            )
+    return SpeakerLine(segment, segment.speaker)
+
+
+def _no_speakers_reason(ctx: VideoContext) -> str:
+    for p in ctx.provenance:
+        if p.name == "speakers":
+            return f"the speakers perceiver {p.status}" + (f": {p.reason}" if p.reason else "")
+    return "the speakers perceiver did not run"
+
+
+_WHO_SAID_RE = re.compile(
+    r"\bwho(?:'s|\s+is|\s+was)?\b(?:\s+[a-z]+){0,2}?\s+"
+    r"(said|says|say|saying|speaks|spoke|speaking|talks|talking|talked|mentions|mentioned|"
+    r"asks|asked|tells|told|shouts|shouted|announces|announced)\b(.*)"
+)
+_TARGET_LEAD_RE = re.compile(r"^\s*(?:that|the words?|the phrase|the sentence|about|:|,)\s*")
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in _WORD_RE.findall(text.lower()) if w not in _STOP and w not in _FILLER]
+
+
+def _stem(word: str) -> str:
+    """A crude stem for matching a question's words to speech (price, prices, priced)."""
+    word = word.lower().removesuffix("'s")
+    return word[:5] if len(word) >= 5 else word.removesuffix("s")
+
+
+def _speaker_facts(q: str, ctx: VideoContext) -> Facts | None:
+    m = _WHO_SAID_RE.search(q)
+    if not m:
+        return None
+    quoted = _QUOTED_RE.search(q)
+    target = quoted.group(1) if quoted else _TARGET_LEAD_RE.sub("", m.group(2)).strip(" ?.!")
+    times = [_seconds(t) for t in _TIME_RE.finditer(q)]
+    want = {_stem(w) for w in _content_words(target) if not _TIME_RE.search(w)}
+    hits: list[SpeechSegment] = []
+    order = target.split()[0] if target.split() and not quoted else ""
+    if order in ("first", "last") and ctx.speech:
+        # "who speaks first?": the first (last) speech segment's speaker.
+        hits = [min(ctx.speech, key=lambda s: s.start)] if order == "first" else [
+            max(ctx.speech, key=lambda s: s.end)]  # fmt: skip
+    elif times and not quoted:
+        t = times[0]
+        hits = [s for s in ctx.speech if s.start <= t + SECOND_S and s.end >= t]
+    elif want:
+        scored = []
+        for s in ctx.speech:
+            have = {_stem(w) for w in _WORD_RE.findall(s.text.lower())}
+            share = len(want & have) / len(want)
+            if share >= WHO_SAID_MATCH:
+                scored.append((-share, s.start, s))
+        best = min((x[0] for x in scored), default=0.0)
+        hits = [x[2] for x in sorted(scored, key=lambda x: x[:2]) if x[0] == best]
+    else:
+        return None
+    what = quote(target) if target else f"at {_fmt(times[0])}" if times else "that"
+    if not ctx.speech:
+        line = "the record has no speech"
+        return Facts([line], "The record has no speech, so nobody is heard saying that.", "who")
+    if not hits:
+        if not (quoted or times):
+            return None  # "who speaks loudly?": not a quote to look up, the model answers
+        line = f"no speech in the record matches {what}"
+        direct = f"No speech in the record matches {what}." if quoted or times else None
+        return Facts([line], direct, "who")
+    who = [speaker_of(ctx, s) for s in hits]
+    lines = [
+        f"{_fmt(w.segment.start)}–{_fmt(w.segment.end)} speech: {quote(w.segment.text)} — said "
+        f"by {w.describe()}"
+        for w in who
+    ]
+    direct = None
+    if len(who) <= MAX_DIRECT_HITS:
+        parts = []
+        for w in who:
+            span = f"[{_fmt(w.segment.start)}–{_fmt(w.segment.end)}]"
+            words = quote(w.segment.text)
+            if w.speaker is None:
+                why = _no_speakers_reason(ctx)
+                parts.append(
+                    f"It is said at {span} ({words}); the record has no speaker labels ({why}), "
+                    "so it cannot say who said it."
+                )
+            elif w.person:
+                parts.append(
+                    f"{w.speaker.capitalize()} says it at {span} ({words}); the record links "
+                    f"{w.speaker} to {w.person} ({w.link or 'no reason given'})."
+                )
+            else:
+                parts.append(
+                    f"{w.speaker.capitalize()} says it at {span} ({words}); the record does not "
+                    f"link {w.speaker} to any person on screen, so who that is is not known."
+                )
+        direct = " ".join(parts)
+    return Facts(lines, direct, "who")
+
+
+# ---------------------------------------------------------------------------------------------
+# What the record does not have: a named thing nobody saw, a topic nobody spoke about
+
+# Question words for COCO labels besides the label itself (the detector's vocabulary), and the
+# words that show the same thing in tags and captions. A van is found as a truck or a car.
+_THING_WORDS: dict[str, tuple[str, ...]] = {
+    "person": ("man", "men", "woman", "women", "boy", "girl", "child", "children", "kid",
+               "people", "pedestrian", "human"),
+    "bicycle": ("bike", "cyclist"),
+    "car": ("automobile", "taxi", "cab", "sedan", "convertible", "jeep", "limousine", "minivan",
+            "sports car", "station wagon", "beach wagon", "van"),
+    "motorcycle": ("motorbike", "scooter", "moped"),
+    "airplane": ("plane", "aeroplane", "aircraft", "airliner", "jet"),
+    "bus": ("coach", "minibus"),
+    "truck": ("lorry", "van", "pickup", "trailer truck", "moving van"),
+    "boat": ("ship", "ferry", "yacht", "sailboat", "canoe", "kayak", "speedboat"),
+    "traffic light": ("stoplight", "traffic signal"),
+    "dog": ("puppy", "hound"),
+    "cat": ("kitten", "tabby", "tiger cat", "egyptian cat"),
+    "horse": ("pony",),
+    "tv": ("television",),
+    "couch": ("sofa",),
+    "cell phone": ("phone", "smartphone", "mobile phone"),
+    "dining table": ("table",),
+    "potted plant": ("houseplant", "pot plant"),
+    "cup": ("mug", "coffee mug"),
+    "handbag": ("purse",),
+    "sports ball": ("ball", "football", "soccer ball"),
+}  # fmt: skip
+# Labels that are also adjectives ("the orange car"): a thing only when no noun follows.
+_ADJECTIVE_LABELS = frozenset({"orange"})
+# Event kinds whose text shows what is seen (not what is said or written in the video).
+_SEEN_KINDS_CLOSED = frozenset({"tag"})  # a fixed label set, like the detector's
+_SEEN_KINDS_FREE = frozenset({"caption", "action", "object_description"})  # free text
+_YES_NO_RE = re.compile(r"^(is|are|was|were|do|does|did|can|could|has|have|will)\b")
+_FILLER = {
+    "narrator", "speaker", "someone", "somebody", "anyone", "anybody", "say", "says", "said",
+    "talk", "talks", "about", "mention", "mentions", "mentioned", "anything", "something", "what",
+    "does", "do", "did", "this", "that", "they", "he", "she", "it", "at", "to", "on", "and", "for",
+    "with", "tell", "tells", "told", "us", "me", "any", "all", "ever", "again",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Thing:
+    """A thing the question names: its words and the detector labels that would show it."""
+
+    name: str
+    labels: frozenset[str]
+
+    @property
+    def words(self) -> set[str]:
+        out = {self.name}
+        for label in self.labels:
+            out |= {label, *_THING_WORDS.get(label, ())}
+        return out
+
+
+def _coco_labels() -> tuple[str, ...]:
+    from vidchat.perceivers.detect import COCO_CLASSES
+
+    return COCO_CLASSES
+
+
+def _named_things(q: str) -> list[_Thing]:
+    """The COCO things a question names, longest phrases first, each once."""
+    names: dict[str, set[str]] = {}
+    for label in _coco_labels():
+        names.setdefault(label, set()).add(label)
+    for label, words in _THING_WORDS.items():
+        for w in words:
+            names.setdefault(w, set()).add(label)
+    found: list[_Thing] = []
+    taken: list[tuple[int, int]] = []
+    for name in sorted(names, key=len, reverse=True):
+        suffix = "(?:es|s)?" if not name.endswith(("men", "ren", "ple")) else ""
+        for m in re.finditer(rf"(?<![\w#]){re.escape(name)}{suffix}(?![\w#])", q):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue  # part of a longer name ("car" in "sports car")
+            if name in _ADJECTIVE_LABELS and re.match(r"\s+[a-z]", q[m.end() :]):
+                continue
+            taken.append((m.start(), m.end()))
+            if all(t.name != name for t in found):
+                found.append(_Thing(name, frozenset(names[name])))
+    return found
+
+
+def _mentions(text: str, words: set[str]) -> bool:
+    low = text.lower()
+    return any(re.search(rf"(?<![a-z]){re.escape(w)}(?:es|s)?(?![a-z])", low) for w in words)
+
+
+def _detector_vocabulary(ctx: VideoContext) -> frozenset[str] | None:
+    """The labels the record's object detector looks for, when the record says which detector
+    ran (None: unknown, so an absent label proves nothing)."""
+    for p in ctx.provenance:
+        if p.name == "detect" and p.status == "ok":
+            model = (p.model or str(p.options.get("model", ""))).lower()
+            if "coco" in model:
+                return frozenset(_coco_labels())
+            if "persons" in model or "fall" in model:
+                return frozenset({"person"})
+    return None
+
+
+def missing_things(question: str, ctx: VideoContext) -> list[tuple[str, list[str]]]:
+    """Things (COCO objects) the question names that nothing seen in the record shows: no
+    tracked object has the label, and no tag or caption names it. Each comes with the record
+    lines that only *mention* it (speech, on-screen text), which are not sightings."""
+    q = " ".join(question.lower().split())
+    out = []
+    labels = {_spoken(o.label) for o in ctx.objects}
+    for thing in _named_things(q):
+        if thing.labels & labels:
+            continue
+        seen = [e for e in ctx.events
+                if (e.kind in _SEEN_KINDS_CLOSED or e.kind in _SEEN_KINDS_FREE)
+                and _mentions(e.text, thing.words)]  # fmt: skip
+        if seen:
+            continue
+        said = [f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)}"
+                for s in ctx.speech if _mentions(s.text, {thing.name})]  # fmt: skip
+        said += [
+            f"{_fmt(e.start)} ocr: {quote(e.text)}"
+            for e in ctx.events
+            if e.kind == "ocr" and _mentions(e.text, {thing.name})
+        ]
+        out.append((thing.name, said))
+    return out
+
+
+def _missing_facts(q: str, ctx: VideoContext) -> Facts | None:
+    if _SAID_RE.search(q) or _TEXT_RE.search(q) or _OBJECT_ID_RE.search(q):
+        return None  # about what is said or written, or about a known object: not a sighting
+    if any(e.kind in _SEEN_KINDS_FREE for e in ctx.events):
+        # Captions describe things in their own words ("a police officer on horseback",
+        # "pigeons scatter"): a word check cannot say a horse or a bird is missing, and a line
+        # saying so would talk the model out of what the captions show.
+        return None
+    things = _named_things(q)
+    missing = missing_things(q, ctx)
+    if not missing:
+        return None
+    vocabulary = _detector_vocabulary(ctx)
+    have = ", ".join(sorted({_spoken(o.label) for o in ctx.objects})) or "none"
+    lines = []
+    for name, said in missing:
+        labels = next(t.labels for t in things if t.name == name)
+        looked = vocabulary is not None and labels <= vocabulary
+        how = (
+            "the object detector looks for it and tracked none"
+            if looked
+            else "no tracked object has that label"
+        )
+        lines.append(f"no {name} is seen in the record: {how}, and no tag or caption names one "
+                     f"(tracked labels: {have})")  # fmt: skip
+        lines += [f"{ln} (a mention of {name}, not a sighting)" for ln in said]
+    direct = None
+    # Answered by code only when that is certain: every named thing is missing, the detector
+    # looks for each of them, and nobody mentions it (then the question may be about the words).
+    if (
+        len(missing) == len(things)
+        and vocabulary is not None
+        and all(next(t.labels for t in things if t.name == n) <= vocabulary for n, _ in missing)
+        and not any(said for _, said in missing)
+    ):
+        names = " or ".join(f"{'an' if n[0] in 'aeiou' else 'a'} {n}" for n, _ in missing)
+        lead = "No. " if _YES_NO_RE.match(q) else ""
+        direct = (f"{lead}The record does not show {names}: the object detector looks for "
+                  f"{'them' if len(missing) > 1 else 'it'} and tracked none (tracked: {have}), "
+                  "and no tag names one.")  # fmt: skip
+    return Facts(lines, direct, "absent")
+
+
+_TOPIC_RE = re.compile(
+    r"\b(?:say|says|said|saying|talk|talks|talked|talking|speak|speaks|spoke|speaking|tell|"
+    r"tells|told|mention|mentions|mentioned|mentioning)\b(?:\s+(?:anything|something|nothing))?"
+    r"\s+(?:about|of|regarding|on)\s+(.+)"
+)
+
+
+def speech_mentioning(ctx: VideoContext, words: list[str]) -> list[SpeechSegment]:
+    """Speech segments with any of `words` (crudely stemmed: price, prices, priced)."""
+    want = {_stem(w) for w in words}
+    return [s for s in ctx.speech
+            if want & {_stem(w) for w in _WORD_RE.findall(s.text.lower())}]  # fmt: skip
+
+
+def _topic_facts(q: str, ctx: VideoContext) -> Facts | None:
+    """``what does the narrator say about the price?``: the speech that mentions it, or a line
+    saying that none does (a word check; the model still reads the whole record)."""
+    m = _TOPIC_RE.search(q)
+    if not m:
+        return None
+    topic = _content_words(_TIME_RE.sub("", m.group(1)))
+    if not topic:
+        return None
+    words = " or ".join(quote(w) for w in topic)
+    if not ctx.speech:
+        return Facts(["the record has no speech"], None, "topic")
+    hits = speech_mentioning(ctx, topic)
+    if not hits:
+        return Facts([f"no speech in the record mentions {words} "
+                      f"({len(ctx.speech)} speech segments checked)"], None, "topic")  # fmt: skip
+    lines = [f"speech mentioning {words}: {len(hits)} of {len(ctx.speech)} segments"]
+    lines += [f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)}" for s in hits[:6]]
+    return Facts(lines, None, "topic")
+
+
+_DOING_RE = re.compile(r"\b(?:doing|what (?:does|did|do) .+ do|activit\w*|action)\b")
+
+
+def _doing_facts(q: str, ctx: VideoContext) -> Facts | None:
+    """``what is the cat doing?``: what the record has on those objects. A detector's record
+    says where an object is and when, not what it does; told that no caption or action names it,
+    the model says so instead of making up an activity from unrelated lines."""
+    if not _DOING_RE.search(q):
+        return None
+    named = {t.name for t in _named_things(q)} | {lab for t in _named_things(q) for lab in t.labels}
+    objs = [o for o in ctx.objects if o.id.lower() in q or _spoken(o.label) in named]
+    if not objs:
+        return None
+    lines = []
+    for o in objs[:MAX_DOING_OBJECTS]:
+        about = [e for e in ctx.events if o.id in e.objects and e.kind in _SEEN_KINDS_FREE]
+        # Properties (posture, fell, colour), not the detector's bookkeeping (class, area_frac,
+        # frames_seen): numbers and the label say nothing about what an object does.
+        attrs = ", ".join(
+            f"{k}={v}"
+            for k, v in sorted(o.attributes.items())
+            if isinstance(v, str | bool) and k != "class" and str(v).lower() != o.label
+        )
+        line = f"{o.id}: seen {_fmt(o.first_seen)}–{_fmt(o.last_seen)}"
+        line += f" ({attrs})" if attrs else ""
+        if about:
+            line += "; " + "; ".join(f"{_fmt(e.start)} {e.kind}: {quote(e.text)}" for e in about)
+        else:
+            line += "; no caption or action in the record says what it does"
+        lines.append(line)
+    if len(objs) > MAX_DOING_OBJECTS:
+        lines.append(f"({len(objs) - MAX_DOING_OBJECTS} more objects of that kind not listed)")
+    return Facts(lines, None, "doing")
+
+
+# At most this many objects are described for a "what is it doing?" question.
+MAX_DOING_OBJECTS = 5
 
 
 def facts_for(question: str, ctx: VideoContext) -> Facts:
@@ -324,7 +819,11 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
     # (a letter, a list...): the facts inform the model, which then answers in that format.
     formatted = "\n" in question.strip() or bool(re.search(r"\(\s*[a-e]\s*\)", q))
     out = Facts()
-    for finder in (_phrase_facts, _attribute_facts, _count_facts, _first_last_facts, _time_facts):
+    finders = (_speaker_facts, _phrase_facts, _topic_facts, _attribute_facts, _count_facts,
+               _first_last_facts, _time_facts)  # fmt: skip
+    for finder in finders:
+        if finder is _time_facts and out.kind == "who":
+            continue  # "who is speaking at 00:12?" is one lookup, not two
         found = finder(q, ctx)
         if found is None:
             continue
@@ -334,4 +833,19 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
             out.kind, out.direct = found.kind, found.direct if plain else None
         else:
             out.direct = None  # two lookups in one question: let the model phrase both
+    # A thing the question names that nothing in the record shows: said plainly, since a small
+    # model asked about it invents it. Alone, this can be the whole answer.
+    missing = _missing_facts(q, ctx) if out.kind in (None, "visible", "first_last") else None
+    if missing is not None:
+        out.lines += missing.lines
+        if out.kind is None:
+            out.kind, out.direct = "absent", missing.direct if not formatted else None
+            if not _plain_lookup(q):
+                out.direct = None
+        else:
+            out.direct = None
+    if out.kind is None:
+        doing = _doing_facts(q, ctx)
+        if doing is not None:
+            out.lines, out.kind = doing.lines, doing.kind
     return out

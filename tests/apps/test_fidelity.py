@@ -487,3 +487,113 @@ def test_per_class_scores_and_groups():
     # A car where there is none: precision 0, no truth to recall.
     car = score_classes(record("car"), truth, ScoreConfig())
     assert car["vehicle"].precision == 0 and car["vehicle"].recall is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Visibility: what the generator drew over an object, and the scorer's don't-care rule
+
+
+def test_visible_share_counts_covered_pixels_once_and_clips_to_the_frame():
+    from vidchat.apps.fidelity.generate import visible_share
+
+    box = (0.0, 0.0, 100.0, 100.0)
+    assert visible_share(box, [], 640, 360) == 1.0
+    assert visible_share(box, [(0, 0, 50, 100)], 640, 360) == 0.5
+    # Two overlapping covers count the shared pixels once.
+    assert visible_share(box, [(0, 0, 50, 100), (25, 0, 75, 100)], 640, 360) == 0.25
+    # Half the box is outside a 50 px wide frame: only the visible half counts.
+    assert visible_share(box, [(0, 0, 25, 100)], 50, 360) == 0.5
+    assert visible_share(box, [(-10, -10, 200, 200)], 640, 360) == 0.0
+
+
+def test_truth_visibility_matches_the_pixels_drawn(tmp_path):
+    """Every moving object's sample says how much of its box still shows the sprite: checked on
+    the frames of a generated clip where a walker crosses in front."""
+    from vidchat.apps.fidelity.generate import object_sprite
+
+    out = generate("vis", tmp_path, preset="clip30", seed=1)
+    frames = _frames(out.video, out.width, out.height)
+    sprite_h = int(out.height * 0.35)
+    checked = 0
+    for o in (o for o in out.objects if o.moving):
+        sprite, inner = object_sprite(o.crop, sprite_h)
+        for q in o.path:
+            k = round(q.t * out.fps)
+            if k >= len(frames) or abs(k / out.fps - q.t) > 1e-6:
+                continue
+            x, y = round(q.box[0] - inner[0]), round(q.box[1] - inner[1])
+            region = frames[k][y : y + sprite.shape[0], x : x + sprite.shape[1]]
+            if region.shape[:2] != sprite.shape[:2]:
+                continue
+            shows = (np.abs(region - sprite.astype(np.int16)).mean(axis=2) < 25).mean()
+            assert abs(shows - q.visible) < 0.12, (o.id, q.t, shows, q.visible)
+            checked += q.visible < 0.95
+    assert checked >= 3, "expected walkers in front of some moving objects on clip30-s1"
+
+
+def test_a_mostly_hidden_object_is_dont_care_for_class_scores():
+    from vidchat.apps.fidelity.score import score_classes
+    from vidchat.apps.fidelity.truth import ObjectTruth
+
+    box = (10.0, 10.0, 110.0, 90.0)
+    path = [PathPoint(t=float(t), box=box, visible=0.2 if t >= 2 else 1.0) for t in range(5)]
+    truth = Truth(
+        name="t", seed=0, video="t.mp4", duration=4.0, width=200, height=100, fps=10,
+        objects=[ObjectTruth(id="cat#1", label="cat", first_seen=0, last_seen=4, crop="chelsea",
+                             path=path, moving=True)],
+    )  # fmt: skip
+    info = VideoInfo(path="t.mp4", sha256="0" * 64, size_bytes=1, duration=4.0, fps="10/1",
+                     width=200, height=100, has_audio=False)  # fmt: skip
+    prov = [Provenance(name="detect", version="2", status="ok")]
+
+    def record(last: float) -> VideoContext:
+        track = ObjectTrack(
+            id="cat#1", label="cat", first_seen=0, last_seen=last, source="detect",
+            trajectory=[TrackPoint(t=t / 2, box=box) for t in range(int(last * 2) + 1)],
+        )  # fmt: skip
+        return VideoContext(video=info, objects=[track], provenance=prov)
+
+    # Samples every 0.5 s: t = 0..1.5 visible (4), 2.0 half-way (visible 0.2 from the path at
+    # 2.0), 2.5..4.0 hidden. A record that stops when the cat is hidden loses nothing ...
+    early = score_classes(record(1.5), truth, ScoreConfig())["cat"]
+    assert early.recall == 1 and early.precision == 1 and early.truth_samples == 4
+    assert early.hidden_samples == 5
+    # ... and one that follows it behind the walker gains nothing either: don't care.
+    full = score_classes(record(4.0), truth, ScoreConfig())["cat"]
+    assert full.recall == 1 and full.precision == 1 and full.record_samples == 4
+    # Counting every sample (min_visible 0) is the old rule.
+    old = score_classes(record(1.5), truth, ScoreConfig(min_visible=0.0))["cat"]
+    assert old.truth_samples == 9 and old.recall == 4 / 9 and old.hidden_samples == 0
+
+
+def test_per_track_errors_name_switches_fragments_false_and_shared_tracks():
+    from vidchat.apps.fidelity.score import ObjectScore, track_errors
+
+    out = ObjectScore()
+    # Truth a: record 0, a gap, record 0 again (a fragment), then record 1 (a switch).
+    # Truth b: record 1 throughout, so record 1 is shared. Record 2 matches nobody.
+    seen = [[0, 0, None, 0, 1], [1, 1, 1]]
+    track_errors(out, seen, ["person#1", "person#2"], ["person#5", "person#6", "person#7"])
+    assert (out.id_switches, out.fragments, out.false_tracks, out.shared_tracks) == (1, 1, 1, 1)
+    assert out.timelines == {
+        "person#1": "person#5x2 -x1 person#5x1 person#6x1",
+        "person#2": "person#6x3",
+    }
+
+
+def test_the_identity_switch_shows_in_the_timeline():
+    truth = _truth()
+    ctx = _perfect(truth)
+    whole = ctx.objects[0].trajectory
+    a, b = whole[:6], whole[6:]
+    ctx.objects = [
+        ObjectTrack(id=f"person#{k}", label="person", first_seen=part[0].t,
+                    last_seen=part[-1].t, source="d", trajectory=part)
+        for k, part in ((1, a), (2, b))
+    ]  # fmt: skip
+    s = score(ctx, truth)
+    assert (s.objects.id_switches, s.objects.fragments, s.objects.false_tracks) == (1, 0, 0)
+    assert s.objects.timelines["person#1"].startswith("person#1x") and "person#2x" in (
+        s.objects.timelines["person#1"]
+    )
+    assert "person id switches / fragments" in table([s])

@@ -76,7 +76,9 @@ def test_questions_stream_answers_with_their_facts():
     assert (
         f"person#1 at [00:03-00:06].\n{no_evidence}[times 00:03-00:06 · objects person#1 · " in out
     )
-    assert f"dog#1 [00:31]; cat#9.\n{no_evidence}[times 00:31 · objects dog#1 · NOT in the " in out
+    # This one cites dog#1 at 00:31, where the record has a line on dog#1: found from the answer.
+    found = '  · [00:31] 00:31–00:35 caption: "a brown dog runs across the grass" [dog#1]\n'
+    assert f"dog#1 [00:31]; cat#9.\nevidence:\n{found}[times 00:31 · objects dog#1 · NOT in " in out
     assert len(session.turns) == 2
 
 
@@ -243,14 +245,14 @@ def test_chat_command_with_piped_stdin(record, tmp_path):
     with ScriptedServer(script) as server:
         p = vidchat("chat", str(record), "--llm", server.base_url,
                     env={"VIDCHAT_CACHE": str(tmp_path / "cache")})  # fmt: skip
-        out, err = p.communicate("Who speaks first?\n/objects\n/quit\n", timeout=120)
+        out, err = p.communicate("Who greets the visitors?\n/objects\n/quit\n", timeout=120)
     assert p.returncode == 0, err
     assert "person#1 says good morning [00:03]." in out
     assert "[times 00:03 · objects person#1 · " in out
     assert "- person#2: person, 00:15–00:58" in out
     sent = server.seen[0].body["messages"]
     assert [m["role"] for m in sent] == ["system", "user"]
-    assert sent[1]["content"] == "Who speaks first?"
+    assert sent[1]["content"] == "Who greets the visitors?"
     assert "<record>" in sent[0]["content"]
 
 
@@ -405,8 +407,8 @@ def test_ask_text_through_main(record, capsys):
     out = capsys.readouterr().out
     assert rc == 0
     assert out.startswith(
-        "The sign says CITY PARK [00:10].\n"
-        "  (no evidence: the model quoted no record line for this answer)\n[times 00:10 · "
+        "The sign says CITY PARK [00:10].\n"  # no EVIDENCE part, but the line it cites is found
+        'evidence:\n  · [00:10] 00:10 ocr: "CITY PARK — OPEN 6AM-10PM"\n[times 00:10 · '
     )
     assert "[model: openai-compatible:" in out
 

@@ -155,3 +155,232 @@ def test_multiple_choice_questions_are_never_answered_directly(ctx):
     f = facts_for(mc, ctx)
     assert f.kind == "count" and f.direct is None and f.lines
     assert facts_for("Who fell? (A) person#1 (B) person#2", ctx).direct is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Who said it
+
+
+def _with_speakers(c):
+    """The speakers perceiver's events on `c`: speaker 1 (linked to person#1) says the first and
+    last sentences, speaker 2 (linked to nobody) the second."""
+    from vidchat.kernel.record import Event
+
+    link = "only person on screen for 100% of this speaker's speech"
+    for seg, who in zip(c.speech, ("speaker 1", "speaker 2", "speaker 1"), strict=True):
+        data = {"speaker": who, "segment_start": seg.start, "speakers": 2}
+        if who == "speaker 1":
+            data.update(person="person#1", link=link)
+        linked = who == "speaker 1"
+        c.events.append(Event(start=seg.start, end=seg.end, kind="speaker", source="speakers",
+                              text=who + (", likely person#1" if linked else ""),
+                              objects=["person#1"] if linked else [], data=data))  # fmt: skip
+    return c
+
+
+@pytest.mark.parametrize(
+    ("question", "direct"),
+    [
+        ('Who said "the fountain is running"?',
+         'Speaker 2 says it at [00:20–00:24] ("Look, the fountain is running again."); the record '
+         "does not link speaker 2 to any person on screen, so who that is is not known."),
+        ("Who says good morning, welcome to the park?",
+         'Speaker 1 says it at [00:03–00:06] ("Good morning, welcome to the park."); the record '
+         "links speaker 1 to person#1 (only person on screen for 100% of this speaker's speech)."),
+        ("Who is speaking at 00:51?",
+         'Speaker 1 says it at [00:50–00:53] ("Let\'s head back before it rains."); the record '
+         "links speaker 1 to person#1 (only person on screen for 100% of this speaker's speech)."),
+        ("Who speaks first?",
+         'Speaker 1 says it at [00:03–00:06] ("Good morning, welcome to the park."); the record '
+         "links speaker 1 to person#1 (only person on screen for 100% of this speaker's speech)."),
+        ('Who said "we sail at dawn"?', 'No speech in the record matches "we sail at dawn".'),
+    ],
+)  # fmt: skip
+def test_who_said_it_names_the_speaker_and_how_the_person_was_linked(ctx, question, direct):
+    f = facts_for(question, _with_speakers(ctx))
+    assert (f.kind, f.direct) == ("who", direct)
+
+
+def test_who_said_it_lines_and_speaker_of(ctx):
+    from vidchat.text.facts import speaker_of
+
+    c = _with_speakers(ctx)
+    f = facts_for('Who said "the fountain is running"?', c)
+    assert f.lines == [
+        '00:20–00:24 speech: "Look, the fountain is running again." — said by speaker 2 (one of 2 '
+        "voices told apart), not linked to any person"
+    ]
+    who = speaker_of(c, c.speech[0])
+    assert (who.speaker, who.person, who.speakers) == ("speaker 1", "person#1", 2)
+    assert who.link == "only person on screen for 100% of this speaker's speech"
+
+
+def test_who_said_it_without_speaker_labels_says_who_is_unknown(ctx):
+    f = facts_for('Who said "the fountain is running"?', ctx)
+    assert f.direct == (
+        'It is said at [00:20–00:24] ("Look, the fountain is running again."); the record has no '
+        "speaker labels (the speakers perceiver did not run), so it cannot say who said it."
+    )
+    # Not a quote to look up: nothing computed, the model answers from the record.
+    assert facts_for("Who speaks loudly?", ctx).kind is None
+
+
+def test_who_said_it_in_a_chat_session_is_answered_from_the_record(ctx):
+    model = ScriptedChatModel(replies=[])
+    s = ChatSession(_with_speakers(ctx), llm=model)
+    a = s.ask("Who says good morning, welcome to the park?")
+    assert a.answered_by == "facts" and model.calls == []
+    assert "person#1" in a.text and a.objects == ["person#1"]
+    assert a.evidence[0].source == "computed" and a.evidence[0].objects == ["person#1"]
+    assert [c.text for c in a.citations] == ["[00:03–00:06]"]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the record does not have
+
+
+def _detected(c, model="package:coco:nanodet:2420f4f6b1ca65bc"):
+    """`c` as if the COCO detector had made its objects (and no captioner ran)."""
+    from vidchat.kernel.record import Provenance
+
+    c.provenance.append(Provenance(name="detect", version="1", status="ok", model=model))
+    c.events = [e for e in c.events if e.kind != "caption"]
+    return c
+
+
+def test_a_thing_the_record_does_not_show_is_said_plainly(ctx):
+    c = _detected(ctx)
+    f = facts_for("What colour is the car that drives past?", c)
+    assert f.kind == "absent"
+    assert f.lines == [
+        "no car is seen in the record: the object detector looks for it and tracked none, and no "
+        "tag or caption names one (tracked labels: dog, person)"
+    ]
+    assert f.direct == (
+        "The record does not show a car: the object detector looks for it and tracked none "
+        "(tracked: dog, person), and no tag names one."
+    )
+    assert facts_for("Is there a horse?", c).direct.startswith("No. The record does not show a ")
+    # What the record has is not missing; neither is what a synonym names (a van is a truck).
+    assert facts_for("What colour is the dog?", c).kind is None
+    assert facts_for("Where do the men go?", c).kind is None
+    c.objects[2].label = "truck"
+    assert facts_for("Is the van parked?", c).kind is None
+    # "orange" is a colour here, not the fruit the detector knows.
+    assert "no car is seen" in facts_for("What is the orange car doing?", c).lines[0]
+
+
+def test_missing_things_are_only_answered_by_code_when_certain(ctx):
+    # No record of which detector ran: a missing label proves little, the model answers.
+    caption = next(e for e in ctx.events if e.kind == "caption")
+    ctx.events.remove(caption)
+    f = facts_for("What colour is the car?", ctx)
+    assert f.kind == "absent" and f.direct is None
+    assert f.lines[0].startswith("no car is seen in the record: no tracked object has that label")
+    # A captioner's free text can describe a thing in its own words ("on horseback"): no line
+    # says it is missing, the model reads the captions.
+    c = _detected(small_record())
+    c.events.append(caption)
+    assert facts_for("What colour is the car?", c).kind is None
+    # A detector of persons only says nothing about cars.
+    assert facts_for("What colour is the car?", _detected(small_record(), "yolo:persons")).direct \
+        is None  # fmt: skip
+
+
+def test_a_thing_only_mentioned_is_not_seen(ctx):
+    from vidchat.kernel.record import SpeechSegment
+
+    c = _detected(ctx)
+    c.speech.append(SpeechSegment(start=55.0, end=57.0, text="The train leaves at noon."))
+    f = facts_for("When does the train leave?", c)
+    assert f.kind == "absent" and f.direct is None  # the question may be about the words
+    assert f.lines[1] == (
+        '00:55–00:57 speech: "The train leaves at noon." (a mention of train, not a sighting)'
+    )
+
+
+def test_speech_about_a_topic(ctx):
+    f = facts_for("What does the narrator say about the price of the house?", ctx)
+    assert (f.kind, f.direct) == ("topic", None)
+    assert f.lines == ['no speech in the record mentions "price" or "house" (3 speech segments '
+                       "checked)"]  # fmt: skip
+    f = facts_for("What does she say about the fountains?", ctx)
+    assert f.lines == [
+        'speech mentioning "fountains": 1 of 3 segments',
+        '00:20–00:24 speech: "Look, the fountain is running again."',
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Counts, times, phrases
+
+
+def test_counts_say_how_many_tracks_and_how_many_at_once(ctx):
+    from vidchat.kernel.record import ObjectTrack
+    from vidchat.text.facts import max_at_once
+
+    assert max_at_once(ctx.objects) == (3, 30.0)
+    c = small_record()
+    c.objects.append(
+        ObjectTrack(id="person#3", label="person", first_seen=41.0, last_seen=50.0, source="detect")
+    )
+    f = facts_for("How many persons are there?", c)
+    assert f.lines == ["person objects in the record: 3 (person#1, person#2, person#3); at most "
+                       "2 on screen at once (00:15)"]  # fmt: skip
+    assert f.direct.startswith("The record tracks 3 persons (person#1, person#2, person#3); at "
+                               "most 2 of them are on screen at once (at [00:15]).")  # fmt: skip
+    c.objects = [c.objects[0], c.objects[3]]
+    f = facts_for("How many persons are there?", c)
+    assert "never two of them on screen at once" in f.direct
+
+
+def test_a_time_lookup_prefers_what_covers_the_time(ctx):
+    from vidchat.kernel.record import Event, SpeechSegment
+
+    ctx.speech.append(SpeechSegment(start=25.0, end=27.0, text="Over there, by the trees."))
+    f = facts_for("What is said at 00:24?", ctx)
+    assert f.direct == 'At [00:20–00:24] the speech is: "Look, the fountain is running again."'
+    # Between two readings of on-screen text: both, said as such.
+    ctx.events.append(Event(start=14.0, end=16.0, kind="ocr", text="EXIT", source="ocr"))
+    f = facts_for("What text is shown on screen at 00:12?", ctx)
+    assert f.lines[0] == "no on-screen text was read at 00:12 itself; nearest readings:"
+    assert f.direct.startswith(
+        'No on-screen text was read at [00:12] itself. The nearest readings: "CITY PARK — OPEN '
+        '6AM-10PM" at [00:10]; "EXIT" at [00:14–00:16].'
+    )
+
+
+def test_a_phrase_said_twice_is_found_both_times(ctx):
+    from vidchat.kernel.record import SpeechSegment
+
+    ctx.speech.append(SpeechSegment(start=57.0, end=59.0, text="Look, the fountain is running!"))
+    f = facts_for('When does someone say "the fountain is running"?', ctx)
+    assert f.direct == (
+        'It appears 2 times in the record: said at [00:20]: "Look, the fountain is running '
+        'again."; said at [00:57]: "Look, the fountain is running!".'
+    )
+    assert facts_for('When does someone say "we sail at dawn"?', ctx).direct == (
+        'The record has no speech or on-screen text with the words "we sail at dawn".'
+    )
+    # "and" inside the quoted words is data, not a second question.
+    f = facts_for('When does someone say "head back and"?', ctx)
+    assert f.direct is not None
+
+
+def test_first_appearance_is_not_taken_for_an_attribute(ctx):
+    ctx.objects[0].attributes.update({"class": "person"})
+    f = facts_for("When does the first person appear?", ctx)
+    assert (f.kind, f.direct) == ("first_last", "The first person appears at [00:02] (person#1).")
+
+
+def test_what_an_object_is_doing_says_what_the_record_has_on_it(ctx):
+    f = facts_for("What is the dog doing?", ctx)
+    assert (f.kind, f.direct) == ("doing", None)
+    assert f.lines == [
+        'dog#1: seen 00:30–00:45; 00:31 caption: "a brown dog runs across the grass"'
+    ]
+    f = facts_for("What does person#2 do?", ctx)
+    assert f.lines == [
+        "person#2: seen 00:15–00:58 (fell=True, posture=fallen); no caption or action in the "
+        "record says what it does"
+    ]

@@ -652,13 +652,15 @@ def render_video(p: Plan, out_dir: str | Path) -> Truth:
             raise GeneratorError(f"ffmpeg failed composing {video.name}: {err.strip()[-400:]}")
 
     persons = []
-    for per in p.persons:
+    for k, per in enumerate(p.persons):
         _, (ix1, iy1, ix2, iy2) = person_sprite(per.crop, sprite_h)
         times = sorted({*np.arange(per.start, per.end, 0.5).round(3).tolist(), per.end})
         path = []
         for t in times:
             x, y = per.xy(t)
-            path.append(PathPoint(t=t, box=(x + ix1, y + iy1, x + ix2, y + iy2)))
+            box = (x + ix1, y + iy1, x + ix2, y + iy2)
+            vis = visible_share(box, _drawn_over(p, t, (2, k)), w, h)
+            path.append(PathPoint(t=t, box=box, visible=vis))
         persons.append(
             PersonTruth(
                 id=per.id, first_seen=per.start, last_seen=per.end, crop=per.crop, path=path
@@ -689,8 +691,47 @@ def render_video(p: Plan, out_dir: str | Path) -> Truth:
     return truth
 
 
+def _drawn_over(p: Plan, t: float, layer: tuple[int, int]) -> list[Box]:
+    """Rectangles drawn at time `t` over the thing at `layer`, in `render_video`'s order:
+    (0, 0) the photograph, (1, k) moving object k, (2, k) walker k, then the on-screen text
+    (white box, 4 px border, over everything). Sprites are opaque rectangles."""
+    h = p.preset.height
+    out: list[Box] = []
+    for k, ob in enumerate(p.objects):
+        if (1, k) > layer and ob.start <= t <= ob.end:
+            sprite, _ = object_sprite(ob.crop, int(h * 0.35))
+            x, y = ob.xy(t)
+            out.append((x, y, x + sprite.shape[1], y + sprite.shape[0]))
+    for k, per in enumerate(p.persons):
+        if (2, k) > layer and per.start <= t <= per.end:
+            sprite, _ = person_sprite(per.crop, int(h * 0.45))
+            x, y = per.xy(t)
+            out.append((x, y, x + sprite.shape[1], y + sprite.shape[0]))
+    for tx in p.texts:
+        if tx.start <= t < tx.end:
+            x1, y1, x2, y2 = tx.box
+            out.append((x1 - 4, y1 - 4, x2 + 4, y2 + 4))
+    return out
+
+
+def visible_share(box: Box, covers: Sequence[Box], width: int, height: int) -> float:
+    """Share of `box` (clipped to the frame) that no rectangle of `covers` overlaps, 0..1."""
+    x1, y1 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+    x2, y2 = min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3])))
+    if x2 <= x1 or y2 <= y1:
+        return 0.0
+    covered = np.zeros((y2 - y1, x2 - x1), dtype=bool)
+    for c in covers:
+        cx1, cy1 = max(x1, int(np.floor(c[0]))), max(y1, int(np.floor(c[1])))
+        cx2, cy2 = min(x2, int(np.ceil(c[2]))), min(y2, int(np.ceil(c[3])))
+        if cx2 > cx1 and cy2 > cy1:
+            covered[cy1 - y1 : cy2 - y1, cx1 - x1 : cx2 - x1] = True
+    return round(1.0 - float(covered.mean()), 3)
+
+
 def _object_truth(p: Plan) -> list[ObjectTruth]:
-    """Static objects of every shot's photograph and the moving sprites, numbered per label."""
+    """Static objects of every shot's photograph and the moving sprites, numbered per label;
+    boxes every 0.5 s with the share of each box that nothing drawn later covers."""
     w, h = p.preset.width, p.preset.height
     found: list[tuple[float, str, ObjectTruth]] = []
     for shot in p.shots:
@@ -698,20 +739,26 @@ def _object_truth(p: Plan) -> list[ObjectTruth]:
             b = photo_box(shot.photo, box, w, h)
             if b is None:
                 continue
-            path = [PathPoint(t=shot.start, box=b), PathPoint(t=shot.end, box=b)]
+            times = sorted({*np.arange(shot.start, shot.end, 0.5).round(3).tolist(), shot.end})
+            path = [
+                PathPoint(t=t, box=b, visible=visible_share(b, _drawn_over(p, t, (0, 0)), w, h))
+                for t in times
+            ]
             found.append((shot.start, label, ObjectTruth(
                 id="", label=label, first_seen=shot.start, last_seen=shot.end,
                 crop=shot.photo, path=path, moving=False,
             )))  # fmt: skip
     sprite_h = int(h * 0.35)
-    for ob in p.objects:
+    for k, ob in enumerate(p.objects):
         label = SPRITES[ob.crop][0]
         _, (ix1, iy1, ix2, iy2) = object_sprite(ob.crop, sprite_h)
         times = sorted({*np.arange(ob.start, ob.end, 0.5).round(3).tolist(), ob.end})
         path = []
         for t in times:
             x, y = ob.xy(t)
-            path.append(PathPoint(t=t, box=(x + ix1, y + iy1, x + ix2, y + iy2)))
+            at = (x + ix1, y + iy1, x + ix2, y + iy2)
+            vis = visible_share(at, _drawn_over(p, t, (1, k)), w, h)
+            path.append(PathPoint(t=t, box=at, visible=vis))
         found.append((ob.start, label, ObjectTruth(
             id="", label=label, first_seen=ob.start, last_seen=ob.end, crop=ob.crop,
             path=path, moving=True,

@@ -15,11 +15,19 @@ Every measure is documented where it is computed; in short:
   `object_step` s, a (truth id, record id) pair scores a match at a time when IoU >= 0.5,
   the one-to-one id assignment maximizing matches (Hungarian) gives IDTP, and
   IDF1 = 2·IDTP / (truth samples + record samples). Detection recall (any id) is reported too.
+  Per-track errors, from each truth person's best-matching record id at each sample
+  (`track_errors`): id switches (that id changes), fragments (it comes back after a gap), false
+  tracks (record persons matching nobody), shared tracks (one record person matching several
+  truth persons), and a run-length timeline per truth person to read them from.
 - **classes** (every COCO label in the truth or the record): at every `object_step` sample, a
   truth box is *found* when a record object of the same label is there at IoU >= 0.5 (recall),
   and a record box is *right* when a truth object of its label is there (precision). Groups
   ``vehicle`` and ``animal`` match any label of the group (a van recorded as ``car`` is a found
   vehicle). Objects the truth does not list (a chair in the astronaut photo) cost precision.
+  A truth box less than `min_visible` visible (a walker pasted over most of a cat: the truth's
+  ``visible`` share) is *hidden*: like a "don't care" region of MOT benchmarks it counts for
+  neither recall nor precision (a record box on it is neither right nor wrong); the number of
+  hidden samples is reported. Person IDF1 above still counts every sample.
 - **shots** (``kind="shot"`` events): one-to-one greedy matching of detected to true cut times
   within `cut_tolerance` s; precision, recall, F1.
 - **tags** (``kind="tag"`` events): per shot, the top-k tag labels by confidence over the shot;
@@ -106,6 +114,24 @@ class ObjectScore(_Model):
     count_error: int | None = None
     idf1: float | None = None
     detection_recall: float | None = None
+    id_switches: int | None = Field(
+        None, description="a truth person's best-matching record id changes between samples"
+    )
+    fragments: int | None = Field(
+        None, description="a truth person's matches resume after a gap of unmatched samples"
+    )
+    false_tracks: int | None = Field(
+        None, description="record persons that match no truth person at any sample"
+    )
+    shared_tracks: int | None = Field(
+        None, description="record persons that are the best match of two or more truth persons "
+        "(one track that followed several people in turn)",
+    )
+    timelines: dict[str, str] = Field(
+        default_factory=dict,
+        description="per truth person, the record id matched at each sample, run-length coded: "
+        "'person#2x23 -x1 person#3x2' (- = none at IoU >= 0.5); where the per-track errors are",
+    )
     note: str | None = None
 
 
@@ -116,6 +142,9 @@ class ClassScore(_Model):
     record_samples: int = 0
     recall: float | None = None
     precision: float | None = None
+    hidden_samples: int = Field(
+        0, description="truth samples less than min_visible visible: counted for neither measure"
+    )
 
 
 class ShotScore(_Model):
@@ -174,6 +203,7 @@ class ScoreConfig:
     cut_tolerance: float = 0.6
     object_step: float = 0.5
     iou_threshold: float = 0.5
+    min_visible: float = 0.5  # class scores: truth boxes less visible than this are "don't care"
     tag_top_k: int = 5
     budget: int | None = None
 
@@ -289,6 +319,7 @@ def score_objects(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> tuple[Ob
     max_gap = 3 * cfg.object_step + 1.0  # detectors sample sparsely; longer gaps are absences
     gt_n = pr_n = det_hit = 0
     m = np.zeros((len(people), len(preds)))
+    seen: list[list[int | None]] = [[] for _ in people]  # best record index per sample
     for t in times:
         g = [(i, tb) for i, p in enumerate(people) if (tb := p.box_at(t)) is not None]
         r = [
@@ -297,10 +328,13 @@ def score_objects(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> tuple[Ob
         gt_n += len(g)
         pr_n += len(r)
         for i, gb in g:
-            ok = [j for j, rb in r if iou(gb, rb) >= cfg.iou_threshold]
+            ious = [(iou(gb, rb), j) for j, rb in r]
+            ok = [j for v, j in ious if v >= cfg.iou_threshold]
             det_hit += bool(ok)
             for j in ok:
                 m[i, j] += 1
+            seen[i].append(max(ious)[1] if ok else None)
+    track_errors(out, seen, [p.id for p in people], [o.id for o in preds])
     if preds:
         rows, cols = linear_sum_assignment(-m)
         idtp = float(m[rows, cols].sum())
@@ -312,6 +346,40 @@ def score_objects(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> tuple[Ob
     out.idf1 = 2 * idtp / (gt_n + pr_n) if gt_n + pr_n else None
     out.detection_recall = det_hit / gt_n if gt_n else None
     return out, mapping
+
+
+def track_errors(
+    out: ObjectScore, seen: list[list[int | None]], truth_ids: list[str], record_ids: list[str]
+) -> None:
+    """Fill `out`'s id switches, fragments, false tracks and timelines from, per truth person,
+    the best-matching record index at each of its samples (None: no match)."""
+    switches = fragments = 0
+    for tid, seq in zip(truth_ids, seen, strict=True):
+        last: int | None = None
+        gap = False
+        runs: list[list] = []
+        for j in seq:
+            label = record_ids[j] if j is not None else "-"
+            if runs and runs[-1][0] == label:
+                runs[-1][1] += 1
+            else:
+                runs.append([label, 1])
+            if j is None:
+                gap = last is not None
+                continue
+            switches += last is not None and j != last
+            fragments += gap and j == last
+            last, gap = j, False
+        out.timelines[tid] = " ".join(f"{label}x{n}" for label, n in runs)
+    matched = {j for seq in seen for j in seq if j is not None}
+    owners: dict[int, set[int]] = {}
+    for i, seq in enumerate(seen):
+        for j in seq:
+            if j is not None:
+                owners.setdefault(j, set()).add(i)
+    out.id_switches, out.fragments = switches, fragments
+    out.false_tracks = len(record_ids) - len(matched)
+    out.shared_tracks = sum(len(v) > 1 for v in owners.values())
 
 
 def _group(label: str) -> str | None:
@@ -328,27 +396,38 @@ def score_classes(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> dict[str
     gts: list[PersonTruth] = [*truth.persons, *truth.objects]
     keys = {o.label for o in gts} | {o.label for o in ctx.objects}
     keys |= {group for k in list(keys) if (group := _group(k))}
-    counts = {k: [0, 0, 0, 0] for k in keys}  # truth samples, found, record samples, right
+    counts = {k: [0, 0, 0, 0, 0] for k in keys}  # truth, found, record, right, hidden samples
 
     def same(key: str, label: str) -> bool:
         return label == key or _group(label) == key
 
     for t in times:
-        g = [(o.label, tb) for o in gts if (tb := o.box_at(t)) is not None]
+        shown_at: list[tuple[str, Box, bool]] = [
+            (o.label, tb, (o.visible_at(t) or 0.0) >= cfg.min_visible)
+            for o in gts
+            if (tb := o.box_at(t)) is not None
+        ]
         r = [(o.label, rb) for o in ctx.objects if (rb := track_box_at(o, t, max_gap)) is not None]
         for key, c in counts.items():
-            gk = [b for label, b in g if same(key, label)]
+            gk = [(b, shown) for label, b, shown in shown_at if same(key, label)]
             rk = [b for label, b in r if same(key, label)]
-            c[0] += len(gk)
-            c[1] += sum(any(iou(gb, rb) >= cfg.iou_threshold for rb in rk) for gb in gk)
-            c[2] += len(rk)
-            c[3] += sum(any(iou(gb, rb) >= cfg.iou_threshold for gb in gk) for rb in rk)
+            c[0] += sum(1 for _, shown in gk if shown)
+            c[4] += sum(1 for _, shown in gk if not shown)
+            thr = cfg.iou_threshold
+            c[1] += sum(1 for gb, shown in gk if shown and any(iou(gb, rb) >= thr for rb in rk))
+            for rb in rk:
+                hits = [shown for gb, shown in gk if iou(gb, rb) >= cfg.iou_threshold]
+                if hits and not any(hits):
+                    continue  # on a hidden object only: don't care
+                c[2] += 1
+                c[3] += bool(hits)
     return {
         k: ClassScore(
             truth_samples=c[0],
             record_samples=c[2],
             recall=c[1] / c[0] if c[0] else None,
             precision=c[3] / c[2] if c[2] else None,
+            hidden_samples=c[4],
         )
         for k, c in sorted(counts.items())
     }
@@ -420,8 +499,9 @@ def score_render(
     cut_map: dict,
 ) -> RenderScore:
     """Facts kept in the rendered text at the budget; tokens per minute."""
+    from vidchat.kernel.timecode import fmt_time
     from vidchat.pipeline.profiles import RenderConfig, builtin_profiles, load_profile
-    from vidchat.text.render import fmt_time, quote, render
+    from vidchat.text.render import quote, render
 
     # The render settings of the record's own profile when it is a built-in one, else the
     # defaults (a record made from a custom YAML file does not say where that file is).
@@ -513,6 +593,21 @@ def _cls(s: Score, key: str, what: str) -> float | None:
     return getattr(c, what) if c is not None else None
 
 
+_SWITCHES = ("id_switches", "fragments")
+_FALSE_SHARED = ("false_tracks", "shared_tracks")
+
+
+def _errors(s: Score, fields: tuple[str, ...]) -> str | None:
+    """Per-track error counts of the person score, ``"1 / 2"``; None when not measured."""
+    values = [getattr(s.objects, f) for f in fields]
+    return None if None in values else " / ".join(str(v) for v in values)
+
+
+def _hidden(s: Score, keys: tuple[str, ...]) -> str:
+    """Hidden truth samples per class key, ``"3/0"`` (``-`` where the key has no score)."""
+    return "/".join(str(s.classes[k].hidden_samples) if k in s.classes else "-" for k in keys)
+
+
 # (row label, getter, target text, target check)
 ROWS = [
     ("speech WER", lambda s: s.speech.wer, "<= 0.10", lambda v: v <= 0.10),
@@ -529,10 +624,13 @@ ROWS = [
     ("person count error", lambda s: s.objects.count_error, "", None),
     ("person IDF1", lambda s: s.objects.idf1, ">= 0.85", lambda v: v >= 0.85),
     ("person detection recall", lambda s: s.objects.detection_recall, "", None),
+    ("person id switches / fragments", lambda s: _errors(s, _SWITCHES), "", None),
+    ("person false / shared tracks", lambda s: _errors(s, _FALSE_SHARED), "", None),
     ("vehicle recall", lambda s: _cls(s, "vehicle", "recall"), ">= 0.80", lambda v: v >= 0.8),
     ("vehicle precision", lambda s: _cls(s, "vehicle", "precision"), "", None),
     ("animal recall", lambda s: _cls(s, "animal", "recall"), ">= 0.80", lambda v: v >= 0.8),
     ("animal precision", lambda s: _cls(s, "animal", "precision"), "", None),
+    ("vehicle / animal samples hidden", lambda s: _hidden(s, ("vehicle", "animal")), "", None),
     ("shot cut precision", lambda s: s.shots.precision, "", None),
     ("shot cut recall", lambda s: s.shots.recall, "", None),
     ("shot cut F1", lambda s: s.shots.f1, ">= 0.95", lambda v: v >= 0.95),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from vidchat.perceivers.detect import ANIMAL_LABELS, VEHICLE_LABELS
 
 TRUTH_SCHEMA = "vidchat-fidelity-truth/1"
 
@@ -50,8 +51,17 @@ class TextTruth(_Model):
 
 
 class PathPoint(_Model):
+    """Where an object is at time `t`, and how much of it shows."""
+
     t: float
     box: Box
+    visible: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="share of the box not covered by what the generator drew over it (walkers, "
+        "other sprites, on-screen text); truths written before this field count as 1.0",
+    )
 
 
 class PersonTruth(_Model):
@@ -78,6 +88,19 @@ class PersonTruth(_Model):
                 return (x1, y1, x2, y2)
         return pts[-1].box
 
+    def visible_at(self, t: float) -> float | None:
+        """The visible share at time `t` (linear between path samples), None outside the span."""
+        if not self.path or t < self.first_seen or t > self.last_seen:
+            return None
+        pts = self.path
+        if t <= pts[0].t:
+            return pts[0].visible
+        for a, b in itertools.pairwise(pts):
+            if a.t <= t <= b.t:
+                f = 0.0 if b.t == a.t else (t - a.t) / (b.t - a.t)
+                return a.visible + f * (b.visible - a.visible)
+        return pts[-1].visible
+
 
 class ObjectTruth(PersonTruth):
     """A COCO object with a known box: in a shot's photograph (static, for the whole shot) or a
@@ -88,11 +111,10 @@ class ObjectTruth(PersonTruth):
     moving: bool = False
 
 
-# COCO labels grouped for recall targets (a van found as "car" is still a vehicle).
-VEHICLES = frozenset({"bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"})
-ANIMALS = frozenset(
-    {"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"}
-)
+# COCO labels grouped for recall targets (a van found as "car" is still a vehicle): the same
+# families the detector tracks together.
+VEHICLES = VEHICLE_LABELS
+ANIMALS = ANIMAL_LABELS
 
 
 class AudioStretch(_Model):
