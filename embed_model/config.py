@@ -3,8 +3,8 @@
 Three presets:
 
 - `EmbedConfig.tiny()` trains in a unit test (a few spatial tokens per frame, thin layers);
-- `EmbedConfig.cpu()` trains on 2 CPU cores within 15 minutes (`TrainConfig.cpu()`: 150 steps,
-  ~360 CPU-seconds measured): every spatial token of 8 frames, the first decoder layer of the
+- `EmbedConfig.cpu()` trains on 2 CPU cores within 15 minutes (`TrainConfig.cpu()`: 2,000 steps,
+  ~750 CPU-seconds measured): every spatial token of 8 frames, the first decoder layer of the
   shipped SmolLM2-135M as the frozen LLM, the instruction read by the Q-Former, the video
   tokens right before the answer (see the deviations in `embed_model.model`);
 - `EmbedConfig.full()` is the configuration for a GPU, after VideoChat-Embed's proportions (32
@@ -189,11 +189,12 @@ class TrainConfig:
 
     @classmethod
     def cpu(cls, **overrides: Any) -> TrainConfig:
-        """The CPU preset's schedule: 20 alignment steps, then 130 instruction steps. (An
+        """The CPU preset's schedule: 20 alignment steps, then 1,980 instruction steps (389 s wall,
+        753 CPU-seconds on 2 idle cores, measured in bench/results/embed.json). (An
         alignment step costs several instruction steps: its answers are ~40-token descriptions,
         and the LLM's 49k-word output layer runs on every answer token.)"""
         base = dict(
-            steps=150,
+            steps=2000,
             align_steps=20,
             batch_size=16,
             lr=2e-3,
