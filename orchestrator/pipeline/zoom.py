@@ -592,23 +592,9 @@ class Zoomer:
     def _load(self, target: VideoContext | str | os.PathLike[str]) -> VideoContext:
         if isinstance(target, VideoContext):
             return target
-        path = Path(target).expanduser()
-        if not path.exists():
-            raise InputError(f"no such file: {path} (expected a video or a saved record .json)")
-        if path.suffix.lower() == ".json":
-            from pydantic import ValidationError
+        from vidchat.pipeline.open import open_context  # one reader of "a video or a record"
 
-            try:
-                return VideoContext.load(path)
-            except ValidationError as e:
-                raise InputError(
-                    f"{path}: not a valid vidchat record ({e.error_count()} problem(s))"
-                ) from None
-            except (ValueError, UnicodeDecodeError) as e:
-                raise InputError(str(e)) from None
-        from vidchat.pipeline.core import textualize
-
-        return textualize(path, profile=self.profile)
+        return open_context(Path(target), self.profile, progress=False)
 
     @staticmethod
     def _check_window(
