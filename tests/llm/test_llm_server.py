@@ -194,3 +194,23 @@ def test_stop_all_at_exit_leaves_nothing_running(smol):
     stop_all()
     assert all(_gone(p) for p in pids if p)
     assert running_servers() == []
+
+
+def test_generation_threads_follow_the_machine_and_the_environment(monkeypatch):
+    """Every core while the machine is idle, half beside other work, the environment first;
+    decided once per process so equal specs keep sharing one server."""
+    from vidchat.llm import server
+
+    monkeypatch.delenv("VIDCHAT_LLM_THREADS", raising=False)
+    monkeypatch.setattr(server.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(server, "machine_idle", lambda: True)
+    assert server.default_threads() == 4
+    monkeypatch.setattr(server, "machine_idle", lambda: False)
+    assert server.default_threads() == 2
+    monkeypatch.setenv("VIDCHAT_LLM_THREADS", "3")
+    assert server.default_threads() == 3 and server.batch_threads() == 3
+    monkeypatch.undo()
+    server.machine_idle.cache_clear()
+    first = server.machine_idle()
+    assert server.machine_idle() is first and server.machine_idle.cache_info().hits >= 1
+
