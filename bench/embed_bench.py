@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import torch
+
     from vidchat.apps.evaluate import chance_report, comparison_table, evaluate_embed, mc_items
     from vidchat.apps.instruct import write_jsonl
     from vidchat.embed_model.config import EmbedConfig, TrainConfig

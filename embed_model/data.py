@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
 from vidchat.apps.instruct import QA, InstructionRecord, read_jsonl
 from vidchat.embed_model.config import EmbedConfig
 from vidchat.embed_model.encoder import FrozenEncoder, video_features

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from vidchat.kernel.errors import ConfigError, InputError
 
 if TYPE_CHECKING:

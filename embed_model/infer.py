@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
+
 from vidchat.embed_model.encoder import video_features
 from vidchat.embed_model.model import Example
 from vidchat.kernel.errors import InputError

@@ -60,6 +60,7 @@ from typing import Any
 
 import torch
 from torch import nn
+
 from vidchat.embed_model.config import EmbedConfig
 from vidchat.embed_model.gmhra import GMHRA
 from vidchat.embed_model.qformer import QFormer

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from vidchat.apps.instruct import (
     OPEN_INSTRUCTION,
     QA,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from vidchat.embed_model.config import EmbedConfig, TrainConfig, config_from_dict
 from vidchat.embed_model.data import InstructionDataset
 from vidchat.embed_model.encoder import FrozenEncoder

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from langchain_core.language_models import BaseChatModel
+
     from vidchat.apps.batch import BatchSummary
     from vidchat.conversation.session import ChatSession
     from vidchat.kernel.llm_config import LLMConfig
@@ -57,6 +58,7 @@ def chat(
     go to `ChatSession` (``budget_tokens``, ``use_facts``, …).
     """
     from langchain_core.language_models import BaseChatModel
+
     from vidchat.conversation.session import ChatSession
     from vidchat.kernel.llm_config import LLMConfig
     from vidchat.kernel.record import VideoContext

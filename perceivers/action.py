@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field, model_validator
+
 from vidchat.kernel.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
 from vidchat.kernel.models import ResolvedModel
 from vidchat.kernel.record import Event

@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
+
 from vidchat.kernel.errors import ConfigError, InputError, PerceiverSkipped, PerceiverUnavailable
 from vidchat.kernel.models import ResolvedModel, resolve
 from vidchat.kernel.record import SpeechSegment, Word

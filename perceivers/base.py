@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
+
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.models import ResolvedModel, resolve
 from vidchat.kernel.record import Observation, VideoContext, VideoInfo

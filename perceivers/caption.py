@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
+
 from vidchat.kernel.compat import import_transformers
 from vidchat.kernel.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
 from vidchat.kernel.models import ResolvedModel

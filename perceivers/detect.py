@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
+
 from vidchat.kernel.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
 from vidchat.kernel.models import CONVERTED, ResolvedModel, cache_dir, resolve, verify_sha256
 from vidchat.kernel.record import ObjectTrack, Observation, TrackPoint

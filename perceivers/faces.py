@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
+
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.record import Event, ObjectTrack, track_box_at
 from vidchat.perceivers.base import Input, Media, Perceiver, PerceiverOptions

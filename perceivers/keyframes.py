@@ -34,6 +34,7 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from vidchat.kernel.record import VideoContext
 from vidchat.perceivers.base import Frame, Media
 

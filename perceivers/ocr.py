@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
+
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.models import file_fingerprint, resolve
 from vidchat.kernel.record import Event

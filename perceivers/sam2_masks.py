@@ -44,6 +44,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
+
 from vidchat.kernel.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
 from vidchat.kernel.models import ResolvedModel, resolve
 from vidchat.kernel.record import RLE, Event, ObjectMask, ObjectTrack, legacy_mask_rle

@@ -21,6 +21,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
+
 from vidchat.kernel.errors import PerceiverSkipped
 from vidchat.kernel.record import Event
 from vidchat.perceivers.base import Availability, Input, Media, Perceiver, PerceiverOptions

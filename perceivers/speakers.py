@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import Field
+
 from vidchat.kernel.errors import PerceiverSkipped
 from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment
 from vidchat.perceivers.base import Availability, Media, Perceiver, PerceiverOptions

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
+
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.models import ResolvedModel, resolve
 from vidchat.kernel.record import Event

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from vidchat import perceivers
 from vidchat.testing import toys as toy_perceivers
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from vidchat.kernel.record import VideoContext, VideoInfo
 from vidchat.perceivers.base import Frame
 

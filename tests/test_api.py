@@ -12,7 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 import vidchat
+from tests.conversation.chat_helpers import ScriptedChatModel
+from tests.llm.llm_servers import ScriptedServer, Stream
 from vidchat.kernel.errors import ConfigError, InputError
 from vidchat.kernel.llm_config import LLMConfig
 from vidchat.kernel.record import RLE, Event, ObjectTrack
@@ -20,9 +23,6 @@ from vidchat.perceivers.base import Media, Perceiver
 from vidchat.pipeline import events as ev
 from vidchat.testing import toys as toy_perceivers
 from vidchat.testing import videos
-
-from tests.conversation.chat_helpers import ScriptedChatModel
-from tests.llm.llm_servers import ScriptedServer, Stream
 
 TOY_YAML = """\
 name: toy

@@ -506,6 +506,7 @@ def _warm_up(llm: Any, progress: Any) -> float:
     if not isinstance(llm, LLMConfig) or llm.backend != "local":
         return 0.0
     from langchain_core.messages import HumanMessage
+
     from vidchat.llm.factory import make_chat_model
     from vidchat.llm.streaming import invoke_chat
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
+
 from vidchat.apps.instruct import LETTERS, QA, InstructionRecord, format_choices, read_jsonl
 from vidchat.kernel.errors import InputError
 
@@ -311,6 +312,7 @@ def evaluate_blind(
     the same value as to `evaluate_text`, so both rows are the same model).
     """
     from langchain_core.messages import HumanMessage, SystemMessage
+
     from vidchat.llm.streaming import invoke_chat
     from vidchat.prompts import load_prompt
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from vidchat.kernel.errors import InputError
 from vidchat.kernel.record import VideoContext, atomic_write_text
 from vidchat.kernel.timecode import fmt_time, parse_timecode
@@ -398,6 +399,7 @@ def _record_text(ctx: VideoContext, budget_tokens: int) -> str:
 
 def _ask(model: BaseChatModel, system: str, user: str) -> str:
     from langchain_core.messages import HumanMessage, SystemMessage
+
     from vidchat.llm.streaming import invoke_chat
 
     msg = invoke_chat(model, [SystemMessage(system), HumanMessage(user)])

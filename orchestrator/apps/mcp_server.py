@@ -37,11 +37,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
+
 from vidchat.kernel.errors import ConfigError, InputError, VidchatError
 from vidchat.kernel.timecode import fmt_time, parse_timecode
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
+
     from vidchat.conversation.session import ChatSession
     from vidchat.kernel.llm_config import LLMConfig
     from vidchat.kernel.record import VideoContext
@@ -356,6 +358,7 @@ class VideoTools:
     def frame(self, video: str, time: float, max_side: int = 768) -> bytes:
         """The frame shown at `time`, as JPEG bytes."""
         import cv2
+
         from vidchat.kernel.video import decode_frames, probe
 
         with self._lock:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+
 from vidchat.kernel.errors import InputError
 from vidchat.kernel.outputs import OutputTarget, write_output
 from vidchat.kernel.record import RLE, ObjectTrack, VideoContext, VideoInfo
@@ -166,6 +167,7 @@ def draw_frame(img: np.ndarray, ctx: VideoContext, t: float, scale: float) -> in
     object labels (moved below that block where they would hide under it), then subtitles.
     """
     import cv2
+
     from vidchat.kernel.timecode import fmt_time
 
     h, w = img.shape[:2]
@@ -569,6 +571,7 @@ def timeline_png(
 def timeline_html(ctx: VideoContext, path: str | Path) -> Path:
     """Draw the timeline with plotly to a self-contained HTML file (works offline)."""
     import plotly.graph_objects as go
+
     from vidchat.kernel.timecode import fmt_time
 
     rows = timeline_rows(ctx)
@@ -727,6 +730,7 @@ def contact_sheet(
     """A grid of keyframes (after each shot cut, then evenly spaced) with the time and the
     objects on screen written under each, their boxes drawn; saved as JPEG or PNG."""
     import cv2
+
     from vidchat.kernel.timecode import fmt_time
     from vidchat.kernel.video import probe
 

@@ -57,6 +57,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
+
 from vidchat.kernel.errors import InputError, VidchatError
 
 if TYPE_CHECKING:

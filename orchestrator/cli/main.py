@@ -116,6 +116,7 @@ def provenance_warnings(provenance: Sequence[Provenance]) -> list[str]:
 def _cmd_perceivers(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
+
     from vidchat.perceivers import available_perceivers, get_perceiver
 
     options: dict[str, dict] = {}

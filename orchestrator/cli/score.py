@@ -34,6 +34,7 @@ def run_score(args: argparse.Namespace) -> int:
     """Score ``args.record`` against ``args.truth``; print the table, optionally JSON."""
     _fidelity()
     from pydantic import ValidationError
+
     from vidchat.apps.fidelity.score import ScoreConfig, score, table
     from vidchat.apps.fidelity.truth import Truth
     from vidchat.kernel.record import VideoContext

@@ -120,6 +120,7 @@ def build_prompt(
     long records. Raises ConfigError when the budget leaves no room for the record.
     """
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
     from vidchat.prompts import load_prompt
 
     prompt = load_prompt(CHAT_PROMPT)

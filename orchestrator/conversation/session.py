@@ -52,6 +52,7 @@ from vidchat.kernel.record import VideoContext
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langchain_core.messages import BaseMessage
+
     from vidchat.pipeline.profiles import Profile
     from vidchat.text.render import Rendered
     from vidchat.text.retrieval import Embedder, RetrievalIndex

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from vidchat.kernel.models import cache_dir
 from vidchat.kernel.record import (
     SCHEMA_VERSION,

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
 from vidchat.kernel.errors import InputError
 from vidchat.kernel.record import Provenance, VideoContext, VideoInfo
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
+
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.llm_config import DEFAULT_LOCAL_MODEL, LLMConfig
 from vidchat.llm.config import OPENAI_BASE_URL, OPENAI_HOST, key_variable, remote_model_name

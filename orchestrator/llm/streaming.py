@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+
 from vidchat.llm.errors import LLMError, to_llm_error
 
 __all__ = ["invoke_chat", "stream_chat"]

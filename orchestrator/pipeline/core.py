@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
 from vidchat.kernel.cache import Cache, CacheEntry, cache_key
 from vidchat.kernel.errors import ConfigError, PerceiverSkipped, VidchatError
 from vidchat.kernel.record import (

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.llm_config import LLMConfig
 from vidchat.kernel.video import Sampling

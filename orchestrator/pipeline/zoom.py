@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from vidchat.kernel.cache import Cache, CacheEntry, cache_key
 from vidchat.kernel.errors import ConfigError, InputError, PerceiverSkipped
 from vidchat.kernel.record import (

@@ -8,6 +8,7 @@ import importlib.metadata as md
 from collections.abc import Iterator
 
 import numpy as np
+
 from vidchat.kernel.errors import PerceiverSkipped
 from vidchat.kernel.record import Event, ObjectTrack
 from vidchat.perceivers.base import Media, Perceiver, PerceiverOptions

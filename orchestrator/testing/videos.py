@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from vidchat.perceivers.base import Frame
 
 __all__ = [

@@ -36,6 +36,7 @@ from vidchat.kernel.timecode import parse_timecode, timecode_or_none
 if TYPE_CHECKING:
     import numpy as np
     from sentence_transformers import SentenceTransformer
+
     from vidchat.kernel.record import VideoContext
 
 __all__ = [

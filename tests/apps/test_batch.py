@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.apps.batch_helpers import good_videos, manifest_rows, profile_dict
 from vidchat.apps import batch as batch_mod
 from vidchat.apps.batch import (
     BatchError,
@@ -26,8 +28,6 @@ from vidchat.kernel.record import VideoContext
 from vidchat.pipeline.profiles import parse_profile
 from vidchat.testing.videos import X264, ffmpeg
 from vidchat.text.render import render
-
-from tests.apps.batch_helpers import good_videos, manifest_rows, profile_dict
 
 SHOTS = parse_profile(profile_dict())
 

@@ -18,10 +18,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from vidchat.apps.batch import run_batch
-from vidchat.kernel.record import VideoContext
-from vidchat.pipeline.profiles import parse_profile
-from vidchat.testing.videos import AWKWARD, X264, ffmpeg
 
 from tests.apps.batch_helpers import (
     assert_same_outputs,
@@ -31,6 +27,10 @@ from tests.apps.batch_helpers import (
     register_toys,
     start_job,
 )
+from vidchat.apps.batch import run_batch
+from vidchat.kernel.record import VideoContext
+from vidchat.pipeline.profiles import parse_profile
+from vidchat.testing.videos import AWKWARD, X264, ffmpeg
 
 # Awkward inputs that must give a clean recorded error, with a word the error must contain.
 EXPECT_ERROR = {

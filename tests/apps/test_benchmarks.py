@@ -18,6 +18,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.conversation.chat_helpers import ScriptedChatModel
 from vidchat.apps.benchmarks import (
     condition_record,
     read_benchmark,
@@ -25,8 +27,6 @@ from vidchat.apps.benchmarks import (
     run_benchmark,
 )
 from vidchat.kernel.errors import InputError
-
-from tests.conversation.chat_helpers import ScriptedChatModel
 
 COLOURS = ("red", "green", "blue", "yellow")
 CUTS = {"one": 1, "two": 2, "three": 3}  # video name -> shot cuts

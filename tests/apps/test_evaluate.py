@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from tests.conversation.chat_helpers import ScriptedChatModel, small_record
 from vidchat.apps.evaluate import (
     chance_report,
     comparison_table,
@@ -15,8 +17,6 @@ from vidchat.apps.evaluate import (
 from vidchat.apps.instruct import build_dataset, write_jsonl
 from vidchat.cli.instruct import main
 from vidchat.kernel.errors import InputError
-
-from tests.conversation.chat_helpers import ScriptedChatModel, small_record
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import subprocess
 
 import numpy as np
 import pytest
+
 from vidchat.apps.fidelity.generate import (
     PRESETS,
     SAMPLE_RATE,
@@ -196,9 +197,8 @@ def test_the_hour_video_is_generated_cheaply(tmp_path):
 
 
 def test_bad_names_presets_and_suites_are_one_line_errors(tmp_path):
-    from vidchat.apps.fidelity.generate import GeneratorError
-
     from bench.fidelity.run import parse_suite
+    from vidchat.apps.fidelity.generate import GeneratorError
 
     with pytest.raises(GeneratorError, match="letters, digits"):
         generate("a/b", tmp_path)

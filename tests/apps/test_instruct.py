@@ -8,6 +8,8 @@ import json
 import re
 
 import pytest
+
+from tests.conversation.chat_helpers import ScriptedChatModel, small_record
 from vidchat.apps.instruct import (
     LETTERS,
     assign_splits,
@@ -21,8 +23,6 @@ from vidchat.apps.instruct import (
 from vidchat.cli.instruct import main, run_instruct
 from vidchat.kernel.errors import InputError
 from vidchat.kernel.timecode import fmt_time
-
-from tests.conversation.chat_helpers import ScriptedChatModel, small_record
 
 ORDER_RE = r"Which appears (first|later) in the video, (\S+) or (\S+)\?"
 

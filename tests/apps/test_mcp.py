@@ -28,6 +28,7 @@ pytest.importorskip("mcp")
 
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+
 from vidchat import perceivers
 from vidchat.apps.mcp_server import VideoTools, build_server
 
@@ -433,10 +434,9 @@ def test_streamable_http_on_loopback(tmp_path):
 
 
 def test_window_lines_are_cut_to_the_range():
+    from tests.conversation.chat_helpers import small_record
     from vidchat.apps.mcp_server import lines_between
     from vidchat.text.render import render
-
-    from tests.conversation.chat_helpers import small_record
 
     windows = render(small_record()).windows  # 10 s windows
     lines = lines_between(windows, 18, 25)
@@ -449,10 +449,10 @@ def test_object_tool_reports_track_masks_without_their_counts(tmp_path):
     """A record of schema 1.1 (sam2's masks as events) read by the object tool: the masks are on
     the track (upgraded on reading), shown as their share of the frame, not as run lengths."""
     import numpy as np
-    from vidchat.apps.mcp_server import VideoTools
-    from vidchat.kernel.record import RLE, ObjectTrack, TrackPoint, VideoContext
 
     from tests.media import video_info
+    from vidchat.apps.mcp_server import VideoTools
+    from vidchat.kernel.record import RLE, ObjectTrack, TrackPoint, VideoContext
 
     ctx = VideoContext(
         video=video_info(width=320, height=240),

@@ -13,6 +13,7 @@ import subprocess
 
 import numpy as np
 import pytest
+
 from vidchat.apps import visual
 from vidchat.cli.visual import add_commands
 from vidchat.kernel.errors import InputError

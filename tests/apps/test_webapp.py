@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from vidchat.apps.webapp import AppConfig, create_app
 from vidchat.kernel.samples import sample_path
 from vidchat.pipeline.profiles import load_profile

@@ -11,6 +11,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+
 from vidchat.apps.webapp import AppConfig, create_app
 from vidchat.pipeline.profiles import DEFAULT_PROFILE
 
@@ -52,6 +53,7 @@ def test_browser_defaults_textualize_an_upload_offline_and_cite_verified_evidenc
     a spoken date asked about, the answer shown first and the evidence as a citation."""
     import uvicorn
     from playwright.sync_api import sync_playwright
+
     from vidchat.testing.speech import make_speech_video
 
     clip = make_speech_video(

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from vidchat import perceivers
 from vidchat.apps.webapp import (
     AppConfig,

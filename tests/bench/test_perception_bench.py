@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from vidchat.pipeline.profiles import load_profile
-
 from bench import perception_bench
+from vidchat.pipeline.profiles import load_profile
 
 
 def test_baseline_is_the_offline_profile_without_ocr_and_tags():

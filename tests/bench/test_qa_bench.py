@@ -3,16 +3,6 @@ and the traps: digits of ids, times that are not counts), the halves, and invent
 
 from __future__ import annotations
 
-from vidchat.apps.fidelity.truth import (
-    PathPoint,
-    PersonTruth,
-    ShotTruth,
-    SpeechTruth,
-    TextTruth,
-    Truth,
-)
-from vidchat.conversation.session import ChatSession
-
 from bench.qa_bench import (
     Question,
     Result,
@@ -22,6 +12,15 @@ from bench.qa_bench import (
     summarize,
 )
 from tests.conversation.chat_helpers import ScriptedChatModel, small_record
+from vidchat.apps.fidelity.truth import (
+    PathPoint,
+    PersonTruth,
+    ShotTruth,
+    SpeechTruth,
+    TextTruth,
+    Truth,
+)
+from vidchat.conversation.session import ChatSession
 
 
 def q(kind: str, **expect) -> Question:

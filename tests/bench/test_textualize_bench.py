@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
+from bench import textualize_bench
 from vidchat import perceivers
 from vidchat.testing import toys as toy_perceivers
-
-from bench import textualize_bench
 
 
 def test_three_modes_and_their_ratios_on_a_short_video(tmp_path, monkeypatch):

@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.conversation.chat_helpers import ScriptedChatModel, small_record
+from tests.llm.llm_servers import ScriptedServer, Stream, closed_port
 from vidchat.cli import chat as chat_cli
 from vidchat.conversation.session import ChatSession
 from vidchat.kernel.llm_config import LLMConfig
 from vidchat.pipeline.open import open_context
-
-from tests.conversation.chat_helpers import ScriptedChatModel, small_record
-from tests.llm.llm_servers import ScriptedServer, Stream, closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LLM_ENV = ("VIDCHAT_LLM_BACKEND", "VIDCHAT_LLM_MODEL", "VIDCHAT_LLM_BASE_URL", "OPENAI_BASE_URL")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from vidchat.kernel.samples import sample_path
 from vidchat.testing import videos
 

@@ -10,13 +10,13 @@ import json
 import numpy as np
 import pytest
 import yaml
+
+from tests.media import video_info
+from tests.perceivers.test_sam2 import build_tiny_sam2, vtest_clip
 from vidchat.cli.segment import object_masks, resolve_object, run, write_png, write_rle
 from vidchat.kernel.errors import InputError
 from vidchat.kernel.record import Event, ObjectTrack, TrackPoint, VideoContext, attach_mask
 from vidchat.perceivers.sam2_masks import decode_rle, encode_rle
-
-from tests.media import video_info
-from tests.perceivers.test_sam2 import build_tiny_sam2, vtest_clip
 
 
 def _obj(oid: str, t0: float, t1: float, **attrs) -> ObjectTrack:

@@ -5,6 +5,7 @@ a perceiver that was skipped because it cannot run here, and nothing else."""
 from __future__ import annotations
 
 import pytest
+
 from vidchat.cli import main as cli
 from vidchat.kernel import models as models_mod
 from vidchat.kernel.models import locate

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from vidchat.cli import chat as chat_cli
 from vidchat.kernel.llm_config import DEFAULT_LOCAL_MODEL
 
@@ -38,9 +39,8 @@ def test_vidchat_ask_answers_a_spoken_date_with_the_defaults(tmp_path, capsys):
 def test_video_text_asking_for_other_behaviour_stays_quoted_data():
     """Speech and on-screen text that try to give instructions (the record of the injection
     test in test_chat.py) do not change what the default model does."""
-    from vidchat.conversation.session import ChatSession
-
     from tests.conversation.test_chat import injected_record
+    from vidchat.conversation.session import ChatSession
 
     session = ChatSession(injected_record(), llm=None, profile="offline")
     assert session.config.model == DEFAULT_LOCAL_MODEL

@@ -12,6 +12,13 @@ import threading
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+from tests.conversation.chat_helpers import (
+    HashingEmbedder,
+    ScriptedChatModel,
+    long_record,
+    small_record,
+)
 from vidchat.conversation.citations import parse_citations, parse_object_ids
 from vidchat.conversation.session import ChatSession
 from vidchat.kernel.errors import ConfigError, InputError
@@ -20,13 +27,6 @@ from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment
 from vidchat.llm.errors import LLMError
 from vidchat.prompts import load_prompt, unescape_data
 from vidchat.text.render import estimate_tokens
-
-from tests.conversation.chat_helpers import (
-    HashingEmbedder,
-    ScriptedChatModel,
-    long_record,
-    small_record,
-)
 
 SYSTEM = load_prompt("chat").render("system")
 

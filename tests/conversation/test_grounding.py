@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
+from tests.conversation.chat_helpers import ScriptedChatModel, small_record
 from vidchat.conversation.grounding import record_lines, supporting_lines
 from vidchat.conversation.session import ChatSession
 from vidchat.text.render import render
-
-from tests.conversation.chat_helpers import ScriptedChatModel, small_record
 
 FOUNTAIN = '00:20–00:24 speech: "Look, the fountain is running again."'
 CAPTION = '00:31–00:35 caption: "a brown dog runs across the grass" [dog#1]'

@@ -4,6 +4,7 @@ a looping model stopped. Fed chunk by chunk, as a model streams."""
 from __future__ import annotations
 
 import pytest
+
 from vidchat.conversation.reply import AnswerGate, LoopGuard, split_reply
 
 EVIDENCE_FIRST = 'EVIDENCE:\n- 00:12 ocr: "COFFEE BREAK"\nANSWER: It says COFFEE BREAK.'

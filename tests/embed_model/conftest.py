@@ -5,6 +5,7 @@ synthetic videos with exact records."""
 from __future__ import annotations
 
 import pytest
+
 from vidchat.embed_model.synthetic import build_tiny_llm
 
 

@@ -9,6 +9,7 @@ perturbations on every visual question type of held-out videos with the CPU pres
 from __future__ import annotations
 
 import pytest
+
 from vidchat.apps.evaluate import evaluate_embed, mc_items
 from vidchat.apps.instruct import read_jsonl, write_jsonl
 from vidchat.embed_model.config import EmbedConfig, TrainConfig

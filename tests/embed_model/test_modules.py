@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from vidchat.embed_model.config import EmbedConfig, TrainConfig, config_from_dict
 from vidchat.embed_model.encoder import FrozenEncoder, video_features
 from vidchat.embed_model.gmhra import GMHRA

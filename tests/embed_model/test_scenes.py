@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+
 from vidchat.embed_model.scenes import (
     COLOURS,
     DIRECTIONS,

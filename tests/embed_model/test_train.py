@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import torch
+
 from vidchat.apps.evaluate import chance_report, comparison_table, evaluate_embed, mc_items
 from vidchat.apps.instruct import build_dataset, write_jsonl
 from vidchat.cli.main import main as cli_main

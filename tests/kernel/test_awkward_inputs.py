@@ -12,6 +12,7 @@ import shutil
 
 import numpy as np
 import pytest
+
 from vidchat.kernel.errors import InputError
 from vidchat.kernel.video import AUDIO_RATE, decode_frames, load_audio, probe
 from vidchat.pipeline.core import Pipeline

@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+
 from vidchat.cli.models import run
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.models import SHIPPED, hf_cache_folder, locate, resolve

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.models import SHIPPED, join_parts, locate, sha256_of
 

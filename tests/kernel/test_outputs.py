@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from vidchat.cli import main as cli
 from vidchat.kernel import outputs
 from vidchat.kernel.outputs import OutputError, check_output_path, write_output

@@ -4,6 +4,8 @@ import json
 
 import pytest
 from pydantic import ValidationError
+
+from tests.media import video_info
 from vidchat.kernel.record import (
     RLE,
     SCHEMA_VERSION,
@@ -19,8 +21,6 @@ from vidchat.kernel.record import (
     attach_mask,
     track_masks,
 )
-
-from tests.media import video_info
 
 
 def sample_record() -> VideoContext:

@@ -4,6 +4,7 @@ InputErrors that say what arrived."""
 from __future__ import annotations
 
 import pytest
+
 from vidchat.kernel.errors import InputError
 from vidchat.kernel.timecode import fmt_span, fmt_time, parse_timecode, timecode_or_none
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from vidchat.kernel.errors import InputError
 from vidchat.kernel.samples import sample_path
 from vidchat.kernel.video import decode_frames, load_audio, output_size, probe

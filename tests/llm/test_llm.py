@@ -12,15 +12,6 @@ import time
 
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
-from vidchat.kernel.errors import ConfigError
-from vidchat.kernel.llm_config import LLMConfig
-from vidchat.llm.config import describe, key_variable, resolve_llm_config
-from vidchat.llm.errors import LLMError
-from vidchat.llm.factory import make_chat_model
-from vidchat.llm.local import export_transformers_folder
-from vidchat.llm.local_chat import LocalServerChatModel
-from vidchat.llm.streaming import invoke_chat, stream_chat
-from vidchat.llm.tokens import token_counter
 
 from tests.llm.llm_servers import (
     Hang,
@@ -31,6 +22,15 @@ from tests.llm.llm_servers import (
     completion,
     transformers_serve,
 )
+from vidchat.kernel.errors import ConfigError
+from vidchat.kernel.llm_config import LLMConfig
+from vidchat.llm.config import describe, key_variable, resolve_llm_config
+from vidchat.llm.errors import LLMError
+from vidchat.llm.factory import make_chat_model
+from vidchat.llm.local import export_transformers_folder
+from vidchat.llm.local_chat import LocalServerChatModel
+from vidchat.llm.streaming import invoke_chat, stream_chat
+from vidchat.llm.tokens import token_counter
 
 _ENV = (
     "VIDCHAT_LLM_BACKEND",

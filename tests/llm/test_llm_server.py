@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from langchain_core.messages import HumanMessage
+
 from vidchat.kernel.llm_config import LLMConfig
 from vidchat.kernel.models import resolve
 from vidchat.llm.errors import LLMError

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.llm_config import LLMConfig
 from vidchat.llm import local

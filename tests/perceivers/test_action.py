@@ -15,13 +15,13 @@ import json
 from pathlib import Path
 
 import pytest
+
+from tests.media import ListMedia, video_info
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.samples import sample_path
 from vidchat.perceivers.action import ActionPerceiver, window_starts
 from vidchat.perceivers.caption import import_transformers
 from vidchat.testing.videos import decode_frames
-
-from tests.media import ListMedia, video_info
 
 LABELS = ["walking", "riding a bike", "dancing", "cooking"]
 

@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 import pytest
+
+from tests.media import ListMedia, video_info
 from vidchat.kernel.errors import ConfigError, InputError, PerceiverSkipped, PerceiverUnavailable
 from vidchat.kernel.record import SpeechSegment, VideoContext
 from vidchat.perceivers import asr
@@ -33,8 +35,6 @@ from vidchat.testing.speech import (
     normalize_words,
     word_error_rate,
 )
-
-from tests.media import ListMedia, video_info
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.media import ListMedia, video_info
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.record import ObjectTrack, TrackPoint, VideoContext
 from vidchat.kernel.samples import sample_path
@@ -23,8 +25,6 @@ from vidchat.perceivers.base import Frame
 from vidchat.perceivers.caption import CaptionPerceiver, RegionCaptionPerceiver, import_transformers
 from vidchat.perceivers.keyframes import KeyframeOptions, select_keyframes
 from vidchat.testing.videos import decode_frames
-
-from tests.media import ListMedia, video_info
 
 _WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "person", "walking", "on", "the"]
 _WORDS += ["street", "man", "woman", "car", "red", "two", "people", "standing", "in", "room"]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.media import ListMedia, video_info
 from vidchat.kernel.errors import ConfigError, PerceiverSkipped
 from vidchat.kernel.models import SHIPPED, resolve
 from vidchat.kernel.record import OBJECT_ID_RE, ObjectTrack, VideoContext
@@ -24,8 +26,6 @@ from vidchat.perceivers.detect import (
     nanodet_decode,
     stitch_logs,
 )
-
-from tests.media import ListMedia, video_info
 
 # ---------------------------------------------------------------------------------------------
 # Options and track assembly (no model)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from tests.media import ListMedia, video_info
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.record import ObjectTrack, TrackPoint, VideoContext
 from vidchat.perceivers.base import Frame
 from vidchat.perceivers.faces import FacesPerceiver, owner_of
-
-from tests.media import ListMedia, video_info
 
 skimage_data = pytest.importorskip("skimage.data")
 

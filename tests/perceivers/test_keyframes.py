@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from pydantic import ValidationError
+
+from tests.media import video_info
 from vidchat.kernel.record import Event, VideoContext
 from vidchat.kernel.samples import sample_path
 from vidchat.perceivers.base import Frame
@@ -21,8 +23,6 @@ from vidchat.perceivers.keyframes import (
     select_keyframes,
 )
 from vidchat.testing.videos import decode_frames
-
-from tests.media import video_info
 
 # Megamind.avi's cuts (see tests/perceivers/test_shots.py): four shots after a black leader.
 MEGAMIND_CUTS = [4.129, 6.465, 8.383]

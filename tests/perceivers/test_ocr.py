@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.media import ListMedia, video_info
 from vidchat.kernel.errors import ConfigError
 from vidchat.perceivers import get_perceiver
 from vidchat.perceivers.base import Frame
 from vidchat.perceivers.ocr import OCRLine, OCROptions, OCRPerceiver, merge_lines, normalize_text
 from vidchat.testing.videos import decode_frames
-
-from tests.media import ListMedia, video_info
 
 FONT_CANDIDATES = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.record import Event, VideoContext, track_box_at, track_masks
 from vidchat.kernel.samples import sample_path

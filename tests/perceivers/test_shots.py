@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.media import ListMedia, video_info
 from vidchat.kernel.errors import ConfigError, PerceiverSkipped
 from vidchat.kernel.record import Event
 from vidchat.kernel.samples import sample_path
@@ -13,8 +15,6 @@ from vidchat.perceivers import get_perceiver
 from vidchat.perceivers.base import Frame
 from vidchat.perceivers.shots import ShotsOptions, ShotsPerceiver
 from vidchat.testing.videos import decode_frames, shot_cuts
-
-from tests.media import ListMedia, video_info
 
 # Megamind.avi (23.976 fps): times of the first frame of each new shot, from a full-rate run of
 # PySceneDetect (ContentDetector defaults) and checked by eye on a contact sheet: woman at the

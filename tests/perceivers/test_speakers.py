@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.media import ListMedia, video_info
 from vidchat.kernel.errors import PerceiverSkipped
 from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment, TrackPoint, VideoContext
 from vidchat.perceivers.speakers import SpeakersPerceiver, cluster_speakers, link_speakers
 from vidchat.text.render import render
-
-from tests.media import ListMedia, video_info
 
 SR = 16_000
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.media import ListMedia, video_info
 from vidchat.kernel.errors import ConfigError
 from vidchat.perceivers import get_perceiver
 from vidchat.perceivers.base import Frame
 from vidchat.perceivers.tags import Tag, TagsOptions, TagsPerceiver, merge_tags, preprocess
 from vidchat.testing.videos import decode_frames
-
-from tests.media import ListMedia, video_info
 
 COFFEE_OK = {"espresso", "cup", "coffee mug"}
 CAT_OK = {"tabby", "tiger cat", "Egyptian cat"}

@@ -10,6 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+
 from vidchat.kernel.compat import ensure_torchvision, nms_reference, torchvision_mode
 
 

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+
 from vidchat.kernel.errors import ConfigError
 from vidchat.kernel.record import Event
 from vidchat.perceivers import register_perceiver

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+
 from vidchat.kernel.record import RLE, ObjectMask, VideoContext, track_masks
 from vidchat.perceivers import register_perceiver
 from vidchat.perceivers.base import Media, Perceiver, PerceiverOptions

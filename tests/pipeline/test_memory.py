@@ -7,6 +7,7 @@ import threading
 
 import psutil
 import pytest
+
 from vidchat.pipeline.core import Pipeline
 from vidchat.pipeline.profiles import parse_profile
 
@@ -80,9 +81,8 @@ def test_peak_memory_is_bounded_and_independent_of_length(toys, tmp_path, cache_
 
 @pytest.mark.slow
 def test_a_12k_video_stays_under_2_gib(tmp_path):
-    from vidchat.testing.videos import huge_12k
-
     from bench.memory_bench import run  # the bench's own measuring child process
+    from vidchat.testing.videos import huge_12k
 
     clip = huge_12k(tmp_path)  # 12288x12288, 2 s at 2 fps: 453 MB a frame as RGB
     got = run(clip, {})

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+
 from vidchat.kernel.errors import ConfigError, InputError
 from vidchat.kernel.record import VideoContext
 from vidchat.kernel.samples import sample_path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from vidchat import render, textualize
 from vidchat.kernel.samples import sample_path
 from vidchat.pipeline.core import Pipeline

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+
 import vidchat
 from vidchat import perceivers
 from vidchat.kernel.errors import ConfigError, InputError
@@ -215,10 +216,9 @@ def test_clip_to_window_shifts_upstream_times(squares_video, squares):
 def test_repl_zoom_then_the_answer_reads_the_zoomed_record(squares_video, squares):
     import io
 
+    from tests.conversation.chat_helpers import ScriptedChatModel
     from vidchat.cli import chat as chat_cli
     from vidchat.conversation.session import ChatSession
-
-    from tests.conversation.chat_helpers import ScriptedChatModel
 
     def reply(messages) -> str:
         # Answers from what the prompt holds: the zoomed object only exists after /zoom.
@@ -278,11 +278,10 @@ def _person(oid: str, points: list[tuple[float, float]]) -> ObjectTrack:
 
 
 def test_merge_continues_lost_tracks_and_keeps_crossing_people_apart():
+    from tests.media import video_info
     from vidchat.kernel.cache import CacheEntry
     from vidchat.kernel.record import Provenance, ZoomRun
     from vidchat.pipeline.zoom import merge_results
-
-    from tests.media import video_info
 
     # The sparse pass: person#1 lost at 12 s and found again as person#2 from 16 s; person#3
     # walks the other way and crosses person#1's path.

@@ -6,6 +6,7 @@ import os
 import time
 
 import pytest
+
 from vidchat import prompts
 from vidchat.prompts import PromptError, escape_data, load_prompt, render_prompt, unescape_data
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+
+from tests.conversation.chat_helpers import ScriptedChatModel, small_record
 from vidchat.conversation.evidence import verify_evidence
 from vidchat.conversation.reply import split_reply
 from vidchat.conversation.session import ChatSession
 from vidchat.text.facts import facts_for, label_counts, objects_with, said_between, visible_at
 from vidchat.text.render import render
-
-from tests.conversation.chat_helpers import ScriptedChatModel, small_record
 
 
 @pytest.fixture

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import json
 
-from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment, TrackPoint, VideoContext
-from vidchat.text.render import estimate_tokens, render
-
 from tests.kernel.test_record import sample_record
 from tests.media import video_info
+from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment, TrackPoint, VideoContext
+from vidchat.text.render import estimate_tokens, render
 
 
 def long_record(minutes: int = 60) -> VideoContext:

@@ -4,6 +4,13 @@ and recall on an hour-long record with planted facts (real all-MiniLM-L6-v2, mar
 from __future__ import annotations
 
 import pytest
+
+from tests.conversation.chat_helpers import (
+    PLANTED,
+    HashingEmbedder,
+    long_record,
+    planted_questions,
+)
 from vidchat.kernel.timecode import fmt_time
 from vidchat.text.render import TimelineWindow, render
 from vidchat.text.retrieval import (
@@ -12,13 +19,6 @@ from vidchat.text.retrieval import (
     parse_time_mentions,
     recall_at_k,
     record_hash,
-)
-
-from tests.conversation.chat_helpers import (
-    PLANTED,
-    HashingEmbedder,
-    long_record,
-    planted_questions,
 )
 
 

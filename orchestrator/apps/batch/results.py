@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from vidchat.kernel.errors import VidchatError
 
 if TYPE_CHECKING:

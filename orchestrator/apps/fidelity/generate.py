@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
 from vidchat.apps.fidelity.truth import (
     AudioStretch,
     Box,

@@ -47,6 +47,7 @@ import re
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from vidchat.apps.fidelity.truth import ANIMALS, VEHICLES, Box, PersonTruth, Truth
 from vidchat.kernel.record import VideoContext, track_box_at
 

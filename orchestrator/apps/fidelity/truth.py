@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from vidchat.perceivers.detect import ANIMAL_LABELS, VEHICLE_LABELS
 
 TRUTH_SCHEMA = "vidchat-fidelity-truth/1"
