@@ -32,16 +32,10 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 
-_CHILD = """
-import json, sys, threading
-import psutil
-from vidchat import perceivers
-from vidchat.testing.toys import Brightness
-perceivers.register_perceiver("brightness", Brightness)
-from vidchat.pipeline.core import Pipeline
-from vidchat.pipeline.profiles import parse_profile
-# Peak resident memory of this process and of its children (ffmpeg), sampled every 10 ms:
-# getrusage's ru_maxrss would also count the parent's pages from before the exec.
+# Both child scripts start this first: peak resident memory of the process and of its children
+# (ffmpeg), sampled every 10 ms (getrusage's ru_maxrss would also count the parent's pages from
+# before the exec). `stop.set(); t.join()` ends it; `peak` holds the result.
+_SAMPLER = """
 me = psutil.Process()
 peak = {"self": 0, "children": 0, "total": 0}
 stop = threading.Event()
@@ -58,6 +52,21 @@ def sample():
         stop.wait(0.01)
 t = threading.Thread(target=sample, daemon=True)
 t.start()
+"""
+
+
+_CHILD = (
+    """
+import json, sys, threading
+import psutil
+from vidchat import perceivers
+from vidchat.testing.toys import Brightness
+perceivers.register_perceiver("brightness", Brightness)
+from vidchat.pipeline.core import Pipeline
+from vidchat.pipeline.profiles import parse_profile
+"""
++ _SAMPLER
++ """
 sampling = {"slow_fps": 1.0, "fast_fps": 2.0, **json.loads(sys.argv[2])}
 prof = parse_profile({"name": "mem", "perceivers": {"brightness": None}, "sampling": sampling})
 ctx = Pipeline(prof, cache=False).run(sys.argv[1])
@@ -67,28 +76,17 @@ slow = [e for e in ctx.events if e.kind == "brightness"]
 print(json.dumps({**peak, "slow": [slow[0].data["w"], slow[0].data["h"]], "n": len(slow),
                   "size": [ctx.video.width, ctx.video.height]}))
 """
+)
 
 
-_PROFILE_CHILD = """
+_PROFILE_CHILD = (
+    """
 import json, sys, threading, time
 import psutil
 from vidchat.pipeline.core import Pipeline
-me = psutil.Process()
-peak = {"self": 0, "children": 0, "total": 0}
-stop = threading.Event()
-def sample():
-    while not stop.is_set():
-        try:
-            own = me.memory_info().rss
-            kids = sum(c.memory_info().rss for c in me.children(recursive=True))
-        except psutil.Error:
-            continue
-        peak["self"] = max(peak["self"], own)
-        peak["children"] = max(peak["children"], kids)
-        peak["total"] = max(peak["total"], own + kids)
-        stop.wait(0.01)
-t = threading.Thread(target=sample, daemon=True)
-t.start()
+"""
++ _SAMPLER
++ """
 t0 = time.perf_counter()
 ctx = Pipeline(sys.argv[2], cache=False).run(sys.argv[1])
 seconds = time.perf_counter() - t0
@@ -99,6 +97,7 @@ print(json.dumps({**peak, "seconds": round(seconds, 1), "duration": ctx.video.du
                   "objects": len(ctx.objects), "events": len(ctx.events),
                   "perceivers": {p.name: [p.status, p.seconds] for p in ctx.provenance}}))
 """
+)
 
 
 def make_long_clip(dest: Path, minutes: float) -> Path:
