@@ -134,14 +134,20 @@ def _packet_span(path: Path) -> tuple[float, float] | None:
     return (first, end) if first is not None and end is not None else None
 
 
-def _signed(x: object) -> float | None:
-    if not isinstance(x, (str, int, float)):  # ffprobe's JSON: a number or its text
+def _number(x: object) -> float | None:
+    """ffprobe's JSON value (a number or its text) as a float; None if it is neither, or NaN."""
+    if not isinstance(x, (str, int, float)):
         return None
     try:
         v = float(x)
     except ValueError:
         return None
-    return v if v == v and abs(v) != float("inf") else None
+    return v if v == v else None  # NaN check without math import
+
+
+def _signed(x: object) -> float | None:
+    v = _number(x)
+    return v if v is not None and abs(v) != float("inf") else None
 
 
 def _rotation(stream: dict) -> int:
@@ -170,13 +176,8 @@ def _fraction(text: str | None) -> Fraction | None:
 
 
 def _float(x: object) -> float | None:
-    if not isinstance(x, (str, int, float)):  # ffprobe's JSON: a number or its text
-        return None
-    try:
-        v = float(x)
-    except ValueError:
-        return None
-    return v if v == v and v >= 0 else None  # NaN check without math import
+    v = _number(x)
+    return v if v is not None and v >= 0 else None
 
 
 def _kind(mode: int) -> str:
