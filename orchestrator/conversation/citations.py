@@ -12,6 +12,7 @@ from vidchat.kernel.timecode import timecode_or_none
 __all__ = [
     "is_window_header",
     "line_times",
+    "object_mentions",
     "parse_citations",
     "parse_object_ids",
     "without_lead_time",
@@ -89,6 +90,11 @@ def parse_object_ids(text: str, known: set[str] | list[str]) -> tuple[list[str],
         if oid not in target:
             target.append(oid)
     return cited, unknown
+
+
+def object_mentions(text: str) -> set[str]:
+    """The object ids (``label#n``) the text names, lower-cased, whatever the record holds."""
+    return {m.group(1).lower() for m in _OBJECT_RE.finditer(text)}
 
 
 def line_times(line: str) -> tuple[float | None, float | None]:

@@ -25,6 +25,13 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from vidchat.conversation.citations import (
+    is_window_header,
+    line_times,
+    object_mentions,
+    parse_citations,
+)
+
 if TYPE_CHECKING:
     from vidchat.conversation.answer import Evidence
 
@@ -45,15 +52,8 @@ MIN_SHARED_WORDS = 2
 # At most this many lines are taken as one answer's evidence.
 MAX_LINES = 3
 
-_WINDOW_HEAD_RE = re.compile(r"^\[[\d:]+–[\d:]+\]$")
 _DATA_RE = re.compile(r"\"((?:[^\"\\]|\\.)*)\"")
 _ANSWER_QUOTE_RE = re.compile(r"[\"“]([^\"“”]{3,})[\"”]")
-_LEAD_TIME_RE = re.compile(
-    r"^\s*((?:\d{1,2}:)?\d{1,3}:\d{2})(?:\s*[–-]\s*((?:\d{1,2}:)?\d{1,3}:\d{2}))?"
-)
-_CITED_RE = re.compile(r"\[([^\[\]\n]{1,80})\]")
-_CLOCK_RE = re.compile(r"(?<![\d:])(?:(\d{1,2}):)?(\d{1,3}):(\d{2})(?![\d:])")
-_OBJECT_RE = re.compile(r"(?<![\w#])([a-z][a-z0-9_\-]*#[1-9][0-9]*)(?![\w#])", re.IGNORECASE)
 _WORD_RE = re.compile(r"[a-z0-9]+")
 _NEGATION_RE = re.compile(r"\b(?:no|not|none|nothing|never|neither|nor)\b", re.IGNORECASE)
 # Words that say nothing about which line is meant (the answer's own phrasing, record jargon).
@@ -79,19 +79,9 @@ def _content(text: str) -> set[str]:
     return {w for w in _WORD_RE.findall(text.lower()) if w not in _PLAIN and not w.isdigit()}
 
 
-def _clock(m: re.Match[str]) -> float | None:
-    h, mm, ss = m.groups()
-    if int(ss) >= 60 or (h is not None and int(mm) >= 60):
-        return None
-    return int(mm) * 60 + int(ss) + (int(h) * 3600 if h else 0)
-
-
 def _span(line: str) -> tuple[float, float] | None:
-    m = _LEAD_TIME_RE.match(line)
-    if not m:
-        return None
-    times = [t for t in (_clock(x) for x in _CLOCK_RE.finditer(m.group(0))) if t is not None]
-    return (times[0], times[-1]) if times else None
+    start, end = line_times(line)
+    return (start, end) if start is not None and end is not None else None
 
 
 def record_lines(record_text: str) -> list[str]:
@@ -100,16 +90,14 @@ def record_lines(record_text: str) -> list[str]:
     out = []
     for ln in record_text.splitlines():
         s = ln.strip()
-        if s and not _WINDOW_HEAD_RE.match(s) and not s.startswith("visible:"):
+        if s and not is_window_header(s) and not s.startswith("visible:"):
             out.append(s)
     return out
 
 
 def _cited_times(answer: str) -> list[float]:
-    out = []
-    for b in _CITED_RE.finditer(answer):
-        out += [t for t in (_clock(m) for m in _CLOCK_RE.finditer(b.group(1))) if t is not None]
-    return out
+    """Every time the answer cites in brackets (both ends of a range)."""
+    return [t for c in parse_citations(answer) for t in (c.start, c.end)]
 
 
 def supporting_lines(
@@ -121,7 +109,7 @@ def supporting_lines(
     norm_answer = _norm(answer)
     answer_words = _content(answer)
     times = _cited_times(answer)
-    ids = {m.group(1).lower() for m in _OBJECT_RE.finditer(answer)}
+    ids = object_mentions(answer)
     passages = [_norm(m.group(1)) for m in _ANSWER_QUOTE_RE.finditer(answer)]
     passages = [p for p in passages if _passage(p)]
     picked: list[str] = []
@@ -146,7 +134,7 @@ def supporting_lines(
         # alone (no shared words) must be at the very time cited.
         span = _span(ln)
         if span is not None and any(span[0] - 1 <= t <= span[1] + 1 for t in times):
-            line_ids = {m.group(1).lower() for m in _OBJECT_RE.finditer(ln)}
+            line_ids = object_mentions(ln)
             exact = any(span[0] <= t <= span[1] for t in times)
             if len(answer_words & _content(ln)) >= MIN_SHARED_WORDS or (ids & line_ids and exact):
                 take(ln)
