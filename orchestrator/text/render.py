@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from vidchat.kernel.record import ObjectTrack, VideoContext
 
 # The one timecode formatter; the `as` form re-exports it for code that still imports it here.
-from vidchat.kernel.timecode import fmt_span as fmt_span
-from vidchat.kernel.timecode import fmt_time as fmt_time
+from vidchat.kernel.timecode import fmt_span, fmt_time
 
 TokenCounter = Callable[[str], int]
 
