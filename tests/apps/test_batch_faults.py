@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -278,3 +279,23 @@ def test_ray_timeout_kills_hung_actor(tmp_path, cache_dir, hanging_ffprobe):
     assert "no result after 6 s" in s.not_ok["hang_ffprobe"]
     assert s.resources == {"num_cpus": 1.0, "num_gpus": 0.0}
     assert _probing(hang) == []
+
+
+def test_unguarded_script_gets_a_hint(tmp_path, cache_dir):
+    """A script calling vidchat.batch at module level (no __main__ guard) makes every spawned
+    worker die at start; the error says why instead of a bare exit status."""
+    video = tmp_path / "a.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=s=160x96:r=10:d=1", *X264, str(video))
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import vidchat\n"
+        f"vidchat.batch([{str(video)!r}], out_dir={str(tmp_path / 'out')!r}, workers=1)\n"
+    )
+    # cache_dir has set VIDCHAT_CACHE in this process's environment, which the script inherits
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "workers die while starting" in last
+    assert 'if __name__ == "__main__":' in last

@@ -8,6 +8,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -129,7 +130,9 @@ class LocalEngine:
                 elif not was_ready:
                     self.start_failures += 1
                     if self.start_failures >= 3:  # e.g. a crash loading a model: do not loop
-                        raise BatchError(f"local workers die while starting ({why})")
+                        raise BatchError(
+                            f"local workers die while starting ({why}){_spawn_hint()}"
+                        )
         return out
 
     def replace(self, i: int) -> None:
@@ -155,3 +158,19 @@ class LocalEngine:
                 except (ProcessLookupError, PermissionError):
                     s.handle.kill()
                 s.handle.join(5)
+
+
+def _spawn_hint() -> str:
+    """Why spawned workers may die at start when the job runs from a user's script.
+
+    Spawned workers re-import the parent's main module; a script that calls `vidchat.batch` at
+    module level (no ``if __name__ == "__main__":`` guard) makes every worker fail at start with
+    multiprocessing's long message, which the parent would otherwise report as a bare exit status.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or not getattr(main, "__file__", None):
+        return ""  # interactive session or `python -c`: nothing is re-imported
+    return (
+        "; if vidchat.batch is called from a script, put the call under "
+        "`if __name__ == \"__main__\":` (workers are spawned processes that re-import it)"
+    )
