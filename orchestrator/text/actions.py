@@ -44,7 +44,7 @@ class Action:
 
 # Actions people (and animals) do, each with the forms a question or a label spells it. Verbs
 # whose answer the record does hold are left out on purpose: saying and talking (speech), reading
-# a sign (on-screen text), appearing and leaving (tracks).
+# a sign (on-screen text), appearing, leaving and driving past (tracks).
 ACTIONS: tuple[Action, ...] = (
     Action("fall", ("fall", "falls", "fell", "fallen", "falling", "trip", "trips", "tripped",
                     "tripping", "collapse", "collapses", "collapsed"), ("fallen", "lying")),
@@ -82,7 +82,6 @@ ACTIONS: tuple[Action, ...] = (
     Action("shout", ("shout", "shouts", "shouted", "shouting", "scream", "screams",
                      "screamed", "screaming")),
     Action("kneel", ("kneel", "kneels", "knelt", "kneeling")),
-    Action("drive", ("drive", "drives", "drove", "driving")),
 )  # fmt: skip
 
 # A question about one of these is about an action only when it does not ask what is said or

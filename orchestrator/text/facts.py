@@ -908,10 +908,15 @@ def _action_facts(q: str, ctx: VideoContext) -> Facts | None:
     acts = asked_actions(q)
     if any(a.name == "fall" for a in acts) and any("fell" in o.attributes for o in ctx.objects):
         return None  # the posture model's ``fell`` attribute answers it (`_attribute_facts`)
+    if _COUNT_RE.search(q):
+        # "how many people walk by?" counts who passes through: the tracks' job, not an action
+        # to recognise. A count of an action ("how many fall?") stays an action question.
+        acts = [a for a in acts if a.name != "walk"]
     if not acts:
         return None
     lines: list[str] = []
     parts: list[str] = []
+    unproven = False
     for act in acts[:2]:
         observers = action_observers(ctx, act)
         kinds = {k for ob in observers for k in ob.kinds}
@@ -938,10 +943,11 @@ def _action_facts(q: str, ctx: VideoContext) -> Facts | None:
                          f"{act.gerund}: {where}.")  # fmt: skip
         elif observers:
             by = " and ".join(ob.name for ob in observers)
-            lines.append(f"no {act.gerund} in the record: the {by} ran and none of its labels "
-                         f"or captions names it")  # fmt: skip
-            parts.append(f"Nothing in the record shows anyone {act.gerund}: the {by} ran, and "
-                         f"none of its labels or captions names it.")  # fmt: skip
+            # Captions and labels say things in their own words ("a man on the ground"): no word
+            # of them naming it is not proof it did not happen, so the model reads them.
+            lines.append(f"no label or caption in the record uses a word for {act.gerund} (the "
+                         f"{by} ran; read what they say)")  # fmt: skip
+            unproven = True
         else:
             ran = ", ".join(p.name for p in ctx.provenance if p.status == "ok") or "none"
             need = "an action perceiver (`action`, video classification) or captions (`caption`)"
@@ -967,7 +973,7 @@ def _action_facts(q: str, ctx: VideoContext) -> Facts | None:
                      "and tracked none")  # fmt: skip
         parts.insert(0, "No person is seen in the video (the object detector looks for people "
                         "and tracked none).")  # fmt: skip
-    return Facts(lines, " ".join(parts), "action")
+    return Facts(lines, None if unproven else " ".join(parts), "action")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1086,10 +1092,15 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
             out.direct = None  # two lookups in one question: let the model phrase both
     # A thing the question names that nothing in the record shows: said plainly, since a small
     # model asked about it invents it. Alone, this can be the whole answer.
-    missing = _missing_facts(q, ctx) if out.kind in (None, "visible", "first_last") else None
+    missing = (
+        _missing_facts(q, ctx) if out.kind in (None, "visible", "first_last", "action") else None
+    )
     if missing is not None:
         out.lines += missing.lines
-        if out.kind is None:
+        if out.kind == "action" and out.direct and missing.direct:
+            # "does anyone ride a horse?": no horse is seen, and actions are not seen at all.
+            out.direct = f"{missing.direct} {out.direct}"
+        elif out.kind is None:
             out.kind, out.direct = "absent", missing.direct if not formatted else None
             if not _plain_lookup(q):
                 out.direct = None
