@@ -807,10 +807,12 @@ def _topic_facts(q: str, ctx: VideoContext) -> Facts | None:
         more = len(ctx.speech) - MAX_QUOTED_SEGMENTS
         said += f"; and {more} more segment{'s' if more > 1 else ''}" if more > 0 else ""
         if shown:
-            texts = "; ".join(f"[{_fmt(e.start)}] {quote(e.text)} (it mentions "
-                              f"{_matched(e.text, words)})" for e in shown[:3])  # fmt: skip
-            direct = (f"Nothing said in the record mentions {phrase}. On-screen text does: "
-                      f"{texts} - written, not said. What is said: {said}.")  # fmt: skip
+            # The text may mention only part of the topic ("tickets" of "the price of the
+            # tickets"): say which words it has, not that it is about the whole topic.
+            texts = "; ".join(f"[{_fmt(e.start)}] {quote(e.text)}" for e in shown[:3])
+            has = " or ".join(quote(w) for w in words if any(mentions(e.text, [w]) for e in shown))
+            direct = (f"Nothing said in the record mentions {phrase}. On-screen text mentions "
+                      f"{has}: {texts} - written, not said. What is said: {said}.")  # fmt: skip
         else:
             direct = (f"Nothing said in the record mentions {phrase}, and no on-screen text "
                       f"does. What is said: {said}.")  # fmt: skip
@@ -819,7 +821,7 @@ def _topic_facts(q: str, ctx: VideoContext) -> Facts | None:
     lines += [f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)} (mentions "
               f"{_matched(s.text, words)})" for s in hits[:6]]  # fmt: skip
     lines += [f"{_fmt(e.start)} ocr: {quote(e.text)}" for e in shown[:3]]
-    direct = None
+    direct: str | None = None
     if len(hits) <= MAX_DIRECT_HITS:
         # Words of the topic no segment mentions at all ("price" of "the price of the house"
         # when only "house" is said) are said to be missing, not glossed over.
@@ -952,7 +954,8 @@ def _action_facts(q: str, ctx: VideoContext) -> Facts | None:
             ran = ", ".join(p.name for p in ctx.provenance if p.status == "ok") or "none"
             need = "an action perceiver (`action`, video classification) or captions (`caption`)"
             if act.name == "fall":
-                need += " - or, for a fall, the detector's posture model (posture_model)"
+                need += (" - or, for a fall, the detector's posture model (detect option "
+                         "posture_model, e.g. yolo:persons)")
             lines.append(
                 f"no perception in this record sees actions or postures (perceivers that ran: "
                 f"{ran}): whether anyone is {act.gerund} is not in the record"

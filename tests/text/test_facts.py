@@ -454,7 +454,7 @@ def test_a_topic_nobody_speaks_about_is_answered_by_code():
     # On-screen text that mentions it is told apart from speech.
     c.events.append(Event(start=20.0, end=20.0, kind="ocr", text="ELECTION DAY", source="ocr"))
     f = facts_for("What does the speaker say about the election?", c)
-    assert f.direct is not None and "On-screen text does: [00:20]" in f.direct
+    assert f.direct is not None and 'On-screen text mentions "election": [00:20]' in f.direct
     assert "written, not said" in f.direct
 
 
