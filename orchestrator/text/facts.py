@@ -954,8 +954,10 @@ def _action_facts(q: str, ctx: VideoContext) -> Facts | None:
             ran = ", ".join(p.name for p in ctx.provenance if p.status == "ok") or "none"
             need = "an action perceiver (`action`, video classification) or captions (`caption`)"
             if act.name == "fall":
-                need += (" - or, for a fall, the detector's posture model (detect option "
-                         "posture_model, e.g. yolo:persons)")
+                need += (
+                    " - or, for a fall, the detector's posture model (detect option "
+                    "posture_model, e.g. yolo:persons)"
+                )
             lines.append(
                 f"no perception in this record sees actions or postures (perceivers that ran: "
                 f"{ran}): whether anyone is {act.gerund} is not in the record"
@@ -1027,7 +1029,7 @@ def _spoken_time_facts(q: str, ctx: VideoContext) -> Facts | None:
         parts.append(f"{named}, said at [{_fmt(s.start)}–{_fmt(s.end)}]: {quote(s.text)}")
     direct = None
     if len(picked) <= MAX_DIRECT_HITS:
-        direct = "The speech names the time " + "; and ".join(parts) + "."
+        direct = "The speech names " + "; and ".join(parts) + "."
     return Facts(lines, direct, "spoken_time")
 
 

@@ -305,7 +305,7 @@ def test_a_thing_only_mentioned_is_not_seen(ctx):
     )
     # When it leaves is what the speech says, cited where it is said; not a time of the video.
     f = facts_for("When does the train leave?", c)
-    assert (f.kind, f.direct) == ("spoken_time", 'The speech names the time "at noon", said at '
+    assert (f.kind, f.direct) == ("spoken_time", 'The speech names "at noon", said at '
                                   '[00:55–00:57]: "The train leaves at noon.".')  # fmt: skip
 
 
@@ -518,11 +518,13 @@ def test_a_time_named_in_speech_is_the_answer():
     c = _speech((12.0, "The train to the city leaves early in the morning."), (40.0, said))
     f = facts_for("When does the train leave?", c)
     assert f.kind == "spoken_time"
-    assert f.direct == ('The speech names the time "early in the morning", said at '
-                        '[00:12–00:15]: "The train to the city leaves early in the morning.".')
+    assert f.direct == (
+        'The speech names "early in the morning", said at '
+        '[00:12–00:15]: "The train to the city leaves early in the morning.".'
+    )
     f = facts_for("When will they meet at the library?", c)
     assert f.direct is not None and f.direct.startswith(
-        'The speech names the time "after lunch", "on Friday", said at [00:40–00:43]'
+        'The speech names "after lunch", "on Friday", said at [00:40–00:43]'
     )
     # Every time said, when none is asked about in particular.
     f = facts_for("What time is mentioned in the video?", c)
