@@ -13,7 +13,16 @@ fell. These questions have exact answers in the record, so code computes them:
 - what the record does NOT have: a thing the question names that no tracked object, tag or
   caption shows (``what colour is the car?`` over a record without cars), or a topic no speech
   mentions (``what does the narrator say about the price?``). A small model asked about a thing
-  the record lacks invents it; told so in a computed line, it says so.
+  the record lacks invents it; told so in a computed line, it says so;
+- what is said about a topic (``what does the speaker say about soccer?``): the sentences that
+  mention it by its words, their inflections, synonyms or kinds (`vidchat.text.topics`), and
+  when none does, an answer saying so with what is said instead;
+- actions (``does anyone fall down?``): from the perception that sees them (action labels,
+  captions, a posture model) or, where none ran, "the record cannot tell" with the perception
+  that would be needed (`vidchat.text.actions`);
+- a time named in speech (``when does the train leave?`` -> "early in the morning", cited where
+  it is said), not a time of the video;
+- what is seen of a kind (``which vehicles can be seen?``) and ``is there a cup?``.
 
 `facts_for(question, ctx)` returns the facts that bear on a question, as record-style lines the
 model is asked to rely on, and, when the question is a pure lookup that the facts answer in full,
@@ -769,7 +778,8 @@ def _matched(text: str, words: list[str]) -> str:
             from vidchat.text.topics import related
 
             other = next((v for k, v in have.items() if k in related(w)), "")
-            parts.append(f"{quote(other)} (for {quote(w)})")
+            # The asked word is not quoted: it is the question's, not a quote of the record.
+            parts.append(f"{quote(other)} (for {w})")
     return ", ".join(parts)
 
 
@@ -862,7 +872,9 @@ def _seen_list(objs: list[ObjectTrack]) -> str:
     for label, group in by_label.items():
         ids = ", ".join(o.id for o in group[:MAX_DIRECT_HITS])
         ids += f" and {len(group) - MAX_DIRECT_HITS} more" if len(group) > MAX_DIRECT_HITS else ""
-        span = f"[{_fmt(group[0].first_seen)}–{_fmt(max(o.last_seen for o in group))}]"
+        # First and last sighting, not a span: the tracks may have gaps in between.
+        first, last = group[0].first_seen, max(o.last_seen for o in group)
+        span = f"first [{_fmt(first)}], last [{_fmt(last)}]"
         name = _spoken(label) + ("" if len(group) == 1 else "es" if label.endswith("s") else "s")
         parts.append(f"{len(group)} {name} ({ids}; seen {span})")
     return "; ".join(parts)
@@ -1015,11 +1027,23 @@ def _spoken_time_facts(q: str, ctx: VideoContext) -> Facts | None:
                 return None  # not about anything said: the video's own times (first/last...)
             lines = [f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)} (names no time)"
                      for s in about[:3]]  # fmt: skip
-            return Facts(lines, None, "spoken_time")
+            # The speech about it names no time (or one the transcript garbled): said so, with
+            # the words as transcribed - a model asked for the time makes one up ("5:30 PM").
+            said = "; ".join(f"[{_fmt(s.start)}–{_fmt(s.end)}] {quote(s.text)}"
+                             for s in about[:MAX_DIRECT_HITS])  # fmt: skip
+            direct = (f"The speech that mentions it names no time that can be read: {said} "
+                      "(the words as transcribed).")  # fmt: skip
+            return Facts(lines, direct, "spoken_time")
     else:
         picked = timed
     if not picked:
-        return None
+        if words or not _SAID_RE.search(q):
+            return None
+        said = "; ".join(f"[{_fmt(s.start)}–{_fmt(s.end)}] {quote(s.text)}"
+                         for s in ctx.speech[:MAX_QUOTED_SEGMENTS])  # fmt: skip
+        line = f"no speech in the record names a time or date ({len(ctx.speech)} segments checked)"
+        direct = f"No time or date is named in what is said: {said} (the words as transcribed)."
+        return Facts([line], direct, "spoken_time")
     lines = []
     parts = []
     for s, ts in picked[:6]:

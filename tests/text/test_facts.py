@@ -447,7 +447,7 @@ def test_a_topic_nobody_speaks_about_is_answered_by_code():
     # Said as a kind of it: the sentence, with the word it uses for the asked one.
     f = facts_for("Does the narrator mention transport?", c)
     assert f.kind == "topic" and f.direct is not None
-    assert '"train" (for "transport")' in f.direct and "00:02–00:05" in f.direct
+    assert '"train" (for transport)' in f.direct and "00:02–00:05" in f.direct
     # Half the topic mentioned: the missing half is said, not glossed over.
     f = facts_for("What is said about the price of the books?", c)
     assert f.direct is not None and f.direct.startswith('Nothing said mentions "price"; speech')
@@ -529,6 +529,13 @@ def test_a_time_named_in_speech_is_the_answer():
     # Every time said, when none is asked about in particular.
     f = facts_for("What time is mentioned in the video?", c)
     assert f.direct is not None and "early in the morning" in f.direct and "Friday" in f.direct
+    # The speech about it names no time: said so, never a time made up.
+    f = facts_for("When does the bus leave?", _speech((3.0, "The last bus leaves from here.")))
+    assert f.direct == ('The speech that mentions it names no time that can be read: '
+                        '[00:03–00:06] "The last bus leaves from here." (the words as '
+                        "transcribed).")  # fmt: skip
+    f = facts_for("What time is mentioned?", _speech((3.0, "The last bus leaves from here.")))
+    assert f.direct is not None and f.direct.startswith("No time or date is named in what is")
     # Not about speech: the video's own times.
     assert facts_for("When does the first person appear?", c).kind == "first_last"
     assert facts_for("When does person#2 appear?", c).kind == "first_last"
@@ -537,13 +544,15 @@ def test_a_time_named_in_speech_is_the_answer():
 def test_which_vehicles_and_is_there_a_thing():
     c = _speech()
     f = facts_for("Which animals can be seen?", c)
-    assert f.direct == "The record tracks these animals: 1 dog (dog#1; seen [00:30–00:45])."
+    assert f.direct == (
+        "The record tracks these animals: 1 dog (dog#1; seen first [00:30], last [00:45])."
+    )
     f = facts_for("Which vehicles appear in the video?", c)
     assert f.direct is not None and f.direct.startswith(
         "The record shows no vehicle: the object detector looks for "
     )
     assert facts_for("Is there a dog in the video?", c).direct == (
-        "Yes: the record tracks 1 dog (dog#1; seen [00:30–00:45])."
+        "Yes: the record tracks 1 dog (dog#1; seen first [00:30], last [00:45])."
     )
     assert facts_for("Is there a horse?", c).direct.startswith("No. The record does not show")
     assert facts_for("Is the dog brown?", c).kind != "seen"  # not a question of presence
