@@ -506,7 +506,10 @@ def invented_facts(answer: object, ctx: object, record_text: str) -> list[str]:
         if not c.in_video or not near:
             out.append(f"time {c.text}")
     norm_record = " ".join(re.findall(r"[a-z0-9]+", record_text.lower()))
-    for quoted in re.findall(r"[\"“]([^\"”]{6,})[\"”]", a.text):  # type: ignore[attr-defined]
+    # Quotes pair in order: a short one ("house") must not shift the pairing so that the text
+    # between two quotes reads as a quote.
+    quotes = re.findall(r"[\"“]([^\"”]*)[\"”]", a.text)  # type: ignore[attr-defined]
+    for quoted in (q for q in quotes if len(q) >= 6):
         words = " ".join(re.findall(r"[a-z0-9]+", quoted.lower()))
         if words and words not in norm_record:
             out.append(f"quote {quoted[:40]!r}")

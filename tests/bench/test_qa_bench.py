@@ -72,6 +72,12 @@ def test_invented_facts_and_summary():
     a = s.ask("Who speaks, and what do they say?")
     bad = invented_facts(a, ctx, s.rendered.text)
     assert bad == ["id person#7", "time [09:30]", "quote 'we sail at dawn'"]
+    # A short quote keeps the pairing: the words between two quotes are not a quote.
+    s2 = ChatSession(ctx, llm=ScriptedChatModel(replies=[
+        'It mentions "park" as said, not written: "Good morning, welcome to the park." [00:03]'
+    ]))  # fmt: skip
+    a2 = s2.ask("What is said about the park, and why?")
+    assert invented_facts(a2, ctx, s2.rendered.text) == []
     rows = [
         Result("c", "q1", "absent", "tune", "a", True, True, [], "llm", 1.0, 2.0, 3.0),
         Result("c", "q2", "date", "held_out", "b", False, False, ["time [09:30]"], "llm", 1.0,
