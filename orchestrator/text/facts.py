@@ -821,12 +821,12 @@ def _topic_facts(q: str, ctx: VideoContext) -> Facts | None:
             # tickets"): say which words it has, not that it is about the whole topic.
             texts = "; ".join(f"[{_fmt(e.start)}] {quote(e.text)}" for e in shown[:3])
             has = " or ".join(quote(w) for w in words if any(mentions(e.text, [w]) for e in shown))
-            direct = (f"Nothing said in the record mentions {phrase}. On-screen text mentions "
-                      f"{has}: {texts} - written, not said. What is said: {said}.")  # fmt: skip
+            nothing = (f"Nothing said in the record mentions {phrase}. On-screen text mentions "
+                       f"{has}: {texts} - written, not said. What is said: {said}.")  # fmt: skip
         else:
-            direct = (f"Nothing said in the record mentions {phrase}, and no on-screen text "
-                      f"does. What is said: {said}.")  # fmt: skip
-        return Facts(lines, direct, "topic")
+            nothing = (f"Nothing said in the record mentions {phrase}, and no on-screen text "
+                       f"does. What is said: {said}.")  # fmt: skip
+        return Facts(lines, nothing, "topic")
     lines = [f"speech mentioning {named}: {len(hits)} of {len(ctx.speech)} segments"]
     lines += [f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)} (mentions "
               f"{_matched(s.text, words)})" for s in hits[:6]]  # fmt: skip
@@ -1031,9 +1031,9 @@ def _spoken_time_facts(q: str, ctx: VideoContext) -> Facts | None:
             # the words as transcribed - a model asked for the time makes one up ("5:30 PM").
             said = "; ".join(f"[{_fmt(s.start)}–{_fmt(s.end)}] {quote(s.text)}"
                              for s in about[:MAX_DIRECT_HITS])  # fmt: skip
-            direct = (f"The speech that mentions it names no time that can be read: {said} "
-                      "(the words as transcribed).")  # fmt: skip
-            return Facts(lines, direct, "spoken_time")
+            untimed = (f"The speech that mentions it names no time that can be read: {said} "
+                       "(the words as transcribed).")  # fmt: skip
+            return Facts(lines, untimed, "spoken_time")
     else:
         picked = timed
     if not picked:
@@ -1042,8 +1042,8 @@ def _spoken_time_facts(q: str, ctx: VideoContext) -> Facts | None:
         said = "; ".join(f"[{_fmt(s.start)}–{_fmt(s.end)}] {quote(s.text)}"
                          for s in ctx.speech[:MAX_QUOTED_SEGMENTS])  # fmt: skip
         line = f"no speech in the record names a time or date ({len(ctx.speech)} segments checked)"
-        direct = f"No time or date is named in what is said: {said} (the words as transcribed)."
-        return Facts([line], direct, "spoken_time")
+        none = f"No time or date is named in what is said: {said} (the words as transcribed)."
+        return Facts([line], none, "spoken_time")
     lines = []
     parts = []
     for s, ts in picked[:6]:
