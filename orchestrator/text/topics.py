@@ -148,6 +148,15 @@ def mentions(text: str, words: list[str]) -> list[str]:
 # Times a sentence names
 
 _NUM = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d{1,2})"
+_MONTH = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+)
+# A day of the month in digits (14, 14th) or words (fourteenth, twenty-first).
+_DAY = (
+    r"(?:\d{1,2}(?:st|nd|rd|th)?|(?:(?:twenty|thirty)[- ]?)?(?:first|second|third|fourth|fifth|"
+    r"sixth|seventh|eighth|ninth)|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|"
+    r"sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth)"
+)
 _SPOKEN_TIME_RES: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
@@ -161,10 +170,16 @@ _SPOKEN_TIME_RES: tuple[re.Pattern[str], ...] = tuple(
         # days and dates
         r"\b(?:(?:on|next|last|this)\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|"
         r"sunday)\b",
-        r"\b(?:on\s+)?(?:the\s+)?\d{1,2}(?:st|nd|rd|th)?\s+of\s+(?:january|february|march|april|"
-        r"may|june|july|august|september|october|november|december)(?:,?\s+\d{4})?",
-        r"\b(?:on\s+)?(?:january|february|march|april|june|july|august|september|october|"
-        r"november|december)\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?",
+        rf"\b(?:on\s+)?(?:the\s+)?{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?",
+        rf"\b(?:on\s+)?{_MONTH}\s+(?:the\s+)?{_DAY}\b(?:,?\s+\d{{4}})?",
+        # a month alone only after "in"/"since"/... or before a year ("may", "march" are verbs)
+        rf"\b(?:in|since|until|by|during)\s+{_MONTH}(?:\s+\d{{4}})?\b",
+        rf"\b{_MONTH}\s+(?:19|20)\d{{2}}\b",
+        r"\b(?:in|since|until|by)\s+(?:19|20)\d{2}\b",
+        rf"\bat\s+{_NUM}\b(?!\s*(?:people|persons|of|more|times))",
+        r"\b(?:at\s+)?(?:dawn|dusk|sunrise|sunset|daybreak|nightfall)\b",
+        r"\b(?:this|next|last|in the)\s+(?:spring|summer|autumn|fall|winter)\b",
+        r"\b(?:on|at|over)\s+the\s+weekend\b",
         # parts of the day and relative days
         r"\b(?:early|late)\s+in\s+the\s+(?:morning|afternoon|evening|day)\b",
         r"\b(?:in|during)\s+the\s+(?:morning|afternoon|evening|night)\b",
