@@ -864,6 +864,14 @@ _EXISTS_RE = re.compile(
 )
 
 
+def _plural(label: str) -> str:
+    """A detector label in the plural (``sheep``, ``buses``, ``dining tables``)."""
+    word = _spoken(label)
+    if word.endswith(("sheep", "skis")):
+        return word
+    return word + ("es" if word.endswith(("s", "sh", "ch")) else "s")
+
+
 def _seen_list(objs: list[ObjectTrack]) -> str:
     by_label: dict[str, list[ObjectTrack]] = {}
     for o in sorted(objs, key=lambda o: o.first_seen):
@@ -875,7 +883,7 @@ def _seen_list(objs: list[ObjectTrack]) -> str:
         # First and last sighting, not a span: the tracks may have gaps in between.
         first, last = group[0].first_seen, max(o.last_seen for o in group)
         span = f"first [{_fmt(first)}], last [{_fmt(last)}]"
-        name = _spoken(label) + ("" if len(group) == 1 else "es" if label.endswith("s") else "s")
+        name = _spoken(label) if len(group) == 1 else _plural(label)
         parts.append(f"{len(group)} {name} ({ids}; seen {span})")
     return "; ".join(parts)
 
@@ -893,7 +901,7 @@ def _present_facts(q: str, ctx: VideoContext) -> Facts | None:
             line = f"{kind}s in the record: {_seen_list(objs)}"
             return Facts([line], f"The record tracks these {kind}s: {_seen_list(objs)}.", "seen")
         if vocabulary is not None and labels & vocabulary:
-            looked = ", ".join(f"{_spoken(x)}s" for x in sorted(labels & vocabulary))
+            looked = ", ".join(_plural(x) for x in sorted(labels & vocabulary))
             line = f"no {kind} is tracked in the record (the detector looks for {looked})"
             return Facts([line], f"The record shows no {kind}: the object detector looks for "
                                  f"{looked}, and tracked none.", "seen")  # fmt: skip

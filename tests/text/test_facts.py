@@ -556,3 +556,13 @@ def test_which_vehicles_and_is_there_a_thing():
     )
     assert facts_for("Is there a horse?", c).direct.startswith("No. The record does not show")
     assert facts_for("Is the dog brown?", c).kind != "seen"  # not a question of presence
+
+
+def test_no_animal_at_all_names_what_the_detector_looks_for():
+    c = _speech()
+    c.objects = [o for o in c.objects if o.label == "person"]
+    f = facts_for("Which animals can be seen?", c)
+    assert f.direct == (
+        "The record shows no animal: the object detector looks for bears, birds, cats, cows, "
+        "dogs, elephants, giraffes, horses, sheep, zebras, and tracked none."
+    )
