@@ -168,6 +168,7 @@ def test_recall_on_an_hour_long_record_with_the_real_embedder(cache_dir):
     assert again.loaded_from_cache
 
 
+@pytest.mark.slow
 def test_loading_the_real_embedder_writes_no_weights_bar(capfd):
     """transformers' "Loading weights" bar went to stderr in the middle of `vidchat ask`: the
     embedder loads without it, and leaves transformers' progress bars as it found them."""
