@@ -32,7 +32,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Literal
 
 from vidchat.conversation.answer import Answer, Evidence, Turn
-from vidchat.conversation.citations import parse_citations, parse_object_ids
+from vidchat.conversation.citations import line_times, parse_citations, parse_object_ids
 from vidchat.conversation.evidence import record_block, verify_evidence
 from vidchat.conversation.prompt import (
     DEFAULT_RECORD_SHARE,
@@ -310,8 +310,10 @@ class ChatSession:
         evidence = []
         for ln in lines:
             ids, _ = parse_object_ids(ln, self._known_ids)
+            # A computed line that starts with a time (a speech line, a reading) is cited there.
+            start, end = line_times(ln)
             evidence.append(Evidence(quote=ln, verified=True, source="computed", line=ln,
-                                     objects=ids))  # fmt: skip
+                                     start=start, end=end, objects=ids))  # fmt: skip
         self._finish(question, plan, text, t0, time.perf_counter() - t0, cancelled=False,
                      evidence=evidence, answered_by="facts", facts=lines, raw=text)  # fmt: skip
 

@@ -13,7 +13,16 @@ fell. These questions have exact answers in the record, so code computes them:
 - what the record does NOT have: a thing the question names that no tracked object, tag or
   caption shows (``what colour is the car?`` over a record without cars), or a topic no speech
   mentions (``what does the narrator say about the price?``). A small model asked about a thing
-  the record lacks invents it; told so in a computed line, it says so.
+  the record lacks invents it; told so in a computed line, it says so;
+- what is said about a topic (``what does the speaker say about soccer?``): the sentences that
+  mention it by its words, their inflections, synonyms or kinds (`vidchat.text.topics`), and
+  when none does, an answer saying so with what is said instead;
+- actions (``does anyone fall down?``): from the perception that sees them (action labels,
+  captions, a posture model) or, where none ran, "the record cannot tell" with the perception
+  that would be needed (`vidchat.text.actions`);
+- a time named in speech (``when does the train leave?`` -> "early in the morning", cited where
+  it is said), not a time of the video;
+- what is seen of a kind (``which vehicles can be seen?``) and ``is there a cup?``.
 
 `facts_for(question, ctx)` returns the facts that bear on a question, as record-style lines the
 model is asked to rely on, and, when the question is a pure lookup that the facts answer in full,
@@ -741,35 +750,319 @@ _TOPIC_RE = re.compile(
     r"\b(?:say|says|said|saying|talk|talks|talked|talking|speak|speaks|spoke|speaking|tell|"
     r"tells|told|mention|mentions|mentioned|mentioning)\b(?:\s+(?:anything|something|nothing))?"
     r"\s+(?:about|of|regarding|on)\s+(.+)"
+    r"|\b(?:mention|mentions|mentioned|mentioning|discuss|discusses|discussed)\s+(.+)"
 )
+# At most this many speech segments are quoted in a "nothing about that" answer.
+MAX_QUOTED_SEGMENTS = 3
 
 
 def speech_mentioning(ctx: VideoContext, words: list[str]) -> list[SpeechSegment]:
-    """Speech segments with any of `words` (crudely stemmed: price, prices, priced)."""
-    want = {_stem(w) for w in words}
-    return [s for s in ctx.speech
-            if want & {_stem(w) for w in _WORD_RE.findall(s.text.lower())}]  # fmt: skip
+    """Speech segments that mention any of `words`: the word, an inflection of it (price,
+    prices, priced) or a related word (soccer: football; see `vidchat.text.topics`)."""
+    from vidchat.text.topics import mentions
+
+    return [s for s in ctx.speech if mentions(s.text, words)]
+
+
+def _matched(text: str, words: list[str]) -> str:
+    """How `text` mentions `words`: "price" (its own word) or "football" for soccer."""
+    from vidchat.text.topics import mentions, stem
+
+    have = {stem(w): w for w in _WORD_RE.findall(text.lower())}
+    parts = []
+    for w in mentions(text, words):
+        own = have.get(stem(w))
+        if own:
+            parts.append(quote(own))
+        else:
+            from vidchat.text.topics import related
+
+            other = next((v for k, v in have.items() if k in related(w)), "")
+            # The asked word is not quoted: it is the question's, not a quote of the record.
+            parts.append(f"{quote(other)} (for {w})")
+    return ", ".join(parts)
 
 
 def _topic_facts(q: str, ctx: VideoContext) -> Facts | None:
-    """``what does the narrator say about the price?``: the speech that mentions it, or a line
-    saying that none does (a word check; the model still reads the whole record)."""
-    m = _TOPIC_RE.search(q)
+    """``what does the narrator say about the price of the house?``: the speech (and on-screen
+    text) that mentions it, or - when nothing does - an answer saying so, with what is said."""
+    from vidchat.text.topics import mentions, topic_words
+
+    m = _TOPIC_RE.search(_QUOTED_RE.sub(" ", q))
     if not m:
         return None
-    topic = _content_words(_TIME_RE.sub("", m.group(1)))
-    if not topic:
+    asked = _TIME_RE.sub("", m.group(1) or m.group(2) or "").strip(" ?.!")
+    words = topic_words(asked)
+    if not words:
         return None
-    words = " or ".join(quote(w) for w in topic)
+    # "the price of the house": the phrase as asked, for the answer's own words.
+    phrase = re.sub(r"\b(?:in|of) (?:the|this) (?:video|clip|record(?:ing)?)\b", "", asked)
+    phrase = " ".join(phrase.split()) or " ".join(words)
+    named = " or ".join(quote(w) for w in words)
+    shown = [e for e in ctx.events if e.kind == "ocr" and mentions(e.text, words)]
     if not ctx.speech:
-        return Facts(["the record has no speech"], None, "topic")
-    hits = speech_mentioning(ctx, topic)
+        return Facts(
+            ["the record has no speech"] + [f"{_fmt(e.start)} ocr: {quote(e.text)}" for e in shown],
+            None if shown else f"The record has no speech, so nothing is said about {phrase}.",
+            "topic",
+        )
+    hits = speech_mentioning(ctx, words)
     if not hits:
-        return Facts([f"no speech in the record mentions {words} "
-                      f"({len(ctx.speech)} speech segments checked)"], None, "topic")  # fmt: skip
-    lines = [f"speech mentioning {words}: {len(hits)} of {len(ctx.speech)} segments"]
-    lines += [f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)}" for s in hits[:6]]
-    return Facts(lines, None, "topic")
+        lines = [f"no speech in the record mentions {named} "
+                 f"({len(ctx.speech)} speech segments checked)"]  # fmt: skip
+        lines += [f"{_fmt(e.start)} ocr: {quote(e.text)} (on-screen text, not speech)"
+                  for e in shown]  # fmt: skip
+        said = "; ".join(f"[{_fmt(s.start)}–{_fmt(s.end)}] {quote(s.text)}"
+                         for s in ctx.speech[:MAX_QUOTED_SEGMENTS])  # fmt: skip
+        more = len(ctx.speech) - MAX_QUOTED_SEGMENTS
+        said += f"; and {more} more segment{'s' if more > 1 else ''}" if more > 0 else ""
+        if shown:
+            # The text may mention only part of the topic ("tickets" of "the price of the
+            # tickets"): say which words it has, not that it is about the whole topic.
+            texts = "; ".join(f"[{_fmt(e.start)}] {quote(e.text)}" for e in shown[:3])
+            has = " or ".join(quote(w) for w in words if any(mentions(e.text, [w]) for e in shown))
+            nothing = (f"Nothing said in the record mentions {phrase}. On-screen text mentions "
+                       f"{has}: {texts} - written, not said. What is said: {said}.")  # fmt: skip
+        else:
+            nothing = (f"Nothing said in the record mentions {phrase}, and no on-screen text "
+                       f"does. What is said: {said}.")  # fmt: skip
+        return Facts(lines, nothing, "topic")
+    lines = [f"speech mentioning {named}: {len(hits)} of {len(ctx.speech)} segments"]
+    lines += [f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)} (mentions "
+              f"{_matched(s.text, words)})" for s in hits[:6]]  # fmt: skip
+    lines += [f"{_fmt(e.start)} ocr: {quote(e.text)}" for e in shown[:3]]
+    direct: str | None = None
+    if len(hits) <= MAX_DIRECT_HITS:
+        # Words of the topic no segment mentions at all ("price" of "the price of the house"
+        # when only "house" is said) are said to be missing, not glossed over.
+        unmet = [w for w in words if not any(mentions(s.text, [w]) for s in hits)]
+        parts = [f"at [{_fmt(s.start)}–{_fmt(s.end)}]: {quote(s.text)} (it mentions "
+                 f"{_matched(s.text, words)})" for s in hits]  # fmt: skip
+        direct = f"What is said about {phrase}, " + "; ".join(parts) + "."
+        if unmet:
+            met = " or ".join(quote(w) for w in words if w not in unmet)
+            direct = (f"Nothing said mentions {' or '.join(quote(w) for w in unmet)}; speech "
+                      f"that mentions {met} is " + "; ".join(parts) + ".")  # fmt: skip
+    return Facts(lines, direct, "topic")
+
+
+# ---------------------------------------------------------------------------------------------
+# What is seen: "which vehicles can be seen?", "is there a cup?"
+
+# Kinds of things a question may ask for, as the detector's (COCO) labels that are of that kind.
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    "vehicle": ("bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"),
+    "animal": ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra",
+               "giraffe"),
+}  # fmt: skip
+_CATEGORY_RE = re.compile(
+    r"\b(?:which|what|any|are there|list|name)\b(?:\s+\w+){0,2}?\s+(vehicles?|animals?)\b"
+)
+_EXISTS_RE = re.compile(
+    r"^(?:is|are|was|were) there\b|^(?:can|could|do|did) (?:you|we|i|one) see\b"
+    r"|^(?:does|did) (?:the video|the clip|it|this video) (?:show|have|contain)\b"
+)
+
+
+def _plural(label: str) -> str:
+    """A detector label in the plural (``sheep``, ``buses``, ``dining tables``)."""
+    word = _spoken(label)
+    if word.endswith(("sheep", "skis")):
+        return word
+    return word + ("es" if word.endswith(("s", "sh", "ch")) else "s")
+
+
+def _seen_list(objs: list[ObjectTrack]) -> str:
+    by_label: dict[str, list[ObjectTrack]] = {}
+    for o in sorted(objs, key=lambda o: o.first_seen):
+        by_label.setdefault(o.label, []).append(o)
+    parts = []
+    for label, group in by_label.items():
+        ids = ", ".join(o.id for o in group[:MAX_DIRECT_HITS])
+        ids += f" and {len(group) - MAX_DIRECT_HITS} more" if len(group) > MAX_DIRECT_HITS else ""
+        # First and last sighting, not a span: the tracks may have gaps in between.
+        first, last = group[0].first_seen, max(o.last_seen for o in group)
+        span = f"first [{_fmt(first)}], last [{_fmt(last)}]"
+        name = _spoken(label) if len(group) == 1 else _plural(label)
+        parts.append(f"{len(group)} {name} ({ids}; seen {span})")
+    return "; ".join(parts)
+
+
+def _present_facts(q: str, ctx: VideoContext) -> Facts | None:
+    """``which vehicles can be seen?`` (the tracked objects of that kind) and ``is there a
+    cup?`` (yes, with the ids and times, when every thing named is tracked)."""
+    m = _CATEGORY_RE.search(q)
+    if m and not _SAID_RE.search(q):
+        kind = m.group(1).removesuffix("s")
+        labels = set(CATEGORIES[kind])
+        objs = [o for o in ctx.objects if o.label in labels]
+        vocabulary = _detector_vocabulary(ctx)
+        if objs:
+            line = f"{kind}s in the record: {_seen_list(objs)}"
+            return Facts([line], f"The record tracks these {kind}s: {_seen_list(objs)}.", "seen")
+        if vocabulary is not None and labels & vocabulary:
+            looked = ", ".join(_plural(x) for x in sorted(labels & vocabulary))
+            line = f"no {kind} is tracked in the record (the detector looks for {looked})"
+            return Facts([line], f"The record shows no {kind}: the object detector looks for "
+                                 f"{looked}, and tracked none.", "seen")  # fmt: skip
+        return None
+    if not _EXISTS_RE.search(q):
+        return None
+    things = _named_things(q)
+    labels = {_spoken(o.label) for o in ctx.objects}
+    if not things or not all(t.labels & labels for t in things):
+        return None  # something named is not tracked: `_missing_facts` says so
+    objs = [o for o in ctx.objects if any(_spoken(o.label) in t.labels for t in things)]
+    line = f"tracked in the record: {_seen_list(objs)}"
+    return Facts([line], f"Yes: the record tracks {_seen_list(objs)}.", "seen")
+
+
+# ---------------------------------------------------------------------------------------------
+# Actions: answered from perception that sees them, or "the record cannot tell"
+
+
+def _action_facts(q: str, ctx: VideoContext) -> Facts | None:
+    """``does anyone fall down?``: what the record's action perception shows of it, or - when
+    nothing in the record could have seen an action - that the record cannot tell, and what
+    perception would be needed."""
+    from vidchat.text.actions import action_observers, asked_actions, names_action
+
+    acts = asked_actions(q)
+    if any(a.name == "fall" for a in acts) and any("fell" in o.attributes for o in ctx.objects):
+        return None  # the posture model's ``fell`` attribute answers it (`_attribute_facts`)
+    if _COUNT_RE.search(q):
+        # "how many people walk by?" counts who passes through: the tracks' job, not an action
+        # to recognise. A count of an action ("how many fall?") stays an action question.
+        acts = [a for a in acts if a.name != "walk"]
+    if not acts:
+        return None
+    lines: list[str] = []
+    parts: list[str] = []
+    unproven = False
+    for act in acts[:2]:
+        observers = action_observers(ctx, act)
+        kinds = {k for ob in observers for k in ob.kinds}
+        seen = [e for e in ctx.events if e.kind in kinds and names_action(e.text, act)]
+        posed = [o for o in ctx.objects
+                 if str(o.attributes.get("posture", "")).lower() in act.postures]  # fmt: skip
+        said = [s for s in ctx.speech if names_action(s.text, act)]
+        for e in seen[:6]:
+            who = f" ({', '.join(e.objects)})" if e.objects else ""
+            lines.append(f"{_fmt(e.start)}–{_fmt(e.end)} {e.kind}: {quote(e.text)}{who}")
+        lines += [f"{o.id}: posture={o.attributes.get('posture')} (posture model), seen "
+                  f"{_fmt(o.first_seen)}–{_fmt(o.last_seen)}" for o in posed[:6]]  # fmt: skip
+        mentioned = [f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)} (said, not seen)"
+                     for s in said[:3]]  # fmt: skip
+        if seen or posed:
+            by = ", ".join(ob.name for ob in observers)
+            where = "; ".join(
+                [f"[{_fmt(e.start)}–{_fmt(e.end)}] {e.kind} {quote(e.text)}"
+                 + (f" ({', '.join(e.objects)})" if e.objects else "") for e in seen[:3]]
+                + [f"{o.id} (posture {o.attributes.get('posture')}, "
+                   f"[{_fmt(o.first_seen)}–{_fmt(o.last_seen)}])" for o in posed[:3]]
+            )  # fmt: skip
+            parts.append(f"The record's {by} show{'s' if len(observers) == 1 else ''} "
+                         f"{act.gerund}: {where}.")  # fmt: skip
+        elif observers:
+            by = " and ".join(ob.name for ob in observers)
+            # Captions and labels say things in their own words ("a man on the ground"): no word
+            # of them naming it is not proof it did not happen, so the model reads them.
+            lines.append(f"no label or caption in the record uses a word for {act.gerund} (the "
+                         f"{by} ran; read what they say)")  # fmt: skip
+            unproven = True
+        else:
+            ran = ", ".join(p.name for p in ctx.provenance if p.status == "ok") or "none"
+            need = "an action perceiver (`action`, video classification) or captions (`caption`)"
+            if act.name == "fall":
+                need += (
+                    " - or, for a fall, the detector's posture model (detect option "
+                    "posture_model, e.g. yolo:persons)"
+                )
+            lines.append(
+                f"no perception in this record sees actions or postures (perceivers that ran: "
+                f"{ran}): whether anyone is {act.gerund} is not in the record"
+            )
+            parts.append(
+                f"The record cannot tell whether anyone is {act.gerund}: none of the "
+                f"perceivers that ran ({ran}) observes actions or postures - the record has "
+                f"where objects are and when, not what they do. Seeing that would need {need}."
+            )
+        lines += mentioned
+        if mentioned and not (seen or posed):
+            said_lines = "; ".join(m.split(" (said")[0] for m in mentioned)
+            parts.append(f"(The speech mentions it - {said_lines} - which is something said, "
+                         "not something seen.)")  # fmt: skip
+    persons = [o for o in ctx.objects if o.label == "person"]
+    if not persons and _detector_vocabulary(ctx) and "person" in (_detector_vocabulary(ctx) or ()):
+        lines.append("no person is seen in the record: the object detector looks for people "
+                     "and tracked none")  # fmt: skip
+        parts.insert(0, "No person is seen in the video (the object detector looks for people "
+                        "and tracked none).")  # fmt: skip
+    return Facts(lines, None if unproven else " ".join(parts), "action")
+
+
+# ---------------------------------------------------------------------------------------------
+# Times named in speech: "when does the train leave?" is answered with what the speech says
+
+_SPOKEN_WHEN_RE = re.compile(
+    r"^(?:so |and |but )?(?:when|what time|at what time|what day|which day|on what day|what date|"
+    r"on which day|how late|how early)\b|\bwhat time\b"
+)
+_NOT_TIME_TOPIC = frozenset({"time", "times", "date", "dates", "day", "days", "mentioned",
+                             "happen", "happens", "take", "place", "takes", "will"})  # fmt: skip
+
+
+def _spoken_time_facts(q: str, ctx: VideoContext) -> Facts | None:
+    """``when does the train leave?`` / ``what time is mentioned?``: the times the speech names
+    ("early in the morning", "half past nine") in the sentences about the asked thing, cited
+    where they are said. A time of the video is not the answer to a time asked about in words."""
+    from vidchat.text.topics import mentions, spoken_times, topic_words
+
+    if not _SPOKEN_WHEN_RE.search(q) or _QUOTED_RE.search(q) or not ctx.speech:
+        return None
+    if _TIME_RE.search(q) or _OBJECT_ID_RE.search(q):
+        return None  # "what time is 01:20?", "when does person#2 appear?": about the video
+    words = [w for w in topic_words(q) if w not in _NOT_TIME_TOPIC]
+    timed = [(s, spoken_times(s.text)) for s in ctx.speech]
+    timed = [(s, ts) for s, ts in timed if ts]
+    if words:
+        scored = [(len(mentions(s.text, words)), s, ts) for s, ts in timed]
+        best = max((n for n, _, _ in scored), default=0)
+        picked = [(s, ts) for n, s, ts in scored if n == best and n > 0]
+        if not picked:
+            about = speech_mentioning(ctx, words)
+            if not about:
+                return None  # not about anything said: the video's own times (first/last...)
+            lines = [f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)} (names no time)"
+                     for s in about[:3]]  # fmt: skip
+            # The speech about it names no time (or one the transcript garbled): said so, with
+            # the words as transcribed - a model asked for the time makes one up ("5:30 PM").
+            said = "; ".join(f"[{_fmt(s.start)}–{_fmt(s.end)}] {quote(s.text)}"
+                             for s in about[:MAX_DIRECT_HITS])  # fmt: skip
+            untimed = (f"The speech that mentions it names no time that can be read: {said} "
+                       "(the words as transcribed).")  # fmt: skip
+            return Facts(lines, untimed, "spoken_time")
+    else:
+        picked = timed
+    if not picked:
+        if words or not _SAID_RE.search(q):
+            return None
+        said = "; ".join(f"[{_fmt(s.start)}–{_fmt(s.end)}] {quote(s.text)}"
+                         for s in ctx.speech[:MAX_QUOTED_SEGMENTS])  # fmt: skip
+        line = f"no speech in the record names a time or date ({len(ctx.speech)} segments checked)"
+        none = f"No time or date is named in what is said: {said} (the words as transcribed)."
+        return Facts([line], none, "spoken_time")
+    lines = []
+    parts = []
+    for s, ts in picked[:6]:
+        named = ", ".join(quote(t.words) for t in ts)
+        lines.append(f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)} (names the time "
+                     f"{named})")  # fmt: skip
+        parts.append(f"{named}, said at [{_fmt(s.start)}–{_fmt(s.end)}]: {quote(s.text)}")
+    direct = None
+    if len(picked) <= MAX_DIRECT_HITS:
+        direct = "The speech names " + "; and ".join(parts) + "."
+    return Facts(lines, direct, "spoken_time")
 
 
 _DOING_RE = re.compile(r"\b(?:doing|what (?:does|did|do) .+ do|activit\w*|action)\b")
@@ -819,11 +1112,12 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
     # (a letter, a list...): the facts inform the model, which then answers in that format.
     formatted = "\n" in question.strip() or bool(re.search(r"\(\s*[a-e]\s*\)", q))
     out = Facts()
-    finders = (_speaker_facts, _phrase_facts, _topic_facts, _attribute_facts, _count_facts,
-               _first_last_facts, _time_facts)  # fmt: skip
+    finders = (_speaker_facts, _phrase_facts, _topic_facts, _action_facts, _attribute_facts,
+               _count_facts, _present_facts, _spoken_time_facts, _first_last_facts,
+               _time_facts)  # fmt: skip
     for finder in finders:
-        if finder is _time_facts and out.kind == "who":
-            continue  # "who is speaking at 00:12?" is one lookup, not two
+        if finder in (_time_facts, _topic_facts) and out.kind == "who":
+            continue  # "who is speaking at 00:12?", "who talks about X?": one lookup, not two
         found = finder(q, ctx)
         if found is None:
             continue
@@ -835,10 +1129,15 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
             out.direct = None  # two lookups in one question: let the model phrase both
     # A thing the question names that nothing in the record shows: said plainly, since a small
     # model asked about it invents it. Alone, this can be the whole answer.
-    missing = _missing_facts(q, ctx) if out.kind in (None, "visible", "first_last") else None
+    missing = (
+        _missing_facts(q, ctx) if out.kind in (None, "visible", "first_last", "action") else None
+    )
     if missing is not None:
         out.lines += missing.lines
-        if out.kind is None:
+        if out.kind == "action" and out.direct and missing.direct:
+            # "does anyone ride a horse?": no horse is seen, and actions are not seen at all.
+            out.direct = f"{missing.direct} {out.direct}"
+        elif out.kind is None:
             out.kind, out.direct = "absent", missing.direct if not formatted else None
             if not _plain_lookup(q):
                 out.direct = None

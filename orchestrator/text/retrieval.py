@@ -16,6 +16,7 @@ embedded once across sessions.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -23,7 +24,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -188,6 +189,26 @@ def parse_time_mentions(question: str, duration: float | None = None) -> list[Ti
 # Embeddings
 
 
+@contextlib.contextmanager
+def _quiet_weight_loading() -> Iterator[None]:
+    """Hide transformers' "Loading weights" progress bar while the embedder loads: it is written
+    to stderr in the middle of `vidchat ask`/`chat` output and says nothing a user needs. Only
+    the progress bars are switched off (and back on if they were on); warnings and errors are
+    logged as before."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - sentence-transformers requires transformers
+        yield
+        return
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 class SentenceEmbedder:
     """A sentence-transformers model loaded offline from a local path or a shipped name."""
 
@@ -216,7 +237,8 @@ class SentenceEmbedder:
                 from sentence_transformers import SentenceTransformer
 
                 try:
-                    self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
+                    with _quiet_weight_loading():
+                        self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
                 except OSError as e:
                     raise ConfigError(
                         f"embedding model {self.name} could not be loaded from {path} "

@@ -72,6 +72,12 @@ def test_invented_facts_and_summary():
     a = s.ask("Who speaks, and what do they say?")
     bad = invented_facts(a, ctx, s.rendered.text)
     assert bad == ["id person#7", "time [09:30]", "quote 'we sail at dawn'"]
+    # A short quote keeps the pairing: the words between two quotes are not a quote.
+    s2 = ChatSession(ctx, llm=ScriptedChatModel(replies=[
+        'It mentions "park" as said, not written: "Good morning, welcome to the park." [00:03]'
+    ]))  # fmt: skip
+    a2 = s2.ask("What is said about the park, and why?")
+    assert invented_facts(a2, ctx, s2.rendered.text) == []
     rows = [
         Result("c", "q1", "absent", "tune", "a", True, True, [], "llm", 1.0, 2.0, 3.0),
         Result("c", "q2", "date", "held_out", "b", False, False, ["time [09:30]"], "llm", 1.0,
@@ -82,3 +88,50 @@ def test_invented_facts_and_summary():
     assert (sm["accuracy"], sm["accuracy_tune"], sm["accuracy_held_out"]) == (0.667, 1.0, 0.5)
     assert sm["evidence_verified"] == 0.667 and sm["invented_rate"] == 0.333
     assert sm["answered_by_facts"] == 1 and sm["median_seconds"] == 5.0
+
+
+def test_round4_rules():
+    action = q("action_unobservable", no_persons=False)
+    assert score_answer(action, "The record cannot tell: no perceiver that sees actions ran.")
+    assert not score_answer(action, "Yes, someone falls at [01:13]; the record cannot say who.")
+    assert not score_answer(action, "No one falls.")  # a claim the record cannot back
+    nobody = q("action_unobservable", no_persons=True)
+    assert score_answer(nobody, "No person is seen in the video.")
+    topic = q("topic_said", sentences=[["weather", "today", "sunny", "warm", "breeze", "west"]])
+    assert score_answer(topic, 'At [00:16] the speech is: "The weather today is sunny and warm"')
+    assert not score_answer(topic, "Nothing said in the record mentions it.")
+    assert score_answer(q("topic_absent"), "Nothing said in the record mentions the election.")
+    assert not score_answer(q("topic_absent"), "The narrator says the weather is sunny.")
+    who = q("who_said", times=[46.7])
+    assert score_answer(who, "Speaker 1 says it at [00:46–00:50].")
+    assert not score_answer(who, "Speaker 1 says it.")
+    clock = q("spoken_time", any=[["9:30", "half past nine"]], times=[1.0])
+    assert score_answer(clock, 'At half past nine, said at [00:01]: "The last bus ... nine"')
+    assert not score_answer(clock, "At [00:01].")  # the video time is not the time asked
+    assert not score_answer(clock, "At half past nine.")  # and when it was said is cited
+    present = q("present", any=[["truck", "van"]])
+    assert score_answer(present, "A truck (truck#1) is seen from [00:01].")
+    assert not score_answer(present, "No vehicle is seen; the record has no truck.")
+
+
+def test_round4_questions_are_checked_against_the_truth():
+    from bench.qa_bench import R4_SPLIT, r4_question
+
+    truth = Truth(
+        name="clip30-s1", seed=1, video="x.mp4", duration=30.0, width=640, height=360, fps=10.0,
+        shots=[ShotTruth(start=0, end=10, photo="coffee", tags=["cup"])],
+        speech=[SpeechTruth(start=2.0, end=5.0, text="The train to the city leaves early")],
+        texts=[TextTruth(start=12.0, end=15.0, text="RIVER VIEW", box=(0, 0, 10, 10))],
+        persons=[],
+    )  # fmt: skip
+    when = r4_question("c", "When does the train leave?", "spoken_time",
+                       {"key": "train", "any": [["early"]]}, truth)  # fmt: skip
+    assert isinstance(when, Question) and when.split == R4_SPLIT
+    assert when.expect == {"any": [["early"]], "times": [2.0]}
+    who = r4_question("c", "Who talks about the train?", "who_said", {"key": "train"}, truth)
+    assert isinstance(who, Question) and who.expect == {"times": [2.0]}
+    # The truth must support the question, else it is dropped with the reason.
+    assert "contains cup" in str(r4_question("c", "Cups?", "absent", {"absent": ("cup",)}, truth))
+    assert "no sentence" in str(r4_question("c", "?", "who_said", {"key": "boat"}, truth))
+    assert "no truck" in str(r4_question("c", "?", "present", {"label": "truck", "any": []},
+                                         truth))  # fmt: skip

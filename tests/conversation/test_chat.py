@@ -446,3 +446,19 @@ def test_a_quoted_passage_verifies_the_one_line_that_holds_it(quote, line):
     else:
         assert ev.verified and ev.line == _SPEECH_RECORD.splitlines()[2 + line].strip()
         assert ev.start == 1.0
+
+
+def test_an_answer_computed_from_the_record_cites_its_lines_times():
+    """A lookup answered by code (no model): its evidence lines carry their record times, so
+    the REPL and the web app can show them as citations."""
+    from vidchat.kernel.record import SpeechSegment
+
+    ctx = small_record()
+    ctx.speech.append(SpeechSegment(start=55.0, end=57.5, text="The last train leaves at noon."))
+    session = ChatSession(ctx, llm=ScriptedChatModel(replies=["(never asked)"]))
+    answer = session.ask("When does the last train leave?")
+    assert answer.answered_by == "facts"
+    assert answer.text == ('The speech names "at noon", said at [00:55–00:57]: "The last train '
+                           'leaves at noon.".')  # fmt: skip
+    # the times as the line shows them (whole seconds)
+    assert [(e.verified, e.start, e.end) for e in answer.evidence] == [(True, 55.0, 57.0)]

@@ -8,6 +8,7 @@ from tests.conversation.chat_helpers import ScriptedChatModel, small_record
 from vidchat.conversation.evidence import verify_evidence
 from vidchat.conversation.reply import split_reply
 from vidchat.conversation.session import ChatSession
+from vidchat.kernel.record import Event
 from vidchat.text.facts import facts_for, label_counts, objects_with, said_between, visible_at
 from vidchat.text.render import render
 
@@ -77,7 +78,12 @@ def test_facts_for_questions(ctx, question, kind, direct, line):
 def test_lookups_on_a_record_without_the_attribute_say_so(ctx):
     for o in ctx.objects:
         o.attributes.clear()
-    assert facts_for("Who fell?", ctx).kind is None  # nothing to compute: the model answers
+    # Captions ran: they may say it in their own words, so the model reads them (no direct
+    # answer), told that no label or caption has a word for it.
+    f = facts_for("Who fell?", ctx)
+    assert (f.kind, f.direct) == ("action", None)
+    assert f.lines == ["no label or caption in the record uses a word for falling (the captions "
+                       "ran; read what they say)"]  # fmt: skip
 
 
 def test_split_reply():
@@ -292,23 +298,36 @@ def test_a_thing_only_mentioned_is_not_seen(ctx):
 
     c = _detected(ctx)
     c.speech.append(SpeechSegment(start=55.0, end=57.0, text="The train leaves at noon."))
-    f = facts_for("When does the train leave?", c)
+    f = facts_for("What colour is the train?", c)
     assert f.kind == "absent" and f.direct is None  # the question may be about the words
     assert f.lines[1] == (
         '00:55–00:57 speech: "The train leaves at noon." (a mention of train, not a sighting)'
     )
+    # When it leaves is what the speech says, cited where it is said; not a time of the video.
+    f = facts_for("When does the train leave?", c)
+    assert (f.kind, f.direct) == ("spoken_time", 'The speech names "at noon", said at '
+                                  '[00:55–00:57]: "The train leaves at noon.".')  # fmt: skip
 
 
 def test_speech_about_a_topic(ctx):
     f = facts_for("What does the narrator say about the price of the house?", ctx)
-    assert (f.kind, f.direct) == ("topic", None)
+    assert f.kind == "topic"
     assert f.lines == ['no speech in the record mentions "price" or "house" (3 speech segments '
                        "checked)"]  # fmt: skip
+    # Nothing mentions it: answered by code, with what is said instead (never a sentence passed
+    # off as being about it).
+    assert f.direct == (
+        "Nothing said in the record mentions the price of the house, and no on-screen text does. "
+        'What is said: [00:03–00:06] "Good morning, welcome to the park."; [00:20–00:24] "Look, '
+        'the fountain is running again."; [00:50–00:53] "Let\'s head back before it rains.".'
+    )
     f = facts_for("What does she say about the fountains?", ctx)
     assert f.lines == [
         'speech mentioning "fountains": 1 of 3 segments',
-        '00:20–00:24 speech: "Look, the fountain is running again."',
+        '00:20–00:24 speech: "Look, the fountain is running again." (mentions "fountain")',
     ]
+    assert f.direct == ('What is said about the fountains, at [00:20–00:24]: "Look, the fountain '
+                        'is running again." (it mentions "fountain").')  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,3 +403,166 @@ def test_what_an_object_is_doing_says_what_the_record_has_on_it(ctx):
         "person#2: seen 00:15–00:58 (fell=True, posture=fallen); no caption or action in the "
         "record says what it does"
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Round 4: topics in speech, actions, times named in speech, what is seen
+
+
+def _speech(*lines: tuple[float, str]):
+    """A record with the detector's objects (persons, a dog), no captions, and these sentences."""
+    from vidchat.kernel.record import SpeechSegment
+
+    c = _detected(small_record())
+    c.speech = [SpeechSegment(start=t, end=t + 3.0, text=text) for t, text in lines]
+    return c
+
+
+def test_topic_words_stems_synonyms_and_kinds():
+    from vidchat.text.topics import mentions, stem, topic_words
+
+    assert topic_words("the price of the house in the video") == ["price", "house"]
+    assert stem("prices") == stem("priced") == stem("price")
+    assert stem("running") == stem("run") and stem("meeting") == stem("meet")
+    # A synonym, and a kind of a general word, count as mentioning it...
+    assert mentions("The children are playing football.", ["soccer"]) == ["soccer"]
+    assert mentions("It is sunny and warm today.", ["weather"]) == ["weather"]
+    assert mentions("Tickets cost five dollars.", ["money"]) == ["money"]
+    # ...but a general word is not its kinds: a sentence about the weather says nothing of rain,
+    # and buying apples says nothing of a house's price.
+    assert mentions("The weather today is sunny.", ["rain"]) == []
+    assert mentions("She bought some apples at the market.", ["price", "house"]) == []
+
+
+def test_a_topic_nobody_speaks_about_is_answered_by_code():
+    c = _speech((2.0, "The train to the city leaves early in the morning."),
+                (9.0, "My brother likes to read books."))  # fmt: skip
+    f = facts_for("What does the speaker say about the election?", c)
+    assert f.kind == "topic"
+    assert f.direct == (
+        "Nothing said in the record mentions the election, and no on-screen text does. What is "
+        'said: [00:02–00:05] "The train to the city leaves early in the morning."; [00:09–00:12] '
+        '"My brother likes to read books.".'
+    )
+    # Said as a kind of it: the sentence, with the word it uses for the asked one.
+    f = facts_for("Does the narrator mention transport?", c)
+    assert f.kind == "topic" and f.direct is not None
+    assert '"train" (for transport)' in f.direct and "00:02–00:05" in f.direct
+    # Half the topic mentioned: the missing half is said, not glossed over.
+    f = facts_for("What is said about the price of the books?", c)
+    assert f.direct is not None and f.direct.startswith('Nothing said mentions "price"; speech')
+    # On-screen text that mentions it is told apart from speech.
+    c.events.append(Event(start=20.0, end=20.0, kind="ocr", text="ELECTION DAY", source="ocr"))
+    f = facts_for("What does the speaker say about the election?", c)
+    assert f.direct is not None and 'On-screen text mentions "election": [00:20]' in f.direct
+    assert "written, not said" in f.direct
+
+
+def test_an_action_the_record_cannot_see():
+    c = _speech((75.0, "She bought some apples and ran out of the market."))
+    f = facts_for("Does anyone fall down?", c)
+    assert f.kind == "action"
+    assert f.direct is not None and f.direct.startswith(
+        "The record cannot tell whether anyone is falling: none of the perceivers that ran "
+        "(detect) observes actions or postures"
+    )
+    assert "posture model" in f.direct  # what would be needed, for a fall
+    # A word of the speech is something said, not something seen.
+    f = facts_for("Is anyone running?", c)
+    assert f.direct is not None and "cannot tell whether anyone is running" in f.direct
+    assert "(The speech mentions it - 01:15–01:18 speech:" in f.direct
+    assert "something said, not something seen" in f.direct
+    # What is said about it is a speech question, not an action one; a count of passers-by is a
+    # count of tracks.
+    assert facts_for("What does she say about running?", c).kind == "topic"
+    assert facts_for("How many people walk by?", c).kind == "count"
+    # No person at all: said first.
+    c.objects = [o for o in c.objects if o.label != "person"]
+    f = facts_for("Does anyone dance?", c)
+    assert f.direct is not None and f.direct.startswith("No person is seen in the video")
+
+
+def test_an_action_from_perception_that_sees_it():
+    from vidchat.kernel.record import Provenance
+
+    c = _speech()
+    c.provenance.append(Provenance(name="action", version="1", status="ok", model="videomae"))
+    c.events.append(Event(start=30.0, end=34.0, kind="action", text="dancing ballet",
+                          source="action", objects=["person#1"]))  # fmt: skip
+    f = facts_for("Does anyone dance?", c)
+    assert f.kind == "action"
+    assert f.lines == ['00:30–00:34 action: "dancing ballet" (person#1)']
+    assert f.direct == ('The record\'s action perceiver shows dancing: [00:30–00:34] action '
+                        '"dancing ballet" (person#1).')  # fmt: skip
+    # It ran and named no jumping: labels are its own words, so the model reads them.
+    f = facts_for("Does anyone jump?", c)
+    assert (f.kind, f.direct) == ("action", None)
+    assert "no label or caption in the record uses a word for jumping" in f.lines[0]
+    # A posture model's fall attribute answers falls (as before).
+    c.objects[1].attributes.update(posture="fallen", fell=True)
+    assert facts_for("Does anyone fall down?", c).kind == "attribute"
+
+
+def test_a_time_named_in_speech_is_the_answer():
+    from vidchat.text.topics import spoken_times
+
+    said = "We will meet at the library after lunch on Friday."
+    assert [t.words for t in spoken_times(said)] == ["after lunch", "on Friday"]
+    assert [t.words for t in spoken_times("The bus leaves at half past nine tonight")] == [
+        "at half past nine tonight"
+    ]
+    assert [t.words for t in spoken_times("The exam is on the 14th of March, 2026.")] == [
+        "on the 14th of March, 2026"
+    ]
+    assert spoken_times("The code is four seven two nine") == []
+    c = _speech((12.0, "The train to the city leaves early in the morning."), (40.0, said))
+    f = facts_for("When does the train leave?", c)
+    assert f.kind == "spoken_time"
+    assert f.direct == (
+        'The speech names "early in the morning", said at '
+        '[00:12–00:15]: "The train to the city leaves early in the morning.".'
+    )
+    f = facts_for("When will they meet at the library?", c)
+    assert f.direct is not None and f.direct.startswith(
+        'The speech names "after lunch", "on Friday", said at [00:40–00:43]'
+    )
+    # Every time said, when none is asked about in particular.
+    f = facts_for("What time is mentioned in the video?", c)
+    assert f.direct is not None and "early in the morning" in f.direct and "Friday" in f.direct
+    # The speech about it names no time: said so, never a time made up.
+    f = facts_for("When does the bus leave?", _speech((3.0, "The last bus leaves from here.")))
+    assert f.direct == ('The speech that mentions it names no time that can be read: '
+                        '[00:03–00:06] "The last bus leaves from here." (the words as '
+                        "transcribed).")  # fmt: skip
+    f = facts_for("What time is mentioned?", _speech((3.0, "The last bus leaves from here.")))
+    assert f.direct is not None and f.direct.startswith("No time or date is named in what is")
+    # Not about speech: the video's own times.
+    assert facts_for("When does the first person appear?", c).kind == "first_last"
+    assert facts_for("When does person#2 appear?", c).kind == "first_last"
+
+
+def test_which_vehicles_and_is_there_a_thing():
+    c = _speech()
+    f = facts_for("Which animals can be seen?", c)
+    assert f.direct == (
+        "The record tracks these animals: 1 dog (dog#1; seen first [00:30], last [00:45])."
+    )
+    f = facts_for("Which vehicles appear in the video?", c)
+    assert f.direct is not None and f.direct.startswith(
+        "The record shows no vehicle: the object detector looks for "
+    )
+    assert facts_for("Is there a dog in the video?", c).direct == (
+        "Yes: the record tracks 1 dog (dog#1; seen first [00:30], last [00:45])."
+    )
+    assert facts_for("Is there a horse?", c).direct.startswith("No. The record does not show")
+    assert facts_for("Is the dog brown?", c).kind != "seen"  # not a question of presence
+
+
+def test_no_animal_at_all_names_what_the_detector_looks_for():
+    c = _speech()
+    c.objects = [o for o in c.objects if o.label == "person"]
+    f = facts_for("Which animals can be seen?", c)
+    assert f.direct == (
+        "The record shows no animal: the object detector looks for bears, birds, cats, cows, "
+        "dogs, elephants, giraffes, horses, sheep, zebras, and tracked none."
+    )

@@ -166,3 +166,18 @@ def test_recall_on_an_hour_long_record_with_the_real_embedder(cache_dir):
                            duration=ctx.video.duration)  # fmt: skip
     again.search("anything")
     assert again.loaded_from_cache
+
+
+@pytest.mark.slow
+def test_loading_the_real_embedder_writes_no_weights_bar(capfd):
+    """transformers' "Loading weights" bar went to stderr in the middle of `vidchat ask`: the
+    embedder loads without it, and leaves transformers' progress bars as it found them."""
+    from transformers.utils import logging as hf_logging
+
+    from vidchat.text.retrieval import DEFAULT_EMBED_MODEL, SentenceEmbedder
+
+    embedder = SentenceEmbedder(DEFAULT_EMBED_MODEL)  # a fresh instance: its model loads here
+    assert hf_logging.is_progress_bar_enabled()
+    assert embedder.encode(["the train leaves early"]).shape == (1, 384)
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # back on for every other user of transformers
