@@ -53,6 +53,7 @@ from pydantic import Field, field_validator
 from vidchat.kernel.errors import ConfigError, PerceiverSkipped, PerceiverUnavailable
 from vidchat.kernel.models import CONVERTED, ResolvedModel, cache_dir, resolve, verify_sha256
 from vidchat.kernel.record import ObjectTrack, Observation, TrackPoint
+from vidchat.kernel.timecode import fmt_span, fmt_time
 from vidchat.perceivers.base import Availability, Frame, Media, Perceiver, PerceiverOptions
 
 if TYPE_CHECKING:
@@ -67,11 +68,14 @@ __all__ = [
     "NanoDetONNX",
     "TrackLog",
     "TrackObservation",
+    "appearance_feature",
+    "appearance_similarity",
     "build_tracks",
     "frame_signature",
     "is_hard_cut",
     "merge_same_object",
     "nanodet_decode",
+    "reidentify",
     "stitch_logs",
     "track_family",
 ]
@@ -185,6 +189,33 @@ class DetectOptions(PerceiverOptions):
         description="after tracking, join a track that ends to one of the same label that starts "
         "at most this many seconds later where the first one was heading (0: off)",
     )
+    reid_labels: list[str] = Field(
+        default_factory=lambda: ["person"],
+        description="labels re-identified across hard cuts by appearance (a person shown again "
+        "after a cut keeps the id of before); [] turns it off",
+    )
+    reid_similarity: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="colour similarity (0-1, Bhattacharyya) a track born at a cut needs to take "
+        "an earlier object's id",
+    )
+    reid_margin: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="how much the best earlier object must beat the second best (look-alikes "
+        "are not joined)",
+    )
+    reid_same_place: bool = Field(
+        True,
+        description="join only when the object is shown again where it was (the cut went back to "
+        "the same framing); false: anywhere in the frame (more joins, more look-alike risk)",
+    )
+    reid_born_s: float = Field(
+        1.0, ge=0, description="a track is born at a cut when it starts at most this long after it"
+    )
     device: str | None = Field(
         None, description="torch device (cpu, cuda:0); None: ultralytics picks"
     )
@@ -220,6 +251,7 @@ class TrackObservation:
     class_name: str
     frame_area: float  # full-resolution frame area in pixels
     posture: str | None = None  # from an optional posture model (standing/fallen)
+    appearance: np.ndarray | None = None  # `appearance_feature` of the box (re-id labels only)
 
 
 @dataclass
@@ -230,6 +262,10 @@ class TrackLog:
     observations: list[TrackObservation] = field(default_factory=list)
     confirmed: bool = False
     also: list[str] = field(default_factory=list)  # other labels this object was seen as
+    # Set by `reidentify` on a log that joins stretches of one object across cuts: (first, last)
+    # seen of each stretch, and (cut time, appearance similarity) of each join.
+    stretches: list[tuple[float, float]] = field(default_factory=list)
+    links: list[tuple[float, float]] = field(default_factory=list)
 
 
 def _normalize_label(name: str) -> str:
@@ -460,6 +496,184 @@ def merge_same_object(
     return [log for log in logs if id(log) not in dropped]
 
 
+# Appearance features for re-identification: per horizontal stripe of the box (head and
+# shoulders, body, legs for a person), a hue x saturation histogram of its coloured pixels plus a
+# brightness histogram of its grey ones (hue means nothing on a grey pixel).
+_APPEARANCE_STRIPES = 3
+_HUE_BINS, _SAT_BINS, _GREY_BINS = 12, 4, 4
+_GREY_SAT = 40  # saturation (0-255) below which a pixel is grey
+_APPEARANCE_MIN_PX = 8  # boxes narrower or lower than this (fast-frame pixels) have no feature
+
+
+def appearance_feature(
+    image: np.ndarray, box: tuple[float, float, float, float]
+) -> np.ndarray | None:
+    """Colour feature of `box` (xyxy, pixels of the RGB uint8 `image`) for `appearance_similarity`.
+
+    The box's middle 70 % of its width (less background beside a person), cut into
+    `_APPEARANCE_STRIPES` horizontal stripes, each a normalized histogram: hue x saturation for
+    coloured pixels, brightness for grey ones. None for a box too small to say anything.
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = box
+    bw = x2 - x1
+    x1, x2 = max(0, int(x1 + 0.15 * bw)), min(w, math.ceil(x2 - 0.15 * bw))
+    y1, y2 = max(0, int(y1)), min(h, math.ceil(y2))
+    if x2 - x1 < _APPEARANCE_MIN_PX or y2 - y1 < _APPEARANCE_MIN_PX:
+        return None
+    hsv = cv2.cvtColor(np.ascontiguousarray(image[y1:y2, x1:x2]), cv2.COLOR_RGB2HSV)
+    n_colour = _HUE_BINS * _SAT_BINS
+    out = []
+    for stripe in np.array_split(hsv, _APPEARANCE_STRIPES, axis=0):
+        px = stripe.reshape(-1, 3).astype(np.int64)
+        grey = px[:, 1] < _GREY_SAT
+        hue = np.minimum(px[:, 0] * _HUE_BINS // 180, _HUE_BINS - 1)
+        sat = np.minimum((px[:, 1] - _GREY_SAT) * _SAT_BINS // (256 - _GREY_SAT), _SAT_BINS - 1)
+        val = np.minimum(px[:, 2] * _GREY_BINS // 256, _GREY_BINS - 1)
+        bins = np.where(grey, n_colour + val, hue * _SAT_BINS + np.maximum(sat, 0))
+        hist = np.bincount(bins, minlength=n_colour + _GREY_BINS).astype(np.float32)
+        out.append(hist / max(float(hist.sum()), 1.0))
+    return np.concatenate(out)
+
+
+def appearance_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean Bhattacharyya coefficient of two `appearance_feature`s' stripes: 1.0 for the same
+    colours in the same places, 0.0 for nothing in common."""
+    k = _APPEARANCE_STRIPES
+    return float(np.sqrt(np.clip(a, 0, None) * np.clip(b, 0, None)).sum() / k)
+
+
+def _log_appearance(log: TrackLog) -> np.ndarray | None:
+    feats = [o.appearance for o in log.observations if o.appearance is not None]
+    return np.mean(feats, axis=0) if feats else None
+
+
+def _same_place(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Whether box `b` is where `a` was: centres at most half a box height apart, heights within
+    a factor 1.5 (the same framing after a cut)."""
+    ha, hb = a[3] - a[1], b[3] - b[1]
+    if min(ha, hb) <= 0 or max(ha, hb) / min(ha, hb) > 1.5:
+        return False
+    (ax, ay), (bx, by) = _center(a), _center(b)
+    return math.hypot(ax - bx, ay - by) <= 0.5 * (ha + hb) / 2
+
+
+def reidentify(
+    logs: Iterable[TrackLog],
+    *,
+    label_of: dict[str, str],
+    cuts: Iterable[float],
+    labels: Iterable[str],
+    min_similarity: float,
+    margin: float,
+    born_s: float,
+    same_place: bool = True,
+    min_frames: int = 1,
+) -> list[TrackLog]:
+    """Join tracks of one object shown again after a hard cut (a person in one shot, another
+    shot, the person again) into one log, by appearance.
+
+    A track *born at a cut* (its first frame at most `born_s` s after one of `cuts`) takes the
+    identity of an earlier object of the same label when all of these hold: the earlier object
+    was last seen before the new track's first frame (they were never on screen together);
+    the `appearance_similarity` of the new track's mean feature and the best-matching earlier
+    stretch is at least `min_similarity`; and it beats every other earlier object of that label by
+    at least `margin` (two people who look alike: no claim; earlier stretches that look alike at
+    the same place are not rivals but one object the tracker never joined); and, with
+    `same_place`, the new track's first box is where that stretch's last box was (centres at most
+    half a box height apart, heights within a factor 1.5): the cut went back to the same framing
+    (a dialogue's shot/reverse-shot, a cutaway and back), where a look-alike is unlikely; someone
+    shown again elsewhere in the frame, or from another angle, keeps a new id. Tracks born
+    mid-shot are never joined (an object walking in could be anyone; inside a shot the tracker
+    and `stitch_logs` decide).
+    Only confirmed logs of `labels` with `min_frames` observations and features take part.
+    The joined log keeps every stretch (`TrackLog.stretches`) and each join's cut time and
+    similarity (`TrackLog.links`), so the record can say how the link was made.
+    """
+    wanted = set(labels)
+    cut_times = sorted(cuts)
+    logs = list(logs)
+    feats: dict[int, np.ndarray] = {}
+    live: list[tuple[str, TrackLog]] = []
+    for log in logs:
+        if not log.confirmed or len(log.observations) < max(1, min_frames):
+            continue
+        label = label_of[_majority([o.class_name for o in log.observations])]
+        feat = _log_appearance(log)
+        if label in wanted and feat is not None:
+            feats[id(log)] = feat
+            live.append((label, log))
+    live.sort(key=lambda x: (x[1].observations[0].t, x[1].raw_id))
+    # Each group: the label, its member logs (in time order), its join links.
+    groups: list[tuple[str, list[TrackLog], list[tuple[float, float]]]] = []
+    for label, log in live:
+        t0 = log.observations[0].t
+        cut = next((c for c in cut_times if c - 1e-6 <= t0 <= c + born_s + 1e-6), None)
+        scored: list[tuple[float, int, bool]] = []
+        if cut is not None:
+            for g, (glabel, members, _) in enumerate(groups):
+                if glabel != label or members[-1].observations[-1].t >= t0:
+                    continue
+                sim, m = max(
+                    (appearance_similarity(feats[id(log)], feats[id(m)]), k)
+                    for k, m in enumerate(members)
+                )
+                placed = _same_place(members[m].observations[-1].box, log.observations[0].box)
+                scored.append((sim, g, placed))
+        scored.sort(reverse=True)
+
+        def alike(g1: int, g2: int) -> bool:
+            # Two earlier stretches that look the same at the same place are one object the
+            # tracker never joined (a track that went on across a cut), not two look-alikes.
+            m1, m2 = groups[g1][1], groups[g2][1]
+            return any(
+                appearance_similarity(feats[id(x)], feats[id(y)]) >= min_similarity
+                and _same_place(x.observations[-1].box, y.observations[-1].box)
+                for x in m1
+                for y in m2
+            )
+
+        rivals = [sim for sim, g, _ in scored[1:] if not alike(scored[0][1], g)] if scored else []
+        if (
+            cut is not None
+            and scored
+            and scored[0][0] >= min_similarity
+            and (not rivals or scored[0][0] - rivals[0] >= margin)
+            and (scored[0][2] or not same_place)
+        ):
+            sim, g, _ = scored[0]
+            groups[g][1].append(log)
+            groups[g][2].append((cut, round(sim, 3)))
+        else:
+            groups.append((label, [log], []))
+    joined: dict[int, TrackLog] = {}
+    for _label, members, links in groups:
+        if len(members) < 2:
+            continue
+        first = members[0]
+        one = TrackLog(
+            raw_id=first.raw_id,
+            observations=sorted((o for m in members for o in m.observations), key=lambda o: o.t),
+            confirmed=True,
+            also=sorted({a for m in members for a in m.also}),
+            stretches=[(m.observations[0].t, m.observations[-1].t) for m in members],
+            links=links,
+        )
+        joined[id(first)] = one
+        for m in members[1:]:
+            joined[id(m)] = one
+    out: list[TrackLog] = []
+    for log in logs:
+        one = joined.get(id(log))
+        if one is None:
+            out.append(log)
+        elif not any(x is one for x in out):
+            out.append(one)
+    return out
+
+
 def build_tracks(
     logs: Iterable[TrackLog],
     *,
@@ -497,6 +711,13 @@ def build_tracks(
         }
         if log.also:
             attributes["also_seen_as"] = ", ".join(log.also)
+        if log.stretches:
+            # One id over several shots: say when it was on screen and how the shots were joined,
+            # so "how many people" counts it once and nobody reads it as present in between.
+            seen = ", ".join(fmt_span(a, b) for a, b in log.stretches)
+            how = "; ".join(f"after the cut at {fmt_time(c)} (similarity {s:.2f})"
+                            for c, s in log.links)  # fmt: skip
+            attributes["reidentified"] = f"seen {seen}; same appearance {how}"
         postures = [
             o.posture or posture_of[o.class_name]
             for o in obs
@@ -679,7 +900,7 @@ class DetectPerceiver(Perceiver):
     """Objects (COCO-80 by default) detected in the fast frames and tracked through the video."""
 
     name = "detect"
-    version = "2"
+    version = "3"
     description = "COCO-80 detection (NanoDet ONNX or ultralytics YOLO) + ByteTrack tracking"
     Options = DetectOptions
     inputs = frozenset({"fast"})
@@ -880,6 +1101,18 @@ class DetectPerceiver(Perceiver):
             if np.mean([o.score for o in log.observations] or [0.0]) >= opts.min_track_score
         ]
         joined = merge_same_object(joined, label_of=self._label_of)
+        if opts.reid_labels:
+            joined = reidentify(
+                joined,
+                label_of=self._label_of,
+                cuts=state.cuts,
+                labels=opts.reid_labels,
+                min_similarity=opts.reid_similarity,
+                margin=opts.reid_margin,
+                born_s=opts.reid_born_s,
+                same_place=opts.reid_same_place,
+                min_frames=opts.min_track_frames,
+            )
         return list(
             build_tracks(
                 joined,
@@ -987,6 +1220,12 @@ class DetectPerceiver(Perceiver):
             )
             log = state.log(key)
             log.confirmed = log.confirmed or bool(st.is_activated)
+            label = self._label_of[self._names[int(data[i, 5])]]
+            feature = (
+                appearance_feature(image, (bx1, by1, bx2, by2))
+                if label in self.options.reid_labels
+                else None
+            )
             log.observations.append(
                 TrackObservation(
                     t=t,
@@ -995,6 +1234,7 @@ class DetectPerceiver(Perceiver):
                     class_name=self._names[int(data[i, 5])],
                     frame_area=full_w * full_h,
                     posture=posture,
+                    appearance=feature,
                 )
             )
 

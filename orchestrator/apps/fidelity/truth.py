@@ -51,6 +51,11 @@ class TextTruth(_Model):
     box: Box = Field(description="approximate: measured with the same font in Pillow")
 
 
+# Path samples are 0.5 s apart (and at each end); two samples further apart than this lie on two
+# stretches of one identity (`Truth.everyone`: a photograph shown in two shots), not one.
+PATH_GAP_S = 1.0
+
+
 class PathPoint(_Model):
     """Where an object is at time `t`, and how much of it shows."""
 
@@ -84,6 +89,8 @@ class PersonTruth(_Model):
             return pts[0].box
         for a, b in itertools.pairwise(pts):
             if a.t <= t <= b.t:
+                if b.t - a.t > PATH_GAP_S:
+                    return None  # between two stretches (a photograph shown again later)
                 f = 0.0 if b.t == a.t else (t - a.t) / (b.t - a.t)
                 x1, y1, x2, y2 = (p + f * (q - p) for p, q in zip(a.box, b.box, strict=True))
                 return (x1, y1, x2, y2)
@@ -98,6 +105,8 @@ class PersonTruth(_Model):
             return pts[0].visible
         for a, b in itertools.pairwise(pts):
             if a.t <= t <= b.t:
+                if b.t - a.t > PATH_GAP_S:
+                    return None
                 f = 0.0 if b.t == a.t else (t - a.t) / (b.t - a.t)
                 return a.visible + f * (b.visible - a.visible)
         return pts[-1].visible
@@ -146,8 +155,28 @@ class Truth(_Model):
     audio: list[AudioStretch] = Field(default_factory=list)
 
     def everyone(self) -> list[PersonTruth]:
-        """Every person in the video: the walkers and persons in photographs (the astronaut)."""
-        return [*self.persons, *(o for o in self.objects if o.label == "person")]
+        """Every person in the video, once: the walkers, and each person in a photograph as ONE
+        identity however many shots show that photograph (the astronaut shown at 0-5 s and again
+        at 20-25 s is one person seen twice; the record should give it one id). Such an identity's
+        path has a gap (`PATH_GAP_S`) between its stretches, where `box_at` is None."""
+        photo: dict[str, list[ObjectTruth]] = {}
+        for o in self.objects:
+            if o.label == "person":
+                photo.setdefault(o.crop, []).append(o)
+        pictured: list[PersonTruth] = []
+        for shown in photo.values():
+            shown.sort(key=lambda o: o.first_seen)
+            path = sorted((p for o in shown for p in o.path), key=lambda p: p.t)
+            pictured.append(
+                PersonTruth(
+                    id=shown[0].id,
+                    first_seen=shown[0].first_seen,
+                    last_seen=max(o.last_seen for o in shown),
+                    crop=shown[0].crop,
+                    path=path,
+                )
+            )
+        return [*self.persons, *pictured]
 
     @property
     def cuts(self) -> list[float]:
