@@ -615,3 +615,110 @@ def test_a_fast_walker_gets_a_track_where_plain_iou_never_confirms_one() -> None
         (1.0, 4.5, 8)
     ]
     assert _Scripted(script, match_buffer=0.0).perceive(_media(10)) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Re-identification across hard cuts
+# ---------------------------------------------------------------------------------------------
+
+_BODY = (100, 100, 200, 300)  # x1, y1, x2, y2 of the painted person in the scripted frames
+
+
+def _with_person(background: np.ndarray, colours: tuple, box: tuple = _BODY) -> np.ndarray:
+    """`background` with a person-sized box painted in three stripes (head, body, legs)."""
+    img = background.copy()
+    x1, y1, x2, y2 = box
+    h = (y2 - y1) // 3
+    for k, colour in enumerate(colours):
+        img[y1 + k * h : y1 + (k + 1) * h, x1:x2] = colour
+    return img
+
+
+_RED = ((220, 180, 150), (200, 30, 30), (40, 40, 120))
+_GREEN = ((120, 90, 60), (30, 160, 40), (200, 200, 200))
+
+
+def _shots(second: tuple, box2: tuple = _BODY) -> tuple[list[list[tuple]], ListMedia]:
+    """Shot A (frames 0-3: the person), shot B (4-7: an empty picture), shot A' (8-11: `second`
+    colours at `box2`), all hard cuts; the detector sees a person wherever one is painted."""
+    a, b = _photo(1), _photo(2)
+    images = [_with_person(a, _RED)] * 4 + [b] * 4 + [_with_person(a, second, box2)] * 4
+    person = [(*map(float, _BODY), 0.7, "person")]
+    again = [(*map(float, box2), 0.7, "person")]
+    return [person] * 4 + [[]] * 4 + [again] * 4, _media(12, images)
+
+
+def test_a_person_shown_again_after_a_cut_keeps_one_id_and_the_record_says_how() -> None:
+    script, media = _shots(_RED)
+    tracks = _Scripted(script).perceive(media)
+    assert [t.id for t in tracks] == ["person#1"], tracks
+    p = tracks[0]
+    assert (p.first_seen, p.last_seen, p.attributes["frames_seen"]) == (0.0, 5.5, 8)
+    how = str(p.attributes["reidentified"])
+    assert how.startswith("seen 00:00–00:01, 00:04–00:05; same appearance after the cut at 00:04")
+    assert "similarity 1.00" in how
+    # The record says the person was away between the stretches: no box in the gap.
+    from vidchat.kernel.record import track_box_at
+
+    assert track_box_at(p, 3.0, max_gap=2.5) is None and track_box_at(p, 5.0, 2.5) is not None
+    # Off: two ids, as before.
+    assert len(_Scripted(script, reid_labels=[]).perceive(_shots(_RED)[1])) == 2
+
+
+def test_someone_else_after_the_cut_or_somewhere_else_gets_a_new_id() -> None:
+    script, media = _shots(_GREEN)
+    assert [t.id for t in _Scripted(script).perceive(media)] == ["person#1", "person#2"]
+    # Same colours, but across the frame: another framing, no claim (unless asked for).
+    far = (400, 100, 500, 300)
+    script, media = _shots(_RED, far)
+    assert len(_Scripted(script).perceive(media)) == 2
+    script, media = _shots(_RED, far)
+    assert len(_Scripted(script, reid_same_place=False).perceive(media)) == 1
+
+
+def _stretch(raw: int, t0: float, n: int, feat: np.ndarray, x: float = 100.0) -> TrackLog:
+    obs = [
+        TrackObservation(t=t0 + 0.5 * k, box=(x, 100.0, x + 100.0, 300.0), score=0.7,
+                         class_name="person", frame_area=640 * 360, appearance=feat)
+        for k in range(n)
+    ]  # fmt: skip
+    return TrackLog(raw_id=raw, observations=obs, confirmed=True)
+
+
+def _feature(colours: tuple) -> np.ndarray:
+    from vidchat.perceivers.detect import appearance_feature
+
+    feat = appearance_feature(_with_person(_photo(3), colours), tuple(map(float, _BODY)))
+    assert feat is not None
+    return feat
+
+
+def test_reidentify_is_conservative() -> None:
+    from vidchat.perceivers.detect import appearance_similarity, reidentify
+
+    red, green = _feature(_RED), _feature(_GREEN)
+    assert appearance_similarity(red, red) == pytest.approx(1.0, abs=1e-5)
+    assert appearance_similarity(red, green) < 0.5
+    labels = {"person": "person"}
+    kw = dict(label_of=labels, labels=["person"], min_similarity=0.8, margin=0.05, born_s=1.0)
+
+    def joined(logs: list[TrackLog], cuts: list[float]) -> int:
+        return len(reidentify(logs, cuts=cuts, **kw))  # type: ignore[arg-type]
+
+    # Born at the cut (5.0), never on screen together, same look, same place: one object.
+    assert joined([_stretch(1, 0.0, 6, red), _stretch(2, 5.0, 6, red)], [5.0]) == 1
+    # Born mid-shot (2 s after the last cut): anyone could have walked in.
+    assert joined([_stretch(1, 0.0, 6, red), _stretch(2, 7.0, 6, red)], [5.0]) == 2
+    # On screen together (the earlier one still seen at 5.5): two people.
+    assert joined([_stretch(1, 0.0, 12, red), _stretch(2, 5.0, 6, red)], [5.0]) == 2
+    # Two earlier look-alikes at different places: ambiguous, no claim.
+    two = [_stretch(1, 0.0, 4, red), _stretch(2, 0.0, 4, red, x=400.0), _stretch(3, 5.0, 4, red)]
+    assert joined(two, [5.0]) == 3
+    # The same look at the same place twice before (the second born mid-shot, so never joined
+    # to the first): not rivals but one object; the new track joins one of them.
+    same = [_stretch(1, 0.0, 4, red), _stretch(2, 2.5, 2, red), _stretch(3, 5.0, 4, red)]
+    assert joined(same, [5.0]) == 2
+    # Other labels and unconfirmed logs are left alone.
+    other = _stretch(2, 5.0, 6, red)
+    other.confirmed = False
+    assert joined([_stretch(1, 0.0, 6, red), other], [5.0]) == 2
