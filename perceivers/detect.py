@@ -63,6 +63,7 @@ __all__ = [
     "ANIMAL_LABELS",
     "COCO_CLASSES",
     "VEHICLE_LABELS",
+    "CenterNetONNX",
     "DetectOptions",
     "DetectPerceiver",
     "NanoDetONNX",
@@ -71,6 +72,7 @@ __all__ = [
     "appearance_feature",
     "appearance_similarity",
     "build_tracks",
+    "centernet_decode",
     "frame_signature",
     "is_hard_cut",
     "merge_same_object",
@@ -117,8 +119,11 @@ ANIMAL_LABELS = frozenset(
 _CUT_PIXEL_DIFF = 40.0
 _CUT_HIST_SHARE = 0.3
 
-# Models run by the onnxruntime NanoDet backend rather than ultralytics.
-_NANODET_MODELS = frozenset({"coco:nanodet"})
+# Converted models run by an onnxruntime backend rather than ultralytics: name -> backend.
+_ONNX_MODELS: dict[str, Literal["nanodet", "centernet"]] = {
+    "coco:nanodet": "nanodet",
+    "coco:centernet": "centernet",
+}
 
 # Guards the one-time process environment set-up before ultralytics is first imported.
 _import_lock = threading.Lock()
@@ -129,17 +134,17 @@ class DetectOptions(PerceiverOptions):
 
     model: str = Field(
         "coco:nanodet",
-        description="shipped name (coco:nanodet, yolo:persons), a local ultralytics .pt/.onnx or "
-        "NanoDet .onnx path, or an ultralytics model name (yolo11n.pt) that ultralytics downloads "
-        "where the network allows",
+        description="shipped name (coco:nanodet, coco:centernet, yolo:persons), a local "
+        "ultralytics .pt/.onnx or NanoDet/CenterNet .onnx path, or an ultralytics model name "
+        "(yolo11n.pt) that ultralytics downloads where the network allows",
     )
-    backend: Literal["auto", "ultralytics", "nanodet"] = Field(
+    backend: Literal["auto", "ultralytics", "nanodet", "centernet"] = Field(
         "auto",
-        description="auto: nanodet for coco:nanodet, ultralytics for everything else; set "
-        "nanodet for a local NanoDet ONNX file",
+        description="auto: nanodet for coco:nanodet, centernet for coco:centernet, ultralytics "
+        "for everything else; set nanodet or centernet for a local ONNX file",
     )
     threads: int = Field(
-        1, ge=0, description="onnxruntime threads for the nanodet backend (0: onnxruntime picks)"
+        1, ge=0, description="onnxruntime threads for the ONNX backends (0: onnxruntime picks)"
     )
     posture_model: str | None = Field(
         None,
@@ -841,6 +846,75 @@ class NanoDetONNX:
         return nanodet_decode(levels, self.size, (w, h), conf, iou)
 
 
+class CenterNetONNX:
+    """CenterNet (MobileNetV3 backbone, COCO-80) in an ONNX file, run by onnxruntime.
+
+    The graph takes one RGB image as float 0-255 (not normalized), NHWC, at its fixed input size
+    (512), and returns its top 100 detections ``[1, 100, 6]``: x1, y1, x2, y2 in input pixels,
+    score, COCO-80 class index (CenterNet's own peak picking; per-class NMS is applied here too).
+    Frames are scaled into the square input keeping their aspect ratio (top-left, zero padding),
+    as for NanoDet.
+    """
+
+    def __init__(self, path: str, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        try:
+            self._sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types for bad files
+            raise ConfigError(f"detect: {path} is not a loadable ONNX model: {e}") from None
+        inputs = self._sess.get_inputs()
+        shape = inputs[0].shape if len(inputs) == 1 else None
+        dets = [o.name for o in self._sess.get_outputs() if o.shape[1:] == [100, 6]]
+        if (
+            shape is None
+            or len(shape) != 4
+            or shape[3] != 3
+            or not isinstance(shape[1], int)
+            or len(dets) != 1
+        ):
+            raise ConfigError(
+                f"detect: {path} is not a CenterNet model: expected one input [1, S, S, 3] and "
+                f"an output [1, 100, 6], got inputs {[(i.name, i.shape) for i in inputs]}, "
+                f"outputs {[(o.name, o.shape) for o in self._sess.get_outputs()]}"
+            )
+        self._input, self._output = inputs[0].name, dets[0]
+        self.size = int(shape[1])
+        self.names = dict(enumerate(COCO_CLASSES))
+
+    def __call__(self, rgb: np.ndarray, conf: float, iou: float) -> np.ndarray:
+        """Detections in `rgb`'s pixels as ``[N, 6]``: x1, y1, x2, y2, score, class index."""
+        import cv2
+
+        h, w = rgb.shape[:2]
+        s = self.size / max(w, h)
+        nw, nh = max(1, round(w * s)), max(1, round(h * s))
+        canvas = np.zeros((1, self.size, self.size, 3), np.float32)
+        canvas[0, :nh, :nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        out = self._sess.run([self._output], {self._input: canvas})[0][0]
+        return centernet_decode(out, self.size, (w, h), conf, iou)
+
+
+def centernet_decode(
+    dets: np.ndarray, size: int, image_wh: tuple[int, int], conf: float, iou: float
+) -> np.ndarray:
+    """CenterNet's ``[K, 6]`` detections (input pixels of a `size` square holding the image
+    scaled by ``size / max(image_wh)`` at its top-left) as ``[N, 6]`` in image pixels: scores
+    below `conf` and unknown classes dropped, boxes clipped, per-class NMS at `iou`."""
+    w, h = image_wh
+    d = np.asarray(dets, dtype=np.float64).reshape(-1, 6)
+    d = d[(d[:, 4] >= conf) & (d[:, 5] >= 0) & (d[:, 5] < len(COCO_CLASSES))]
+    if not len(d):
+        return np.zeros((0, 6), dtype=np.float32)
+    b = np.clip(d[:, :4] * (max(w, h) / size), 0, [w, h, w, h])
+    keep = _nms_per_class(b, d[:, 4], np.floor(d[:, 5]), iou)
+    return np.concatenate([b[keep], d[keep, 4:6]], axis=1).astype(np.float32)
+
+
 def nanodet_decode(
     levels: list[tuple[int, np.ndarray, np.ndarray]],
     size: int,
@@ -914,7 +988,7 @@ class DetectPerceiver(Perceiver):
     def __init__(self, options: DetectOptions | dict[str, Any] | None = None) -> None:
         super().__init__(options)
         self._model: YOLO | None = None
-        self._nanodet: NanoDetONNX | None = None
+        self._nanodet: NanoDetONNX | CenterNetONNX | None = None  # either ONNX backend
         self._posture: YOLO | None = None
         self._names: dict[int, str] = {}
         self._label_of: dict[str, str] = {}
@@ -926,11 +1000,11 @@ class DetectPerceiver(Perceiver):
     def _resolved(self) -> ResolvedModel:
         return resolve(self.options.model)
 
-    def backend(self) -> Literal["ultralytics", "nanodet"]:
+    def backend(self) -> Literal["ultralytics", "nanodet", "centernet"]:
         """The backend that runs the model: the option, or chosen from the model name."""
         if self.options.backend != "auto":
             return self.options.backend
-        return "nanodet" if self.options.model in _NANODET_MODELS else "ultralytics"
+        return _ONNX_MODELS.get(self.options.model, "ultralytics")
 
     def availability(self) -> Availability:
         """Packages importable (not imported) and the weights here (or a downloadable name)."""
@@ -939,8 +1013,9 @@ class DetectPerceiver(Perceiver):
             return base
         if importlib.util.find_spec("lap") is None:
             return Availability(False, "missing Python package lap (ultralytics tracking needs it)")
-        if self.backend() == "nanodet" and importlib.util.find_spec("onnxruntime") is None:
-            return Availability(False, "missing Python package onnxruntime (nanodet backend)")
+        backend = self.backend()
+        if backend != "ultralytics" and importlib.util.find_spec("onnxruntime") is None:
+            return Availability(False, f"missing Python package onnxruntime ({backend} backend)")
         for resolved in (self._resolved(), self._posture_resolved()):
             if resolved is not None and not resolved.available:
                 return Availability(False, resolved.reason)
@@ -958,11 +1033,13 @@ class DetectPerceiver(Perceiver):
     def load(self) -> None:
         """Load the detector once (and the posture model, if any); work out labels and classes."""
         resolved = self._resolved()
-        if self.backend() == "nanodet":
+        backend = self.backend()
+        if backend != "ultralytics":
             path = resolved.require()
             if self.options.model in CONVERTED:
                 verify_sha256(path, CONVERTED[self.options.model].sha256)
-            self._nanodet = NanoDetONNX(str(path), threads=self.options.threads)
+            onnx_cls = NanoDetONNX if backend == "nanodet" else CenterNetONNX
+            self._nanodet = onnx_cls(str(path), threads=self.options.threads)
             names = dict(self._nanodet.names)
         else:
             model = self._load_yolo(self.options.model, self._weights_source(resolved))
@@ -1059,10 +1136,10 @@ class DetectPerceiver(Perceiver):
         cfg.track_high_thresh = self.options.conf
         cfg.new_track_thresh = self.options.conf
         cfg.track_low_thresh = min(cfg.track_low_thresh, self.options.conf)
-        if self.backend() == "nanodet":
+        if self.backend() != "ultralytics":
             # ByteTrack's fuse_score multiplies IoU by the detection score before matching; with
-            # NanoDet's scores (0.3-0.6, YOLO's are 0.7-0.9) that cost never passes the match
-            # threshold, so every frame would start new tracks. Match on IoU alone.
+            # NanoDet's and CenterNet's scores (0.3-0.6, YOLO's are 0.7-0.9) that cost never
+            # passes the match threshold, so every frame would start new tracks. IoU alone.
             cfg.fuse_score = False
         if getattr(cfg, "with_reid", False):
             # ReID "auto" may fetch a classifier; appearance features are out of scope here.
