@@ -174,6 +174,19 @@ class DetectOptions(PerceiverOptions):
         description="drop tracks whose mean detection score is lower (a track started by one "
         "sure detection and carried on weak ones: static false objects)",
     )
+    small_box_px: float = Field(
+        12.0,
+        ge=0,
+        description="a track whose boxes' short side (median) is below this many pixels of the "
+        "detector's input is 'small': at 1.5 cells of NanoDet's finest grid its class is a guess "
+        "(vtest: a traffic cone as person, litter on the grass as sports ball)",
+    )
+    small_box_score: float = Field(
+        0.45,
+        ge=0,
+        le=1,
+        description="the mean score a small track needs (instead of min_track_score)",
+    )
     trajectory_step_s: float = Field(
         1.0, gt=0, description="one trajectory point per this many seconds, plus first and last"
     )
@@ -257,6 +270,7 @@ class TrackObservation:
     frame_area: float  # full-resolution frame area in pixels
     posture: str | None = None  # from an optional posture model (standing/fallen)
     appearance: np.ndarray | None = None  # `appearance_feature` of the box (re-id labels only)
+    model_px: float | None = None  # the box's short side in pixels of the detector's input
 
 
 @dataclass
@@ -1172,11 +1186,7 @@ class DetectPerceiver(Perceiver):
         joined = stitch_logs(
             state.logs.values(), label_of=self._label_of, gap_s=opts.stitch_gap_s, cuts=state.cuts
         )
-        joined = [
-            log
-            for log in joined
-            if np.mean([o.score for o in log.observations] or [0.0]) >= opts.min_track_score
-        ]
+        joined = [log for log in joined if self._sure_enough(log)]
         joined = merge_same_object(joined, label_of=self._label_of)
         if opts.reid_labels:
             joined = reidentify(
@@ -1200,6 +1210,24 @@ class DetectPerceiver(Perceiver):
                 source=self.name,
             )
         )
+
+    def _sure_enough(self, log: TrackLog) -> bool:
+        """Whether a track's mean score is enough to keep it: `min_track_score`, and
+        `small_box_score` for a track whose boxes are tiny at the detector's input."""
+        opts = self.options
+        score = float(np.mean([o.score for o in log.observations] or [0.0]))
+        if score < opts.min_track_score:
+            return False
+        sides = [o.model_px for o in log.observations if o.model_px is not None]
+        return (
+            not sides
+            or float(np.median(sides)) >= opts.small_box_px
+            or (score >= opts.small_box_score)
+        )
+
+    def _input_size(self) -> int:
+        """The detector's input side in pixels (frames are scaled so their long side fits it)."""
+        return self._nanodet.size if self._nanodet is not None else self.options.imgsz
 
     def _detect(self, image: np.ndarray, conf: float) -> np.ndarray:
         """Detections in `image` (RGB) as ``[N, 6]`` x1, y1, x2, y2, score, class index."""
@@ -1312,6 +1340,7 @@ class DetectPerceiver(Perceiver):
                     frame_area=full_w * full_h,
                     posture=posture,
                     appearance=feature,
+                    model_px=min(bx2 - bx1, by2 - by1) * self._input_size() / max(h, w),
                 )
             )
 
