@@ -593,8 +593,8 @@ def _same_place(a: tuple[float, float, float, float], b: tuple[float, float, flo
 def _placed_after(before: TrackLog, after: TrackLog, n: int = 1) -> bool:
     """Whether `after` starts where `before` ended: one of its first `n` boxes at the same place
     as `before`'s last box. n=1: with n=3 (the first box after a cut is often partial) the
-    fidelity suite's clip30-s1 joined the astronaut shown again (IDF1 0.843 -> 0.926) but clip30-s7
-    also joined two walkers cut from the same vtest pedestrian (0.915 -> 0.841): not conservative."""
+    fidelity suite's clip30-s1 joined the astronaut shown again (IDF1 0.843 -> 0.926) but
+    clip30-s7 also joined two walkers cut from one vtest pedestrian (0.915 -> 0.841)."""
     return any(_same_place(before.observations[-1].box, b.box) for b in after.observations[:n])
 
 
