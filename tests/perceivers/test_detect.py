@@ -736,3 +736,27 @@ def test_a_tiny_unsure_track_is_dropped_a_sure_or_larger_one_kept() -> None:
     assert tracks(tiny, 0.5) == ["sports_ball#1"]
     assert tracks(large, 0.44) == ["sports_ball#1"]
     assert tracks(tiny, 0.44, small_box_px=0) == ["sports_ball#1"]
+
+
+def test_reid_placement_after_a_partial_first_box_only_for_a_still_object() -> None:
+    from vidchat.perceivers.detect import reidentify
+
+    red = _feature(_RED)
+
+    def log(raw: int, boxes: list[tuple[float, float, float, float]], t0: float) -> TrackLog:
+        obs = [
+            TrackObservation(t=t0 + 0.5 * k, box=b, score=0.7, class_name="person",
+                             frame_area=640 * 360, appearance=red)
+            for k, b in enumerate(boxes)
+        ]  # fmt: skip
+        return TrackLog(raw_id=raw, observations=obs, confirmed=True)
+
+    kw = dict(label_of={"person": "person"}, labels=["person"], min_similarity=0.8, margin=0.05,
+              born_s=1.0, cuts=[5.0])  # fmt: skip
+    # After the cut: first a partial box at the left edge, then the whole person where it was.
+    after = [(0.0, 100.0, 30.0, 300.0), (100.0, 100.0, 200.0, 300.0), (100.0, 100.0, 200.0, 300.0)]
+    still = log(1, [(100.0, 100.0, 200.0, 300.0)] * 4, 0.0)
+    assert len(reidentify([still, log(2, after, 5.0)], **kw)) == 1  # type: ignore[arg-type]
+    # The same, but the earlier one was walking (40 px a frame): its end is no framing.
+    walking = log(1, [(-20.0 + 40 * k, 100.0, 80.0 + 40 * k, 300.0) for k in range(4)], 0.0)
+    assert len(reidentify([walking, log(2, after, 5.0)], **kw)) == 2  # type: ignore[arg-type]
