@@ -667,11 +667,11 @@ def reidentify(
             for g, (glabel, members, _) in enumerate(groups):
                 if glabel != label or members[-1].observations[-1].t >= t0:
                     continue
-                sim, m = max(
-                    (appearance_similarity(feats[id(log)], feats[id(m)]), k)
-                    for k, m in enumerate(members)
+                sim, best = max(
+                    (appearance_similarity(feats[id(log)], feats[id(x)]), k)
+                    for k, x in enumerate(members)
                 )
-                placed = _placed_after(members[m], log)
+                placed = _placed_after(members[best], log)
                 scored.append((sim, g, placed))
         scored.sort(reverse=True)
 
@@ -713,15 +713,15 @@ def reidentify(
             links=links,
         )
         joined[id(first)] = one
-        for m in members[1:]:
-            joined[id(m)] = one
+        for member in members[1:]:
+            joined[id(member)] = one
     out: list[TrackLog] = []
     for log in logs:
-        one = joined.get(id(log))
-        if one is None:
+        whole = joined.get(id(log))
+        if whole is None:
             out.append(log)
-        elif not any(x is one for x in out):
-            out.append(one)
+        elif not any(x is whole for x in out):
+            out.append(whole)
     return out
 
 
