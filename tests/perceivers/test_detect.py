@@ -716,7 +716,7 @@ def test_reidentify_is_conservative() -> None:
     assert joined(two, [5.0]) == 3
     # The same look at the same place twice before (the second born mid-shot, so never joined
     # to the first): not rivals but one object; the new track joins one of them.
-    same = [_stretch(1, 0.0, 4, red), _stretch(2, 2.5, 2, red), _stretch(3, 5.0, 4, red)]
+    same = [_stretch(1, 0.0, 4, red), _stretch(2, 2.5, 3, red), _stretch(3, 5.0, 4, red)]
     assert joined(same, [5.0]) == 2
     # Other labels and unconfirmed logs are left alone.
     other = _stretch(2, 5.0, 6, red)
