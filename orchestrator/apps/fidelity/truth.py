@@ -51,11 +51,6 @@ class TextTruth(_Model):
     box: Box = Field(description="approximate: measured with the same font in Pillow")
 
 
-# Path samples are 0.5 s apart (and at each end); two samples further apart than this lie on two
-# stretches of one identity (`Truth.everyone`: a photograph shown in two shots), not one.
-PATH_GAP_S = 1.0
-
-
 class PathPoint(_Model):
     """Where an object is at time `t`, and how much of it shows."""
 
@@ -79,34 +74,40 @@ class PersonTruth(_Model):
     last_seen: float
     crop: str = Field(description="which vtest.avi pedestrian")
     path: list[PathPoint]
+    away: list[tuple[float, float]] = Field(
+        default_factory=list,
+        description="(start, end) stretches inside first..last seen where the identity is not "
+        "on screen (a photographed person between two shots showing the photograph)",
+    )
+
+    def _away(self, t: float) -> bool:
+        return t < self.first_seen or t > self.last_seen or any(a < t < b for a, b in self.away)
 
     def box_at(self, t: float) -> Box | None:
-        """The box at time `t` (linear between path samples), None outside the person's span."""
-        if not self.path or t < self.first_seen or t > self.last_seen:
+        """The box at time `t` (linear between path samples), None outside the person's span
+        and while away."""
+        if not self.path or self._away(t):
             return None
         pts = self.path
         if t <= pts[0].t:
             return pts[0].box
         for a, b in itertools.pairwise(pts):
             if a.t <= t <= b.t:
-                if b.t - a.t > PATH_GAP_S:
-                    return None  # between two stretches (a photograph shown again later)
                 f = 0.0 if b.t == a.t else (t - a.t) / (b.t - a.t)
                 x1, y1, x2, y2 = (p + f * (q - p) for p, q in zip(a.box, b.box, strict=True))
                 return (x1, y1, x2, y2)
         return pts[-1].box
 
     def visible_at(self, t: float) -> float | None:
-        """The visible share at time `t` (linear between path samples), None outside the span."""
-        if not self.path or t < self.first_seen or t > self.last_seen:
+        """The visible share at time `t` (linear between path samples), None outside the span
+        and while away."""
+        if not self.path or self._away(t):
             return None
         pts = self.path
         if t <= pts[0].t:
             return pts[0].visible
         for a, b in itertools.pairwise(pts):
             if a.t <= t <= b.t:
-                if b.t - a.t > PATH_GAP_S:
-                    return None
                 f = 0.0 if b.t == a.t else (t - a.t) / (b.t - a.t)
                 return a.visible + f * (b.visible - a.visible)
         return pts[-1].visible
@@ -157,8 +158,8 @@ class Truth(_Model):
     def everyone(self) -> list[PersonTruth]:
         """Every person in the video, once: the walkers, and each person in a photograph as ONE
         identity however many shots show that photograph (the astronaut shown at 0-5 s and again
-        at 20-25 s is one person seen twice; the record should give it one id). Such an identity's
-        path has a gap (`PATH_GAP_S`) between its stretches, where `box_at` is None."""
+        at 20-25 s is one person seen twice; the record should give it one id). Between its
+        stretches it is `away` (`box_at` is None there)."""
         photo: dict[str, list[ObjectTruth]] = {}
         for o in self.objects:
             if o.label == "person":
@@ -174,6 +175,11 @@ class Truth(_Model):
                     last_seen=max(o.last_seen for o in shown),
                     crop=shown[0].crop,
                     path=path,
+                    away=[
+                        (a.last_seen, b.first_seen)
+                        for a, b in itertools.pairwise(shown)
+                        if b.first_seen > a.last_seen
+                    ],
                 )
             )
         return [*self.persons, *pictured]
