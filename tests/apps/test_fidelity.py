@@ -207,6 +207,12 @@ def test_bad_names_presets_and_suites_are_one_line_errors(tmp_path):
     assert parse_suite("clip10:3, clip60") == [("clip10", 3), ("clip60", 0)]
     with pytest.raises(GeneratorError, match="PRESET:SEED"):
         parse_suite("clip10:x")
+    # The bench's command line says so in one line (exit 2), before generating anything.
+    from bench.fidelity.run import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--suite", "clip300:3"])
+    assert exit_info.value.code == 2
 
 
 # ---------------------------------------------------------------------------------------------
