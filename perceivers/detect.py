@@ -795,12 +795,23 @@ def build_tracks(
                 confidence=round(float(np.mean([o.score for o in obs])), 4),
                 trajectory=[
                     TrackPoint(t=o.t, box=o.box, score=round(o.score, 4))
-                    for o in _sparse(obs, step_s)
+                    for part in _parts(obs, log.stretches)
+                    for o in _sparse(part, step_s)
                 ],
                 attributes=attributes,
             )
         )
     return out
+
+
+def _parts(
+    obs: list[TrackObservation], stretches: list[tuple[float, float]]
+) -> list[list[TrackObservation]]:
+    """`obs` cut at the stretches of a re-identified track (one part otherwise), so each
+    stretch keeps its own first and last trajectory point: the trajectory then shows the gap."""
+    if not stretches:
+        return [obs]
+    return [[o for o in obs if a - 1e-6 <= o.t <= b + 1e-6] for a, b in stretches]
 
 
 def _area(box: tuple[float, float, float, float]) -> float:

@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import Field
 
 from vidchat.kernel.errors import PerceiverSkipped
-from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment
+from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment, track_box_at
 from vidchat.perceivers.base import Availability, Media, Perceiver, PerceiverOptions
 
 __all__ = ["SpeakersOptions", "SpeakersPerceiver", "cluster_speakers", "link_speakers"]
@@ -142,7 +142,12 @@ def cluster_speakers(embeddings: np.ndarray, threshold: float, max_speakers: int
 
 
 def _box_at(o: ObjectTrack, t: float) -> bool:
-    return o.first_seen - 1e-6 <= t <= o.last_seen + 1e-6
+    """Whether `o` is on screen at `t`: within its first..last seen, and for a track joined
+    across cuts (detect's ``reidentified``), not in a gap between its stretches (trajectory
+    points more than 3 s apart: the person was in another shot's absence, not on screen)."""
+    if not o.first_seen - 1e-6 <= t <= o.last_seen + 1e-6:
+        return False
+    return "reidentified" not in o.attributes or track_box_at(o, t, max_gap=3.0) is not None
 
 
 def link_speakers(

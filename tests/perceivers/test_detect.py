@@ -657,10 +657,13 @@ def test_a_person_shown_again_after_a_cut_keeps_one_id_and_the_record_says_how()
     how = str(p.attributes["reidentified"])
     assert how.startswith("seen 00:00–00:01, 00:04–00:05; same appearance after the cut at 00:04")
     assert "similarity 1.00" in how
-    # The record says the person was away between the stretches: no box in the gap.
+    # The record says the person was away between the stretches: each stretch keeps its own
+    # first and last point, so the trajectory shows the gap exactly (1.5 to 4.0 s; points are
+    # 1 s apart inside a stretch), and a reader allowing twice that step finds no box in it.
     from vidchat.kernel.record import track_box_at
 
-    assert track_box_at(p, 3.0, max_gap=2.5) is None and track_box_at(p, 5.0, 2.5) is not None
+    assert [q.t for q in p.trajectory] == [0.0, 1.0, 1.5, 4.0, 5.0, 5.5]
+    assert track_box_at(p, 3.0, max_gap=2.0) is None and track_box_at(p, 5.0, 2.0) is not None
     # Off: two ids, as before.
     assert len(_Scripted(script, reid_labels=[]).perceive(_shots(_RED)[1])) == 2
 
