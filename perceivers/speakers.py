@@ -13,6 +13,10 @@ of the speaker's speech (`link_min_fraction`), exactly one person track of ``det
 and it is always the same one, and no other speaker qualifies for that same person (then one of
 them is off screen, and which one is unknown). The link and how it was made are recorded in the
 event's data; without that evidence there is no link (several people on screen, or nobody).
+Linking by mouth movement (a face whose mouth region moves while the voice speaks) is not built:
+the pipeline's fast stream runs at 2-4 fps, too slow to see lips move, and the faces perceiver
+reads keyframes only; it would need its own denser decode of the speech spans, and none of the
+shipped clips with speech has several talking faces to test it on.
 
 Output: one ``speaker`` event per speech segment (same start and end), text ``speaker 2``,
 data ``speaker``, ``segment_start`` and, when linked, ``person`` and ``link``; the linked person
