@@ -15,8 +15,9 @@ them is off screen, and which one is unknown). The link and how it was made are 
 event's data; without that evidence there is no link (several people on screen, or nobody).
 Linking by mouth movement (a face whose mouth region moves while the voice speaks) is not built:
 the pipeline's fast stream runs at 2-4 fps, too slow to see lips move, and the faces perceiver
-reads keyframes only; it would need its own denser decode of the speech spans, and none of the
-shipped clips with speech has several talking faces to test it on.
+reads keyframes only; it would need its own denser decode of the speech spans, and a clip with
+a known voice-to-face truth to measure it (the generated clips speak with espeak-ng over
+photographs; Megamind.avi has talking faces but no such truth).
 
 Output: one ``speaker`` event per speech segment (same start and end), text ``speaker 2``,
 data ``speaker``, ``segment_start`` and, when linked, ``person`` and ``link``; the linked person
