@@ -13,6 +13,11 @@ of the speaker's speech (`link_min_fraction`), exactly one person track of ``det
 and it is always the same one, and no other speaker qualifies for that same person (then one of
 them is off screen, and which one is unknown). The link and how it was made are recorded in the
 event's data; without that evidence there is no link (several people on screen, or nobody).
+Linking by mouth movement (a face whose mouth region moves while the voice speaks) is not built:
+the pipeline's fast stream runs at 2-4 fps, too slow to see lips move, and the faces perceiver
+reads keyframes only; it would need its own denser decode of the speech spans, and a clip with
+a known voice-to-face truth to measure it (the generated clips speak with espeak-ng over
+photographs; Megamind.avi has talking faces but no such truth).
 
 Output: one ``speaker`` event per speech segment (same start and end), text ``speaker 2``,
 data ``speaker``, ``segment_start`` and, when linked, ``person`` and ``link``; the linked person
@@ -30,7 +35,7 @@ import numpy as np
 from pydantic import Field
 
 from vidchat.kernel.errors import PerceiverSkipped
-from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment
+from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment, track_box_at
 from vidchat.perceivers.base import Availability, Media, Perceiver, PerceiverOptions
 
 __all__ = ["SpeakersOptions", "SpeakersPerceiver", "cluster_speakers", "link_speakers"]
@@ -142,7 +147,12 @@ def cluster_speakers(embeddings: np.ndarray, threshold: float, max_speakers: int
 
 
 def _box_at(o: ObjectTrack, t: float) -> bool:
-    return o.first_seen - 1e-6 <= t <= o.last_seen + 1e-6
+    """Whether `o` is on screen at `t`: within its first..last seen, and for a track joined
+    across cuts (detect's ``reidentified``), not in a gap between its stretches (trajectory
+    points more than 3 s apart: the person was in another shot's absence, not on screen)."""
+    if not o.first_seen - 1e-6 <= t <= o.last_seen + 1e-6:
+        return False
+    return "reidentified" not in o.attributes or track_box_at(o, t, max_gap=3.0) is not None
 
 
 def link_speakers(

@@ -123,10 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--tight-budget", type=int, default=400, help="second render budget (0: skip; default 400)"
     )
     args = ap.parse_args(argv)
+    try:
+        suite = parse_suite(args.suite)
+    except GeneratorError as e:
+        ap.error(str(e))  # one line and exit status 2, not a traceback
     profile = with_perceivers(args.profile, args.add)
     t0 = time.perf_counter()
     scores, tight, timings = run_suite(
-        parse_suite(args.suite),
+        suite,
         profile,
         args.keep,
         ScoreConfig(budget=args.budget),

@@ -530,6 +530,8 @@ def track_box_at(o: ObjectTrack, t: float, max_gap: float) -> tuple[float, ...] 
     for a, b in itertools.pairwise(pts):
         if a.t <= t <= b.t:
             if b.t - a.t > max_gap:
+                if t == b.t:
+                    continue  # the first sample after a gap: the next pair starts there
                 return None
             f = 0.0 if b.t == a.t else (t - a.t) / (b.t - a.t)
             return tuple(x + f * (y - x) for x, y in zip(a.box, b.box, strict=True))

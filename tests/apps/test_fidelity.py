@@ -207,6 +207,12 @@ def test_bad_names_presets_and_suites_are_one_line_errors(tmp_path):
     assert parse_suite("clip10:3, clip60") == [("clip10", 3), ("clip60", 0)]
     with pytest.raises(GeneratorError, match="PRESET:SEED"):
         parse_suite("clip10:x")
+    # The bench's command line says so in one line (exit 2), before generating anything.
+    from bench.fidelity.run import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--suite", "clip300:3"])
+    assert exit_info.value.code == 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,3 +603,42 @@ def test_the_identity_switch_shows_in_the_timeline():
         s.objects.timelines["person#1"]
     )
     assert "person id switches / fragments" in table([s])
+
+
+def test_a_photograph_shown_in_two_shots_is_one_person_seen_twice():
+    from vidchat.apps.fidelity.truth import ObjectTruth
+
+    def shown(k: int, t0: float, t1: float) -> ObjectTruth:
+        path = [PathPoint(t=t, box=(0, 0, 300, 360)) for t in np.arange(t0, t1 + 0.01, 0.5)]
+        return ObjectTruth(id=f"photo-person#{k}", label="person", first_seen=t0, last_seen=t1,
+                           crop="astronaut", path=path)  # fmt: skip
+
+    truth = _truth().model_copy(update={"objects": [shown(1, 0.0, 2.0), shown(2, 6.0, 8.0)]})
+    people = truth.everyone()
+    assert [p.id for p in people] == ["person#1", "photo-person#1"]
+    photo = people[1]
+    assert (photo.first_seen, photo.last_seen) == (0.0, 8.0)
+    assert photo.box_at(1.0) == (0, 0, 300, 360) and photo.box_at(7.0) == (0, 0, 300, 360)
+    assert photo.box_at(4.0) is None and photo.visible_at(4.0) is None  # away between shots
+
+    def record(*parts: tuple[str, float, float]) -> VideoContext:
+        ctx = _perfect(truth)
+        ctx.objects = [ctx.objects[0]] + [
+            ObjectTrack(id=oid, label="person", first_seen=a, last_seen=b, source="detect",
+                        trajectory=[TrackPoint(t=t, box=(0, 0, 300, 360))
+                                    for t in np.arange(a, b + 0.01, 0.5)])
+            for oid, a, b in parts
+        ]  # fmt: skip
+        return ctx
+
+    # A record with one id over both showings is perfect; two ids miss one showing.
+    merged = _perfect(truth)
+    pts = [TrackPoint(t=t, box=(0, 0, 300, 360)) for t in [*np.arange(0, 2.01, 0.5),
+                                                           *np.arange(6, 8.01, 0.5)]]  # fmt: skip
+    merged.objects = [merged.objects[0], ObjectTrack(id="person#9", label="person",
+                      first_seen=0, last_seen=8, source="detect", trajectory=pts)]  # fmt: skip
+    s1 = score(merged, truth)
+    s2 = score(record(("person#8", 0.0, 2.0), ("person#9", 6.0, 8.0)), truth)
+    assert s1.objects.count_error == 0 and s1.objects.idf1 == 1
+    assert s2.objects.count_error == 1 and s2.objects.idf1 is not None and s2.objects.idf1 < 1
+    assert s1.objects.truth_count == s2.objects.truth_count == 2

@@ -615,3 +615,151 @@ def test_a_fast_walker_gets_a_track_where_plain_iou_never_confirms_one() -> None
         (1.0, 4.5, 8)
     ]
     assert _Scripted(script, match_buffer=0.0).perceive(_media(10)) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Re-identification across hard cuts
+# ---------------------------------------------------------------------------------------------
+
+_BODY = (100, 100, 200, 300)  # x1, y1, x2, y2 of the painted person in the scripted frames
+
+
+def _with_person(background: np.ndarray, colours: tuple, box: tuple = _BODY) -> np.ndarray:
+    """`background` with a person-sized box painted in three stripes (head, body, legs)."""
+    img = background.copy()
+    x1, y1, x2, y2 = box
+    h = (y2 - y1) // 3
+    for k, colour in enumerate(colours):
+        img[y1 + k * h : y1 + (k + 1) * h, x1:x2] = colour
+    return img
+
+
+_RED = ((220, 180, 150), (200, 30, 30), (40, 40, 120))
+_GREEN = ((120, 90, 60), (30, 160, 40), (200, 200, 200))
+
+
+def _shots(second: tuple, box2: tuple = _BODY) -> tuple[list[list[tuple]], ListMedia]:
+    """Shot A (frames 0-3: the person), shot B (4-7: an empty picture), shot A' (8-11: `second`
+    colours at `box2`), all hard cuts; the detector sees a person wherever one is painted."""
+    a, b = _photo(1), _photo(2)
+    images = [_with_person(a, _RED)] * 4 + [b] * 4 + [_with_person(a, second, box2)] * 4
+    person = [(*map(float, _BODY), 0.7, "person")]
+    again = [(*map(float, box2), 0.7, "person")]
+    return [person] * 4 + [[]] * 4 + [again] * 4, _media(12, images)
+
+
+def test_a_person_shown_again_after_a_cut_keeps_one_id_and_the_record_says_how() -> None:
+    script, media = _shots(_RED)
+    tracks = _Scripted(script).perceive(media)
+    assert [t.id for t in tracks] == ["person#1"], tracks
+    p = tracks[0]
+    assert (p.first_seen, p.last_seen, p.attributes["frames_seen"]) == (0.0, 5.5, 8)
+    how = str(p.attributes["reidentified"])
+    assert how.startswith("seen 00:00–00:01, 00:04–00:05; same appearance after the cut at 00:04")
+    assert "similarity 1.00" in how
+    # The record says the person was away between the stretches: each stretch keeps its own
+    # first and last point, so the trajectory shows the gap exactly (1.5 to 4.0 s; points are
+    # 1 s apart inside a stretch), and a reader allowing twice that step finds no box in it.
+    from vidchat.kernel.record import track_box_at
+
+    assert [q.t for q in p.trajectory] == [0.0, 1.0, 1.5, 4.0, 5.0, 5.5]
+    assert track_box_at(p, 3.0, max_gap=2.0) is None and track_box_at(p, 5.0, 2.0) is not None
+    # Off: two ids, as before.
+    assert len(_Scripted(script, reid_labels=[]).perceive(_shots(_RED)[1])) == 2
+
+
+def test_someone_else_after_the_cut_or_somewhere_else_gets_a_new_id() -> None:
+    script, media = _shots(_GREEN)
+    assert [t.id for t in _Scripted(script).perceive(media)] == ["person#1", "person#2"]
+    # Same colours, but across the frame: another framing, no claim (unless asked for).
+    far = (400, 100, 500, 300)
+    script, media = _shots(_RED, far)
+    assert len(_Scripted(script).perceive(media)) == 2
+    script, media = _shots(_RED, far)
+    assert len(_Scripted(script, reid_same_place=False).perceive(media)) == 1
+
+
+def _stretch(raw: int, t0: float, n: int, feat: np.ndarray, x: float = 100.0) -> TrackLog:
+    obs = [
+        TrackObservation(t=t0 + 0.5 * k, box=(x, 100.0, x + 100.0, 300.0), score=0.7,
+                         class_name="person", frame_area=640 * 360, appearance=feat)
+        for k in range(n)
+    ]  # fmt: skip
+    return TrackLog(raw_id=raw, observations=obs, confirmed=True)
+
+
+def _feature(colours: tuple) -> np.ndarray:
+    from vidchat.perceivers.detect import appearance_feature
+
+    feat = appearance_feature(_with_person(_photo(3), colours), tuple(map(float, _BODY)))
+    assert feat is not None
+    return feat
+
+
+def test_reidentify_is_conservative() -> None:
+    from vidchat.perceivers.detect import appearance_similarity, reidentify
+
+    red, green = _feature(_RED), _feature(_GREEN)
+    assert appearance_similarity(red, red) == pytest.approx(1.0, abs=1e-5)
+    assert appearance_similarity(red, green) < 0.5
+    labels = {"person": "person"}
+    kw = dict(label_of=labels, labels=["person"], min_similarity=0.8, margin=0.05, born_s=1.0)
+
+    def joined(logs: list[TrackLog], cuts: list[float]) -> int:
+        return len(reidentify(logs, cuts=cuts, **kw))  # type: ignore[arg-type]
+
+    # Born at the cut (5.0), never on screen together, same look, same place: one object.
+    assert joined([_stretch(1, 0.0, 6, red), _stretch(2, 5.0, 6, red)], [5.0]) == 1
+    # Born mid-shot (2 s after the last cut): anyone could have walked in.
+    assert joined([_stretch(1, 0.0, 6, red), _stretch(2, 7.0, 6, red)], [5.0]) == 2
+    # On screen together (the earlier one still seen at 5.5): two people.
+    assert joined([_stretch(1, 0.0, 12, red), _stretch(2, 5.0, 6, red)], [5.0]) == 2
+    # Two earlier look-alikes at different places: ambiguous, no claim.
+    two = [_stretch(1, 0.0, 4, red), _stretch(2, 0.0, 4, red, x=400.0), _stretch(3, 5.0, 4, red)]
+    assert joined(two, [5.0]) == 3
+    # The same look at the same place twice before (the second born mid-shot, so never joined
+    # to the first): not rivals but one object; the new track joins one of them.
+    same = [_stretch(1, 0.0, 4, red), _stretch(2, 2.5, 3, red), _stretch(3, 5.0, 4, red)]
+    assert joined(same, [5.0]) == 2
+    # Other labels and unconfirmed logs are left alone.
+    other = _stretch(2, 5.0, 6, red)
+    other.confirmed = False
+    assert joined([_stretch(1, 0.0, 6, red), other], [5.0]) == 2
+
+
+def test_a_tiny_unsure_track_is_dropped_a_sure_or_larger_one_kept() -> None:
+    # vtest: litter on the grass seen as "sports ball" at 0.44 for the whole clip, 23x16 px of a
+    # 768 px frame (9 px at NanoDet's 416 px input). Here the input is 640 px, the frame too.
+    def tracks(box: tuple, score: float, **options) -> list[str]:
+        script = [[(*box, score, "sports ball")]] * 8
+        return [t.id for t in _Scripted(script, **options).perceive(_media(8))]
+
+    tiny, large = (300.0, 300.0, 316.0, 310.0), (300.0, 250.0, 340.0, 290.0)
+    assert tracks(tiny, 0.44) == []
+    assert tracks(tiny, 0.5) == ["sports_ball#1"]
+    assert tracks(large, 0.44) == ["sports_ball#1"]
+    assert tracks(tiny, 0.44, small_box_px=0) == ["sports_ball#1"]
+
+
+def test_reid_placement_after_a_partial_first_box_only_for_a_still_object() -> None:
+    from vidchat.perceivers.detect import reidentify
+
+    red = _feature(_RED)
+
+    def log(raw: int, boxes: list[tuple[float, float, float, float]], t0: float) -> TrackLog:
+        obs = [
+            TrackObservation(t=t0 + 0.5 * k, box=b, score=0.7, class_name="person",
+                             frame_area=640 * 360, appearance=red)
+            for k, b in enumerate(boxes)
+        ]  # fmt: skip
+        return TrackLog(raw_id=raw, observations=obs, confirmed=True)
+
+    kw = dict(label_of={"person": "person"}, labels=["person"], min_similarity=0.8, margin=0.05,
+              born_s=1.0, cuts=[5.0])  # fmt: skip
+    # After the cut: first a partial box at the left edge, then the whole person where it was.
+    after = [(0.0, 100.0, 30.0, 300.0), (100.0, 100.0, 200.0, 300.0), (100.0, 100.0, 200.0, 300.0)]
+    still = log(1, [(100.0, 100.0, 200.0, 300.0)] * 4, 0.0)
+    assert len(reidentify([still, log(2, after, 5.0)], **kw)) == 1  # type: ignore[arg-type]
+    # The same, but the earlier one was walking (40 px a frame): its end is no framing.
+    walking = log(1, [(-20.0 + 40 * k, 100.0, 80.0 + 40 * k, 300.0) for k in range(4)], 0.0)
+    assert len(reidentify([walking, log(2, after, 5.0)], **kw)) == 2  # type: ignore[arg-type]

@@ -69,6 +69,15 @@ def test_link_only_with_one_person_on_screen() -> None:
     # Both speakers talk while the same one person is on screen: one of them is off screen.
     one = link_speakers(segs, [0, 1], [_person("person#4", 0, 9)], min_fraction=0.8)
     assert one == {}
+    # A person detect joined across cuts (seen 0-3 s and 8-9 s) is not on screen in between:
+    # person#2, alone at 5-7 s, is linked to speaker 1; speaker 0 still to the joined person.
+    box = (0, 0, 10, 10)
+    joined = _person("person#4", 0, 9).model_copy(update={
+        "trajectory": [TrackPoint(t=t, box=box) for t in (0, 1, 2, 3, 8, 9)],
+        "attributes": {"reidentified": "seen 00:00–00:03, 00:08–00:09; same appearance …"},
+    })  # fmt: skip
+    links = link_speakers(segs, [0, 1], [joined, _person("person#2", 5, 7)], min_fraction=0.8)
+    assert {k: v.person for k, v in links.items()} == {0: "person#4", 1: "person#2"}
 
 
 def test_render_puts_the_speaker_into_the_speech_line() -> None:

@@ -74,10 +74,19 @@ class PersonTruth(_Model):
     last_seen: float
     crop: str = Field(description="which vtest.avi pedestrian")
     path: list[PathPoint]
+    away: list[tuple[float, float]] = Field(
+        default_factory=list,
+        description="(start, end) stretches inside first..last seen where the identity is not "
+        "on screen (a photographed person between two shots showing the photograph)",
+    )
+
+    def _away(self, t: float) -> bool:
+        return t < self.first_seen or t > self.last_seen or any(a < t < b for a, b in self.away)
 
     def box_at(self, t: float) -> Box | None:
-        """The box at time `t` (linear between path samples), None outside the person's span."""
-        if not self.path or t < self.first_seen or t > self.last_seen:
+        """The box at time `t` (linear between path samples), None outside the person's span
+        and while away."""
+        if not self.path or self._away(t):
             return None
         pts = self.path
         if t <= pts[0].t:
@@ -90,8 +99,9 @@ class PersonTruth(_Model):
         return pts[-1].box
 
     def visible_at(self, t: float) -> float | None:
-        """The visible share at time `t` (linear between path samples), None outside the span."""
-        if not self.path or t < self.first_seen or t > self.last_seen:
+        """The visible share at time `t` (linear between path samples), None outside the span
+        and while away."""
+        if not self.path or self._away(t):
             return None
         pts = self.path
         if t <= pts[0].t:
@@ -146,8 +156,33 @@ class Truth(_Model):
     audio: list[AudioStretch] = Field(default_factory=list)
 
     def everyone(self) -> list[PersonTruth]:
-        """Every person in the video: the walkers and persons in photographs (the astronaut)."""
-        return [*self.persons, *(o for o in self.objects if o.label == "person")]
+        """Every person in the video, once: the walkers, and each person in a photograph as ONE
+        identity however many shots show that photograph (the astronaut shown at 0-5 s and again
+        at 20-25 s is one person seen twice; the record should give it one id). Between its
+        stretches it is `away` (`box_at` is None there)."""
+        photo: dict[str, list[ObjectTruth]] = {}
+        for o in self.objects:
+            if o.label == "person":
+                photo.setdefault(o.crop, []).append(o)
+        pictured: list[PersonTruth] = []
+        for shown in photo.values():
+            shown.sort(key=lambda o: o.first_seen)
+            path = sorted((p for o in shown for p in o.path), key=lambda p: p.t)
+            pictured.append(
+                PersonTruth(
+                    id=shown[0].id,
+                    first_seen=shown[0].first_seen,
+                    last_seen=max(o.last_seen for o in shown),
+                    crop=shown[0].crop,
+                    path=path,
+                    away=[
+                        (a.last_seen, b.first_seen)
+                        for a, b in itertools.pairwise(shown)
+                        if b.first_seen > a.last_seen
+                    ],
+                )
+            )
+        return [*self.persons, *pictured]
 
     @property
     def cuts(self) -> list[float]:
