@@ -219,6 +219,16 @@ def _count_facts(q: str, ctx: VideoContext) -> Facts | None:
                     f"on screen at once (at [{_fmt(at)}]). A tracker gives a new id to {lost} "
                     f"it loses and finds again, so {n} ids may be fewer different {spoken}s."
                 )
+            joined = [o.id for o in objs if "reidentified" in o.attributes]
+            if joined:
+                # The detector already joined these across cuts by appearance: say so, so a
+                # reader does not take their gaps for two different persons.
+                who = ", ".join(joined)
+                line += f"; {who} re-identified after a cut (one id for each stretch)"
+                direct += (
+                    f" {who} {'was' if len(joined) == 1 else 'were'} seen again after a shot cut"
+                    " and kept the same id (same appearance)."
+                )
             return Facts([line], direct, "count")
     if noun in ("object", "thing", "track"):
         parts = ", ".join(f"{n} {lab}" for lab, n in counts.most_common())

@@ -566,3 +566,17 @@ def test_no_animal_at_all_names_what_the_detector_looks_for():
         "The record shows no animal: the object detector looks for bears, birds, cats, cows, "
         "dogs, elephants, giraffes, horses, sheep, zebras, and tracked none."
     )
+
+
+def test_counts_name_persons_reidentified_after_a_cut():
+    c = small_record()
+    c.objects[1].attributes["reidentified"] = (
+        "seen 00:15–00:20, 00:46–00:58; same appearance after the cut at 00:46 (similarity 0.95)"
+    )
+    f = facts_for("How many persons are there?", c)
+    assert f.lines[0].endswith("; person#2 re-identified after a cut (one id for each stretch)")
+    assert f.direct.startswith("The record tracks 2 persons")
+    assert f.direct.endswith(
+        "person#2 was seen again after a shot cut and kept the same id (same appearance)."
+    )
+    assert "re-identified" not in facts_for("How many persons are there?", small_record()).lines[0]
