@@ -127,13 +127,15 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
     "Starts" is measured twice: the model's first token (its evidence) and the first token of
     the answer shown to the user (after the evidence, which is held back and checked).
 
-    Where the clock starts: when the record is ready. The server is started before that, as
-    vidchat does while perception runs (`vidchat.llm.factory.start_local_server`); its start
-    time is reported apart. Rendering the record for the LLM (token counts asked of the server)
-    happens after the record is ready, so it is timed: the counts remembered while choosing the
-    record are forgotten first.
+    Where the clock starts: when the record is ready. The server is started, and reads the
+    instructions, before that, as vidchat does while perception runs
+    (`vidchat.llm.factory.start_local_server`); both times are reported apart (here nothing else
+    runs meanwhile; in vidchat that work shares the cores with perception). Rendering the record
+    for the LLM (token counts asked of the server) happens after the record is ready, so it is
+    timed: the counts remembered while choosing the record are forgotten first.
     """
     from vidchat.cli.chat import start_prefill
+    from vidchat.conversation.prompt import instructions_prefix
     from vidchat.conversation.session import ChatSession
     from vidchat.kernel.llm_config import LLMConfig
     from vidchat.llm.factory import make_chat_model
@@ -150,6 +152,9 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
     count = token_counter(config)
     ctx = _record_of_tokens(record_tokens, count)
     system_tokens = count(load_prompt("chat").render("system"))
+    t0 = time.perf_counter()
+    instructions = chat_model.prefill(instructions_prefix())
+    instructions_s = time.perf_counter() - t0
     server.forget_token_counts()
 
     def timed(session, question):
@@ -197,6 +202,10 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
         "threads": {"generation": server.spec.threads, "prefill": server.spec.batch_threads},
         "server": {k: v for k, v in vars(server.spec).items() if k != "model_path"},
         "server_start_s": round(server_start_s, 2),
+        "instructions_prefill": {
+            "s": round(instructions_s, 2),
+            "prompt_n": instructions.get("prompt_n"),
+        },
         "record_tokens": session.rendered.tokens,
         "system_prompt_tokens": system_tokens,
         "wait_s": wait_s,
@@ -396,7 +405,8 @@ def main() -> None:
         print(f"record {lat['record_tokens']} tokens; prefill done before the question "
               f"({lat['wait_s']} s later): {lat['prefill_done_before_question']}")  # fmt: skip
         pc = lat["prefix_check"]
-        print(f"server start {lat['server_start_s']} s (before the record is ready); system "
+        print(f"server start {lat['server_start_s']} s, instructions read in "
+              f"{lat['instructions_prefill']['s']} s (both before the record is ready); system "
               f"prompt {lat['system_prompt_tokens']} tokens; a question after the prefill "
               f"reused {pc['question_request']['cache_n']} of the system message's "
               f"{pc['system_message_tokens']} tokens; loadavg {lat['loadavg_before']} -> "

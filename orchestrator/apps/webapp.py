@@ -535,13 +535,16 @@ def _session_for(job: Job, llm: str) -> ChatSession:
 
 
 def _start_llm(job: Job) -> None:
-    """Start the job's local LLM server in the background (a no-op for remote LLMs)."""
+    """Start the job's local LLM server in the background and have it read the instructions
+    (a no-op for remote LLMs)."""
+    from vidchat.conversation.prompt import instructions_prefix
     from vidchat.llm.config import resolve_llm_config
     from vidchat.llm.factory import start_local_server
     from vidchat.pipeline.profiles import load_profile
 
     try:
-        start_local_server(resolve_llm_config(load_profile(job.profile).llm, job.llm))
+        config = resolve_llm_config(load_profile(job.profile).llm, job.llm)
+        start_local_server(config, instructions_prefix())
     except Exception as e:  # the first question reports any real problem, in one line
         log.info("starting the LLM for job %s failed: %s", job.id, e)
 

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from langchain_core.language_models import BaseChatModel
@@ -137,24 +138,32 @@ def prefill(model: BaseChatModel, messages: list[BaseMessage]) -> bool:
     return True
 
 
-def start_local_server(config: LLMConfig) -> threading.Thread | None:
-    """Start the local llama.cpp server for `config` in a background thread and return it
-    (None for remote backends, which have nothing to start).
+def start_local_server(
+    config: LLMConfig, prefix: Sequence[BaseMessage] = ()
+) -> threading.Thread | None:
+    """Start the local llama.cpp server for `config` in a background thread, then have it read
+    `prefix` (the instructions every prompt starts with) into its prompt cache; returns the
+    thread (None for remote backends, which have nothing to start).
 
     Loading a GGUF takes seconds (3.4 s for Qwen2.5-Coder-1.5B on a quiet 2-core machine, more
-    beside perception); started while the video is being textualized, it is ready by the time
-    the record is, and prefilling the record can begin at once. A failure here (no model file,
-    a server that will not start) is only logged: the first question meets it again and
-    reports it as one line.
+    beside perception) and reading the system prompt a few more; started while the video is
+    being textualized, the server is ready by the time the record is, and the record's prefill
+    continues from the instructions. This moves CPU work into the perception phase rather than
+    removing it: on a machine whose cores perception keeps busy, perception takes about that
+    much longer. A failure here (no model file, a server that will not start) is only logged:
+    the first question meets it again and reports it as one line.
     """
     if config.backend != "local":
         return None
+    messages = list(prefix)
 
     def run() -> None:
         try:
             model = make_chat_model(config)
             if isinstance(model, LocalServerChatModel):
                 model.server()
+                if messages:
+                    model.prefill(messages)
         except Exception as e:
             logging.getLogger(__name__).info("starting the local LLM server failed: %s", e)
 
