@@ -52,3 +52,19 @@ def test_the_record_prefill_continues_from_the_instructions_read_during_percepti
     assert str(record[0].content).startswith(str(prefix[0].content))
     t = model.prefill(record)
     assert t["cache_n"] >= instructions - 2, t  # at most the boundary tokens are read again
+
+
+def test_quotes_are_checked_against_the_record_not_the_instructions():
+    from vidchat.conversation.evidence import record_block
+
+    system = str(
+        ChatSession(small_record(), llm=LLMConfig(model="llm:smollm2-135m"))
+        .build_messages("Who is seen first?")
+        .messages[0]
+        .content
+    )
+    instructions = load_prompt("chat").render("system")
+    assert "<record>" in instructions  # the instructions name the tag, inline
+    block = record_block(system)
+    assert block.strip().startswith("VIDEO:")  # the rendering's first line
+    assert "Rules:" not in block and "EVIDENCE" not in block
