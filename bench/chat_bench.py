@@ -238,6 +238,12 @@ PREFILL_SETTINGS: list[tuple[str, dict]] = [
     ("1 prefill thread", {"batch_threads": 1}),
     ("default (again)", {}),
 ]
+# Further combinations, for `--settings` (not in the default sweep).
+EXTRA_SETTINGS: dict[str, dict] = {
+    "no repack + ubatch 2048": {"repack": False, "ubatch_tokens": 2048},
+    "no repack + ubatch 1024": {"repack": False, "ubatch_tokens": 1024},
+    "repack + ubatch 2048": {"ubatch_tokens": 2048},
+}
 
 
 def _cpu_seconds(pid: int | None) -> float:
@@ -248,7 +254,21 @@ def _cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_prefill_settings(model: str | None, record_tokens: int = 2000) -> dict:
+def settings_named(names: str) -> list[tuple[str, dict]]:
+    """The settings named in `names` (comma-separated, repeats allowed), from PREFILL_SETTINGS
+    and EXTRA_SETTINGS."""
+    known = {**dict(PREFILL_SETTINGS), **EXTRA_SETTINGS}
+    out = []
+    for name in (n.strip() for n in names.split(",")):
+        if name not in known:
+            raise SystemExit(f"unknown setting {name!r}; known: {', '.join(known)}")
+        out.append((name, known[name]))
+    return out
+
+
+def bench_prefill_settings(
+    model: str | None, record_tokens: int = 2000, settings: list[tuple[str, dict]] | None = None
+) -> dict:
     """Prefill tokens/s of llama.cpp per server setting, on the first question's real prompt
     over the fixed 2,000-token record (system prompt, record, facts, question), with the prompt
     cache off so that every request prefills all of it. One server per setting, one after the
@@ -268,7 +288,7 @@ def bench_prefill_settings(model: str | None, record_tokens: int = 2000) -> dict
     messages = wire_messages(session.build_messages(question).messages)
     path = str(local_model_path(config))
     rows = []
-    for name, overrides in PREFILL_SETTINGS:
+    for name, overrides in settings or PREFILL_SETTINGS:
         spec = ServerSpec(path, config.context_tokens, **overrides)
         server = LlamaServer(spec)
         load_before = os.getloadavg()[0]
@@ -380,6 +400,11 @@ def main() -> None:
         help="prefill tokens/s per llama.cpp setting on the 2,000-token record's prompt",
     )
     ap.add_argument(
+        "--settings",
+        help="with --prefill-settings: only these, in this order (comma-separated names)",
+    )
+    ap.add_argument("--key", help="the results key to write (default: the mode's own)")
+    ap.add_argument(
         "--out",
         type=Path,
         default=RESULTS / "chat_latency_r4.json",
@@ -388,8 +413,9 @@ def main() -> None:
     args = ap.parse_args()
 
     if args.prefill_settings:
-        sweep = bench_prefill_settings(args.model)
-        _update_results(args.out, "prefill_settings", sweep)
+        chosen = settings_named(args.settings) if args.settings else None
+        sweep = bench_prefill_settings(args.model, settings=chosen)
+        _update_results(args.out, args.key or "prefill_settings", sweep)
         print(f"wrote {args.out}")
         return
 
