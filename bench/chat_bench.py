@@ -226,23 +226,29 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
     }
 
 
-# llama.cpp settings compared by `bench_prefill_settings`: (name, ServerSpec overrides).
+# llama.cpp settings compared by `bench_prefill_settings`: (name, ServerSpec settings). Each
+# is complete, so a name means the same whatever vidchat's defaults are; "default" is llama.cpp's
+# own (what vidchat ran before round 4).
+LLAMA_DEFAULTS: dict = {"ubatch_tokens": 512, "repack": True, "flash_attn": None, "kv_type": "f16"}
 PREFILL_SETTINGS: list[tuple[str, dict]] = [
-    ("default", {}),
-    ("ubatch 256", {"ubatch_tokens": 256}),
-    ("ubatch 1024", {"ubatch_tokens": 1024}),
-    ("ubatch 2048", {"ubatch_tokens": 2048}),
-    ("flash attention off", {"flash_attn": False}),
-    ("KV cache q8_0", {"kv_type": "q8_0", "flash_attn": True}),
-    ("no repack", {"repack": False}),
-    ("1 prefill thread", {"batch_threads": 1}),
-    ("default (again)", {}),
+    ("default", LLAMA_DEFAULTS),
+    ("ubatch 256", {**LLAMA_DEFAULTS, "ubatch_tokens": 256}),
+    ("ubatch 1024", {**LLAMA_DEFAULTS, "ubatch_tokens": 1024}),
+    ("ubatch 2048", {**LLAMA_DEFAULTS, "ubatch_tokens": 2048}),
+    ("flash attention off", {**LLAMA_DEFAULTS, "flash_attn": False}),
+    ("KV cache q8_0", {**LLAMA_DEFAULTS, "kv_type": "q8_0", "flash_attn": True}),
+    ("no repack", {**LLAMA_DEFAULTS, "repack": False}),
+    ("1 prefill thread", {**LLAMA_DEFAULTS, "batch_threads": 1}),
+    ("default (again)", LLAMA_DEFAULTS),
 ]
+DECODE_TOKENS = 48  # tokens generated after each prefill, to compare decoding too
+
 # Further combinations, for `--settings` (not in the default sweep).
 EXTRA_SETTINGS: dict[str, dict] = {
-    "no repack + ubatch 2048": {"repack": False, "ubatch_tokens": 2048},
-    "no repack + ubatch 1024": {"repack": False, "ubatch_tokens": 1024},
-    "repack + ubatch 2048": {"ubatch_tokens": 2048},
+    "no repack + ubatch 2048": {**LLAMA_DEFAULTS, "repack": False, "ubatch_tokens": 2048},
+    "no repack + ubatch 1024": {**LLAMA_DEFAULTS, "repack": False, "ubatch_tokens": 1024},
+    "repack + ubatch 2048": {**LLAMA_DEFAULTS, "ubatch_tokens": 2048},
+    "vidchat default": {},  # ServerSpec's own defaults, whatever they are now
 }
 
 
@@ -301,6 +307,11 @@ def bench_prefill_settings(
             cpu0 = _cpu_seconds(server.pid)
             t = server.post("/v1/chat/completions", body, timeout=900)["timings"]
             cpu_s = _cpu_seconds(server.pid) - cpu0
+            # Then decoding alone: the same prompt, now all in the cache, and 48 new tokens.
+            body = {**body, "cache_prompt": True, "max_tokens": DECODE_TOKENS, "ignore_eos": True}
+            cpu0 = _cpu_seconds(server.pid)
+            d = server.post("/v1/chat/completions", body, timeout=900)["timings"]
+            decode_cpu_s = _cpu_seconds(server.pid) - cpu0
         finally:
             server.stop()
         rows.append({
@@ -314,12 +325,16 @@ def bench_prefill_settings(
             # much less sensitive to other jobs on the cores than the wall-clock rate.
             "server_cpu_s": round(cpu_s, 2),
             "tok_per_cpu_s": round(t["prompt_n"] / max(cpu_s, 1e-9), 1),
+            "decode_tokens": d["predicted_n"],
+            "decode_tok_s": round(d["predicted_per_second"], 1),
+            "decode_tok_per_cpu_s": round(d["predicted_n"] / max(decode_cpu_s, 1e-9), 1),
             "loadavg_1m_before": round(load_before, 2),
             "loadavg_1m_after": round(os.getloadavg()[0], 2),
         })  # fmt: skip
         r = rows[-1]
         print(f"{name:<22} {r['prompt_tokens']} tokens in {r['prefill_s']:6.2f} s = "
-              f"{r['prefill_tok_s']:6.1f} tok/s, {r['tok_per_cpu_s']:6.1f} tok/CPU-s "
+              f"{r['prefill_tok_s']:6.1f} tok/s, {r['tok_per_cpu_s']:6.1f} tok/CPU-s; decode "
+              f"{r['decode_tok_s']:5.1f} tok/s, {r['decode_tok_per_cpu_s']:5.1f} tok/CPU-s "
               f"(load {load_s:.1f} s; loadavg "
               f"{r['loadavg_1m_before']} -> {r['loadavg_1m_after']})", flush=True)  # fmt: skip
     return {"model": session.model_name, "record_tokens": session.rendered.tokens, "rows": rows}

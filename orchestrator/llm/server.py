@@ -146,22 +146,30 @@ KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
 class ServerSpec:
     """What a server is started with; equal specs share one server.
 
-    The prefill settings default to what `bench/chat_bench.py --prefill-settings` measured
-    fastest for a 2,000-token record on 2 cores (bench/results/chat_latency_r4.json).
+    The prefill settings default to what `bench/chat_bench.py --prefill-settings` measured for
+    the first question's prompt over a 2,000-token record (2,459 tokens), Qwen2.5-Coder-1.5B
+    Q4_K_M, 2 cores, in prompt tokens per CPU-second of the server (the wall clock was shared
+    with other jobs; bench/results/chat_latency_r4.json): llama.cpp's defaults 35.2-35.4; no
+    repacking 41.7, and with 2,048-token steps 44.7 (+27 %). Decoding loses about 10 % without
+    repacking (13.8 against 15.0-15.4 tokens per CPU-second); the first question's wait is the
+    one that misses its target, so prefill wins. Flash attention off (26.4) and a q8_0 KV
+    cache (23.9) were slower; smaller steps (256: 30.3) too.
     """
 
     model_path: str
     context_tokens: int = 8192
     threads: int = field(default_factory=default_threads)
     batch_threads: int = field(default_factory=batch_threads)
-    # Prompt tokens per llama_decode call (n_batch) and per compute step (n_ubatch).
+    # Prompt tokens per llama_decode call (n_batch) and per compute step (n_ubatch): a whole
+    # 2,000-token record in one step.
     batch_tokens: int = 2048
-    ubatch_tokens: int = 512
-    # Flash attention: True, False, or None for llama.cpp's own choice ("auto").
+    ubatch_tokens: int = 2048
+    # Flash attention: True, False, or None for llama.cpp's own choice ("auto": on, on CPU).
     flash_attn: bool | None = None
     kv_type: str = "f16"  # a key of KV_TYPES
-    # llama.cpp copies Q4_0/Q4_K weights into interleaved layouts for AVX2 at load ("repack").
-    repack: bool = True
+    # llama.cpp can copy Q4_0/Q4_K weights into interleaved layouts at load ("repack"); the
+    # AVX2 build of xllamacpp prefills Q4_K faster without it on this machine (see above).
+    repack: bool = False
 
     def __post_init__(self) -> None:
         if self.kv_type not in KV_TYPES:
@@ -458,7 +466,7 @@ def child_main(argv: list[str]) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=2048)
-    p.add_argument("--ubatch", type=int, default=512)
+    p.add_argument("--ubatch", type=int, default=2048)
     p.add_argument("--flash-attn", choices=("auto", "on", "off"), default="auto")
     p.add_argument("--kv-type", choices=sorted(KV_TYPES), default="f16")
     p.add_argument("--no-repack", action="store_true")

@@ -16,18 +16,21 @@ from vidchat.llm.server import ServerSpec
 def test_every_compared_setting_is_a_valid_server_spec():
     settings = [*chat_bench.PREFILL_SETTINGS, *chat_bench.EXTRA_SETTINGS.items()]
     base = {"threads": 2, "batch_threads": 2}
-    specs = [ServerSpec("m.gguf", 8192, **{**base, **o}) for _, o in settings]
-    # The sweep starts and ends with the defaults, to show drift from other load.
-    assert settings[0] == ("default", {}) and chat_bench.PREFILL_SETTINGS[-1][1] == {}
-    assert specs[0] == ServerSpec("m.gguf", 8192, 2, 2)
-    # Every other setting changes something.
-    assert all(spec != specs[0] for spec, (_, o) in zip(specs, settings, strict=True) if o)
+    specs = {name: ServerSpec("m.gguf", 8192, **{**base, **o}) for name, o in settings}
+    # The sweep starts and ends with llama.cpp's own defaults, to show drift from other load.
+    llama = specs["default"]
+    assert chat_bench.PREFILL_SETTINGS[-1][1] == chat_bench.LLAMA_DEFAULTS
+    assert (llama.ubatch_tokens, llama.repack, llama.flash_attn) == (512, True, None)
+    # Every other setting changes something; vidchat's defaults are the measured winner.
+    others = [n for n in specs if n not in ("default", "default (again)")]
+    assert all(specs[n] != llama for n in others)
+    assert specs["vidchat default"] == specs["no repack + ubatch 2048"]
 
 
 def test_settings_are_chosen_by_name_in_order_with_repeats():
     chosen = chat_bench.settings_named("default, no repack + ubatch 2048,default")
     assert [name for name, _ in chosen] == ["default", "no repack + ubatch 2048", "default"]
-    assert chosen[1][1] == {"repack": False, "ubatch_tokens": 2048}
+    assert chosen[1][1] == {**chat_bench.LLAMA_DEFAULTS, "repack": False, "ubatch_tokens": 2048}
     with pytest.raises(SystemExit, match="unknown setting 'turbo'; known: default"):
         chat_bench.settings_named("turbo")
 
