@@ -67,4 +67,4 @@ def test_quotes_are_checked_against_the_record_not_the_instructions():
     assert "<record>" in instructions  # the instructions name the tag, inline
     block = record_block(system)
     assert block.strip().startswith("VIDEO:")  # the rendering's first line
-    assert "Rules:" not in block and "EVIDENCE" not in block
+    assert instructions.splitlines()[0] not in block and "EVIDENCE" not in block
