@@ -7,6 +7,11 @@ hour-long record.
 (it uses the planted-fact record of `vidchat.testing.records`). Prints a
 table and writes bench/results/chat.json.
 
+    python -m bench.chat_bench --latency-only        # the latency targets
+    python -m bench.chat_bench --prefill-settings [--settings NAME,...]   # llama.cpp settings
+
+(both write their own key of bench/results/chat_latency_r4.json, or ``--out``).
+
 - **Local model** (llm:smollm2-135m on CPU): the record of the first 60 s of the video (trimmed
   with ffmpeg, textualized with the offline profile through the cache; or ``--record``), then a
   few questions through `ChatSession` with the profile's render budget (as ``vidchat chat``
