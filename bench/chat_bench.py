@@ -7,6 +7,11 @@ hour-long record.
 (it uses the planted-fact record of `vidchat.testing.records`). Prints a
 table and writes bench/results/chat.json.
 
+    python -m bench.chat_bench --latency-only        # the issue's latency targets
+    python -m bench.chat_bench --prefill-settings [--settings NAME,...]   # llama.cpp settings
+
+(both write their own key of bench/results/chat_latency_r4.json, or ``--out``).
+
 - **Local model** (llm:smollm2-135m on CPU): the record of the first 60 s of the video (trimmed
   with ffmpeg, textualized with the offline profile through the cache; or ``--record``), then a
   few questions through `ChatSession` with the profile's render budget (as ``vidchat chat``
@@ -126,15 +131,36 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
 
     "Starts" is measured twice: the model's first token (its evidence) and the first token of
     the answer shown to the user (after the evidence, which is held back and checked).
+
+    Where the clock starts: when the record is ready. The server is started, and reads the
+    instructions, before that, as vidchat does while perception runs
+    (`vidchat.llm.factory.start_local_server`); both times are reported apart (here nothing else
+    runs meanwhile; in vidchat that work shares the cores with perception). Rendering the record
+    for the LLM (token counts asked of the server) happens after the record is ready, so it is
+    timed: the counts remembered while choosing the record are forgotten first.
     """
     from vidchat.cli.chat import start_prefill
+    from vidchat.conversation.prompt import instructions_prefix
     from vidchat.conversation.session import ChatSession
     from vidchat.kernel.llm_config import LLMConfig
+    from vidchat.llm.factory import make_chat_model
+    from vidchat.llm.local_chat import LocalServerChatModel
     from vidchat.llm.tokens import token_counter
+    from vidchat.prompts import load_prompt
 
     config = LLMConfig(model=model, max_tokens=160) if model else LLMConfig(max_tokens=160)
-    count = token_counter(config)  # starts the server (not timed: it starts with vidchat)
+    chat_model = make_chat_model(config)
+    assert isinstance(chat_model, LocalServerChatModel), "the latency targets are local-only"
+    t0 = time.perf_counter()
+    server = chat_model.server()
+    server_start_s = time.perf_counter() - t0
+    count = token_counter(config)
     ctx = _record_of_tokens(record_tokens, count)
+    system_tokens = count(load_prompt("chat").render("system"))
+    t0 = time.perf_counter()
+    instructions = chat_model.prefill(instructions_prefix())
+    instructions_s = time.perf_counter() - t0
+    server.forget_token_counts()
 
     def timed(session, question):
         t0 = time.perf_counter()
@@ -156,6 +182,7 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
             "answer": a.text,
         }
 
+    load_before = os.getloadavg()
     session = ChatSession(ctx, llm=config)
     t_ready = time.perf_counter()
     prefill = start_prefill(session)
@@ -164,16 +191,158 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
     first = timed(session, "What does the speaker say about the ferry to Harbor Island?")
     prefill.join()
     follow = timed(session, "And what is said right after that?")
+    since_ready = time.perf_counter() - t_ready
+    load_after = os.getloadavg()
+
+    # Does the prefill leave exactly the first question's prefix in the cache? Replay both
+    # requests on a fresh conversation and read llama.cpp's own counts: the question should
+    # reuse every token of the system message (cache_n) and process only its own turn.
+    session.reset()
+    prefill_timings = chat_model.prefill(session.build_messages("(prefill)").messages[:1])
+    q_messages = session.build_messages("Who is seen first in the video?").messages
+    q_timings = chat_model.prefill(q_messages)
+    system_message_tokens = count(str(q_messages[0].content))
     return {
         "model": session.model_name,
+        "threads": {"generation": server.spec.threads, "prefill": server.spec.batch_threads},
+        "server": {k: v for k, v in vars(server.spec).items() if k != "model_path"},
+        "server_start_s": round(server_start_s, 2),
+        "instructions_prefill": {
+            "s": round(instructions_s, 2),
+            "prompt_n": instructions.get("prompt_n"),
+        },
         "record_tokens": session.rendered.tokens,
+        "system_prompt_tokens": system_tokens,
         "wait_s": wait_s,
         "prefill_done_before_question": prefill_done,
-        "since_record_ready_s": round(time.perf_counter() - t_ready, 1),
+        "since_record_ready_s": round(since_ready, 1),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in load_after],
         "first_question": first,
         "follow_up": follow,
+        "prefix_check": {
+            "system_message_tokens": system_message_tokens,
+            "prefill_request": {k: prefill_timings.get(k) for k in ("cache_n", "prompt_n")},
+            "question_request": {k: q_timings.get(k) for k in ("cache_n", "prompt_n")},
+            "question_reuses_whole_prefix": (q_timings.get("cache_n") or 0)
+            >= system_message_tokens,
+        },
         "targets": {"first_question_s": 5.0, "follow_up_s": 3.0, "decode_tok_s": 20.0},
     }
+
+
+# llama.cpp settings compared by `bench_prefill_settings`: (name, ServerSpec settings). Each
+# is complete, so a name means the same whatever vidchat's defaults are; "default" is llama.cpp's
+# own (what vidchat ran before round 4).
+LLAMA_DEFAULTS: dict = {"ubatch_tokens": 512, "repack": True, "flash_attn": None, "kv_type": "f16"}
+PREFILL_SETTINGS: list[tuple[str, dict]] = [
+    ("default", LLAMA_DEFAULTS),
+    ("ubatch 256", {**LLAMA_DEFAULTS, "ubatch_tokens": 256}),
+    ("ubatch 1024", {**LLAMA_DEFAULTS, "ubatch_tokens": 1024}),
+    ("ubatch 2048", {**LLAMA_DEFAULTS, "ubatch_tokens": 2048}),
+    ("flash attention off", {**LLAMA_DEFAULTS, "flash_attn": False}),
+    ("KV cache q8_0", {**LLAMA_DEFAULTS, "kv_type": "q8_0", "flash_attn": True}),
+    ("no repack", {**LLAMA_DEFAULTS, "repack": False}),
+    ("1 prefill thread", {**LLAMA_DEFAULTS, "batch_threads": 1}),
+    ("default (again)", LLAMA_DEFAULTS),
+]
+DECODE_TOKENS = 48  # tokens generated after each prefill, to compare decoding too
+
+# Further combinations, for `--settings` (not in the default sweep).
+EXTRA_SETTINGS: dict[str, dict] = {
+    "no repack + ubatch 2048": {**LLAMA_DEFAULTS, "repack": False, "ubatch_tokens": 2048},
+    "no repack + ubatch 1024": {**LLAMA_DEFAULTS, "repack": False, "ubatch_tokens": 1024},
+    "repack + ubatch 2048": {**LLAMA_DEFAULTS, "ubatch_tokens": 2048},
+    "vidchat default": {},  # ServerSpec's own defaults, whatever they are now
+}
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds process `pid` has used (Linux /proc)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settings_named(names: str) -> list[tuple[str, dict]]:
+    """The settings named in `names` (comma-separated, repeats allowed), from PREFILL_SETTINGS
+    and EXTRA_SETTINGS."""
+    known = {**dict(PREFILL_SETTINGS), **EXTRA_SETTINGS}
+    out = []
+    for name in (n.strip() for n in names.split(",")):
+        if name not in known:
+            raise SystemExit(f"unknown setting {name!r}; known: {', '.join(known)}")
+        out.append((name, known[name]))
+    return out
+
+
+def bench_prefill_settings(
+    model: str | None, record_tokens: int = 2000, settings: list[tuple[str, dict]] | None = None
+) -> dict:
+    """Prefill tokens/s of llama.cpp per server setting, on the first question's real prompt
+    over the fixed 2,000-token record (system prompt, record, facts, question), with the prompt
+    cache off so that every request prefills all of it. One server per setting, one after the
+    other in one run; the default runs first and last to show drift from other load."""
+    from vidchat.conversation.session import ChatSession
+    from vidchat.kernel.llm_config import LLMConfig
+    from vidchat.llm.local import local_model_path
+    from vidchat.llm.local_chat import wire_messages
+    from vidchat.llm.server import LlamaServer, ServerSpec
+    from vidchat.llm.tokens import token_counter
+
+    config = LLMConfig(model=model, max_tokens=160) if model else LLMConfig(max_tokens=160)
+    count = token_counter(config)
+    ctx = _record_of_tokens(record_tokens, count)
+    session = ChatSession(ctx, llm=config)
+    question = "What does the speaker say about the ferry to Harbor Island?"
+    messages = wire_messages(session.build_messages(question).messages)
+    path = str(local_model_path(config))
+    rows = []
+    for name, overrides in settings or PREFILL_SETTINGS:
+        spec = ServerSpec(path, config.context_tokens, **overrides)
+        server = LlamaServer(spec)
+        load_before = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        server.ensure()
+        load_s = time.perf_counter() - t0
+        try:
+            body = {"messages": messages, "max_tokens": 1, "cache_prompt": False,
+                    "temperature": 0.0}  # fmt: skip
+            cpu0 = _cpu_seconds(server.pid)
+            t = server.post("/v1/chat/completions", body, timeout=900)["timings"]
+            cpu_s = _cpu_seconds(server.pid) - cpu0
+            # Then decoding alone: the same prompt, now all in the cache, and 48 new tokens.
+            body = {**body, "cache_prompt": True, "max_tokens": DECODE_TOKENS, "ignore_eos": True}
+            cpu0 = _cpu_seconds(server.pid)
+            d = server.post("/v1/chat/completions", body, timeout=900)["timings"]
+            decode_cpu_s = _cpu_seconds(server.pid) - cpu0
+        finally:
+            server.stop()
+        rows.append({
+            "setting": name,
+            "spec": {k: v for k, v in vars(spec).items() if k != "model_path"},
+            "load_s": round(load_s, 2),
+            "prompt_tokens": t["prompt_n"],
+            "prefill_s": round(t["prompt_ms"] / 1000, 2),
+            "prefill_tok_s": round(t["prompt_per_second"], 1),
+            # Tokens per second of the server's own CPU time: what the setting costs in work,
+            # much less sensitive to other jobs on the cores than the wall-clock rate.
+            "server_cpu_s": round(cpu_s, 2),
+            "tok_per_cpu_s": round(t["prompt_n"] / max(cpu_s, 1e-9), 1),
+            "decode_tokens": d["predicted_n"],
+            "decode_tok_s": round(d["predicted_per_second"], 1),
+            "decode_tok_per_cpu_s": round(d["predicted_n"] / max(decode_cpu_s, 1e-9), 1),
+            "loadavg_1m_before": round(load_before, 2),
+            "loadavg_1m_after": round(os.getloadavg()[0], 2),
+        })  # fmt: skip
+        r = rows[-1]
+        print(f"{name:<22} {r['prompt_tokens']} tokens in {r['prefill_s']:6.2f} s = "
+              f"{r['prefill_tok_s']:6.1f} tok/s, {r['tok_per_cpu_s']:6.1f} tok/CPU-s; decode "
+              f"{r['decode_tok_s']:5.1f} tok/s, {r['decode_tok_per_cpu_s']:5.1f} tok/CPU-s "
+              f"(load {load_s:.1f} s; loadavg "
+              f"{r['loadavg_1m_before']} -> {r['loadavg_1m_after']})", flush=True)  # fmt: skip
+    return {"model": session.model_name, "record_tokens": session.rendered.tokens, "rows": rows}
 
 
 def bench_retrieval(cache_root: Path) -> dict:
@@ -222,6 +391,16 @@ def bench_retrieval(cache_root: Path) -> dict:
     }
 
 
+def _update_results(path: Path, key: str, value: dict) -> None:
+    """Set `key` in the JSON results file `path` (other keys, from other modes, stay)."""
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--video", default="vtest", help="sample name or path (first 60 s are used)")
@@ -232,16 +411,38 @@ def main() -> None:
     ap.add_argument(
         "--latency-only",
         action="store_true",
-        help="only the latency targets (writes bench/results/chat_latency.json)",
+        help='only the latency targets (into --out, key "latency")',
     )
     ap.add_argument("--model", help="local model for the latency targets (default: the default)")
+    ap.add_argument(
+        "--prefill-settings",
+        action="store_true",
+        help="prefill tokens/s per llama.cpp setting on the 2,000-token record's prompt",
+    )
+    ap.add_argument(
+        "--settings",
+        help="with --prefill-settings: only these, in this order (comma-separated names)",
+    )
+    ap.add_argument("--key", help="the results key to write (default: the mode's own)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "chat_latency_r4.json",
+        help="results file of --latency-only and --prefill-settings (each updates its own key)",
+    )
     args = ap.parse_args()
+
+    if args.prefill_settings:
+        chosen = settings_named(args.settings) if args.settings else None
+        sweep = bench_prefill_settings(args.model, settings=chosen)
+        _update_results(args.out, args.key or "prefill_settings", sweep)
+        print(f"wrote {args.out}")
+        return
 
     if args.latency_only:
         lat = bench_latency(args.model)
-        RESULTS.mkdir(exist_ok=True)
-        out = RESULTS / "chat_latency.json"
-        out.write_text(json.dumps(lat, indent=1, ensure_ascii=False) + "\n")
+        out = args.out
+        _update_results(out, "latency", lat)
         for name in ("first_question", "follow_up"):
             r = lat[name]
             print(f"{name}: first token {r['first_token_s']} s, answer starts "
@@ -249,6 +450,13 @@ def main() -> None:
                   f"{r['prompt_tokens']} prompt tokens: {r['answer'][:80]!r}")  # fmt: skip
         print(f"record {lat['record_tokens']} tokens; prefill done before the question "
               f"({lat['wait_s']} s later): {lat['prefill_done_before_question']}")  # fmt: skip
+        pc = lat["prefix_check"]
+        print(f"server start {lat['server_start_s']} s, instructions read in "
+              f"{lat['instructions_prefill']['s']} s (both before the record is ready); system "
+              f"prompt {lat['system_prompt_tokens']} tokens; a question after the prefill "
+              f"reused {pc['question_request']['cache_n']} of the system message's "
+              f"{pc['system_message_tokens']} tokens; loadavg {lat['loadavg_before']} -> "
+              f"{lat['loadavg_after']}")  # fmt: skip
         print(f"wrote {out}")
         return
 

@@ -399,6 +399,7 @@ def _run_job(state: _State, job: Job) -> None:
         job.info = probe(job.source)
         job.playable = _playable(job.info, folder)
         job.state, job.message = "perceiving", "textualizing"
+        _start_llm(job)  # load the local model while perception runs
         pipeline, lock = state.pipeline(job.profile)
         if not lock.acquire(blocking=False):
             job.message = "waiting for another video to finish textualizing"
@@ -531,6 +532,21 @@ def _session_for(job: Job, llm: str) -> ChatSession:
         job.session = ChatSession(job.ctx, llm=resolve_llm_config(prof.llm, llm), profile=prof)
         job.session_llm = llm
     return job.session
+
+
+def _start_llm(job: Job) -> None:
+    """Start the job's local LLM server in the background and have it read the instructions
+    (a no-op for remote LLMs)."""
+    from vidchat.conversation.prompt import instructions_prefix
+    from vidchat.llm.config import resolve_llm_config
+    from vidchat.llm.factory import start_local_server
+    from vidchat.pipeline.profiles import load_profile
+
+    try:
+        config = resolve_llm_config(load_profile(job.profile).llm, job.llm)
+        start_local_server(config, instructions_prefix())
+    except Exception as e:  # the first question reports any real problem, in one line
+        log.info("starting the LLM for job %s failed: %s", job.id, e)
 
 
 def _prefill(job: Job) -> None:

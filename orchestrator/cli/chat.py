@@ -65,13 +65,17 @@ def make_session(
     progress: bool = True,
 ) -> ChatSession:
     """The session the CLI commands use: record, profile, and the LLM after flag/env overrides."""
+    from vidchat.conversation.prompt import instructions_prefix
     from vidchat.conversation.session import ChatSession
     from vidchat.llm.config import resolve_llm_config
+    from vidchat.llm.factory import start_local_server
     from vidchat.pipeline.open import open_context
     from vidchat.pipeline.profiles import load_profile
 
     prof = load_profile(profile)
     config = resolve_llm_config(prof.llm, llm_flag)
+    # The local model loads, and reads the instructions, while perception runs.
+    start_local_server(config, instructions_prefix())
     ctx = open_context(target, prof, progress=progress)
     return ChatSession(ctx, llm=config, profile=prof)
 

@@ -118,7 +118,10 @@ def record_block(system_text: str) -> str:
     (quotes are checked against the record only, never against the instructions)."""
     from vidchat.prompts import unescape_data
 
-    start, end = system_text.find("<record>"), system_text.rfind("</record>")
+    # The block's opening tag stands on its own line; the instructions may name the tag inline
+    # ("given between <record> and </record>"), and that mention must not open the block.
+    opening = re.search(r"(?m)^<record>$", system_text)
+    start, end = (opening.start() if opening else -1), system_text.rfind("</record>")
     if start < 0 or end < start:
         return ""
     return unescape_data(system_text[start + len("<record>") : end])

@@ -49,6 +49,7 @@ __all__ = [
     "PromptPlan",
     "build_prompt",
     "format_messages",
+    "instructions_prefix",
 ]
 
 CHAT_PROMPT = "chat"
@@ -97,6 +98,17 @@ def format_messages(
         n = f" ({count_tokens(content)} tokens)" if count_tokens else ""
         parts.append(f"=== {role}{n} ===\n{content}")
     return "\n\n".join(parts)
+
+
+def instructions_prefix() -> list[BaseMessage]:
+    """The start of every question's prompt, the same for every video (the system prompt
+    alone): a local server can read it before any record exists (`vidchat.llm.factory.
+    start_local_server`), and the record's prefill then continues from it."""
+    from langchain_core.messages import SystemMessage
+
+    from vidchat.prompts import load_prompt
+
+    return [SystemMessage(load_prompt(CHAT_PROMPT).render("system"))]
 
 
 def build_prompt(

@@ -5,14 +5,17 @@ process.
 - ``openai`` and ``openai-compatible`` → ``langchain_openai.ChatOpenAI`` with an explicit key
   (only where `vidchat.llm.config.key_variable` allows one) and an explicit base URL.
 
-`prefill` warms the local server's prompt cache; it is a no-op for remote APIs.
+`prefill` warms the local server's prompt cache and `start_local_server` starts the local server
+ahead of need (while perception runs); both are no-ops for remote APIs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from langchain_core.language_models import BaseChatModel
@@ -25,7 +28,7 @@ from vidchat.llm.errors import LLMError, to_llm_error
 from vidchat.llm.local import local_model_path
 from vidchat.llm.local_chat import LOCAL_TIMEOUT_S, LocalServerChatModel
 
-__all__ = ["make_chat_model", "prefill"]
+__all__ = ["make_chat_model", "prefill", "start_local_server"]
 
 # Sent to openai-compatible servers that need no key: the openai client refuses an empty one.
 _NO_KEY = "not-needed"
@@ -133,3 +136,37 @@ def prefill(model: BaseChatModel, messages: list[BaseMessage]) -> bool:
     except Exception as e:
         raise to_llm_error(e, model) from e
     return True
+
+
+def start_local_server(
+    config: LLMConfig, prefix: Sequence[BaseMessage] = ()
+) -> threading.Thread | None:
+    """Start the local llama.cpp server for `config` in a background thread, then have it read
+    `prefix` (the instructions every prompt starts with) into its prompt cache; returns the
+    thread (None for remote backends, which have nothing to start).
+
+    Loading a GGUF takes seconds (3.4 s for Qwen2.5-Coder-1.5B on a quiet 2-core machine, more
+    beside perception) and reading the system prompt a few more; started while the video is
+    being textualized, the server is ready by the time the record is, and the record's prefill
+    continues from the instructions. This moves CPU work into the perception phase rather than
+    removing it: on a machine whose cores perception keeps busy, perception takes about that
+    much longer. A failure here (no model file, a server that will not start) is only logged:
+    the first question meets it again and reports it as one line.
+    """
+    if config.backend != "local":
+        return None
+    messages = list(prefix)
+
+    def run() -> None:
+        try:
+            model = make_chat_model(config)
+            if isinstance(model, LocalServerChatModel):
+                model.server()
+                if messages:
+                    model.prefill(messages)
+        except Exception as e:
+            logging.getLogger(__name__).info("starting the local LLM server failed: %s", e)
+
+    t = threading.Thread(target=run, name="vidchat-llm-start", daemon=True)
+    t.start()
+    return t

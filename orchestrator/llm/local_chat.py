@@ -14,7 +14,7 @@ from pydantic import ConfigDict, PrivateAttr
 if TYPE_CHECKING:
     from langchain_core.callbacks import CallbackManagerForLLMRun
 
-__all__ = ["LOCAL_TIMEOUT_S", "LocalServerChatModel"]
+__all__ = ["LOCAL_TIMEOUT_S", "LocalServerChatModel", "wire_messages"]
 
 # A local answer waits for llama.cpp to prefill the whole record before its first byte: on 2
 # busy cores a 6,000-token record can take minutes, far over a remote endpoint's timeout.
@@ -129,7 +129,34 @@ class LocalServerChatModel(BaseChatModel):
         message = self.client().invoke(messages, stop=stop, **kwargs)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def prefill(self, messages: list[BaseMessage]) -> None:
+    def prefill(self, messages: list[BaseMessage]) -> dict[str, Any]:
         """Have the server process `messages` now (one token generated), so that a later
-        question sharing their prefix starts from llama.cpp's prompt cache."""
-        self.client().bind(max_tokens=1).invoke(messages)
+        question sharing their prefix starts from llama.cpp's prompt cache.
+
+        Returns llama.cpp's timings for the request: ``cache_n`` (prompt tokens reused from the
+        cache), ``prompt_n`` (tokens processed now), ``prompt_ms``. The request goes to the same
+        chat-completions endpoint, through the same chat template, as the questions do, so the
+        tokens it leaves in the cache are the ones a question's prompt starts with.
+        """
+        body = {
+            "messages": wire_messages(messages),
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "cache_prompt": True,
+        }
+        reply = self.server().post("/v1/chat/completions", body, timeout=self.timeout_s)
+        timings = reply.get("timings") if isinstance(reply, dict) else None
+        return dict(timings) if isinstance(timings, dict) else {}
+
+
+_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+def wire_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    """Messages in the OpenAI chat format (role and text), as the OpenAI client sends them."""
+    out = []
+    for m in messages:
+        if m.type not in _ROLES or not isinstance(m.content, str):
+            raise TypeError(f"expected system, human or ai messages with text, got {m.type}")
+        out.append({"role": _ROLES[m.type], "content": m.content})
+    return out

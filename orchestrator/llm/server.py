@@ -48,11 +48,13 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "KV_TYPES",
     "LlamaServer",
     "ServerSpec",
     "default_threads",
     "local_server",
     "machine_idle",
+    "others_cpu_share",
     "running_servers",
     "stop_all",
 ]
@@ -87,10 +89,45 @@ IDLE_CPU_SHARE = 0.25
 
 @functools.cache
 def machine_idle() -> bool:
-    """Whether the machine's CPUs are mostly idle now (sampled for 0.3 s, once per process)."""
+    """Whether the machine's CPUs are mostly idle now, apart from this process and its
+    children (`others_cpu_share`, sampled once per process)."""
+    return others_cpu_share() < IDLE_CPU_SHARE
+
+
+def others_cpu_share(sample_s: float = 0.3) -> float:
+    """The share (0-1) of all cores busy with work other than this process and its children,
+    over `sample_s` seconds.
+
+    vidchat's own work does not count: the server is started while this process textualizes
+    the video (`vidchat.llm.factory.start_local_server`), and that work is over by the time
+    questions are answered.
+    """
     import psutil
 
-    return psutil.cpu_percent(interval=0.3) / 100.0 < IDLE_CPU_SHARE
+    def busy() -> tuple[float, float]:
+        total = psutil.cpu_times()
+        everything = sum(total) - total.idle - getattr(total, "iowait", 0.0)
+        me = psutil.Process()
+        own = sum(me.cpu_times()[:4])  # user, system, and those of children already reaped
+        for child in me.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                own += sum(child.cpu_times()[:2])
+        return everything, own
+
+    t0 = time.monotonic()
+    before = busy()
+    time.sleep(sample_s)
+    after = busy()
+    return share_of_others(before, after, time.monotonic() - t0, psutil.cpu_count() or 1)
+
+
+def share_of_others(
+    before: tuple[float, float], after: tuple[float, float], seconds: float, cores: int
+) -> float:
+    """From two samples of (CPU seconds busy machine-wide, CPU seconds of this process tree)
+    `seconds` apart: the share of `cores` the rest of the machine kept busy, in [0, 1]."""
+    others = (after[0] - before[0]) - (after[1] - before[1])
+    return min(1.0, max(0.0, others / max(seconds, 1e-6) / max(cores, 1)))
 
 
 def batch_threads() -> int:
@@ -101,14 +138,60 @@ def batch_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+# llama.cpp's KV cache element types by name (ggml_type numbers, as `CommonParams` takes them).
+KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
+
+
 @dataclass(frozen=True)
 class ServerSpec:
-    """What a server is started with; equal specs share one server."""
+    """What a server is started with; equal specs share one server.
+
+    The prefill settings default to what `bench/chat_bench.py --prefill-settings` measured for
+    the first question's prompt over a 2,000-token record (2,459 tokens), Qwen2.5-Coder-1.5B
+    Q4_K_M, 2 cores, in prompt tokens per CPU-second of the server (the wall clock was shared
+    with other jobs; bench/results/chat_latency_r4.json): llama.cpp's defaults 35.2-35.4; no
+    repacking 41.7, and with 2,048-token steps 44.7 (+27 %). Decoding loses about 10 % without
+    repacking (13.8 against 15.0-15.4 tokens per CPU-second); the first question's wait is the
+    one that misses its target, so prefill wins. Flash attention off (26.4) and a q8_0 KV
+    cache (23.9) were slower; smaller steps (256: 30.3) too.
+    """
 
     model_path: str
     context_tokens: int = 8192
     threads: int = field(default_factory=default_threads)
     batch_threads: int = field(default_factory=batch_threads)
+    # Prompt tokens per llama_decode call (n_batch) and per compute step (n_ubatch): a whole
+    # 2,000-token record in one step.
+    batch_tokens: int = 2048
+    ubatch_tokens: int = 2048
+    # Flash attention: True, False, or None for llama.cpp's own choice ("auto": on, on CPU).
+    flash_attn: bool | None = None
+    kv_type: str = "f16"  # a key of KV_TYPES
+    # llama.cpp can copy Q4_0/Q4_K weights into interleaved layouts at load ("repack"); the
+    # AVX2 build of xllamacpp prefills Q4_K faster without it on this machine (see above).
+    repack: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kv_type not in KV_TYPES:
+            raise _error(
+                f"local LLM: KV cache type must be one of {', '.join(KV_TYPES)}, "
+                f"got {self.kv_type!r}"
+            )
+        if not 1 <= self.ubatch_tokens <= self.batch_tokens:
+            raise _error(
+                "local LLM: need 1 <= ubatch_tokens <= batch_tokens, got "
+                f"{self.ubatch_tokens} and {self.batch_tokens}"
+            )
+
+    def child_args(self) -> list[str]:
+        """The child's command-line options for these settings (see `child_main`)."""
+        fa = {None: "auto", True: "on", False: "off"}[self.flash_attn]
+        return [
+            "--ctx", str(self.context_tokens), "--threads", str(self.threads),
+            "--batch-threads", str(self.batch_threads), "--batch", str(self.batch_tokens),
+            "--ubatch", str(self.ubatch_tokens), "--flash-attn", fa, "--kv-type", self.kv_type,
+            *([] if self.repack else ["--no-repack"]),
+        ]  # fmt: skip
 
 
 def _error(message: str) -> Exception:
@@ -210,9 +293,7 @@ class LlamaServer:
         )
         args = [
             sys.executable, "-c", launcher, str(Path(__file__).resolve()),
-            "--model", str(model), "--port", str(self.port),
-            "--ctx", str(self.spec.context_tokens), "--threads", str(self.spec.threads),
-            "--batch-threads", str(self.spec.batch_threads),
+            "--model", str(model), "--port", str(self.port), *self.spec.child_args(),
         ]  # fmt: skip
         env = {**os.environ, "VIDCHAT_LLAMA_TOKEN": self.token}  # not on the command line
         with open(self.log_path, "wb") as log:
@@ -287,7 +368,9 @@ class LlamaServer:
         """The per-start bearer token the server requires."""
         return {"Authorization": f"Bearer {self.token}"}
 
-    def _post(self, path: str, body: dict[str, Any], timeout: float = 60.0) -> Any:
+    def post(self, path: str, body: dict[str, Any], timeout: float = 60.0) -> Any:
+        """POST `body` as JSON to the server's `path` (``/tokenize``, ``/completion``,
+        ``/v1/chat/completions`` without streaming); returns the decoded JSON answer."""
         self.ensure()
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.port}{path}",
@@ -300,6 +383,11 @@ class LlamaServer:
         except (urllib.error.URLError, OSError, ValueError) as e:
             raise _error(f"local LLM server {path} failed: {e}") from e
 
+    def forget_token_counts(self) -> None:
+        """Forget the remembered token counts (a benchmark's cold start)."""
+        with self._counts_lock:
+            self._counts.clear()
+
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` in the model's own tokenizer (asked of the server, remembered)."""
         if not text:
@@ -309,7 +397,7 @@ class LlamaServer:
             if hit is not None:
                 self._counts.move_to_end(text)
                 return hit
-        n = len(self._post("/tokenize", {"content": text, "add_special": False})["tokens"])
+        n = len(self.post("/tokenize", {"content": text, "add_special": False})["tokens"])
         with self._counts_lock:
             self._counts[text] = n
             if len(self._counts) > _TOKENIZE_CACHE:
@@ -377,6 +465,11 @@ def child_main(argv: list[str]) -> None:
     p.add_argument("--ctx", type=int, default=8192)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=2048)
+    p.add_argument("--ubatch", type=int, default=2048)
+    p.add_argument("--flash-attn", choices=("auto", "on", "off"), default="auto")
+    p.add_argument("--kv-type", choices=sorted(KV_TYPES), default="f16")
+    p.add_argument("--no-repack", action="store_true")
     a = p.parse_args(argv)
     parent = os.getppid()
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
@@ -391,6 +484,11 @@ def child_main(argv: list[str]) -> None:
     params.n_parallel = 1  # one answer at a time: two would only fight over the same cores
     params.cpuparams.n_threads = a.threads
     params.cpuparams_batch.n_threads = a.batch_threads
+    params.n_batch = a.batch
+    params.n_ubatch = a.ubatch
+    params.flash_attn_type = {"auto": -1, "off": 0, "on": 1}[a.flash_attn]
+    params.cache_type_k = params.cache_type_v = KV_TYPES[a.kv_type]
+    params.no_extra_bufts = a.no_repack
     params.cache_prompt = True  # follow-ups reuse the record prefix
     params.warmup = False
     token = os.environ.pop("VIDCHAT_LLAMA_TOKEN", "")
