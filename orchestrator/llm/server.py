@@ -146,14 +146,17 @@ KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
 class ServerSpec:
     """What a server is started with; equal specs share one server.
 
-    The prefill settings default to what `bench/chat_bench.py --prefill-settings` measured for
-    the first question's prompt over a 2,000-token record (2,459 tokens), Qwen2.5-Coder-1.5B
-    Q4_K_M, 2 cores, in prompt tokens per CPU-second of the server (the wall clock was shared
-    with other jobs; bench/results/chat_latency_r4.json): llama.cpp's defaults 35.2-35.4; no
-    repacking 41.7, and with 2,048-token steps 44.7 (+27 %). Decoding loses about 10 % without
-    repacking (13.8 against 15.0-15.4 tokens per CPU-second); the first question's wait is the
-    one that misses its target, so prefill wins. Flash attention off (26.4) and a q8_0 KV
-    cache (23.9) were slower; smaller steps (256: 30.3) too.
+    The prefill settings were measured with `bench/chat_bench.py --prefill-settings` on the
+    first question's prompt over a 2,000-token record (Qwen2.5-Coder-1.5B Q4_K_M, 2 cores).
+    Under load, per CPU-second of the server (bench/results/chat_latency_r4.json), no
+    repacking prefilled more tokens (41.7 against 35.2-35.4; with 2,048-token steps 44.7), but
+    on an idle machine it is the wall clock that counts, and there repacking won both ways:
+    82.2 tok/s prefill and 23.7 tok/s decoding with repacking against 60.8 and 6.9 without,
+    side by side (bench/results/chat_prefill_repack_r4.json), and a quiet latency run without
+    repacking decoded at 18.1 tok/s, below the 20 tok/s target
+    (bench/results/chat_latency_r4_quiet.json). So weights are repacked (llama.cpp's default)
+    and prompt steps are 2,048 tokens (35.2 -> 37.9 per CPU-second with repacking). Flash
+    attention off (26.4) and a q8_0 KV cache (23.9) were slower; smaller steps (256: 30.3) too.
     """
 
     model_path: str
@@ -167,9 +170,9 @@ class ServerSpec:
     # Flash attention: True, False, or None for llama.cpp's own choice ("auto": on, on CPU).
     flash_attn: bool | None = None
     kv_type: str = "f16"  # a key of KV_TYPES
-    # llama.cpp can copy Q4_0/Q4_K weights into interleaved layouts at load ("repack"); the
-    # AVX2 build of xllamacpp prefills Q4_K faster without it on this machine (see above).
-    repack: bool = False
+    # llama.cpp can copy Q4_0/Q4_K weights into interleaved layouts at load ("repack"): faster
+    # decoding and, on an idle machine, faster prefill (see above).
+    repack: bool = True
 
     def __post_init__(self) -> None:
         if self.kv_type not in KV_TYPES:

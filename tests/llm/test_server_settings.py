@@ -32,13 +32,13 @@ def test_spec_checks_its_settings_and_passes_them_to_the_child():
     assert opts["--batch-threads"] == "2" and opts["--batch"] == "1024"
     assert opts["--ubatch"] == "256" and opts["--flash-attn"] == "off"
     assert opts["--kv-type"] == "q8_0" and args[-1] == "--no-repack"
-    # vidchat's defaults (bench/chat_bench.py --prefill-settings): whole-record steps, no
-    # repacking, llama.cpp's own flash-attention choice.
+    # vidchat's defaults (bench/chat_bench.py --prefill-settings): whole-record steps,
+    # repacked weights, llama.cpp's own flash-attention choice.
     default = ServerSpec("m.gguf", 1024, 1, 2).child_args()
-    assert default[-1] == "--no-repack"
+    assert "--no-repack" not in default
     opts = dict(zip(default[::2], default[1::2], strict=False))
     assert opts["--flash-attn"] == "auto" and opts["--ubatch"] == opts["--batch"] == "2048"
-    assert "--no-repack" not in ServerSpec("m.gguf", 1024, 1, 2, repack=True).child_args()
+    assert ServerSpec("m.gguf", 1024, 1, 2, repack=False).child_args()[-1] == "--no-repack"
     # Equal settings are equal specs (and so share one server); other settings are not.
     assert ServerSpec("m.gguf", 1024, 1, 2) == ServerSpec("m.gguf", 1024, 1, 2)
     assert ServerSpec("m.gguf", 1024, 1, 2) != ServerSpec("m.gguf", 1024, 1, 2, ubatch_tokens=256)
