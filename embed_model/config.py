@@ -63,6 +63,11 @@ class EmbedConfig:
     turn starts with them, the question follows) or ``answer`` (after the question, as the last
     tokens before the answer; for a truncated LLM, see the deviations in `embed_model.model`)."""
 
+    blind: bool = False
+    """the trained blind baseline: every video is replaced by blank frames, in training and in
+    answering, so the model learns the same questions with nothing to see (what it reaches is
+    what the questions and answer priors alone give this architecture and data)."""
+
     def __post_init__(self) -> None:
         if self.video_at not in VIDEO_AT:
             raise ConfigError(f"video_at must be one of {VIDEO_AT}, got {self.video_at!r}")

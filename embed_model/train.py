@@ -262,8 +262,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-resume", action="store_true", help="start over even if a checkpoint exists"
     )
+    p.add_argument(
+        "--blind",
+        action="store_true",
+        help="train the blind baseline: blank frames instead of every video (EmbedConfig.blind)",
+    )
     args = p.parse_args(argv)
-    overrides = {k: v for k, v in (("encoder", args.encoder), ("llm", args.llm)) if v}
+    overrides: dict[str, Any] = {
+        k: v for k, v in (("encoder", args.encoder), ("llm", args.llm)) if v
+    }
+    if args.blind:
+        overrides["blind"] = True
     make: dict[str, Callable[..., EmbedConfig]] = {
         "tiny": EmbedConfig.tiny,
         "cpu": EmbedConfig.cpu,
