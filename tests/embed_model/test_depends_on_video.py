@@ -30,7 +30,9 @@ def video_matters(plain: PathReport, without: PathReport, margin: float = 0.3) -
 
 @pytest.mark.slow
 def test_blank_or_shuffled_frames_drop_visual_accuracy(tiny_llm, tmp_path, feature_cache):
-    data = build_scene_dataset(tmp_path / "scenes", 10, ratios=(1.0, 0.0, 0.0))
+    # One colour question per scene (the held-out form): with every object asked about, binding
+    # a named shape to its colour takes the tiny model far more than 200 steps.
+    data = build_scene_dataset(tmp_path / "scenes", 10, ratios=(1.0, 0.0, 0.0), every_in=())
     for d in data:
         d.QA = [q for q in d.QA if q.type == "colour"]
     write_jsonl(data, tmp_path / "data.jsonl")
@@ -42,7 +44,7 @@ def test_blank_or_shuffled_frames_drop_visual_accuracy(tiny_llm, tmp_path, featu
     assert sum(result.losses[-10:]) < sum(result.losses[:10])
 
     items = mc_items(tmp_path / "data.jsonl", "train")
-    assert len(items) >= 15  # every object of every scene is asked its colour
+    assert len(items) == 10
     plain = evaluate_embed(items, tmp_path / "run")
     blank = evaluate_embed(items, tmp_path / "run", perturb="blank")
     # Blank frames leave only the question, which never says the colour.
