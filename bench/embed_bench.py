@@ -242,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         "--embed-per-type", type=int, default=0, help="embed paths: at most N per type (0: all)"
     )
     p.add_argument(
+        "--val-per-type", type=int, default=30, help="val split: at most N per type (0: all)"
+    )
+    p.add_argument(
         "--perturb-per-type", type=int, default=0, help="shuffled/blank runs: N per type (0: all)"
     )
     p.add_argument("--llm-tokens", type=int, default=12, help="answer length of the LLM rows")
@@ -261,6 +264,14 @@ def main(argv: list[str] | None = None) -> int:
         choices=["embed", "blind", "both"],
         default=None,
         help="train (or continue) the named run(s), then stop",
+    )
+    p.add_argument(
+        "--feature-norm",
+        action="store_true",
+        help="both runs standardise the encoder features (EmbedConfig.feature_norm)",
+    )
+    p.add_argument(
+        "--run-suffix", default="", help="run folders WORK/run<SUFFIX>, WORK/run_blind<SUFFIX>"
     )
     p.add_argument("--out", default=str(RESULTS / "embed.json"))
     args = p.parse_args(argv)
@@ -302,9 +313,11 @@ def main(argv: list[str] | None = None) -> int:
 
     given = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v}
     tcfg = TrainConfig.cpu(device=args.device, **given)
+    norm = {"feature_norm": True} if args.feature_norm else {}
+    sfx = args.run_suffix
     runs = {
-        "embed": ("run", EmbedConfig.cpu()),
-        "blind": ("run_blind", EmbedConfig.cpu(blind=True)),
+        "embed": (f"run{sfx}", EmbedConfig.cpu(**norm)),
+        "blind": (f"run_blind{sfx}", EmbedConfig.cpu(blind=True, **norm)),
     }
     train_info = {}
     for key, (name, cfg) in runs.items():
@@ -313,12 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_only:
         return 0
 
-    def scored(split: str) -> list:
+    def scored(split: str, per_type: int) -> list:
         its = mc_items(work / "data.jsonl", split)
-        return _subset(its, args.embed_per_type) if args.embed_per_type else its
+        return _subset(its, per_type) if per_type else its
 
-    test, val = scored("test"), scored("val")
-    run, run_blind = work / "run", work / "run_blind"
+    test, val = scored("test", args.embed_per_type), scored("val", args.val_per_type)
+    run, run_blind = work / f"run{sfx}", work / f"run_blind{sfx}"
     embed = evaluate_embed(test, run, args.device)
     blind_trained = evaluate_embed(test, run_blind, args.device)
     chance = chance_report(test)

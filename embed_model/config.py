@@ -63,6 +63,11 @@ class EmbedConfig:
     turn starts with them, the question follows) or ``answer`` (after the question, as the last
     tokens before the answer; for a truncated LLM, see the deviations in `embed_model.model`)."""
 
+    feature_norm: bool = False
+    """standardise every encoder channel with its mean and spread over the training videos
+    (saved in the checkpoint). Off, the channels' shared component dominates: in a scene a
+    shape covers a few percent of a token's area, and the trained bridge's video tokens came
+    out 99.6 % determined by the question (bench/results/embed.json, ``diagnostics``)."""
     blind: bool = False
     """the trained blind baseline: every video is replaced by blank frames, in training and in
     answering, so the model learns the same questions with nothing to see (what it reaches is

@@ -150,6 +150,9 @@ def train(
         exclude_types={"description"} if tcfg.align_steps else None,
     )
 
+    if config.feature_norm and state is None:  # a fresh model: statistics of its data
+        model.set_feature_stats(list(dataset.features.values()))
+
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
