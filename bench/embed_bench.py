@@ -131,6 +131,11 @@ def _llm_rows(subset: list, work: Path, max_tokens: int, log, compute: bool = Tr
     ], both
 
 
+def dump_report(r: Any) -> dict:
+    """A PathReport without its per-item answers."""
+    return r.model_dump(exclude={"items"})
+
+
 def _loadavg() -> str:
     """The 1, 5 and 15-minute load averages (the machine is shared: timings need them)."""
     try:
@@ -225,6 +230,52 @@ def _train_run(work: Path, name: str, cfg: Any, tcfg: Any, log: Any) -> dict:
     return info
 
 
+def _video_dependence(run: Path, work: Path, n_videos: int = 40) -> dict:
+    """How much the trained bridge's video tokens depend on the video: for `n_videos` val
+    videos x four fixed questions, the share of the tokens' variance explained by the video
+    (per-video means) and by the question (per-question means); and the colour it picks for
+    "What colour is the circle?" on each video, with the frames and with blank frames."""
+    import torch
+
+    from vidchat.apps.instruct import OPEN_INSTRUCTION, read_jsonl
+    from vidchat.embed_model.encoder import video_features
+    from vidchat.embed_model.model import Example
+    from vidchat.embed_model.scenes import COLOURS
+    from vidchat.embed_model.train import load_checkpoint
+
+    model, enc, state = load_checkpoint(run)
+    model.eval()
+    recs = [r for r in read_jsonl(work / "data.jsonl") if r.split == "val"][:n_videos]
+    questions = [
+        "What colour is the circle?",
+        "What colour is the square?",
+        "How many objects move?",
+        "Is the red circle small or large?",
+    ]
+    colours = sorted(COLOURS)
+    picks: dict[str, Counter] = {"frames": Counter(), "blank": Counter()}
+    rows = []
+    with torch.no_grad():
+        for r in recs:
+            f = video_features(r.video, enc, model.config.n_frames)
+            texts = [f"{OPEN_INSTRUCTION}\n{q}" for q in questions]
+            rows.append(model.video_embeds(f.expand(len(questions), *f.shape), texts))
+            for how, perturb in (("frames", None), ("blank", "blank")):
+                g = video_features(r.video, enc, model.config.n_frames, perturb=perturb)
+                ex = Example(g, OPEN_INSTRUCTION, questions[0])
+                s = model.score_choices(ex, colours)
+                picks[how][colours[max(range(len(s)), key=s.__getitem__)]] += 1
+    x = torch.stack(rows).flatten(2)  # [videos, questions, Q*H]
+    total = x.var(dim=(0, 1), unbiased=False).sum()
+    return {
+        "step": int(state["step"]),
+        "videos": len(recs),
+        "variance_share_video": round(float(x.mean(1).var(0, unbiased=False).sum() / total), 4),
+        "variance_share_question": round(float(x.mean(0).var(0, unbiased=False).sum() / total), 4),
+        "circle_colour_picks": {k: dict(v.most_common()) for k, v in picks.items()},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--videos", type=int, default=2000, help="1600 train, 100 val, 300 test")
@@ -272,6 +323,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--run-suffix", default="", help="run folders WORK/run<SUFFIX>, WORK/run_blind<SUFFIX>"
+    )
+    p.add_argument(
+        "--pilot",
+        action="append",
+        default=[],
+        metavar="RUN:NOTE",
+        help="also score this run folder of WORK on the val split (a pilot stopped early), "
+        "with a note; repeatable",
     )
     p.add_argument("--out", default=str(RESULTS / "embed.json"))
     args = p.parse_args(argv)
@@ -357,6 +416,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     log(table_val)
 
+    diagnostics = {"embed": _video_dependence(run, work)}
+    pilots = {}
+    for spec in args.pilot:
+        name, _, note = spec.partition(":")
+        rep = evaluate_embed(val, work / name, args.device)
+        pilots[name] = {
+            "note": note,
+            "val": dump_report(rep),
+            "table_val": _table([("embed", rep), ("chance", chance_report(val))]),
+            "video_dependence": _video_dependence(work / name, work),
+        }
+        log(pilots[name]["table_val"])
+
     # The LLM rows come after the embed path's, so a run whose rows are being computed apart
     # (--llm-only in another process) reads every cached answer when it gets here.
     llm_rows()
@@ -391,9 +463,6 @@ def main(argv: list[str] | None = None) -> int:
             if got:
                 targets[f"{t}: embed > text (subset)"] = got
 
-    def dump(r: Any) -> dict:
-        return r.model_dump(exclude={"items"})
-
     train_items = mc_items(work / "data.jsonl", "train")
     out = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
@@ -407,21 +476,23 @@ def main(argv: list[str] | None = None) -> int:
         "answer_balance_train": _balance(train_items),
         "train": train_info,
         "test": {
-            "embed": dump(embed),
-            "embed_trained_blind": dump(blind_trained),
-            "embed_frames_shuffled": dump(shuffled),
-            "embed_frames_blank": dump(blank),
-            "chance": dump(chance),
+            "embed": dump_report(embed),
+            "embed_trained_blind": dump_report(blind_trained),
+            "embed_frames_shuffled": dump_report(shuffled),
+            "embed_frames_blank": dump_report(blank),
+            "chance": dump_report(chance),
         },
         "table_test": table_test,
-        "val": {"embed": dump(val_embed), "embed_trained_blind": dump(val_blind)},
+        "val": {"embed": dump_report(val_embed), "embed_trained_blind": dump_report(val_blind)},
         "table_val": table_val,
         "subset": f"first {args.text_per_type} test questions of each of {sorted(text_types)} "
         f"(file order) that both the text path and the zero-shot blind LLM answered: "
         f"{len(subset)} questions",
-        "subset_reports": {label: dump(r) for label, r in sub_cols},
+        "subset_reports": {label: dump_report(r) for label, r in sub_cols},
         "table_subset": table_sub,
         "targets": targets,
+        "diagnostics": diagnostics,
+        "pilots": pilots,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     from vidchat.kernel.record import atomic_write_text

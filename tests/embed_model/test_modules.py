@@ -88,7 +88,6 @@ def test_labels_cover_answer_tokens_only(tiny_llm):
     assert len(scores) == 3 and all(s < 0 for s in scores)
 
 
-
 def test_video_tokens_right_before_the_answer(tiny_llm):
     """``video_at="answer"``: the whole prompt, then the video tokens, then the answer, so the
     last video token is the position that predicts the answer's first token."""
@@ -115,6 +114,7 @@ def test_video_tokens_right_before_the_answer(tiny_llm):
     assert with_eos != without and all(s < 0 for s in with_eos + without)
     with pytest.raises(ConfigError, match="video_at"):
         EmbedConfig(video_at="middle")
+
 
 def test_encoder_shipped_weights_and_feature_cache(tmp_path, feature_cache):
     from vidchat.embed_model.synthetic import Square, make_squares_video
