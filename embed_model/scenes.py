@@ -36,8 +36,9 @@ ocr             What word is shown on screen?             4 of the words        
 Held-out videos are asked one question of each type (about a randomly chosen object); training
 videos are asked everything (`scene_questions(every=True)`: every object's colour, shape and
 size, every mover's direction, the count and first-move questions in several phrasings), about
-15 questions a video instead of 8: with one question per type per video the model memorised
-300 scenes and stayed at chance on new ones (bench/results/embed_r3.json).
+15 questions a video instead of 8. (With one question per type on 300 videos the embed path
+stayed at chance on new scenes, bench/results/embed_r3.json; with every question on 1,600 videos
+it still does, bench/results/embed.json: the data volume was not what limited it.)
 
 Alignment data (stage 1 of training) is a description of each video written from its truth
 record by `describe_scene` (what is visible: shapes, colours, sizes, motion, the word).
