@@ -322,6 +322,12 @@ def main(argv: list[str] | None = None) -> int:
         help="both runs standardise the encoder features (EmbedConfig.feature_norm)",
     )
     p.add_argument(
+        "--no-qformer-text",
+        action="store_true",
+        help="both runs keep the question out of the Q-Former (qformer_text=False, "
+        "VideoChat-Embed's layout)",
+    )
+    p.add_argument(
         "--run-suffix", default="", help="run folders WORK/run<SUFFIX>, WORK/run_blind<SUFFIX>"
     )
     p.add_argument(
@@ -372,7 +378,9 @@ def main(argv: list[str] | None = None) -> int:
 
     given = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v}
     tcfg = TrainConfig.cpu(device=args.device, **given)
-    norm = {"feature_norm": True} if args.feature_norm else {}
+    norm: dict[str, Any] = {"feature_norm": True} if args.feature_norm else {}
+    if args.no_qformer_text:
+        norm["qformer_text"] = False
     sfx = args.run_suffix
     runs = {
         "embed": (f"run{sfx}", EmbedConfig.cpu(**norm)),
