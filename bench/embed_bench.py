@@ -1,36 +1,44 @@
-"""Embed path vs text path vs blind baseline vs chance, per question type, on generated scenes
-where each path has something to win (`vidchat.embed_model.scenes`).
+"""Embed path vs its trained blind twin vs text path vs zero-shot blind LLM vs chance, per
+question type, on generated scenes where each path has something to win
+(`vidchat.embed_model.scenes`).
 
-    nice -n 10 python -m bench.embed_bench [--videos 480] [--work DIR] [--text-per-type 6]
+    nice -n 10 python -m bench.embed_bench [--videos 2000] [--work DIR] [--text-per-type 10]
 
 (run from the repository root). What it does, all on this machine, every step resumable:
 
 1. Writes `--videos` scenes (coloured shapes, some moving, a word on screen, a sentence said)
    with their truth and text-path records into ``WORK/scenes`` and their instruction data into
-   ``WORK/data.jsonl``; splits are by video (75 / 5 / 20 %).
+   ``WORK/data.jsonl``; splits are by video (80 / 5 / 15 %). Training videos are asked every
+   question (every object, every mover, several phrasings), held-out ones one of each type.
 2. Trains the CPU preset (`EmbedConfig.cpu()`, `TrainConfig.cpu()`: alignment on descriptions
-   written from the records, then instruction tuning) into ``WORK/run``, or continues it; a run
-   already at its last step is reused. The frozen encoder's features are cached once.
-3. Scores on the test split's multiple-choice questions:
-   - the embed path on every question, then again on the visual ones with the frames
-     shuffled and blanked;
+   written from the records, then instruction tuning) into ``WORK/run``, and the same model on
+   the same data with every video replaced by blank frames (``EmbedConfig.cpu(blind=True)``,
+   the trained blind baseline) into ``WORK/run_blind``; each continues from its checkpoint, and
+   one already at its last step is reused. The frozen encoder's features are cached once.
+3. Scores on the test split's multiple-choice questions (and on the val split, the half that
+   steered the choices made here, reported apart):
+   - the embed path and its trained blind twin on every question; the embed path again on the
+     visual ones with the frames shuffled and blanked;
    - the text path (perfect-perception record + the default local LLM through
-     `conversation.session`) and the blind baseline (the same LLM, question and options only) on
-     a fixed subset: the first `--text-per-type` questions of each type in file order (the
-     local LLM takes seconds per answer on 2 busy cores);
-   - chance, and the embed path on that same subset, so every row compares like with like.
+     `conversation.session`) and the zero-shot blind LLM (question and options only) on a
+     fixed subset: the first `--text-per-type` test questions of each of `--text-types` (the
+     local LLM takes tens of seconds per answer on 2 busy cores), with the embed path and
+     chance on that same subset, so every row compares like with like.
 4. Writes bench/results/embed.json: the tables (accuracy with 95 % Wilson intervals), the
-   answer balance per type, the loss curves of both stages, steps/s, and the targets checked.
+   answer balance per type (majority-answer accuracy), the loss curves of both runs, steps,
+   CPU-seconds and the load average while training, and the targets checked.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -123,16 +131,169 @@ def _llm_rows(subset: list, work: Path, max_tokens: int, log, compute: bool = Tr
     ], both
 
 
+def dump_report(r: Any) -> dict:
+    """A PathReport without its per-item answers."""
+    return r.model_dump(exclude={"items"})
+
+
+def _loadavg() -> str:
+    """The 1, 5 and 15-minute load averages (the machine is shared: timings need them)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def _table(columns: list[tuple[str, Any]]) -> str:
+    """Markdown: one row per question type, one column per (label, PathReport), accuracy with
+    its 95 % interval (chance: the expected accuracy)."""
+    types = sorted({t for _, r in columns for t in r.per_type})
+    head = ["question type", "n", *[label for label, _ in columns]]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+
+    def cell(s: Any, r: Any) -> str:
+        if s is None:
+            return "-"
+        if r.path == "chance":
+            return f"{s.accuracy:.2f}"
+        return f"{s.accuracy:.2f} [{s.ci95[0]:.2f}, {s.ci95[1]:.2f}]"
+
+    for t in [*types, None]:
+        scores = [(r.per_type.get(t) if t else r.overall, r) for _, r in columns]
+        n = max((s.n for s, _ in scores if s is not None), default=0)
+        name = t or "**all**"
+        lines.append("| " + " | ".join([name, str(n), *[cell(s, r) for s, r in scores]]) + " |")
+    lines.append("")
+    lines.append("; ".join(f"{label}: {r.model}" for label, r in columns))
+    return "\n".join(lines)
+
+
+def _compare(a: Any, b: Any, t: str, need: float) -> dict | None:
+    """`a` beats `b` on type `t` by at least `need`, with their 95 % intervals apart."""
+    sa, sb = a.per_type.get(t), b.per_type.get(t)
+    if sa is None or sb is None:
+        return None
+    margin = sa.accuracy - sb.accuracy
+    return {
+        "margin": round(margin, 3),
+        "n": [sa.n, sb.n],
+        "ci95": [[round(x, 3) for x in sa.ci95], [round(x, 3) for x in sb.ci95]],
+        "met": margin >= need and sa.ci95[0] > sb.ci95[1],
+    }
+
+
+def _train_run(work: Path, name: str, cfg: Any, tcfg: Any, log: Any) -> dict:
+    """Train (or continue, or reuse) one run; what it did, with the load around it."""
+    import torch
+
+    from vidchat.embed_model.train import CHECKPOINT, train
+
+    run = work / name
+    done = 0
+    if (run / CHECKPOINT).is_file():
+        done = int(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)["step"])
+    load_before = _loadavg()
+    t1 = time.perf_counter()
+    result = train(
+        work / "data.jsonl",
+        run,
+        cfg,
+        tcfg,
+        resume=True,
+        log=lambda s, loss: log(f"{name} step {s}: loss {loss:.3f}") if s % 100 == 0 else None,
+    )
+    log(f"{name}: step {result.steps} ({result.steps_per_s:.2f} steps/s this session)")
+    state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)
+    losses = list(state["losses"])
+    info = {
+        "config": cfg.to_dict(),
+        "train_config": tcfg.to_dict(),
+        "steps": int(state["step"]),
+        "resumed_from": done,
+        "trainable_params": result.trainable_params,
+        "loss_curve_align": _curve(losses, 0, tcfg.align_steps),
+        "loss_curve_instruct": _curve(losses, tcfg.align_steps, len(losses)),
+    }
+    if result.steps > done:  # this session trained: its cost (a reused run keeps the old one)
+        info["last_session"] = {
+            "steps": result.steps - done,
+            "cpu_seconds": round(result.cpu_seconds, 1),
+            "wall_seconds_training": round(result.seconds, 1),
+            "wall_seconds_incl_loading": round(time.perf_counter() - t1, 1),
+            "steps_per_s": round(result.steps_per_s, 3),
+            "loadavg_before": load_before,
+            "loadavg_after": _loadavg(),
+        }
+        (run / "session.json").write_text(json.dumps(info["last_session"], indent=1))
+    elif (run / "session.json").is_file():
+        info["last_session"] = json.loads((run / "session.json").read_text())
+    return info
+
+
+def _video_dependence(run: Path, work: Path, n_videos: int = 40) -> dict:
+    """How much the trained bridge's video tokens depend on the video: for `n_videos` val
+    videos x four fixed questions, the share of the tokens' variance explained by the video
+    (per-video means) and by the question (per-question means); and the colour it picks for
+    "What colour is the circle?" on each video, with the frames and with blank frames."""
+    import torch
+
+    from vidchat.apps.instruct import OPEN_INSTRUCTION, read_jsonl
+    from vidchat.embed_model.encoder import video_features
+    from vidchat.embed_model.model import Example
+    from vidchat.embed_model.scenes import COLOURS
+    from vidchat.embed_model.train import load_checkpoint
+
+    model, enc, state = load_checkpoint(run)
+    model.eval()
+    recs = [r for r in read_jsonl(work / "data.jsonl") if r.split == "val"][:n_videos]
+    questions = [
+        "What colour is the circle?",
+        "What colour is the square?",
+        "How many objects move?",
+        "Is the red circle small or large?",
+    ]
+    colours = sorted(COLOURS)
+    picks: dict[str, Counter] = {"frames": Counter(), "blank": Counter()}
+    rows = []
+    with torch.no_grad():
+        for r in recs:
+            f = video_features(r.video, enc, model.config.n_frames)
+            texts = [f"{OPEN_INSTRUCTION}\n{q}" for q in questions]
+            rows.append(model.video_embeds(f.expand(len(questions), *f.shape), texts))
+            for how, perturb in (("frames", None), ("blank", "blank")):
+                g = video_features(r.video, enc, model.config.n_frames, perturb=perturb)
+                ex = Example(g, OPEN_INSTRUCTION, questions[0])
+                s = model.score_choices(ex, colours)
+                picks[how][colours[max(range(len(s)), key=s.__getitem__)]] += 1
+    x = torch.stack(rows).flatten(2)  # [videos, questions, Q*H]
+    total = x.var(dim=(0, 1), unbiased=False).sum()
+    return {
+        "step": int(state["step"]),
+        "videos": len(recs),
+        "variance_share_video": round(float(x.mean(1).var(0, unbiased=False).sum() / total), 4),
+        "variance_share_question": round(float(x.mean(0).var(0, unbiased=False).sum() / total), 4),
+        "circle_colour_picks": {k: dict(v.most_common()) for k, v in picks.items()},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--videos", type=int, default=400, help="300 train, 20 val, 80 test")
-    p.add_argument("--work", default=str(Path.home() / ".cache" / "vidchat" / "embed_bench"))
+    p.add_argument("--videos", type=int, default=2000, help="1600 train, 100 val, 300 test")
+    p.add_argument("--work", default=str(Path.home() / ".cache" / "vidchat" / "embed_bench3"))
     p.add_argument("--steps", type=int, default=None, help="override TrainConfig.cpu().steps")
     p.add_argument("--lr", type=float, default=None, help="override TrainConfig.cpu().lr")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--text-per-type", type=int, default=3, help="text/blind subset size per type")
+    p.add_argument("--text-per-type", type=int, default=10, help="text/LLM subset size per type")
     p.add_argument(
-        "--embed-per-type", type=int, default=0, help="embed path: at most N per type (0: all)"
+        "--text-types",
+        default="speech,ocr,colour,count_moving",
+        help="question types of the text/LLM subset (comma-separated)",
+    )
+    p.add_argument(
+        "--embed-per-type", type=int, default=0, help="embed paths: at most N per type (0: all)"
+    )
+    p.add_argument(
+        "--val-per-type", type=int, default=30, help="val split: at most N per type (0: all)"
     )
     p.add_argument(
         "--perturb-per-type", type=int, default=0, help="shuffled/blank runs: N per type (0: all)"
@@ -149,41 +310,59 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="text and blind rows from the answers cached in WORK only (compute no more)",
     )
+    p.add_argument(
+        "--train-only",
+        choices=["embed", "blind", "both"],
+        default=None,
+        help="train (or continue) the named run(s), then stop",
+    )
+    p.add_argument(
+        "--feature-norm",
+        action="store_true",
+        help="both runs standardise the encoder features (EmbedConfig.feature_norm)",
+    )
+    p.add_argument(
+        "--no-qformer-text",
+        action="store_true",
+        help="both runs keep the question out of the Q-Former (qformer_text=False, "
+        "VideoChat-Embed's layout)",
+    )
+    p.add_argument(
+        "--run-suffix", default="", help="run folders WORK/run<SUFFIX>, WORK/run_blind<SUFFIX>"
+    )
+    p.add_argument(
+        "--pilot",
+        action="append",
+        default=[],
+        metavar="RUN:NOTE",
+        help="also score this run folder of WORK on the val split (a pilot stopped early), "
+        "with a note; repeatable",
+    )
     p.add_argument("--out", default=str(RESULTS / "embed.json"))
-    p.add_argument("--run-name", default="run", help="the run folder inside WORK")
-    p.add_argument(
-        "--train-log",
-        default=None,
-        help="output of `python -m vidchat.embed_model.train` for this run, when it trained apart "
-        "(its wall and CPU time go into the results)",
-    )
-    p.add_argument(
-        "--embed-llm",
-        default=None,
-        help="the embed model's frozen LLM (default: the CPU preset's, truncated SmolLM2-135M)",
-    )
     args = p.parse_args(argv)
 
     import torch
 
-    from vidchat.apps.evaluate import chance_report, comparison_table, evaluate_embed, mc_items
+    from vidchat.apps.evaluate import chance_report, evaluate_embed, mc_items
     from vidchat.apps.instruct import write_jsonl
     from vidchat.embed_model.config import EmbedConfig, TrainConfig
     from vidchat.embed_model.scenes import TEXT_TYPES, VISUAL_TYPES, build_scene_dataset
-    from vidchat.embed_model.train import CHECKPOINT, train
 
     def log(msg: str) -> None:
         print(msg, flush=True)
 
     work = Path(args.work)
     t0 = time.perf_counter()
-    data = build_scene_dataset(work / "scenes", args.videos, progress=True)
+    data = build_scene_dataset(
+        work / "scenes", args.videos, ratios=(0.8, 0.05, 0.15), progress=True
+    )
     write_jsonl(data, work / "data.jsonl")
     splits = Counter(d.split for d in data)
     log(f"{len(data)} videos ({dict(splits)}) in {time.perf_counter() - t0:.0f} s")
 
     items = mc_items(work / "data.jsonl", "test")
-    subset = _subset(items, args.text_per_type)
+    text_types = set(args.text_types.split(","))
+    subset = _subset([it for it in items if it.qa.type in text_types], args.text_per_type)
     llm_reports: list = []
 
     def llm_rows() -> None:
@@ -197,119 +376,132 @@ def main(argv: list[str] | None = None) -> int:
         llm_rows()
         return 0
 
-    cfg = EmbedConfig.cpu(**({"llm": args.embed_llm} if args.embed_llm else {}))
     given = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v}
     tcfg = TrainConfig.cpu(device=args.device, **given)
-    run = work / args.run_name
-    done = 0
-    if (run / CHECKPOINT).is_file():
-        done = int(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)["step"])
-    t1 = time.perf_counter()
-    result = train(
-        work / "data.jsonl",
-        run,
-        cfg,
-        tcfg,
-        resume=True,
-        log=lambda s, loss: log(f"step {s}: loss {loss:.3f}") if s % 25 == 0 else None,
-    )
-    log(f"trained to step {result.steps} ({result.steps_per_s:.2f} steps/s this session)")
-    state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)
-    losses = list(state["losses"])
+    norm: dict[str, Any] = {"feature_norm": True} if args.feature_norm else {}
+    if args.no_qformer_text:
+        norm["qformer_text"] = False
+    sfx = args.run_suffix
+    runs = {
+        "embed": (f"run{sfx}", EmbedConfig.cpu(**norm)),
+        "blind": (f"run_blind{sfx}", EmbedConfig.cpu(blind=True, **norm)),
+    }
+    train_info = {}
+    for key, (name, cfg) in runs.items():
+        if args.train_only in (None, "both", key):
+            train_info[key] = _train_run(work, name, cfg, tcfg, log)
+    if args.train_only:
+        return 0
 
-    scored = _subset(items, args.embed_per_type) if args.embed_per_type else items
-    embed = evaluate_embed(scored, run, args.device)
-    log(comparison_table([embed, chance_report(scored)]))
-    visual = [it for it in scored if it.qa.type in VISUAL_TYPES]
+    def scored(split: str, per_type: int) -> list:
+        its = mc_items(work / "data.jsonl", split)
+        return _subset(its, per_type) if per_type else its
+
+    test, val = scored("test", args.embed_per_type), scored("val", args.val_per_type)
+    run, run_blind = work / f"run{sfx}", work / f"run_blind{sfx}"
+    embed = evaluate_embed(test, run, args.device)
+    blind_trained = evaluate_embed(test, run_blind, args.device)
+    chance = chance_report(test)
+    visual = [it for it in test if it.qa.type in VISUAL_TYPES]
     if args.perturb_per_type:
         visual = _subset(visual, args.perturb_per_type)
     shuffled = evaluate_embed(visual, run, args.device, perturb="shuffled")
     blank = evaluate_embed(visual, run, args.device, perturb="blank")
-    log(comparison_table([embed, shuffled, blank]))
-    chance = chance_report(scored)
-    table_all = comparison_table([embed, chance])
-    log(table_all)
+    table_test = _table(
+        [
+            ("embed", embed),
+            ("embed, trained blind", blind_trained),
+            ("embed, frames shuffled", shuffled),
+            ("embed, frames blank", blank),
+            ("chance", chance),
+        ]
+    )
+    log(table_test)
+    val_embed = evaluate_embed(val, run, args.device)
+    val_blind = evaluate_embed(val, run_blind, args.device)
+    table_val = _table(
+        [("embed", val_embed), ("embed, trained blind", val_blind), ("chance", chance_report(val))]
+    )
+    log(table_val)
+
+    diagnostics = {"embed": _video_dependence(run, work)}
+    pilots = {}
+    for spec in args.pilot:
+        name, _, note = spec.partition(":")
+        rep = evaluate_embed(val, work / name, args.device)
+        pilots[name] = {
+            "note": note,
+            "val": dump_report(rep),
+            "table_val": _table([("embed", rep), ("chance", chance_report(val))]),
+            "video_dependence": _video_dependence(work / name, work),
+        }
+        log(pilots[name]["table_val"])
 
     # The LLM rows come after the embed path's, so a run whose rows are being computed apart
     # (--llm-only in another process) reads every cached answer when it gets here.
     llm_rows()
-    sub_reports = [evaluate_embed(subset, run, args.device)]
+    sub_cols: list[tuple[str, Any]] = []
     if llm_reports:
-        sub_reports = [llm_reports[0], *sub_reports, llm_reports[1]]
-    sub_reports.append(chance_report(subset))
-    table_sub = comparison_table(sub_reports)
+        sub_cols.append(("text", llm_reports[0]))
+    sub_cols.append(("embed", evaluate_embed(subset, run, args.device)))
+    sub_cols.append(("embed, trained blind", evaluate_embed(subset, run_blind, args.device)))
+    if llm_reports:
+        sub_cols.append(("blind LLM (zero-shot)", llm_reports[1]))
+    sub_cols.append(("chance", chance_report(subset)))
+    table_sub = _table(sub_cols)
     log(table_sub)
 
-    # Targets, on the same questions for both sides, and only "met" when the 95 % intervals do
-    # not overlap: a margin on three questions is no evidence either way.
-    by = {r.path: r for r in sub_reports}
-    targets = {}
-
-    def compare(a, b, t, need):
-        sa, sb = a.per_type.get(t), b.per_type.get(t)
-        if sa is None or sb is None:
-            return None
-        margin = sa.accuracy - sb.accuracy
-        separated = sa.ci95[0] > sb.ci95[1]
-        return {
-            "margin": round(margin, 3),
-            "n": sa.n,
-            "ci95": [list(sa.ci95), list(sb.ci95)],
-            "met": margin >= need and separated,
-        }
-
-    if "blind" in by:
+    # Targets: "met" only when the margin is reached AND the 95 % intervals do not overlap.
+    sub = dict(sub_cols)
+    targets: dict[str, Any] = {}
+    for t in VISUAL_TYPES:
+        targets[f"{t}: embed - embed trained blind >= 0.20 (test)"] = _compare(
+            embed, blind_trained, t, 0.20
+        )
+    if "blind LLM (zero-shot)" in sub:
         for t in VISUAL_TYPES:
-            targets[f"{t}: embed - blind >= 0.20"] = compare(by["embed"], by["blind"], t, 0.20)
-    if "text" in by:
+            got = _compare(sub["embed"], sub["blind LLM (zero-shot)"], t, 0.20)
+            if got:
+                targets[f"{t}: embed - zero-shot blind LLM >= 0.20 (subset)"] = got
+    if "text" in sub:
         for t in TEXT_TYPES:
-            targets[f"{t}: text > embed"] = compare(by["text"], by["embed"], t, 1e-9)
+            targets[f"{t}: text > embed (subset)"] = _compare(sub["text"], sub["embed"], t, 1e-9)
+        for t in VISUAL_TYPES:
+            got = _compare(sub["embed"], sub["text"], t, 1e-9)
+            if got:
+                targets[f"{t}: embed > text (subset)"] = got
 
-    def dump(r):
-        return r.model_dump(exclude={"items"})
-
+    train_items = mc_items(work / "data.jsonl", "train")
     out = {
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, {args.device}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{torch.get_num_threads()} torch threads, {args.device}",
         "videos": dict(splits),
-        "questions_test": len(items),
-        "questions_scored_embed": len(scored),
+        "questions_train_mc": len(train_items),
+        "questions_test": len(test),
+        "questions_val": len(val),
         "questions_perturbed": len(visual),
         "answer_balance_test": _balance(items),
-        "train": {
-            "config": cfg.to_dict(),
-            "train_config": tcfg.to_dict(),
-            "steps": int(state["step"]),
-            "resumed_from": done,
-            "steps_per_s_last_session": result.steps_per_s,
-            "cpu_seconds_last_session": result.cpu_seconds,
-            "steps_last_session": result.steps - result.resumed_from,
-            "seconds_last_session_incl_features": time.perf_counter() - t1,
-            "trainable_params": result.trainable_params,
-            "loss_curve_align": _curve(losses, 0, tcfg.align_steps),
-            "loss_curve_instruct": _curve(losses, tcfg.align_steps, len(losses)),
+        "answer_balance_train": _balance(train_items),
+        "train": train_info,
+        "test": {
+            "embed": dump_report(embed),
+            "embed_trained_blind": dump_report(blind_trained),
+            "embed_frames_shuffled": dump_report(shuffled),
+            "embed_frames_blank": dump_report(blank),
+            "chance": dump_report(chance),
         },
-        "embed_all_test": {
-            "plain": dump(embed),
-            "frames_shuffled": dump(shuffled),
-            "frames_blank": dump(blank),
-        },
-        "chance_all_test": dump(chance),
-        "table_all_test": table_all,
-        "subset": f"first {args.text_per_type} test questions of each type (file order) that "
-        f"both the text path and the blind baseline answered: {len(subset)} questions",
-        "subset_reports": [dump(r) for r in sub_reports],
+        "table_test": table_test,
+        "val": {"embed": dump_report(val_embed), "embed_trained_blind": dump_report(val_blind)},
+        "table_val": table_val,
+        "subset": f"first {args.text_per_type} test questions of each of {sorted(text_types)} "
+        f"(file order) that both the text path and the zero-shot blind LLM answered: "
+        f"{len(subset)} questions",
+        "subset_reports": {label: dump_report(r) for label, r in sub_cols},
         "table_subset": table_sub,
         "targets": targets,
+        "diagnostics": diagnostics,
+        "pilots": pilots,
     }
-    if args.train_log:
-        lines = Path(args.train_log).read_text().splitlines()
-        steps = [ln for ln in lines if ln.startswith("step ")]
-        out["train"]["train_command"] = {
-            "log": args.train_log,
-            "summary": next((ln for ln in reversed(lines) if "steps/s" in ln), ""),
-            "first_step": steps[0] if steps else "",
-            "last_step": steps[-1] if steps else "",
-        }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     from vidchat.kernel.record import atomic_write_text
 

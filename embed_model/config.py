@@ -4,9 +4,9 @@ Three presets:
 
 - `EmbedConfig.tiny()` trains in a unit test (a few spatial tokens per frame, thin layers);
 - `EmbedConfig.cpu()` trains on 2 CPU cores within 15 minutes (`TrainConfig.cpu()`: 2,000 steps,
-  ~750 CPU-seconds measured): every spatial token of 8 frames, the first decoder layer of the
-  shipped SmolLM2-135M as the frozen LLM, the instruction read by the Q-Former, the video
-  tokens right before the answer (see the deviations in `embed_model.model`);
+  ~700 CPU-seconds measured on 1,600 training videos): every spatial token of 8 frames, the
+  first decoder layer of the shipped SmolLM2-135M as the frozen LLM, the instruction read by
+  the Q-Former, the video tokens right before the answer (deviations: `embed_model.model`);
 - `EmbedConfig.full()` is the configuration for a GPU, after VideoChat-Embed's proportions (32
   queries, a deeper and wider Q-Former, 8 frames at 224 px, the whole frozen LLM)::
 
@@ -62,6 +62,17 @@ class EmbedConfig:
     """where the video tokens enter the LLM's sequence: ``prompt`` (VideoChat-Embed: the user
     turn starts with them, the question follows) or ``answer`` (after the question, as the last
     tokens before the answer; for a truncated LLM, see the deviations in `embed_model.model`)."""
+
+    feature_norm: bool = False
+    """standardise every encoder channel with its mean and spread over the training videos
+    (statistics saved with the weights), so the channels' shared component (background: a
+    shape covers a few percent of a token's area) does not drown what differs between videos.
+    Tried on the scenes, it did not make the bridge read the video (bench/results/embed.json,
+    ``pilots``); off in the presets."""
+    blind: bool = False
+    """the trained blind baseline: every video is replaced by blank frames, in training and in
+    answering, so the model learns the same questions with nothing to see (what it reaches is
+    what the questions and answer priors alone give this architecture and data)."""
 
     def __post_init__(self) -> None:
         if self.video_at not in VIDEO_AT:
@@ -189,8 +200,9 @@ class TrainConfig:
 
     @classmethod
     def cpu(cls, **overrides: Any) -> TrainConfig:
-        """The CPU preset's schedule: 20 alignment steps, then 1,980 instruction steps (389 s wall,
-        753 CPU-seconds on 2 idle cores, measured in bench/results/embed.json). (An
+        """The CPU preset's schedule: 20 alignment steps, then 1,980 instruction steps (693
+        CPU-seconds of the training process, bench/results/embed.json; 753 CPU-seconds and 389 s
+        wall on 2 idle cores in bench/results/embed_r3.json). (An
         alignment step costs several instruction steps: its answers are ~40-token descriptions,
         and the LLM's 49k-word output layer runs on every answer token.)"""
         base = dict(

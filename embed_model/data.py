@@ -25,7 +25,8 @@ class Item:
 
 
 class InstructionDataset:
-    """Every QA of the records in `split` (or all splits with None), as model `Example`s."""
+    """Every QA of the records in `split` (or all splits with None), as model `Example`s (with
+    blank frames for every video when `EmbedConfig.blind`)."""
 
     def __init__(
         self,
@@ -68,8 +69,15 @@ class InstructionDataset:
                 + f" among {len(recs)} video record(s)"
             )
         self.features: dict[str, torch.Tensor] = {}
+        blank: torch.Tensor | None = None
         for it in self.items:
-            if it.sha256 not in self.features:
+            if it.sha256 in self.features:
+                continue
+            if config.blind:  # the trained blind baseline: one blank video for every item
+                if blank is None:
+                    blank = video_features(it.video, encoder, config.n_frames, perturb="blank")
+                self.features[it.sha256] = blank
+            else:
                 self.features[it.sha256] = video_features(it.video, encoder, config.n_frames)
 
     def __len__(self) -> int:

@@ -47,11 +47,14 @@ class EmbedChat:
     @property
     def name(self) -> str:
         c = self.model.config
-        return f"embed:{self.checkpoint.name}@{self.step} ({c.encoder} -> {c.llm})"
+        blind = " [trained blind]" if c.blind else ""
+        return f"embed:{self.checkpoint.name}@{self.step} ({c.encoder} -> {c.llm}){blind}"
 
     def _example(
         self, video: str | Path, instruction: str, question: str, perturb: str | None = None
     ) -> Example:
+        if self.model.config.blind:  # trained without the video: answers without it too
+            perturb = "blank"
         feats = video_features(video, self.encoder, self.model.config.n_frames, perturb=perturb)
         return Example(feats.to(self.model.proj.weight.device), instruction, question)
 

@@ -117,6 +117,9 @@ class Example:
 class VideoChatEmbed(nn.Module):
     """Trainable bridge between a frozen video encoder's features and a frozen LLM."""
 
+    feat_mean: torch.Tensor  # buffers, present with EmbedConfig.feature_norm
+    feat_std: torch.Tensor
+
     def __init__(
         self,
         config: EmbedConfig,
@@ -159,6 +162,10 @@ class VideoChatEmbed(nn.Module):
             # The question enters as the frozen LLM's own word embeddings, projected.
             self.text_proj = nn.Linear(hidden, config.width)
             self.text_pos = nn.Parameter(torch.randn(config.max_text_tokens, config.width) * 0.02)
+        if config.feature_norm:
+            # Filled from the training videos by `set_feature_stats` (saved in checkpoints).
+            self.register_buffer("feat_mean", torch.zeros(encoder_dim))
+            self.register_buffer("feat_std", torch.ones(encoder_dim))
         self.proj = nn.Linear(config.width, hidden)
         # Start the video tokens at the scale of the LLM's own word embeddings.
         scale = float(llm.get_input_embeddings().weight.std())
@@ -179,9 +186,31 @@ class VideoChatEmbed(nn.Module):
 
     # -- video tokens ------------------------------------------------------------------------
 
+    def set_feature_stats(self, features: list[torch.Tensor]) -> None:
+        """Per-channel mean and standard deviation of the encoder features ``[T, N, C]`` of the
+        training videos (`EmbedConfig.feature_norm`)."""
+        if not self.config.feature_norm:
+            raise ConfigError("set_feature_stats needs EmbedConfig.feature_norm")
+        total = torch.zeros(self.encoder_dim, dtype=torch.float64)
+        squares = torch.zeros(self.encoder_dim, dtype=torch.float64)
+        count = 0
+        for f in features:
+            flat = f.reshape(-1, f.shape[-1]).double()
+            total += flat.sum(0)
+            squares += (flat * flat).sum(0)
+            count += flat.shape[0]
+        if not count:
+            raise ConfigError("set_feature_stats got no features")
+        mean = total / count
+        std = (squares / count - mean * mean).clamp_min(0).sqrt()
+        self.feat_mean.copy_(mean.float())
+        self.feat_std.copy_(std.float().clamp_min(1e-4))  # a constant channel stays finite
+
     def video_embeds(self, feats: torch.Tensor, texts: list[str] | None = None) -> torch.Tensor:
         """``[B, T, N, C]`` -> ``[B, Q, H]`` tokens in the LLM's embedding space; `texts` (one
         instruction + question per row) reach the Q-Former when the config says so."""
+        if self.config.feature_norm:
+            feats = (feats - self.feat_mean) / self.feat_std
         tokens = self.gmhra(feats)
         if not self.config.qformer_text or texts is None:
             return self.proj(self.qformer(tokens))

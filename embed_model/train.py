@@ -150,6 +150,9 @@ def train(
         exclude_types={"description"} if tcfg.align_steps else None,
     )
 
+    if config.feature_norm and state is None:  # a fresh model: statistics of its data
+        model.set_feature_stats(list(dataset.features.values()))
+
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
@@ -262,8 +265,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-resume", action="store_true", help="start over even if a checkpoint exists"
     )
+    p.add_argument(
+        "--blind",
+        action="store_true",
+        help="train the blind baseline: blank frames instead of every video (EmbedConfig.blind)",
+    )
     args = p.parse_args(argv)
-    overrides = {k: v for k, v in (("encoder", args.encoder), ("llm", args.llm)) if v}
+    overrides: dict[str, Any] = {
+        k: v for k, v in (("encoder", args.encoder), ("llm", args.llm)) if v
+    }
+    if args.blind:
+        overrides["blind"] = True
     make: dict[str, Callable[..., EmbedConfig]] = {
         "tiny": EmbedConfig.tiny,
         "cpu": EmbedConfig.cpu,

@@ -88,7 +88,6 @@ def test_labels_cover_answer_tokens_only(tiny_llm):
     assert len(scores) == 3 and all(s < 0 for s in scores)
 
 
-
 def test_video_tokens_right_before_the_answer(tiny_llm):
     """``video_at="answer"``: the whole prompt, then the video tokens, then the answer, so the
     last video token is the position that predicts the answer's first token."""
@@ -115,6 +114,7 @@ def test_video_tokens_right_before_the_answer(tiny_llm):
     assert with_eos != without and all(s < 0 for s in with_eos + without)
     with pytest.raises(ConfigError, match="video_at"):
         EmbedConfig(video_at="middle")
+
 
 def test_encoder_shipped_weights_and_feature_cache(tmp_path, feature_cache):
     from vidchat.embed_model.synthetic import Square, make_squares_video
@@ -179,3 +179,33 @@ def test_batches_never_stall_on_a_set_smaller_than_a_batch():
     ds.example = lambda k: k  # type: ignore[method-assign]
     batches = ds.batches(8, torch.Generator().manual_seed(0))
     assert sorted(next(batches)) == [0, 1] and sorted(next(batches)) == [0, 1]
+
+
+def test_feature_norm_standardises_channels_and_is_saved(tiny_llm):
+    llm, tok = load_llm(str(tiny_llm))
+    cfg = EmbedConfig.tiny(llm=str(tiny_llm), feature_norm=True)
+    model = VideoChatEmbed(cfg, encoder_dim=6, llm=llm, tokenizer=tok)
+    torch.manual_seed(0)
+    # A large shared component and a small per-video one, as with small shapes on a background.
+    feats = [torch.randn(cfg.n_frames, 4, 6) * 0.1 + torch.arange(6.0) * 10 for _ in range(20)]
+    model.set_feature_stats(feats)
+    flat = torch.cat([f.reshape(-1, 6) for f in feats])
+    assert torch.allclose(model.feat_mean, flat.mean(0), atol=1e-4)
+    normed = (flat - model.feat_mean) / model.feat_std
+    assert torch.allclose(normed.mean(0), torch.zeros(6), atol=1e-4)
+    assert torch.allclose(normed.std(0, unbiased=False), torch.ones(6), atol=1e-3)
+    # The statistics travel with the weights (checkpoints hold the state dict).
+    state = model.trainable_state_dict()
+    assert {"feat_mean", "feat_std"} <= set(state)
+    again = VideoChatEmbed(cfg, encoder_dim=6, llm=llm, tokenizer=tok)
+    again.load_state_dict(state)
+    assert torch.equal(again.feat_std, model.feat_std)
+    # GMHRA reads the standardised features.
+    a = torch.stack([feats[0]])
+    with torch.no_grad():
+        direct = model.proj(model.qformer(model.gmhra((a - model.feat_mean) / model.feat_std)))
+        assert torch.allclose(model.video_embeds(a), direct, atol=1e-6)
+    plain = VideoChatEmbed(EmbedConfig.tiny(llm=str(tiny_llm)), 6, llm, tok)
+    assert "feat_mean" not in plain.state_dict()  # older checkpoints load unchanged
+    with pytest.raises(ConfigError, match="feature_norm"):
+        plain.set_feature_stats(feats)

@@ -96,3 +96,31 @@ def test_questions_never_name_their_answer():
             if q.is_mc and q.type in VISUAL_TYPES and q.type != "first_move":
                 stem = q.q.split("\nOptions:")[0].lower()
                 assert q.choices[q.answer_index].lower() not in stem.replace("small or large", "")
+
+
+def test_training_videos_are_asked_everything_held_out_ones_one_per_type(tmp_path):
+    from vidchat.embed_model.scenes import COUNT_PHRASINGS, FIRST_PHRASINGS
+
+    for seed in range(60):
+        scene = random_scene_spec(seed)
+        every = [q for q in scene_questions(scene, every=True) if not q.is_mc]
+        one = [q for q in scene_questions(scene) if not q.is_mc]
+        by_type = Counter(q.type for q in every)
+        n, m = len(scene.shapes), len(scene.moving)
+        assert by_type["colour"] == by_type["shape"] == by_type["size"] == n
+        assert by_type["direction"] == m
+        assert by_type["count_moving"] == len(COUNT_PHRASINGS)
+        assert by_type["first_move"] == (len(FIRST_PHRASINGS) if m >= 2 else 0)
+        # Every object is asked about: its colour, shape, size (and direction) are all there.
+        for s in scene.shapes:
+            assert any(q.a == s.colour and s.shape in q.q for q in every if q.type == "colour")
+            assert any(q.a == s.size and s.colour in q.q for q in every if q.type == "size")
+        # The held-out form: one question per type, phrased as the first of each list.
+        assert all(c == 1 for c in Counter(q.type for q in one).values())
+        assert {q.q for q in one if q.type == "count_moving"} == {COUNT_PHRASINGS[0]}
+        # Both forms agree on every answer they share.
+        assert {(q.q, q.a) for q in one} <= {(q.q, q.a) for q in every}
+    data = build_scene_dataset(tmp_path, 8)
+    for d in data:
+        n_count = sum(1 for q in d.QA if q.type == "count_moving" and not q.is_mc)
+        assert n_count == (len(COUNT_PHRASINGS) if d.split == "train" else 1), d.split
