@@ -521,9 +521,14 @@ def invented_facts(answer: object, ctx: object, record_text: str) -> list[str]:
 
 
 def run_model(
-    model: str, clips: list[tuple[str, object, list[Question]]], deadline: float
+    model: str,
+    clips: list[tuple[str, object, list[Question]]],
+    deadline: float,
+    use_facts: bool = True,
 ) -> list[Result]:
-    """Ask every question of every clip with `model`; stops at `deadline` (monotonic)."""
+    """Ask every question of every clip with `model`; stops at `deadline` (monotonic).
+    `use_facts=False`: no computed facts, so every answer is the model's reading of the record
+    (how much of the score is code, how much the model)."""
     from vidchat.conversation.session import ChatSession
     from vidchat.kernel.llm_config import LLMConfig
 
@@ -531,7 +536,11 @@ def run_model(
     for name, ctx, qs in clips:
         if time.monotonic() > deadline:
             break
-        session = ChatSession(ctx, llm=LLMConfig(model=model, temperature=0, max_tokens=200))  # type: ignore[arg-type]
+        session = ChatSession(
+            ctx,  # type: ignore[arg-type]
+            llm=LLMConfig(model=model, temperature=0, max_tokens=200),
+            use_facts=use_facts,
+        )
         session.prefill()  # the record is ready: the first question starts from the cache
         record_text = session.rendered.text
         for q in qs:
@@ -615,6 +624,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="offline")
     ap.add_argument("--max-minutes-per-model", type=float, default=60.0)
     ap.add_argument("--out", type=Path, default=RESULTS / "qa.json")
+    ap.add_argument(
+        "--no-facts",
+        action="store_true",
+        help="no computed facts: every question goes to the model (a diagnostic, not the product)",
+    )
     args = ap.parse_args(argv)
 
     from vidchat.kernel.models import cache_dir
@@ -638,6 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, object] = {
         "machine": f"{platform.machine()} {os.cpu_count()} cpu",
         "profile": args.profile,
+        "facts": not args.no_facts,
         "clips": {n: {"duration": c.video.duration, "questions": len(q)} for n, c, q in clips},
         "questions": n_questions,
         "textualize_s": textualize_s,
@@ -650,7 +665,7 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + float(minutes or args.max_minutes_per_model) * 60
         print(f"== {model}", flush=True)
         try:
-            results = run_model(model, clips, deadline)
+            results = run_model(model, clips, deadline, use_facts=not args.no_facts)
         finally:
             from vidchat.llm.server import stop_all
 

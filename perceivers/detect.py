@@ -859,16 +859,7 @@ class NanoDetONNX:
     STRIDES = (8, 16, 32)
 
     def __init__(self, path: str, threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        try:
-            self._sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types for bad files
-            raise ConfigError(f"detect: {path} is not a loadable ONNX model: {e}") from None
+        self._sess = _onnx_session(path, threads)
         inputs = self._sess.get_inputs()
         shape = inputs[0].shape if len(inputs) == 1 else None
         if shape is None or len(shape) != 4 or shape[1] != 3 or not isinstance(shape[2], int):
@@ -894,21 +885,42 @@ class NanoDetONNX:
 
     def __call__(self, rgb: np.ndarray, conf: float, iou: float) -> np.ndarray:
         """Detections in `rgb`'s pixels as ``[N, 6]``: x1, y1, x2, y2, score, class index."""
-        import cv2
-
         h, w = rgb.shape[:2]
-        # Keep the aspect ratio (top-left, zero padding): stretching a 16:9 frame to the square
-        # input made people short and wide, and NanoDet then missed most of them.
-        s = self.size / max(w, h)
-        nw, nh = max(1, round(w * s)), max(1, round(h * s))
-        canvas = np.zeros((self.size, self.size, 3), np.uint8)
-        canvas[:nh, :nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        canvas = letterbox(rgb, self.size)
         x = (canvas[:, :, ::-1].astype(np.float32) - self.MEAN_BGR) / self.STD_BGR
         x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
         names = [n for _, sc, bx, _ in self._levels for n in (sc, bx)]
         out = dict(zip(names, self._sess.run(names, {self._input: x}), strict=True))
         levels = [(stride, out[sc][0], out[bx][0]) for stride, sc, bx, _ in self._levels]
         return nanodet_decode(levels, self.size, (w, h), conf, iou)
+
+
+def _onnx_session(path: str, threads: int) -> Any:
+    """An onnxruntime CPU session for the detector file `path` (a bad file is a one-line error)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    try:
+        return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types for bad files
+        raise ConfigError(f"detect: {path} is not a loadable ONNX model: {e}") from None
+
+
+def letterbox(rgb: np.ndarray, size: int) -> np.ndarray:
+    """`rgb` scaled into a ``size`` x ``size`` uint8 square keeping its aspect ratio, at the
+    top-left, zero padding: stretching a 16:9 frame to the square input made people short and
+    wide, and NanoDet then missed most of them. Boxes map back by ``max(w, h) / size``."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    s = size / max(w, h)
+    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    canvas = np.zeros((size, size, 3), np.uint8)
+    canvas[:nh, :nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    return canvas
 
 
 class CenterNetONNX:
@@ -922,16 +934,7 @@ class CenterNetONNX:
     """
 
     def __init__(self, path: str, threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        try:
-            self._sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types for bad files
-            raise ConfigError(f"detect: {path} is not a loadable ONNX model: {e}") from None
+        self._sess = _onnx_session(path, threads)
         inputs = self._sess.get_inputs()
         shape = inputs[0].shape if len(inputs) == 1 else None
         dets = [o.name for o in self._sess.get_outputs() if o.shape[1:] == [100, 6]]
@@ -953,13 +956,8 @@ class CenterNetONNX:
 
     def __call__(self, rgb: np.ndarray, conf: float, iou: float) -> np.ndarray:
         """Detections in `rgb`'s pixels as ``[N, 6]``: x1, y1, x2, y2, score, class index."""
-        import cv2
-
         h, w = rgb.shape[:2]
-        s = self.size / max(w, h)
-        nw, nh = max(1, round(w * s)), max(1, round(h * s))
-        canvas = np.zeros((1, self.size, self.size, 3), np.float32)
-        canvas[0, :nh, :nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        canvas = letterbox(rgb, self.size).astype(np.float32)[None]
         out = self._sess.run([self._output], {self._input: canvas})[0][0]
         return centernet_decode(out, self.size, (w, h), conf, iou)
 

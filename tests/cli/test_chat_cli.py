@@ -450,7 +450,9 @@ def test_the_local_model_through_ask_json_with_a_profile(record, tmp_path, capsy
     profile.write_text(
         "name: short\nllm:\n  backend: local\n  model: llm:smollm2-135m\n  max_tokens: 40\n"
     )
-    argv = ["ask", str(record), "Is there a dog?", "--profile", str(profile), "--format", "json"]
+    # A question no computed fact answers ("Is there a dog?" is one now): the model must reply.
+    question = "Describe the scene in one sentence."
+    argv = ["ask", str(record), question, "--profile", str(profile), "--format", "json"]
     assert chat_cli.main(argv) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["raw_text"].strip() and data["model"] == "local:llm:smollm2-135m"

@@ -176,8 +176,15 @@ def test_loading_the_real_embedder_writes_no_weights_bar(capfd):
 
     from vidchat.text.retrieval import DEFAULT_EMBED_MODEL, SentenceEmbedder
 
-    embedder = SentenceEmbedder(DEFAULT_EMBED_MODEL)  # a fresh instance: its model loads here
-    assert hf_logging.is_progress_bar_enabled()
-    assert embedder.encode(["the train leaves early"]).shape == (1, 384)
-    assert "Loading weights" not in capfd.readouterr().err
-    assert hf_logging.is_progress_bar_enabled()  # back on for every other user of transformers
+    # Another test in the same process may have turned the bars off: start from "on", as a
+    # fresh `vidchat ask` does, and leave the setting as it was.
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()
+    try:
+        embedder = SentenceEmbedder(DEFAULT_EMBED_MODEL)  # a fresh instance: loads here
+        assert embedder.encode(["the train leaves early"]).shape == (1, 384)
+        assert "Loading weights" not in capfd.readouterr().err
+        assert hf_logging.is_progress_bar_enabled()  # back on for other users of transformers
+    finally:
+        if not was_on:
+            hf_logging.disable_progress_bar()
