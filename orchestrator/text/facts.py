@@ -1157,4 +1157,42 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
         doing = _doing_facts(q, ctx)
         if doing is not None:
             out.lines, out.kind = doing.lines, doing.kind
+    if out.kind is None:
+        about = _about_facts(q, ctx)
+        if about is not None:
+            out.lines, out.kind = about.lines, about.kind
     return out
+
+
+_ABOUT_RE = re.compile(r"\babout\s+(.+)")
+# At most this many record lines are put in front of the model for an "about X" question.
+MAX_ABOUT_LINES = 6
+
+
+def _about_facts(q: str, ctx: VideoContext) -> Facts | None:
+    """``what do we learn about the blue ferry?``: the speech, on-screen text and captions that
+    mention the asked thing, most of its words first, for the model to read (no direct answer:
+    the question is open). A small model asked this over a long record answered with another
+    planted line (the bakery sign for the ferry); the lines that mention it, next to the
+    question, point it at the right part."""
+    from vidchat.text.topics import mentions, topic_words
+
+    m = _ABOUT_RE.search(_QUOTED_RE.sub(" ", q))
+    words = topic_words(_TIME_RE.sub("", m.group(1))) if m else []
+    if not words:
+        return None
+    found: list[tuple[int, float, str]] = []
+    for s in ctx.speech:
+        if hit := mentions(s.text, words):
+            found.append((len(hit), s.start, f"{_fmt(s.start)}–{_fmt(s.end)} speech: "
+                                             f"{quote(s.text)}"))  # fmt: skip
+    for e in ctx.events:
+        if e.text and e.kind != "shot" and (hit := mentions(e.text, words)):
+            found.append((len(hit), e.start, f"{_fmt(e.start)} {e.kind}: {quote(e.text)}"))
+    if not found:
+        return None
+    best = sorted(found, key=lambda f: (-f[0], f[1]))[:MAX_ABOUT_LINES]
+    named = " or ".join(quote(w) for w in words)
+    lines = [f"record lines that mention {named}: {len(found)}"]
+    lines += [text for _, _, text in sorted(best, key=lambda f: f[1])]
+    return Facts(lines, None, "about")

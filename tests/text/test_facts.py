@@ -580,3 +580,18 @@ def test_counts_name_persons_reidentified_after_a_cut():
         "person#2 was seen again after a shot cut and kept the same id (same appearance)."
     )
     assert "re-identified" not in facts_for("How many persons are there?", small_record()).lines[0]
+
+
+def test_an_about_question_gets_the_lines_that_mention_it_and_no_direct_answer():
+    """"What do we learn about the blue ferry?" over a long record was answered with the bakery
+    sign: the lines that mention the asked thing now come with the question."""
+    from vidchat.testing.records import long_record
+
+    ctx = long_record(600.0)
+    f = facts_for("What do we learn about the blue ferry?", ctx)
+    assert f.kind == "about" and f.direct is None
+    assert f.lines[0].startswith('record lines that mention "blue" or "ferry": ')
+    assert any("The blue ferry to Harbor Island leaves at half past four." in ln for ln in f.lines)
+    assert not any("BAKERY" in ln for ln in f.lines)
+    # nothing mentions it: no lines (the model still reads the record), no answer by code
+    assert facts_for("What do we learn about the zeppelin?", ctx).kind is None
