@@ -154,9 +154,10 @@ class ServerSpec:
     82.2 tok/s prefill and 23.7 tok/s decoding with repacking against 60.8 and 6.9 without,
     side by side (bench/results/chat_prefill_repack_r4.json), and a quiet latency run without
     repacking decoded at 18.1 tok/s, below the 20 tok/s target, where with repacking it decodes
-    22.9 (bench/README.md, "Quiet re-runs by the lead"). So weights are repacked (llama.cpp's default)
-    and prompt steps are 2,048 tokens (35.2 -> 37.9 per CPU-second with repacking). Flash
-    attention off (26.4) and a q8_0 KV cache (23.9) were slower; smaller steps (256: 30.3) too.
+    23.2 (bench/README.md, "Quiet re-runs by the lead"). So weights are repacked (llama.cpp's
+    default) and prompt steps are 2,048 tokens (35.2 -> 37.9 per CPU-second with repacking).
+    Flash attention off (26.4) and a q8_0 KV cache (23.9) were slower; smaller steps (256: 30.3)
+    too.
     """
 
     model_path: str
