@@ -90,6 +90,12 @@ def quote(text: str) -> str:
     return render_quote(text)
 
 
+def speech_line(s: SpeechSegment) -> str:
+    """A speech segment as a record-style line (``00:20–00:24 speech: "…"``), the form every
+    computed fact quotes speech in, so evidence that copies it verifies against the record."""
+    return f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)}"
+
+
 def _seconds(m: re.Match[str]) -> float:
     """The whole second a time found in a question names (``01:15.5`` asks about 01:15), read by
     the one timecode parser; lenient as typed (``1:75`` is 135 s) since `_TIME` shaped it."""
@@ -134,7 +140,7 @@ def said_between(ctx: VideoContext, start: float, end: float) -> list[str]:
     lines = []
     for s in ctx.speech:
         if s.end >= start and s.start <= end:
-            lines.append(f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)}")
+            lines.append(speech_line(s))
     for e in ctx.events:
         if e.kind == "ocr" and e.end >= start and e.start <= end:
             lines.append(f"{_fmt(e.start)} ocr: {quote(e.text)}")
@@ -309,11 +315,7 @@ _QUOTED_RE = re.compile(r"[\"“']([^\"”']{3,})[\"”']")
 
 
 def _speech_near(ctx: VideoContext, start: float, end: float, pad: float) -> list[str]:
-    return [
-        f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)}"
-        for s in ctx.speech
-        if s.end >= start - pad and s.start <= end + pad
-    ]
+    return [speech_line(s) for s in ctx.speech if s.end >= start - pad and s.start <= end + pad]
 
 
 def _text_near(ctx: VideoContext, start: float, end: float, pad: float) -> list[str]:
@@ -412,7 +414,7 @@ def _phrase_facts(q: str, ctx: VideoContext) -> Facts | None:
     for sp in ctx.speech:
         have = set(_WORD_RE.findall(sp.text.lower()))
         if sum(w in have for w in want) >= max(1, 0.8 * len(want)):
-            hits.append((sp.start, f"{_fmt(sp.start)}–{_fmt(sp.end)} speech: {quote(sp.text)}"))
+            hits.append((sp.start, speech_line(sp)))
     for e in ctx.events:
         if e.kind == "ocr":
             have = set(_WORD_RE.findall(e.text.lower()))
@@ -552,7 +554,7 @@ def _speaker_facts(q: str, ctx: VideoContext) -> Facts | None:
         return Facts([line], direct, "who")
     who = [speaker_of(ctx, s) for s in hits]
     lines = [
-        f"{_fmt(w.segment.start)}–{_fmt(w.segment.end)} speech: {quote(w.segment.text)} — said "
+        f"{speech_line(w.segment)} — said "
         f"by {w.describe()}"
         for w in who
     ]
@@ -702,8 +704,7 @@ def missing_things(question: str, ctx: VideoContext) -> list[tuple[str, list[str
                 and _mentions(e.text, thing.words)]  # fmt: skip
         if seen:
             continue
-        said = [f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)}"
-                for s in ctx.speech if _mentions(s.text, {thing.name})]  # fmt: skip
+        said = [speech_line(s) for s in ctx.speech if _mentions(s.text, {thing.name})]
         said += [
             f"{_fmt(e.start)} ocr: {quote(e.text)}"
             for e in ctx.events
@@ -838,8 +839,7 @@ def _topic_facts(q: str, ctx: VideoContext) -> Facts | None:
                        f"does. What is said: {said}.")  # fmt: skip
         return Facts(lines, nothing, "topic")
     lines = [f"speech mentioning {named}: {len(hits)} of {len(ctx.speech)} segments"]
-    lines += [f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)} (mentions "
-              f"{_matched(s.text, words)})" for s in hits[:6]]  # fmt: skip
+    lines += [f"{speech_line(s)} (mentions {_matched(s.text, words)})" for s in hits[:6]]
     lines += [f"{_fmt(e.start)} ocr: {quote(e.text)}" for e in shown[:3]]
     direct: str | None = None
     if len(hits) <= MAX_DIRECT_HITS:
@@ -961,8 +961,7 @@ def _action_facts(q: str, ctx: VideoContext) -> Facts | None:
             lines.append(f"{_fmt(e.start)}–{_fmt(e.end)} {e.kind}: {quote(e.text)}{who}")
         lines += [f"{o.id}: posture={o.attributes.get('posture')} (posture model), seen "
                   f"{_fmt(o.first_seen)}–{_fmt(o.last_seen)}" for o in posed[:6]]  # fmt: skip
-        mentioned = [f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)} (said, not seen)"
-                     for s in said[:3]]  # fmt: skip
+        mentioned = [f"{speech_line(s)} (said, not seen)" for s in said[:3]]
         if seen or posed:
             by = ", ".join(ob.name for ob in observers)
             where = "; ".join(
@@ -1043,8 +1042,7 @@ def _spoken_time_facts(q: str, ctx: VideoContext) -> Facts | None:
             about = speech_mentioning(ctx, words)
             if not about:
                 return None  # not about anything said: the video's own times (first/last...)
-            lines = [f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)} (names no time)"
-                     for s in about[:3]]  # fmt: skip
+            lines = [f"{speech_line(s)} (names no time)" for s in about[:3]]
             # The speech about it names no time (or one the transcript garbled): said so, with
             # the words as transcribed - a model asked for the time makes one up ("5:30 PM").
             said = "; ".join(f"[{_fmt(s.start)}–{_fmt(s.end)}] {quote(s.text)}"
@@ -1066,8 +1064,7 @@ def _spoken_time_facts(q: str, ctx: VideoContext) -> Facts | None:
     parts = []
     for s, ts in picked[:6]:
         named = ", ".join(quote(t.words) for t in ts)
-        lines.append(f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)} (names the time "
-                     f"{named})")  # fmt: skip
+        lines.append(f"{speech_line(s)} (names the time {named})")
         parts.append(f"{named}, said at [{_fmt(s.start)}–{_fmt(s.end)}]: {quote(s.text)}")
     direct = None
     if len(picked) <= MAX_DIRECT_HITS:
@@ -1184,8 +1181,7 @@ def _about_facts(q: str, ctx: VideoContext) -> Facts | None:
     found: list[tuple[int, float, str]] = []
     for s in ctx.speech:
         if hit := mentions(s.text, words):
-            found.append((len(hit), s.start, f"{_fmt(s.start)}–{_fmt(s.end)} speech: "
-                                             f"{quote(s.text)}"))  # fmt: skip
+            found.append((len(hit), s.start, speech_line(s)))
     for e in ctx.events:
         if e.text and e.kind != "shot" and (hit := mentions(e.text, words)):
             found.append((len(hit), e.start, f"{_fmt(e.start)} {e.kind}: {quote(e.text)}"))
