@@ -17,7 +17,7 @@ from typing import TextIO
 from vidchat.pipeline.inventory import ProfileModel, profile_models
 from vidchat.pipeline.profiles import Profile, load_profile
 
-__all__ = ["add_commands", "main", "run"]
+__all__ = ["add_commands", "llama_cpp_note", "main", "run"]
 
 
 def _render(rows: list[ProfileModel], profile: Profile, out: TextIO) -> None:
@@ -37,6 +37,29 @@ def _render(rows: list[ProfileModel], profile: Profile, out: TextIO) -> None:
             print(f"  {'':<{users}}  perceiver unavailable: {r.perceiver_reason}", file=out)
 
 
+def llama_cpp_note() -> dict[str, object] | None:
+    """The installed llama.cpp build (the local LLM's server) against this CPU, or None when
+    xllamacpp is not installed."""
+    try:
+        from vidchat.llm.server import llama_build
+
+        build = llama_build()
+    except ImportError:
+        return None
+    return {"system_info": build.system_info, "unused_cpu_features": sorted(build.unused)}
+
+
+def _render_llama(note: dict[str, object], out: TextIO) -> None:
+    unused = note["unused_cpu_features"]
+    if unused:
+        features = ", ".join(map(str, unused))
+        print(f"llama.cpp (local LLM) is a build that leaves this CPU's {features} unused: the "
+              "set-up (`bash .ci/setup`) compiles it for this CPU (prefill about 1.6x faster)",
+              file=out)  # fmt: skip
+    else:
+        print("llama.cpp (local LLM) uses every CPU feature it knows on this machine", file=out)
+
+
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """The ``models`` command: a table (or JSON) of the profile's models; exit status 0."""
     out = out or sys.stdout
@@ -48,9 +71,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
              "perceiver_reason": r.perceiver_reason}
             for r in rows
         ]  # fmt: skip
-        print(json.dumps({"profile": profile.name, "models": data}, indent=1), file=out)
+        doc = {"profile": profile.name, "models": data, "llama_cpp": llama_cpp_note()}
+        print(json.dumps(doc, indent=1), file=out)
     else:
         _render(rows, profile, out)
+        note = llama_cpp_note()
+        if note is not None:
+            _render_llama(note, out)
     return 0
 
 

@@ -48,13 +48,18 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CPU_FEATURES",
     "KV_TYPES",
+    "LlamaBuild",
     "LlamaServer",
     "ServerSpec",
+    "cpu_flags",
     "default_threads",
+    "llama_build",
     "local_server",
     "machine_idle",
     "others_cpu_share",
+    "parse_llama_build",
     "running_servers",
     "stop_all",
 ]
@@ -136,6 +141,68 @@ def batch_threads() -> int:
     if env.strip().isdigit() and int(env) > 0:
         return int(env)
     return max(1, os.cpu_count() or 1)
+
+
+# CPU features llama.cpp's kernels can use, as /proc/cpuinfo names them and as llama.cpp's
+# system info names them. The prebuilt xllamacpp wheel is an AVX2 build; a build compiled on the
+# machine (GGML_NATIVE, `.ci/setup.d/41-llm-native.sh`) uses whichever of these the CPU has.
+CPU_FEATURES = {
+    "avx512f": "AVX512",
+    "avx512_vnni": "AVX512_VNNI",
+    "avx512_bf16": "AVX512_BF16",
+    "avx512vbmi": "AVX512_VBMI",
+    "avx_vnni": "AVX_VNNI",
+}
+
+
+@dataclass(frozen=True)
+class LlamaBuild:
+    """Which CPU features the installed llama.cpp (xllamacpp) was compiled for, against the ones
+    this machine's CPU has: a feature in `unused` is speed left on the table (measured on a
+    2-core AVX-512 machine: the native build prefills about 1.6x the tokens per CPU-second of
+    the prebuilt AVX2 wheel, bench/results/chat_prefill_native.json)."""
+
+    system_info: str
+    used: frozenset[str]  # llama.cpp's names of the features the build uses ("AVX2", ...)
+    cpu: frozenset[str]  # llama.cpp's names of the CPU_FEATURES this CPU has
+
+    @property
+    def unused(self) -> frozenset[str]:
+        """Features of this CPU that the build does not use."""
+        return self.cpu - self.used
+
+
+def cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The feature flags of the first processor in /proc/cpuinfo's text."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return frozenset(value.split())
+    return frozenset()
+
+
+def parse_llama_build(system_info: str, flags: frozenset[str]) -> LlamaBuild:
+    """`LlamaBuild` from llama.cpp's system info ("CPU : AVX2 = 1 | ...") and the CPU's flags."""
+    used = frozenset(
+        name.strip()
+        for part in system_info.replace("CPU :", "|").split("|")
+        for name, eq, value in [part.partition("=")]
+        if eq and value.strip() == "1"
+    )
+    cpu = frozenset(llama for flag, llama in CPU_FEATURES.items() if flag in flags)
+    return LlamaBuild(system_info=system_info.strip(), used=used, cpu=cpu)
+
+
+def llama_build() -> LlamaBuild:
+    """The installed llama.cpp build against this CPU (imports xllamacpp; Linux reads
+    /proc/cpuinfo, elsewhere the CPU side is empty and nothing counts as unused)."""
+    import xllamacpp
+
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    return parse_llama_build(str(xllamacpp.get_system_info()), cpu_flags(cpuinfo))
 
 
 # llama.cpp's KV cache element types by name (ggml_type numbers, as `CommonParams` takes them).

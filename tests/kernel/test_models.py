@@ -100,6 +100,7 @@ def test_models_command_text_and_json(hf_cache) -> None:
     assert text.startswith("profile offline")
     assert "coco:nanodet" in text and "llm:qwen2.5-coder-1.5b" in text and "now: yes" in text
     assert "licence: Apache-2.0 (RangiLyu/nanodet)" in text and "speakers:resemblyzer" in text
+    assert "llama.cpp (local LLM)" in text  # which CPU features the installed build leaves unused
     out = io.StringIO()
     run(argparse.Namespace(profile="offline", format="json"), out)
     data = json.loads(out.getvalue())
@@ -108,6 +109,8 @@ def test_models_command_text_and_json(hf_cache) -> None:
     assert "shots" not in users  # no weights
     assert set(users[:-1]) <= set(load_profile("offline").perceivers)
     assert all(m["available"] for m in data["models"])  # the offline profile uses what ships
+    assert data["llama_cpp"]["system_info"].startswith("CPU")  # llama.cpp's own report
+    assert isinstance(data["llama_cpp"]["unused_cpu_features"], list)
 
 
 def test_converted_model_reports_licence_and_how_to_make_it(tmp_path, monkeypatch) -> None:

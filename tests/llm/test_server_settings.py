@@ -124,3 +124,36 @@ def test_only_other_work_counts_against_an_idle_machine():
     assert share_of_others((10.0, 4.0), (10.0, 5.0), 1.0, 2) == 0.0  # never negative
     # The real sample runs (psutil, this process tree) and gives a share.
     assert 0.0 <= server_mod.others_cpu_share(0.2) <= 1.0
+
+
+AVX2_WHEEL_INFO = (
+    "CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | "
+    "LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 | "
+)
+AVX512_CPU = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma avx512f avx512_vnni avx_vnni\n"
+
+
+def test_an_avx2_build_on_an_avx512_cpu_leaves_those_features_unused() -> None:
+    from vidchat.llm.server import cpu_flags, parse_llama_build
+
+    build = parse_llama_build(AVX2_WHEEL_INFO, cpu_flags(AVX512_CPU))
+    assert {"AVX2", "FMA", "REPACK"} <= build.used
+    assert build.unused == {"AVX512", "AVX512_VNNI", "AVX_VNNI"}
+
+
+def test_a_native_build_or_an_avx2_only_cpu_leaves_nothing_unused() -> None:
+    from vidchat.llm.server import cpu_flags, parse_llama_build
+
+    native = AVX2_WHEEL_INFO + "AVX512 = 1 | AVX512_VNNI = 1 | AVX_VNNI = 1 | "
+    assert not parse_llama_build(native, cpu_flags(AVX512_CPU)).unused
+    avx2_cpu = cpu_flags("flags\t: fpu sse2 avx avx2 fma\n")
+    assert not parse_llama_build(AVX2_WHEEL_INFO, avx2_cpu).unused
+    assert cpu_flags("no flags line here") == frozenset()
+
+
+def test_the_installed_build_is_read() -> None:
+    from vidchat.llm.server import llama_build
+
+    build = llama_build()
+    assert build.used, build.system_info  # every build reports the CPU features it uses
+    assert build.unused <= build.cpu
