@@ -148,6 +148,7 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
     from vidchat.kernel.llm_config import LLMConfig
     from vidchat.llm.factory import make_chat_model
     from vidchat.llm.local_chat import LocalServerChatModel
+    from vidchat.llm.server import llama_build
     from vidchat.llm.tokens import token_counter
     from vidchat.prompts import load_prompt
 
@@ -213,6 +214,7 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
         "model": session.model_name,
         "threads": {"generation": server.spec.threads, "prefill": server.spec.batch_threads},
         "server": {k: v for k, v in vars(server.spec).items() if k != "model_path"},
+        "llama_build": llama_build().system_info,  # the CPU features llama.cpp was built for
         "server_start_s": round(server_start_s, 2),
         "instructions_prefill": {
             "s": round(instructions_s, 2),
@@ -295,7 +297,7 @@ def bench_prefill_settings(
     from vidchat.kernel.llm_config import LLMConfig
     from vidchat.llm.local import local_model_path
     from vidchat.llm.local_chat import wire_messages
-    from vidchat.llm.server import LlamaServer, ServerSpec
+    from vidchat.llm.server import LlamaServer, ServerSpec, llama_build
     from vidchat.llm.tokens import token_counter
 
     config = LLMConfig(model=model, max_tokens=160) if model else LLMConfig(max_tokens=160)
@@ -349,7 +351,12 @@ def bench_prefill_settings(
               f"{r['decode_tok_s']:5.1f} tok/s, {r['decode_tok_per_cpu_s']:5.1f} tok/CPU-s "
               f"(load {load_s:.1f} s; loadavg "
               f"{r['loadavg_1m_before']} -> {r['loadavg_1m_after']})", flush=True)  # fmt: skip
-    return {"model": session.model_name, "record_tokens": session.rendered.tokens, "rows": rows}
+    return {
+        "model": session.model_name,
+        "record_tokens": session.rendered.tokens,
+        "llama_build": llama_build().system_info,
+        "rows": rows,
+    }
 
 
 def bench_retrieval(cache_root: Path) -> dict:
