@@ -178,8 +178,13 @@ def test_round5_questions_are_checked_against_the_truth():
                              path=[PathPoint(t=8.0, box=box)])],
         objects=photo,
     )  # fmt: skip
-    nxt = r5_question("c", "And right after that?", "followup_speech",
-                      {"previous": "What is said at 00:03?", "at": 3.0, "dir": "after"}, truth)
+    nxt = r5_question(
+        "c",
+        "And right after that?",
+        "followup_speech",
+        {"previous": "What is said at 00:03?", "at": 3.0, "dir": "after"},
+        truth,
+    )
     assert isinstance(nxt, Question) and nxt.split == R5_SPLIT
     assert nxt.previous == "What is said at 00:03?" and nxt.expect["words"][0] == "weather"
     shown = r5_question("c", "On screen then?", "followup_text",
