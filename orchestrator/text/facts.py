@@ -35,12 +35,13 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from vidchat.kernel.record import ObjectTrack, SpeechSegment, VideoContext
+from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment, VideoContext
 from vidchat.kernel.timecode import parse_timecode
 
 __all__ = [
     "Facts",
     "SpeakerLine",
+    "event_line",
     "facts_for",
     "label_counts",
     "max_at_once",
@@ -96,6 +97,16 @@ def speech_line(s: SpeechSegment) -> str:
     return f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)}"
 
 
+def event_line(e: Event, span: bool = False) -> str:
+    """An event (on-screen text, a caption, a tag) as a record-style line (``00:10 ocr: "…"``),
+    the form every computed fact quotes it in, like `speech_line`. `span`: a reading that lasts a
+    second or more is shown with its end (``00:10–00:13 ocr: "…"``)."""
+    when = _fmt(e.start)
+    if span and e.end - e.start >= 1:
+        when = f"{_fmt(e.start)}–{_fmt(e.end)}"
+    return f"{when} {e.kind}: {quote(e.text)}"
+
+
 def _seconds(m: re.Match[str]) -> float:
     """The whole second a time found in a question names (``01:15.5`` asks about 01:15), read by
     the one timecode parser; lenient as typed (``1:75`` is 135 s) since `_TIME` shaped it."""
@@ -143,7 +154,7 @@ def said_between(ctx: VideoContext, start: float, end: float) -> list[str]:
             lines.append(speech_line(s))
     for e in ctx.events:
         if e.kind == "ocr" and e.end >= start and e.start <= end:
-            lines.append(f"{_fmt(e.start)} ocr: {quote(e.text)}")
+            lines.append(event_line(e))
     return lines
 
 
@@ -322,8 +333,7 @@ def _text_near(ctx: VideoContext, start: float, end: float, pad: float) -> list[
     out = []
     for e in ctx.events:
         if e.kind == "ocr" and e.end >= start - pad and e.start <= end + pad:
-            span = _fmt(e.start) if e.end - e.start < 1 else f"{_fmt(e.start)}–{_fmt(e.end)}"
-            out.append(f"{span} ocr: {quote(e.text)}")
+            out.append(event_line(e, span=True))
     return out
 
 
@@ -419,7 +429,7 @@ def _phrase_facts(q: str, ctx: VideoContext) -> Facts | None:
         if e.kind == "ocr":
             have = set(_WORD_RE.findall(e.text.lower()))
             if sum(w in have for w in want) >= max(1, 0.8 * len(want)):
-                hits.append((e.start, f"{_fmt(e.start)} ocr: {quote(e.text)}"))
+                hits.append((e.start, event_line(e)))
     hits.sort()
     lines = [h[1] for h in hits] or [f"the words {quote(m.group(1))} are not in the record"]
     direct = None
@@ -553,11 +563,7 @@ def _speaker_facts(q: str, ctx: VideoContext) -> Facts | None:
         direct = f"No speech in the record matches {what}." if quoted or times else None
         return Facts([line], direct, "who")
     who = [speaker_of(ctx, s) for s in hits]
-    lines = [
-        f"{speech_line(w.segment)} — said "
-        f"by {w.describe()}"
-        for w in who
-    ]
+    lines = [f"{speech_line(w.segment)} — said by {w.describe()}" for w in who]
     direct = None
     if len(who) <= MAX_DIRECT_HITS:
         parts = []
@@ -706,9 +712,7 @@ def missing_things(question: str, ctx: VideoContext) -> list[tuple[str, list[str
             continue
         said = [speech_line(s) for s in ctx.speech if _mentions(s.text, {thing.name})]
         said += [
-            f"{_fmt(e.start)} ocr: {quote(e.text)}"
-            for e in ctx.events
-            if e.kind == "ocr" and _mentions(e.text, {thing.name})
+            event_line(e) for e in ctx.events if e.kind == "ocr" and _mentions(e.text, {thing.name})
         ]
         out.append((thing.name, said))
     return out
@@ -813,7 +817,7 @@ def _topic_facts(q: str, ctx: VideoContext) -> Facts | None:
     shown = [e for e in ctx.events if e.kind == "ocr" and mentions(e.text, words)]
     if not ctx.speech:
         return Facts(
-            ["the record has no speech"] + [f"{_fmt(e.start)} ocr: {quote(e.text)}" for e in shown],
+            ["the record has no speech"] + [event_line(e) for e in shown],
             None if shown else f"The record has no speech, so nothing is said about {phrase}.",
             "topic",
         )
@@ -821,8 +825,7 @@ def _topic_facts(q: str, ctx: VideoContext) -> Facts | None:
     if not hits:
         lines = [f"no speech in the record mentions {named} "
                  f"({len(ctx.speech)} speech segments checked)"]  # fmt: skip
-        lines += [f"{_fmt(e.start)} ocr: {quote(e.text)} (on-screen text, not speech)"
-                  for e in shown]  # fmt: skip
+        lines += [f"{event_line(e)} (on-screen text, not speech)" for e in shown]
         said = "; ".join(f"[{_fmt(s.start)}–{_fmt(s.end)}] {quote(s.text)}"
                          for s in ctx.speech[:MAX_QUOTED_SEGMENTS])  # fmt: skip
         more = len(ctx.speech) - MAX_QUOTED_SEGMENTS
@@ -840,7 +843,7 @@ def _topic_facts(q: str, ctx: VideoContext) -> Facts | None:
         return Facts(lines, nothing, "topic")
     lines = [f"speech mentioning {named}: {len(hits)} of {len(ctx.speech)} segments"]
     lines += [f"{speech_line(s)} (mentions {_matched(s.text, words)})" for s in hits[:6]]
-    lines += [f"{_fmt(e.start)} ocr: {quote(e.text)}" for e in shown[:3]]
+    lines += [event_line(e) for e in shown[:3]]
     direct: str | None = None
     if len(hits) <= MAX_DIRECT_HITS:
         # Words of the topic no segment mentions at all ("price" of "the price of the house"
@@ -1098,7 +1101,7 @@ def _doing_facts(q: str, ctx: VideoContext) -> Facts | None:
         line = f"{o.id}: seen {_fmt(o.first_seen)}–{_fmt(o.last_seen)}"
         line += f" ({attrs})" if attrs else ""
         if about:
-            line += "; " + "; ".join(f"{_fmt(e.start)} {e.kind}: {quote(e.text)}" for e in about)
+            line += "; " + "; ".join(event_line(e) for e in about)
         else:
             line += "; no caption or action in the record says what it does"
         lines.append(line)
@@ -1184,7 +1187,7 @@ def _about_facts(q: str, ctx: VideoContext) -> Facts | None:
             found.append((len(hit), s.start, speech_line(s)))
     for e in ctx.events:
         if e.text and e.kind != "shot" and (hit := mentions(e.text, words)):
-            found.append((len(hit), e.start, f"{_fmt(e.start)} {e.kind}: {quote(e.text)}"))
+            found.append((len(hit), e.start, event_line(e)))
     if not found:
         return None
     best = sorted(found, key=lambda f: (-f[0], f[1]))[:MAX_ABOUT_LINES]

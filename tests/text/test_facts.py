@@ -595,3 +595,14 @@ def test_an_about_question_gets_the_lines_that_mention_it_and_no_direct_answer()
     assert not any("BAKERY" in ln for ln in f.lines)
     # nothing mentions it: no lines (the model still reads the record), no answer by code
     assert facts_for("What do we learn about the zeppelin?", ctx).kind is None
+
+
+def test_event_line_is_the_one_form_of_an_on_screen_text_line():
+    from vidchat.kernel.record import Event
+    from vidchat.text.facts import event_line
+
+    e = Event(kind="ocr", start=10.2, end=13.0, text="CITY LIBRARY", source="ocr")
+    assert event_line(e) == '00:10 ocr: "CITY LIBRARY"'
+    assert event_line(e, span=True) == '00:10–00:13 ocr: "CITY LIBRARY"'
+    short = e.model_copy(update={"end": 10.6})
+    assert event_line(short, span=True) == '00:10 ocr: "CITY LIBRARY"'
