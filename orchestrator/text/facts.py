@@ -1121,6 +1121,14 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
     # A question with options to choose from, or several lines, wants its own answer format
     # (a letter, a list...): the facts inform the model, which then answers in that format.
     formatted = "\n" in question.strip() or bool(re.search(r"\(\s*[a-e]\s*\)", q))
+    from vidchat.text.identity import identity_facts
+
+    same = identity_facts(q, ctx)
+    if same is not None:
+        # Same person / seen again / how many times: one lookup of ids and re-identification,
+        # complete on its own (the time it names is not a "what is visible" question too).
+        plain = _plain_lookup(q) and not formatted
+        return Facts(same[0], same[1] if plain else None, "identity")
     out = Facts()
     finders = (_speaker_facts, _phrase_facts, _topic_facts, _action_facts, _attribute_facts,
                _count_facts, _present_facts, _spoken_time_facts, _first_last_facts,
