@@ -258,9 +258,16 @@ def _count_facts(q: str, ctx: VideoContext) -> Facts | None:
 
 
 def _attribute_facts(q: str, ctx: VideoContext) -> Facts | None:
+    from vidchat.text.actions import used_as_verb
+
     words = set(_WORD_RE.findall(q))
     for key, spellings in _ATTRIBUTE_WORDS.items():
-        if any(s in q for s in spellings):
+        # "who fell?", not "is there a fall in the price?" (a noun) or "waterfall".
+        if any(
+            used_as_verb(q, m.start())
+            for s in spellings
+            for m in re.finditer(rf"(?<![a-z]){re.escape(s)}(?![a-z])", q)
+        ):
             hits = objects_with(ctx, key, True)
             if any(key in o.attributes for o in ctx.objects):
                 line = f"objects with {key}=true: {len(hits)}" + (
