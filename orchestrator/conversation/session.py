@@ -401,9 +401,10 @@ class ChatSession:
                 evidence = verify_evidence(quotes, record_text + "\n" + "\n".join(facts),
                                            self._known_ids)  # fmt: skip
                 evidence = self._checked(evidence, asked, record_text, facts)
-                if not any(e.verified and e.relevant is not False for e in evidence):
-                    # No quote verified, or none that bears on the question: the lines the
-                    # answer itself reproduces or cites, found by code.
+                if not any(e.verified for e in evidence):
+                    # No quote verified: the lines the answer itself reproduces or cites, found
+                    # by code. (Quotes that verified but bear on something else are not
+                    # replaced: the answer rests on them, and says so as off-topic.)
                     from vidchat.conversation.grounding import answer_evidence
 
                     found = answer_evidence(text, record_text, facts, self._known_ids)
