@@ -266,6 +266,8 @@ class Result:
     seconds: float = 0.0
     previous: str = ""  # a two-turn question's first question, and its answer
     previous_answer: str = ""
+    off_topic: bool = False  # its evidence verified, but none of it bears on the question
+    read_as: str | None = None  # a follow-up as the answer layer read it
 
 
 def _mmss(t: float) -> str:
@@ -838,6 +840,8 @@ def run_model(
                 correct=score_answer(q, a.text), evidence_verified=ev_ok,
                 invented=invented_facts(a, ctx, record_text), answered_by=a.answered_by,
                 previous=q.previous, previous_answer=before,
+                off_topic=bool(getattr(a, "off_topic", False)),
+                read_as=getattr(a, "resolved_question", None),
                 first_token_s=a.first_token_seconds,
                 first_answer_s=round(first_shown, 3) if first_shown is not None else None,
                 seconds=a.seconds,
@@ -882,9 +886,78 @@ def summarize(results: list[Result]) -> dict[str, object]:
         "evidence_verified": share([r.evidence_verified for r in results]),
         "invented_rate": share([bool(r.invented) for r in results]),
         "answered_by_facts": sum(r.answered_by == "facts" for r in results),
+        # Relevance: answers whose verified evidence all bears on something else, and how many
+        # of those were scored right anyway (a flag on a right answer is a false flag).
+        "off_topic_answers": sum(r.off_topic for r in results),
+        "off_topic_but_correct": sum(r.off_topic and r.correct for r in results),
         "median_first_token_s": med([r.first_token_s for r in llm]),  # type: ignore[misc]
         "median_first_answer_s": med([r.first_answer_s for r in llm]),  # type: ignore[misc]
         "median_seconds": med([r.seconds for r in llm]),
+    }
+
+
+def _expected_phrases(q: Question) -> list[list[str]]:
+    """The word lists a right answer restates (the sentence or text asked about), if any."""
+    e = q.expect
+    if "words" in e:
+        return [list(e["words"])]  # type: ignore[call-overload]
+    if "sentences" in e:
+        return [list(x) for x in e["sentences"]]  # type: ignore[union-attr]
+    return []
+
+
+def relevance_probe(clips: list[tuple[str, object, list[Question]]]) -> dict[str, object]:
+    """The relevance check (`vidchat.conversation.relevance`) run on every speech and on-screen
+    text line of each clip's record as if a model had quoted it for each question: the lines
+    that hold the expected answer must never be flagged (false flags); the lines that share none
+    of its words should be (off-topic quotes flagged). No model: fast and exact."""
+    from vidchat.conversation.grounding import record_lines
+    from vidchat.conversation.relevance import Anchors, anchors_of, bears_on
+    from vidchat.text.render import render
+
+    right = right_flagged = off = off_flagged = unanchored = 0
+    false_flags: list[str] = []
+    by_kind: dict[str, list[int]] = {}
+    for _name, ctx, qs in clips:
+        lines = record_lines(render(ctx).text)  # type: ignore[arg-type]
+        data = [ln for ln in lines if re.search(r"\b(?:speech|ocr)\b.*: \"", ln)]
+        for q in qs:
+            text = q.text if not q.previous else f"{q.previous} {q.text}"
+            anchors = anchors_of(q.text, ctx)  # type: ignore[arg-type]
+            if anchors.empty or not any(bears_on(ln, anchors) for ln in lines):
+                unanchored += 1
+                continue
+            phrases = _expected_phrases(q)
+            # The line that answers: the kind's own (speech or on-screen text), at the time the
+            # question names (the same sentence said again later does not answer "at 00:01").
+            own = {"text_at": "ocr", "followup_text": "ocr"}.get(q.kind, "speech")
+            when = anchors.times and Anchors(times=anchors.times)
+            for ln in data:
+                got = set(_words(ln))
+                holds = any(sum(w in got for w in p if len(w) > 2) >= max(1, len(p) / 2)
+                            for p in phrases)  # fmt: skip
+                holds = holds and f" {own}" in ln and (not when or bears_on(ln, when))
+                flagged = not bears_on(ln, anchors)
+                if holds:
+                    right += 1
+                    right_flagged += flagged
+                    if flagged:
+                        false_flags.append(f"{q.clip}: {text} <- {ln}")
+                elif phrases and not any(set(p) & got for p in phrases):
+                    off += 1
+                    off_flagged += flagged
+                    k = by_kind.setdefault(q.kind, [0, 0])
+                    k[0] += 1
+                    k[1] += flagged
+    return {
+        "questions_without_anchors": unanchored,
+        "right_lines": right,
+        "right_lines_flagged": right_flagged,
+        "false_flags": false_flags[:20],
+        "off_topic_lines": off,
+        "off_topic_lines_flagged": off_flagged,
+        "off_topic_flagged_share": round(off_flagged / off, 3) if off else None,
+        "off_topic_flagged_by_kind": {k: round(v[1] / v[0], 3) for k, v in sorted(by_kind.items())},
     }
 
 
@@ -903,6 +976,11 @@ def main(argv: list[str] | None = None) -> int:
         "--no-facts",
         action="store_true",
         help="no computed facts: every question goes to the model (a diagnostic, not the product)",
+    )
+    ap.add_argument(
+        "--relevance-only",
+        action="store_true",
+        help="no model: only the relevance check on every record line for every question",
     )
     args = ap.parse_args(argv)
 
@@ -924,6 +1002,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{len(ctx.objects)} objects, {len(ctx.events)} events, {len(qs)} questions "
               f"({textualize_s[name]} s)", flush=True)  # fmt: skip
     n_questions = sum(len(qs) for _, _, qs in clips)
+    if args.relevance_only:
+        probe = relevance_probe(clips)
+        print(json.dumps(probe, indent=1))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"questions": n_questions, "relevance_probe": probe},
+                                       indent=1))  # fmt: skip
+        return 0
     report: dict[str, object] = {
         "machine": f"{platform.machine()} {os.cpu_count()} cpu",
         "profile": args.profile,
@@ -932,6 +1017,7 @@ def main(argv: list[str] | None = None) -> int:
         "questions": n_questions,
         "textualize_s": textualize_s,
         "dropped_questions": dropped,
+        "relevance_probe": relevance_probe(clips),
         "models": {},
         "answers": {},
     }

@@ -202,3 +202,13 @@ def test_round5_questions_are_checked_against_the_truth():
     assert "0 persons" in str(r5_question("c", "?", "seen_again", {"t": 6.0}, truth))
     assert "no different sentence" in str(r5_question(
         "c", "?", "followup_speech", {"at": 13.0, "dir": "after"}, truth))  # fmt: skip
+
+
+def test_off_topic_answers_are_counted():
+    rows = [
+        Result("c", "q1", "about", "tune", "a", True, True, off_topic=False),
+        Result("c", "q2", "about", "tune", "b", False, True, off_topic=True),
+        Result("c", "q3", "about", "tune", "c", True, True, off_topic=True),
+    ]
+    sm = summarize(rows)
+    assert sm["off_topic_answers"] == 2 and sm["off_topic_but_correct"] == 1
