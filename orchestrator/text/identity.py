@@ -145,8 +145,8 @@ def references(q: str, ctx: VideoContext) -> list[Reference]:
              else max(pool, key=lambda o: o.last_seen))  # fmt: skip
         found.append((m.start(), Reference(f"the {which} {noun}", (o,))))
     for rx, t in ((_START_RE, 0.0), (_END_RE, ctx.video.duration)):
-        m = rx.search(q)
-        if m:
+        edge_m = rx.search(q)
+        if edge_m:
             pool = [o for o in ctx.objects if o.label in labels]
             if not pool:
                 continue
@@ -154,7 +154,7 @@ def references(q: str, ctx: VideoContext) -> list[Reference]:
                     else max(o.last_seen for o in pool))  # fmt: skip
             objs = on_screen_at(ctx, edge, labels, slack=0.5)
             words = "at the start" if t == 0.0 else "at the end"
-            found.append((m.start(), Reference(words, tuple(objs), edge)))
+            found.append((edge_m.start(), Reference(words, tuple(objs), edge)))
     return [r for _, r in sorted(found, key=lambda x: x[0])]
 
 
