@@ -773,7 +773,11 @@ def invented_facts(answer: object, ctx: object, record_text: str) -> list[str]:
         marks += [ev.start, ev.end]
     window = float(getattr(ctx, "render_window_s", 10.0))
     for c in a.citations:  # type: ignore[attr-defined]
-        near = any(m - window <= c.start and c.end <= m + window for m in marks)
+        # A cited span (a track's stretch, [02:02–02:34]) is in the record when both its ends
+        # are near observations; it need not fit inside one window.
+        near = any(abs(m - c.start) <= window for m in marks) and any(
+            abs(m - c.end) <= window for m in marks
+        )
         if not c.in_video or not near:
             out.append(f"time {c.text}")
     norm_record = " ".join(re.findall(r"[a-z0-9]+", record_text.lower()))

@@ -42,6 +42,7 @@ __all__ = [
     "Facts",
     "SpeakerLine",
     "event_line",
+    "exists_subject",
     "facts_for",
     "label_counts",
     "max_at_once",
@@ -884,6 +885,29 @@ _EXISTS_RE = re.compile(
 )
 
 
+# Where a thing asked about is ("on the table", "in the video"): the words after it are not it.
+_WHERE_RE = re.compile(
+    r"\s+(?:on|in|at|near|by|under|over|with|from|behind|inside|during|anywhere|around|beside|"
+    r"next to|into|onto|across|along|outside|above|below)\b.*$"
+)
+_EXISTS_LEAD_RE = re.compile(
+    r"^(?:(?:is|are|was|were) there|(?:can|could|do|did) (?:you|we|i|one) see|(?:does|did) "
+    r"(?:the video|the clip|it|this video) (?:show|have|contain))\s+(?:(?:a|an|any|some|the)\s+)?"
+)
+
+
+def exists_subject(question: str) -> str | None:
+    """What an "is there X?" question asks about: the words after "is there a" up to where it
+    is ("a drink on the table" -> "drink"; "a wave on the sea" -> "wave"); None for another
+    kind of question."""
+    q = " ".join(question.lower().split()).rstrip("?!. ")
+    m = _EXISTS_LEAD_RE.match(q)
+    if not m:
+        return None
+    subject = _WHERE_RE.sub("", q[m.end() :]).strip()
+    return subject or None
+
+
 def _plural(label: str) -> str:
     """A detector label in the plural (``sheep``, ``buses``, ``dining tables``)."""
     word = _spoken(label)
@@ -927,6 +951,10 @@ def _present_facts(q: str, ctx: VideoContext) -> Facts | None:
                                  f"{looked}, and tracked none.", "seen")  # fmt: skip
         return None
     if not _EXISTS_RE.search(q):
+        return None
+    subject = exists_subject(q)
+    if subject is not None and not _named_things(subject):
+        # "is there a drink on the table?" asks about a drink: the table is where, not what.
         return None
     things = _named_things(q)
     labels = {_spoken(o.label) for o in ctx.objects}
@@ -1152,6 +1180,12 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
             out.kind, out.direct = found.kind, found.direct if plain else None
         else:
             out.direct = None  # two lookups in one question: let the model phrase both
+    if out.kind is None and _ABOUT_RE.search(_QUOTED_RE.sub(" ", q)) and _LEARN_RE.search(q):
+        # "what do we learn about the train?" asks what the record says of it, not whether a
+        # train is seen: the lines that mention it lead (a sighting check follows them).
+        about = _about_facts(q, ctx)
+        if about is not None:
+            out.lines, out.kind = about.lines, about.kind
     # A thing the question names that nothing in the record shows: said plainly, since a small
     # model asked about it invents it. Alone, this can be the whole answer.
     missing = (
@@ -1176,7 +1210,42 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
         about = _about_facts(q, ctx)
         if about is not None:
             out.lines, out.kind = about.lines, about.kind
+    if out.kind is None:
+        unmentioned = _unmentioned_facts(q, ctx)
+        if unmentioned is not None:
+            out.lines, out.kind = unmentioned.lines, unmentioned.kind
     return out
+
+
+_LEARN_RE = re.compile(
+    r"\b(?:learn|learned|know|known|find out|told|tell (?:me|us)|said|say|says|mentioned)\b"
+)
+
+
+def _unmentioned_facts(q: str, ctx: VideoContext) -> Facts | None:
+    """``is there a wave on the sea?`` where nothing in the record (objects, tags, captions,
+    speech, on-screen text) mentions the asked thing: a line saying so, for the model (no direct
+    answer: a word list cannot tell that "espresso" is a drink)."""
+    from vidchat.text.topics import mentions, topic_words
+
+    subject = exists_subject(q)
+    if subject is None or _named_things(subject):
+        return None  # a thing the detector names: `_present_facts` / `_missing_facts` answer it
+    rest = _WHERE_RE.search(" ".join(q.split()).rstrip("?!. "))
+    words = topic_words(subject) + topic_words(rest.group(0) if rest else "")
+    words = [w for w in dict.fromkeys(words) if w not in ("video", "clip", "anywhere")]
+    if not words:
+        return None
+    texts = [s.text for s in ctx.speech] + [e.text for e in ctx.events if e.text]
+    texts += [_spoken(o.label) for o in ctx.objects]
+    said = [w for w in words if any(mentions(t, [w]) for t in texts)]
+    absent = [w for w in words if w not in said]
+    if not absent:
+        return None
+    named = " or ".join(quote(w) for w in absent)
+    line = (f"nothing in the record mentions {named} (no tracked object, tag, caption, speech or "
+            "on-screen text)")  # fmt: skip
+    return Facts([line], None, "absent")
 
 
 _ABOUT_RE = re.compile(r"\babout\s+(.+)")
