@@ -117,8 +117,6 @@ def format_evidence(answer: Answer) -> list[str]:
     shown = [e for e in verified if e.relevant is not False]
     off = [e for e in verified if e.relevant is False]
     lines = []
-    if answer.resolved_question:
-        lines.append(f"  (read as: {answer.resolved_question})")
     if answer.answered_by == "facts":
         lines.append("  (computed from the record, no model needed)")
     for e in shown:
@@ -147,7 +145,11 @@ def format_evidence(answer: Answer) -> list[str]:
             lines.append(f"  ({len(unverified)} quoted line(s) not found in the record, not shown)")
         if off:
             lines.append(f"  ({len(off)} quoted line(s) about something else, not shown)")
-    return ["evidence:", *lines] if lines and shown else lines
+    out = ["evidence:", *lines] if lines and shown else lines
+    if answer.resolved_question:
+        # How a follow-up's "that" was read, before the evidence it led to.
+        out.insert(0, f"  (read as: {answer.resolved_question})")
+    return out
 
 
 def start_prefill(session: ChatSession) -> threading.Thread:
