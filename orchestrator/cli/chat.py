@@ -107,16 +107,19 @@ def format_answer_facts(answer: Answer) -> str:
 
 
 def format_evidence(answer: Answer) -> list[str]:
-    """Lines shown after the answer: the verified evidence as citations ([time] record line),
-    or a plain statement that the evidence could not be found in the record. Unverified quotes
-    are never shown as citations."""
+    """Lines shown after the answer: the verified evidence that bears on the question as
+    citations ([time] record line), or a plain statement that the evidence could not be found in
+    the record, or does not bear on the question. Unverified quotes, and real lines about
+    something else, are never shown as citations."""
     if answer.cancelled:
         return []
     verified = [e for e in answer.evidence if e.verified]
+    shown = [e for e in verified if e.relevant is not False]
+    off = [e for e in verified if e.relevant is False]
     lines = []
     if answer.answered_by == "facts":
         lines.append("  (computed from the record, no model needed)")
-    for e in verified:
+    for e in shown:
         if e.source == "computed":
             lines.append(f"  · {e.line}")
             continue
@@ -124,7 +127,12 @@ def format_evidence(answer: Answer) -> list[str]:
         line = e.line or e.quote
         lines.append(f"  · {where}{line}")
     unverified = [e for e in answer.evidence if not e.verified]
-    if not verified and answer.answered_by == "llm":
+    if not shown and off:
+        lines.append(
+            "  (the evidence does not bear on the question: the record line(s) the model quoted "
+            "are about something else; treat this answer as unsupported)"
+        )
+    elif not shown and answer.answered_by == "llm":
         if unverified:
             lines.append(
                 f"  (evidence NOT found in the record: the {len(unverified)} line(s) the model "
@@ -132,9 +140,16 @@ def format_evidence(answer: Answer) -> list[str]:
             )
         else:
             lines.append("  (no evidence: the model quoted no record line for this answer)")
-    elif unverified:
-        lines.append(f"  ({len(unverified)} quoted line(s) not found in the record, not shown)")
-    return ["evidence:", *lines] if lines and verified else lines
+    else:
+        if unverified:
+            lines.append(f"  ({len(unverified)} quoted line(s) not found in the record, not shown)")
+        if off:
+            lines.append(f"  ({len(off)} quoted line(s) about something else, not shown)")
+    out = ["evidence:", *lines] if lines and shown else lines
+    if answer.resolved_question:
+        # How a follow-up's "that" was read, before the evidence it led to.
+        out.insert(0, f"  (read as: {answer.resolved_question})")
+    return out
 
 
 def start_prefill(session: ChatSession) -> threading.Thread:

@@ -31,6 +31,13 @@ class Evidence(BaseModel):
 
     quote: str = Field(description="as the model wrote it (or the computed fact)")
     verified: bool = Field(description="found in the record (exact or near-exact line match)")
+    relevant: bool | None = Field(
+        None,
+        description="whether the line bears on the question (shares one of its topic words, "
+        "times or objects; `vidchat.conversation.relevance`); false: a real line about something "
+        "else, never shown as a citation; None: not checked (the question names nothing to "
+        "check against, or the line was computed for the question)",
+    )
     source: Literal["record", "computed", "answer"] = Field(
         "record",
         description="record: quoted by the model; computed: a fact computed by code; answer: "
@@ -57,6 +64,16 @@ class Answer(BaseModel):
         default_factory=list, description="facts computed from the record and given to the model"
     )
     raw_text: str = Field("", description="the model's whole reply (evidence, then answer)")
+    resolved_question: str | None = Field(
+        None,
+        description="a follow-up with its reference made explicit from the previous answer "
+        '("what is said right after that?" -> after the speech at [00:12–00:14]), as answered',
+    )
+    off_topic: bool = Field(
+        False,
+        description="the evidence verified but none of it bears on the question (every verified "
+        "quote has relevant=false): the answer rests on record lines about something else",
+    )
     citations: list[Citation] = Field(default_factory=list)
     objects: list[str] = Field(default_factory=list, description="cited ids found in the record")
     unknown_objects: list[str] = Field(

@@ -10,12 +10,16 @@ history of turns, the last answer and prompt) and delegates each job to its modu
 - `vidchat.conversation.reply` — the model's reply read as evidence and answer, streamed
   answer-first, stopped when the model loops;
 - `vidchat.conversation.evidence` — every quote checked against the record;
+- `vidchat.conversation.relevance` — and whether it bears on the question at all;
+- `vidchat.conversation.followup` — "right after that", "the same person": a follow-up read
+  against the previous answer's evidence (the session's `focus`);
 - `vidchat.conversation.citations` — the times and object ids an answer cites;
 - `vidchat.conversation.answer` — `Answer`, `Evidence`, `Citation`, `Turn`;
 - `vidchat.conversation.transcript` — the conversation as markdown.
 
 Questions that are lookups are answered from facts computed by code (`vidchat.text.facts`),
-which the model only phrases; pure lookups are answered without a model.
+which the model only phrases; pure lookups are answered without a model (and without building
+the model's prompt: on a long record that embeds the whole record for retrieval).
 
 Usable from a notebook::
 
@@ -34,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from vidchat.conversation.answer import Answer, Evidence, Turn
 from vidchat.conversation.citations import line_times, parse_citations, parse_object_ids
 from vidchat.conversation.evidence import record_block, verify_evidence
+from vidchat.conversation.followup import Focus, focus_of, resolve
 from vidchat.conversation.prompt import (
     DEFAULT_RECORD_SHARE,
     DEFAULT_RETRIEVAL_K,
@@ -119,6 +124,8 @@ class ChatSession:
         self.last_answer: Answer | None = None
         self.last_messages: list[BaseMessage] | None = None
         self.last_plan: PromptPlan | None = None
+        # What the last answer was about (its verified evidence): what "that" refers to next.
+        self.focus: Focus | None = None
         self._cancel = threading.Event()
         self._record = self._view(ctx)
         self._known_ids = {o.id for o in ctx.objects}
@@ -291,20 +298,38 @@ class ChatSession:
             raise InputError("empty question: ask something about the video")
         from vidchat.text.facts import facts_for
 
-        facts = facts_for(question, self.ctx) if self.use_facts else None
-        plan = self.build_messages(question, facts.lines if facts else None)
-        self.last_messages = plan.messages
-        self.last_plan = plan
         self.last_answer = None
         self._cancel = cancel or threading.Event()
+        # A follow-up ("what is said right after that?") is read against the previous answer.
+        resolved = resolve(question, self.focus, self.ctx) if self.use_facts else None
+        asked = resolved.question if resolved is not None else question
+        read_as = None
+        to_model = question
+        if resolved is not None:
+            # As read: the rewritten question, or the question with what "that" was taken for.
+            # The model gets the question as asked, and how its reference was read.
+            rewritten = resolved.question != " ".join(question.split())
+            read_as = resolved.question if rewritten else f"{question} ({resolved.reading})"
+            to_model = f"{question} (read as: {read_as})" if rewritten else question
+        if resolved is not None and resolved.direct:
+            return self._direct(question, resolved.direct, list(resolved.lines), read_as)
+        facts = facts_for(asked, self.ctx) if self.use_facts else None
         if facts is not None and facts.direct:
-            return self._direct(question, plan, facts.direct, facts.lines)
-        return self._generate(question, plan, self._cancel, facts.lines if facts else [])
+            # Code answers: the model's prompt is never built (on a long record, building it
+            # embeds the whole record for retrieval - seconds for nothing).
+            return self._direct(question, facts.direct, facts.lines, read_as)
+        plan = self.build_messages(to_model, facts.lines if facts else None)
+        self.last_messages = plan.messages
+        self.last_plan = plan
+        lines = facts.lines if facts else []
+        return self._generate(question, plan, self._cancel, lines, asked, read_as)
 
     def _direct(
-        self, question: str, plan: PromptPlan, text: str, lines: list[str]
+        self, question: str, text: str, lines: list[str], read_as: str | None = None
     ) -> Generator[str, None, None]:
         """A pure lookup, answered by code from the record: no model, nothing invented."""
+        self.last_messages = None
+        self.last_plan = None
         t0 = time.perf_counter()
         yield text
         evidence = []
@@ -314,11 +339,18 @@ class ChatSession:
             start, end = line_times(ln)
             evidence.append(Evidence(quote=ln, verified=True, source="computed", line=ln,
                                      start=start, end=end, objects=ids))  # fmt: skip
-        self._finish(question, plan, text, t0, time.perf_counter() - t0, cancelled=False,
-                     evidence=evidence, answered_by="facts", facts=lines, raw=text)  # fmt: skip
+        self._finish(question, None, text, t0, time.perf_counter() - t0, cancelled=False,
+                     evidence=evidence, answered_by="facts", facts=lines, raw=text,
+                     read_as=read_as)  # fmt: skip
 
     def _generate(
-        self, question: str, plan: PromptPlan, cancel: threading.Event, facts: list[str]
+        self,
+        question: str,
+        plan: PromptPlan,
+        cancel: threading.Event,
+        facts: list[str],
+        asked: str,
+        read_as: str | None,
     ) -> Generator[str, None, None]:
         from vidchat.llm.streaming import stream_chat
 
@@ -368,20 +400,34 @@ class ChatSession:
                 record_text = record_block(str(plan.messages[0].content))
                 evidence = verify_evidence(quotes, record_text + "\n" + "\n".join(facts),
                                            self._known_ids)  # fmt: skip
+                evidence = self._checked(evidence, asked, record_text, facts)
                 if not any(e.verified for e in evidence):
+                    # No quote verified: the lines the answer itself reproduces or cites, found
+                    # by code. (Quotes that verified but bear on something else are not
+                    # replaced: the answer rests on them, and says so as off-topic.)
                     from vidchat.conversation.grounding import answer_evidence
 
-                    evidence += answer_evidence(text, record_text, facts, self._known_ids)
+                    found = answer_evidence(text, record_text, facts, self._known_ids)
+                    evidence += self._checked(found, asked, record_text, facts)
                 self._finish(
                     question, plan, text, t0, first,
                     cancelled=not finished, loop_stopped=guard.looping,
-                    evidence=evidence, facts=facts, raw=raw,
+                    evidence=evidence, facts=facts, raw=raw, read_as=read_as,
                 )  # fmt: skip
+
+    def _checked(
+        self, evidence: list[Evidence], asked: str, record_text: str, facts: list[str]
+    ) -> list[Evidence]:
+        """Verified quotes marked relevant or not to the question (`mark_relevance`)."""
+        from vidchat.conversation.grounding import record_lines
+        from vidchat.conversation.relevance import mark_relevance
+
+        return mark_relevance(evidence, asked, self.ctx, [*record_lines(record_text), *facts])
 
     def _finish(
         self,
         question: str,
-        plan: PromptPlan,
+        plan: PromptPlan | None,
         text: str,
         t0: float,
         first: float | None,
@@ -392,33 +438,40 @@ class ChatSession:
         answered_by: Literal["llm", "facts"] = "llm",
         facts: list[str] | None = None,
         raw: str = "",
+        read_as: str | None = None,
     ) -> None:
         seconds = time.perf_counter() - t0
         text = text.strip()
         cited, unknown = parse_object_ids(text, self._known_ids)
+        evidence = evidence or []
+        verified = [e for e in evidence if e.verified]
+        by_model = answered_by == "llm" and plan is not None
         answer = Answer(
             question=question,
             text=text,
-            evidence=evidence or [],
+            evidence=evidence,
             answered_by=answered_by,
             facts=facts or [],
             raw_text=raw.strip(),
+            resolved_question=read_as,
+            off_topic=bool(verified) and all(e.relevant is False for e in verified),
             citations=parse_citations(text, self.ctx.video.duration),
             objects=cited,
             unknown_objects=unknown,
             model=self.model_name if answered_by == "llm" else "facts computed from the record",
-            prompt_tokens=plan.prompt_tokens if answered_by == "llm" else 0,
-            completion_tokens=self.count_tokens(text) if text and answered_by == "llm" else 0,
+            prompt_tokens=plan.prompt_tokens if by_model and plan is not None else 0,
+            completion_tokens=self.count_tokens(text) if text and by_model else 0,
             seconds=round(seconds, 3),
             first_token_seconds=round(first, 3) if first is not None else None,
             cancelled=cancelled,
             loop_stopped=loop_stopped,
-            record_mode=plan.record_mode,
-            windows=plan.windows,
+            record_mode=plan.record_mode if plan is not None else "full",
+            windows=plan.windows if plan is not None else [],
         )
         self.last_answer = answer
         if not cancelled:
             self.turns.append(Turn(question, answer))
+            self.focus = focus_of(answer, self.ctx) or self.focus
 
     def prefill(self) -> bool:
         """Process the record now (the system prompt and record, the prefix every question
@@ -439,6 +492,7 @@ class ChatSession:
     def reset(self) -> None:
         """Forget the conversation (the record, model and retrieval index stay)."""
         self.turns.clear()
+        self.focus = None
         self.last_answer = None
         self.last_messages = None
         self.last_plan = None
@@ -451,6 +505,7 @@ class ChatSession:
         self.ctx = ctx
         self._record = self._view(ctx)
         self._known_ids = {o.id for o in ctx.objects}
+        self.focus = None  # its times and ids may not hold in the new record
 
     # -- transcript --------------------------------------------------------------------------
 

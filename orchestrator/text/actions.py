@@ -16,7 +16,15 @@ from dataclasses import dataclass
 
 from vidchat.kernel.record import VideoContext
 
-__all__ = ["ACTIONS", "Action", "Observer", "action_observers", "asked_actions", "names_action"]
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "Observer",
+    "action_observers",
+    "asked_actions",
+    "names_action",
+    "used_as_verb",
+]
 
 
 @dataclass(frozen=True)
@@ -99,13 +107,60 @@ def names_action(text: str, action: Action) -> bool:
     return any(re.search(rf"(?<![a-z]){re.escape(w)}(?![a-z])", low) for w in action.words)
 
 
+# A word of an action used as a noun: right after an article, a determiner or a possessive
+# ("a wave on the sea", "the fall in prices", "the children's play").
+_NOUN_LEAD_RE = re.compile(
+    r"(?:\b(?:a|an|the|this|that|these|those|any|no|some|his|her|their|its|my|our|your|every|"
+    r"each|another)|'s)\s+$"
+)
+# Who can do an action in a question: question words, pronouns, person words, object ids.
+# Labels of the detector (``the dog``) count too (`_agents`).
+_AGENT_WORDS = (
+    "who", "whoever", "anyone", "anybody", "someone", "somebody", "everyone", "everybody",
+    "nobody", "one", "people", "person", "persons", "man", "men", "woman", "women", "boy",
+    "boys", "girl", "girls", "child", "children", "kid", "kids", "pedestrian", "pedestrians",
+    "he", "she", "they", "we", "it", "i", "you",
+)  # fmt: skip
+# At most this many words between the agent and the verb ("is anyone still running").
+_AGENT_GAP = 2
+
+
+def _agents() -> str:
+    from vidchat.perceivers.detect import COCO_CLASSES
+
+    labels = {w for c in COCO_CLASSES for w in (c, c + "s", c.replace(" ", "_"))}
+    words = sorted({*_AGENT_WORDS, *labels}, key=len, reverse=True)
+    return r"(?:[a-z][a-z0-9_\-]*#\d+|" + "|".join(re.escape(w) for w in words) + ")"
+
+
+def used_as_verb(text: str, start: int) -> bool:
+    """Whether the action word at `start` of `text` (lower case) is a verb about an agent: it
+    follows someone who can do it ("does anyone fall", "who is running", "the dog jumps",
+    "person#2 fell") within a couple of words, and no article or possessive makes it a noun
+    ("a wave on the sea", "a fall in the price", "the run time")."""
+    before = text[:start]
+    if _NOUN_LEAD_RE.search(before):
+        return False
+    gap = rf"(?:[a-z'\-]+\s+){{0,{_AGENT_GAP}}}"
+    return re.search(rf"(?<![\w#]){_agents()}\s+{gap}$", before) is not None
+
+
 def asked_actions(question: str) -> list[Action]:
-    """The actions a question asks about ("does anyone fall down?" -> fall), none when it asks
-    what is said or written, and none inside quoted words (those are data)."""
-    q = _QUOTED_RE.sub(" ", question.lower())
+    """The actions a question asks about ("does anyone fall down?" -> fall): a word of the
+    action used as a verb about an agent (`used_as_verb`; "is there a wave on the sea?" asks
+    about no action), none when the question asks what is said or written, and none inside
+    quoted words (those are data)."""
+    q = " ".join(_QUOTED_RE.sub(" ", question.lower()).split())
     if _SAID_OR_WRITTEN_RE.search(q):
         return []
-    return [a for a in ACTIONS if names_action(q, a)]
+    out = []
+    for a in ACTIONS:
+        for w in a.words:
+            if any(used_as_verb(q, m.start())
+                   for m in re.finditer(rf"(?<![a-z]){re.escape(w)}(?![a-z])", q)):  # fmt: skip
+                out.append(a)
+                break
+    return out
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,14 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from vidchat.kernel.record import ObjectTrack, SpeechSegment, VideoContext
+from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment, VideoContext
 from vidchat.kernel.timecode import parse_timecode
 
 __all__ = [
     "Facts",
     "SpeakerLine",
+    "event_line",
+    "exists_subject",
     "facts_for",
     "label_counts",
     "max_at_once",
@@ -96,6 +98,16 @@ def speech_line(s: SpeechSegment) -> str:
     return f"{_fmt(s.start)}–{_fmt(s.end)} speech: {quote(s.text)}"
 
 
+def event_line(e: Event, span: bool = False) -> str:
+    """An event (on-screen text, a caption, a tag) as a record-style line (``00:10 ocr: "…"``),
+    the form every computed fact quotes it in, like `speech_line`. `span`: a reading that lasts a
+    second or more is shown with its end (``00:10–00:13 ocr: "…"``)."""
+    when = _fmt(e.start)
+    if span and e.end - e.start >= 1:
+        when = f"{_fmt(e.start)}–{_fmt(e.end)}"
+    return f"{when} {e.kind}: {quote(e.text)}"
+
+
 def _seconds(m: re.Match[str]) -> float:
     """The whole second a time found in a question names (``01:15.5`` asks about 01:15), read by
     the one timecode parser; lenient as typed (``1:75`` is 135 s) since `_TIME` shaped it."""
@@ -143,7 +155,7 @@ def said_between(ctx: VideoContext, start: float, end: float) -> list[str]:
             lines.append(speech_line(s))
     for e in ctx.events:
         if e.kind == "ocr" and e.end >= start and e.start <= end:
-            lines.append(f"{_fmt(e.start)} ocr: {quote(e.text)}")
+            lines.append(event_line(e))
     return lines
 
 
@@ -247,9 +259,16 @@ def _count_facts(q: str, ctx: VideoContext) -> Facts | None:
 
 
 def _attribute_facts(q: str, ctx: VideoContext) -> Facts | None:
+    from vidchat.text.actions import used_as_verb
+
     words = set(_WORD_RE.findall(q))
     for key, spellings in _ATTRIBUTE_WORDS.items():
-        if any(s in q for s in spellings):
+        # "who fell?", not "is there a fall in the price?" (a noun) or "waterfall".
+        if any(
+            used_as_verb(q, m.start())
+            for s in spellings
+            for m in re.finditer(rf"(?<![a-z]){re.escape(s)}(?![a-z])", q)
+        ):
             hits = objects_with(ctx, key, True)
             if any(key in o.attributes for o in ctx.objects):
                 line = f"objects with {key}=true: {len(hits)}" + (
@@ -322,8 +341,7 @@ def _text_near(ctx: VideoContext, start: float, end: float, pad: float) -> list[
     out = []
     for e in ctx.events:
         if e.kind == "ocr" and e.end >= start - pad and e.start <= end + pad:
-            span = _fmt(e.start) if e.end - e.start < 1 else f"{_fmt(e.start)}–{_fmt(e.end)}"
-            out.append(f"{span} ocr: {quote(e.text)}")
+            out.append(event_line(e, span=True))
     return out
 
 
@@ -419,7 +437,7 @@ def _phrase_facts(q: str, ctx: VideoContext) -> Facts | None:
         if e.kind == "ocr":
             have = set(_WORD_RE.findall(e.text.lower()))
             if sum(w in have for w in want) >= max(1, 0.8 * len(want)):
-                hits.append((e.start, f"{_fmt(e.start)} ocr: {quote(e.text)}"))
+                hits.append((e.start, event_line(e)))
     hits.sort()
     lines = [h[1] for h in hits] or [f"the words {quote(m.group(1))} are not in the record"]
     direct = None
@@ -553,11 +571,7 @@ def _speaker_facts(q: str, ctx: VideoContext) -> Facts | None:
         direct = f"No speech in the record matches {what}." if quoted or times else None
         return Facts([line], direct, "who")
     who = [speaker_of(ctx, s) for s in hits]
-    lines = [
-        f"{speech_line(w.segment)} — said "
-        f"by {w.describe()}"
-        for w in who
-    ]
+    lines = [f"{speech_line(w.segment)} — said by {w.describe()}" for w in who]
     direct = None
     if len(who) <= MAX_DIRECT_HITS:
         parts = []
@@ -706,9 +720,7 @@ def missing_things(question: str, ctx: VideoContext) -> list[tuple[str, list[str
             continue
         said = [speech_line(s) for s in ctx.speech if _mentions(s.text, {thing.name})]
         said += [
-            f"{_fmt(e.start)} ocr: {quote(e.text)}"
-            for e in ctx.events
-            if e.kind == "ocr" and _mentions(e.text, {thing.name})
+            event_line(e) for e in ctx.events if e.kind == "ocr" and _mentions(e.text, {thing.name})
         ]
         out.append((thing.name, said))
     return out
@@ -813,7 +825,7 @@ def _topic_facts(q: str, ctx: VideoContext) -> Facts | None:
     shown = [e for e in ctx.events if e.kind == "ocr" and mentions(e.text, words)]
     if not ctx.speech:
         return Facts(
-            ["the record has no speech"] + [f"{_fmt(e.start)} ocr: {quote(e.text)}" for e in shown],
+            ["the record has no speech"] + [event_line(e) for e in shown],
             None if shown else f"The record has no speech, so nothing is said about {phrase}.",
             "topic",
         )
@@ -821,8 +833,7 @@ def _topic_facts(q: str, ctx: VideoContext) -> Facts | None:
     if not hits:
         lines = [f"no speech in the record mentions {named} "
                  f"({len(ctx.speech)} speech segments checked)"]  # fmt: skip
-        lines += [f"{_fmt(e.start)} ocr: {quote(e.text)} (on-screen text, not speech)"
-                  for e in shown]  # fmt: skip
+        lines += [f"{event_line(e)} (on-screen text, not speech)" for e in shown]
         said = "; ".join(f"[{_fmt(s.start)}–{_fmt(s.end)}] {quote(s.text)}"
                          for s in ctx.speech[:MAX_QUOTED_SEGMENTS])  # fmt: skip
         more = len(ctx.speech) - MAX_QUOTED_SEGMENTS
@@ -840,7 +851,7 @@ def _topic_facts(q: str, ctx: VideoContext) -> Facts | None:
         return Facts(lines, nothing, "topic")
     lines = [f"speech mentioning {named}: {len(hits)} of {len(ctx.speech)} segments"]
     lines += [f"{speech_line(s)} (mentions {_matched(s.text, words)})" for s in hits[:6]]
-    lines += [f"{_fmt(e.start)} ocr: {quote(e.text)}" for e in shown[:3]]
+    lines += [event_line(e) for e in shown[:3]]
     direct: str | None = None
     if len(hits) <= MAX_DIRECT_HITS:
         # Words of the topic no segment mentions at all ("price" of "the price of the house"
@@ -872,6 +883,29 @@ _EXISTS_RE = re.compile(
     r"^(?:is|are|was|were) there\b|^(?:can|could|do|did) (?:you|we|i|one) see\b"
     r"|^(?:does|did) (?:the video|the clip|it|this video) (?:show|have|contain)\b"
 )
+
+
+# Where a thing asked about is ("on the table", "in the video"): the words after it are not it.
+_WHERE_RE = re.compile(
+    r"\s+(?:on|in|at|near|by|under|over|with|from|behind|inside|during|anywhere|around|beside|"
+    r"next to|into|onto|across|along|outside|above|below)\b.*$"
+)
+_EXISTS_LEAD_RE = re.compile(
+    r"^(?:(?:is|are|was|were) there|(?:can|could|do|did) (?:you|we|i|one) see|(?:does|did) "
+    r"(?:the video|the clip|it|this video) (?:show|have|contain))\s+(?:(?:a|an|any|some|the)\s+)?"
+)
+
+
+def exists_subject(question: str) -> str | None:
+    """What an "is there X?" question asks about: the words after "is there a" up to where it
+    is ("a drink on the table" -> "drink"; "a wave on the sea" -> "wave"); None for another
+    kind of question."""
+    q = " ".join(question.lower().split()).rstrip("?!. ")
+    m = _EXISTS_LEAD_RE.match(q)
+    if not m:
+        return None
+    subject = _WHERE_RE.sub("", q[m.end() :]).strip()
+    return subject or None
 
 
 def _plural(label: str) -> str:
@@ -917,6 +951,10 @@ def _present_facts(q: str, ctx: VideoContext) -> Facts | None:
                                  f"{looked}, and tracked none.", "seen")  # fmt: skip
         return None
     if not _EXISTS_RE.search(q):
+        return None
+    subject = exists_subject(q)
+    if subject is not None and not _named_things(subject):
+        # "is there a drink on the table?" asks about a drink: the table is where, not what.
         return None
     things = _named_things(q)
     labels = {_spoken(o.label) for o in ctx.objects}
@@ -1098,7 +1136,7 @@ def _doing_facts(q: str, ctx: VideoContext) -> Facts | None:
         line = f"{o.id}: seen {_fmt(o.first_seen)}–{_fmt(o.last_seen)}"
         line += f" ({attrs})" if attrs else ""
         if about:
-            line += "; " + "; ".join(f"{_fmt(e.start)} {e.kind}: {quote(e.text)}" for e in about)
+            line += "; " + "; ".join(event_line(e) for e in about)
         else:
             line += "; no caption or action in the record says what it does"
         lines.append(line)
@@ -1118,6 +1156,14 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
     # A question with options to choose from, or several lines, wants its own answer format
     # (a letter, a list...): the facts inform the model, which then answers in that format.
     formatted = "\n" in question.strip() or bool(re.search(r"\(\s*[a-e]\s*\)", q))
+    from vidchat.text.identity import identity_facts
+
+    same = identity_facts(q, ctx)
+    if same is not None:
+        # Same person / seen again / how many times: one lookup of ids and re-identification,
+        # complete on its own (the time it names is not a "what is visible" question too).
+        plain = _plain_lookup(q) and not formatted
+        return Facts(same[0], same[1] if plain else None, "identity")
     out = Facts()
     finders = (_speaker_facts, _phrase_facts, _topic_facts, _action_facts, _attribute_facts,
                _count_facts, _present_facts, _spoken_time_facts, _first_last_facts,
@@ -1134,6 +1180,12 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
             out.kind, out.direct = found.kind, found.direct if plain else None
         else:
             out.direct = None  # two lookups in one question: let the model phrase both
+    if out.kind is None and _ABOUT_RE.search(_QUOTED_RE.sub(" ", q)) and _LEARN_RE.search(q):
+        # "what do we learn about the train?" asks what the record says of it, not whether a
+        # train is seen: the lines that mention it lead (a sighting check follows them).
+        about = _about_facts(q, ctx)
+        if about is not None:
+            out.lines, out.kind = about.lines, about.kind
     # A thing the question names that nothing in the record shows: said plainly, since a small
     # model asked about it invents it. Alone, this can be the whole answer.
     missing = (
@@ -1158,7 +1210,42 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
         about = _about_facts(q, ctx)
         if about is not None:
             out.lines, out.kind = about.lines, about.kind
+    if out.kind is None:
+        unmentioned = _unmentioned_facts(q, ctx)
+        if unmentioned is not None:
+            out.lines, out.kind = unmentioned.lines, unmentioned.kind
     return out
+
+
+_LEARN_RE = re.compile(
+    r"\b(?:learn|learned|know|known|find out|told|tell (?:me|us)|said|say|says|mentioned)\b"
+)
+
+
+def _unmentioned_facts(q: str, ctx: VideoContext) -> Facts | None:
+    """``is there a wave on the sea?`` where nothing in the record (objects, tags, captions,
+    speech, on-screen text) mentions the asked thing: a line saying so, for the model (no direct
+    answer: a word list cannot tell that "espresso" is a drink)."""
+    from vidchat.text.topics import mentions, topic_words
+
+    subject = exists_subject(q)
+    if subject is None or _named_things(subject):
+        return None  # a thing the detector names: `_present_facts` / `_missing_facts` answer it
+    rest = _WHERE_RE.search(" ".join(q.split()).rstrip("?!. "))
+    words = topic_words(subject) + topic_words(rest.group(0) if rest else "")
+    words = [w for w in dict.fromkeys(words) if w not in ("video", "clip", "anywhere")]
+    if not words:
+        return None
+    texts = [s.text for s in ctx.speech] + [e.text for e in ctx.events if e.text]
+    texts += [_spoken(o.label) for o in ctx.objects]
+    said = [w for w in words if any(mentions(t, [w]) for t in texts)]
+    absent = [w for w in words if w not in said]
+    if not absent:
+        return None
+    named = " or ".join(quote(w) for w in absent)
+    line = (f"nothing in the record mentions {named} (no tracked object, tag, caption, speech or "
+            "on-screen text)")  # fmt: skip
+    return Facts([line], None, "absent")
 
 
 _ABOUT_RE = re.compile(r"\babout\s+(.+)")
@@ -1184,7 +1271,7 @@ def _about_facts(q: str, ctx: VideoContext) -> Facts | None:
             found.append((len(hit), s.start, speech_line(s)))
     for e in ctx.events:
         if e.text and e.kind != "shot" and (hit := mentions(e.text, words)):
-            found.append((len(hit), e.start, f"{_fmt(e.start)} {e.kind}: {quote(e.text)}"))
+            found.append((len(hit), e.start, event_line(e)))
     if not found:
         return None
     best = sorted(found, key=lambda f: (-f[0], f[1]))[:MAX_ABOUT_LINES]

@@ -135,3 +135,80 @@ def test_round4_questions_are_checked_against_the_truth():
     assert "no sentence" in str(r4_question("c", "?", "who_said", {"key": "boat"}, truth))
     assert "no truck" in str(r4_question("c", "?", "present", {"label": "truck", "any": []},
                                          truth))  # fmt: skip
+
+
+def test_round5_rules():
+    same = q("same_person", same=True, times=[16.5])
+    assert score_answer(same, "Yes: person#1 is seen again after the cut at [00:16].")
+    assert not score_answer(same, "No, person#1 at [00:16] is not the same person.")
+    assert not score_answer(same, "Yes, the same person.")  # the second appearance is not cited
+    other = q("same_person", same=False, times=[])
+    assert score_answer(other, "No: person#1 and person#2 are different ids, not linked.")
+    assert not score_answer(other, "Yes, it is the same person.")
+    again = q("seen_again", times=[211.6])
+    assert score_answer(again, "person#3 is seen again from [03:31] to [04:09].")
+    assert not score_answer(again, "It is never seen again.")
+    assert score_answer(q("appear_count", number=2), "Twice: two stretches, [02:02] and [03:31].")
+    length = q("duration", seconds=60.0)
+    assert score_answer(length, "The video is 01:00 long.")
+    assert score_answer(length, "It lasts 60 seconds.") and score_answer(length, "One minute.")
+    assert not score_answer(length, "It lasts 45 seconds.")
+    assert score_answer(q("words", any=[["history"], ["science"]]), "History and science books.")
+    follow = q("followup_speech", words=["weather", "sunny", "warm"])
+    follow.expect["not"] = [["train", "city", "early"]]
+    assert score_answer(follow, 'Next: "The weather today is sunny and warm" [00:16].')
+    assert not score_answer(follow, 'Again: "The train to the city leaves early" [00:12].')
+
+
+def test_round5_questions_are_checked_against_the_truth():
+    from bench.qa_bench import R5_SPLIT, r5_question
+    from vidchat.apps.fidelity.truth import ObjectTruth
+
+    box = (0.0, 0.0, 5.0, 5.0)
+    photo = [ObjectTruth(id=f"photo-person#{i}", label="person", first_seen=a, last_seen=b,
+                         crop="astronaut", path=[PathPoint(t=a, box=box)])
+             for i, (a, b) in enumerate([(0.0, 4.0), (16.0, 23.0)], 1)]  # fmt: skip
+    truth = Truth(
+        name="c", seed=1, video="x.mp4", duration=30.0, width=640, height=360, fps=10.0,
+        shots=[ShotTruth(start=0, end=30, photo="astronaut", tags=[])],
+        speech=[SpeechTruth(start=2.0, end=5.0, text="The train to the city leaves early"),
+                SpeechTruth(start=12.0, end=14.0, text="The weather is sunny")],
+        texts=[TextTruth(start=1.0, end=4.0, text="RIVER VIEW", box=box)],
+        persons=[PersonTruth(id="person#1", first_seen=8.0, last_seen=11.0, crop="a",
+                             path=[PathPoint(t=8.0, box=box)])],
+        objects=photo,
+    )  # fmt: skip
+    nxt = r5_question(
+        "c",
+        "And right after that?",
+        "followup_speech",
+        {"previous": "What is said at 00:03?", "at": 3.0, "dir": "after"},
+        truth,
+    )
+    assert isinstance(nxt, Question) and nxt.split == R5_SPLIT
+    assert nxt.previous == "What is said at 00:03?" and nxt.expect["words"][0] == "weather"
+    shown = r5_question("c", "On screen then?", "followup_text",
+                        {"previous": "?", "key": "train"}, truth)  # fmt: skip
+    assert isinstance(shown, Question) and shown.expect["words"] == ["river", "view"]
+    same = r5_question("c", "Same?", "same_person", {"t1": 20.0, "t2": 2.0}, truth)
+    assert isinstance(same, Question) and same.expect == {"same": True, "times": []}
+    diff = r5_question("c", "Same?", "same_person", {"t1": 9.0, "t2": 2.0}, truth)
+    assert isinstance(diff, Question) and diff.expect["same"] is False
+    first = r5_question("c", "Again?", "same_person", {"first": True}, truth)
+    assert isinstance(first, Question) and first.expect == {"same": True, "times": [16.0]}
+    count = r5_question("c", "How many times?", "appear_count", {"t": 2.0}, truth)
+    assert isinstance(count, Question) and count.expect == {"number": 2}
+    # Nobody (or two people) at a time the question names: dropped, with the reason.
+    assert "0 persons" in str(r5_question("c", "?", "seen_again", {"t": 6.0}, truth))
+    assert "no different sentence" in str(r5_question(
+        "c", "?", "followup_speech", {"at": 13.0, "dir": "after"}, truth))  # fmt: skip
+
+
+def test_off_topic_answers_are_counted():
+    rows = [
+        Result("c", "q1", "about", "tune", "a", True, True, off_topic=False),
+        Result("c", "q2", "about", "tune", "b", False, True, off_topic=True),
+        Result("c", "q3", "about", "tune", "c", True, True, off_topic=True),
+    ]
+    sm = summarize(rows)
+    assert sm["off_topic_answers"] == 2 and sm["off_topic_but_correct"] == 1

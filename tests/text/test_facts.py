@@ -583,7 +583,7 @@ def test_counts_name_persons_reidentified_after_a_cut():
 
 
 def test_an_about_question_gets_the_lines_that_mention_it_and_no_direct_answer():
-    """"What do we learn about the blue ferry?" over a long record was answered with the bakery
+    """ "What do we learn about the blue ferry?" over a long record was answered with the bakery
     sign: the lines that mention the asked thing now come with the question."""
     from vidchat.testing.records import long_record
 
@@ -595,3 +595,40 @@ def test_an_about_question_gets_the_lines_that_mention_it_and_no_direct_answer()
     assert not any("BAKERY" in ln for ln in f.lines)
     # nothing mentions it: no lines (the model still reads the record), no answer by code
     assert facts_for("What do we learn about the zeppelin?", ctx).kind is None
+
+
+def test_event_line_is_the_one_form_of_an_on_screen_text_line():
+    from vidchat.kernel.record import Event
+    from vidchat.text.facts import event_line
+
+    e = Event(kind="ocr", start=10.2, end=13.0, text="CITY LIBRARY", source="ocr")
+    assert event_line(e) == '00:10 ocr: "CITY LIBRARY"'
+    assert event_line(e, span=True) == '00:10–00:13 ocr: "CITY LIBRARY"'
+    short = e.model_copy(update={"end": 10.6})
+    assert event_line(short, span=True) == '00:10 ocr: "CITY LIBRARY"'
+
+
+def test_an_existence_question_is_about_its_subject_not_where_it_is():
+    from vidchat.text.facts import exists_subject
+
+    assert exists_subject("Is there a drink on the table?") == "drink"
+    assert exists_subject("Can you see an umbrella anywhere?") == "umbrella"
+    assert exists_subject("How many persons are there?") is None
+    c = small_record()
+    c.objects[2] = c.objects[2].model_copy(update={"id": "dining_table#1", "label": "dining_table"})
+    # the table is tracked, but a drink is what is asked: no "yes" about the table
+    drink = facts_for("Is there a drink on the table?", c)
+    assert drink.direct is None and drink.kind == "absent"
+    assert drink.lines == ['nothing in the record mentions "drink" (no tracked object, tag, '
+                           "caption, speech or on-screen text)"]  # fmt: skip
+    assert facts_for("Is there a table in the video?", c).direct.startswith("Yes: the record")
+    sea = facts_for("Is there a wave on the sea?", small_record())
+    assert sea.lines == ['nothing in the record mentions "wave" or "sea" (no tracked object, '
+                         "tag, caption, speech or on-screen text)"]  # fmt: skip
+
+
+def test_what_do_we_learn_about_a_thing_reads_the_lines_that_mention_it():
+    c = small_record()
+    c.speech[1] = c.speech[1].model_copy(update={"text": "The train to the park is late."})
+    f = facts_for("What do we learn about the train?", c)
+    assert f.kind == "about" and any("The train to the park is late." in ln for ln in f.lines)

@@ -190,8 +190,9 @@ function linkify(text) {
 // The answer first; then only the evidence vidchat verified against the record, as clickable
 // citations; and a plain sentence when no quoted line could be found in the record.
 function evidenceHtml(a) {
-  const ok = (a.evidence || []).filter((e) => e.verified);
-  const bad = (a.evidence || []).filter((e) => !e.verified);
+  const ok = (a.evidence || []).filter((e) => e.verified && e.relevant !== false);
+  const off = (a.evidence || []).filter((e) => e.verified && e.relevant === false);
+  const bad = (a.evidence || []).filter((e) => !e.verified).concat(off);
   let html = "";
   if (a.answered_by === "facts") html += `<span class="note">computed from the record, no model needed</span>`;
   if (ok.length) {
@@ -200,6 +201,8 @@ function evidenceHtml(a) {
       return `<li>${linkify(at + (e.line || e.quote))}</li>`;
     }).join("") + `</ul>`;
     if (bad.length) html += `<span class="note">${bad.length} quoted line(s) not found in the record, not shown</span>`;
+  } else if (off.length) {
+    html += `<span class="note unverified">The record lines the model quoted do not bear on the question: treat this answer as unsupported.</span>`;
   } else if (a.answered_by !== "facts") {
     html += `<span class="note unverified">${bad.length
       ? "The evidence the model quoted could not be found in the record: treat this answer as unsupported."
