@@ -12,12 +12,12 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import TextIO
+from typing import TextIO, TypedDict
 
 from vidchat.pipeline.inventory import ProfileModel, profile_models
 from vidchat.pipeline.profiles import Profile, load_profile
 
-__all__ = ["add_commands", "llama_cpp_note", "main", "run"]
+__all__ = ["LlamaNote", "add_commands", "llama_cpp_note", "main", "run"]
 
 
 def _render(rows: list[ProfileModel], profile: Profile, out: TextIO) -> None:
@@ -37,7 +37,14 @@ def _render(rows: list[ProfileModel], profile: Profile, out: TextIO) -> None:
             print(f"  {'':<{users}}  perceiver unavailable: {r.perceiver_reason}", file=out)
 
 
-def llama_cpp_note() -> dict[str, object] | None:
+class LlamaNote(TypedDict):
+    """What `vidchat models` says about the local LLM's llama.cpp build."""
+
+    system_info: str  # llama.cpp's own report of the CPU features it was built for
+    unused_cpu_features: list[str]  # features this CPU has that the build does not use
+
+
+def llama_cpp_note() -> LlamaNote | None:
     """The installed llama.cpp build (the local LLM's server) against this CPU, or None when
     xllamacpp is not installed."""
     try:
@@ -49,10 +56,10 @@ def llama_cpp_note() -> dict[str, object] | None:
     return {"system_info": build.system_info, "unused_cpu_features": sorted(build.unused)}
 
 
-def _render_llama(note: dict[str, object], out: TextIO) -> None:
+def _render_llama(note: LlamaNote, out: TextIO) -> None:
     unused = note["unused_cpu_features"]
     if unused:
-        features = ", ".join(map(str, unused))
+        features = ", ".join(unused)
         print(f"llama.cpp (local LLM) is a build that leaves this CPU's {features} unused: the "
               "set-up (`bash .ci/setup`) compiles it for this CPU (prefill about 1.6x faster)",
               file=out)  # fmt: skip
