@@ -376,6 +376,20 @@ class _SpokenTruth:
         return [SpeechTruth(start=self.start, end=self.start + 4.0, text=self.sentence)]
 
 
+def _spec_clash(clip: str, spec: dict[str, object], truth: object) -> str | None:
+    """Why the clip's truth contradicts a question's spec (a thing said to be absent is there, a
+    label asked about is not), or None."""
+    if "absent" in spec:
+        clash = sorted(_named_words(truth) & set(spec["absent"]))  # type: ignore[arg-type]
+        if clash:
+            return f"{clip} contains {', '.join(clash)}"
+    if "label" in spec:
+        labels = {o.label for o in getattr(truth, "objects", [])}
+        if spec["label"] not in labels:
+            return f"{clip} has no {spec['label']} in its truth (labels: {sorted(labels)})"
+    return None
+
+
 def r4_question(
     clip: str, text: str, kind: str, spec: dict[str, object], truth: object
 ) -> Question | str:
@@ -386,14 +400,9 @@ def r4_question(
     said = [(t, words) for t, words in speech if key and key in words.lower()]
     if key and not said:
         return f"no sentence of {clip} contains {key!r}"
-    if "absent" in spec:
-        clash = sorted(_named_words(truth) & set(spec["absent"]))  # type: ignore[arg-type]
-        if clash:
-            return f"{clip} contains {', '.join(clash)}"
-    if "label" in spec:
-        labels = {o.label for o in getattr(truth, "objects", [])}
-        if spec["label"] not in labels:
-            return f"{clip} has no {spec['label']} in its truth (labels: {sorted(labels)})"
+    clash = _spec_clash(clip, spec, truth)
+    if clash:
+        return clash
     expect: dict[str, object] = {}
     if kind == "action_unobservable":
         expect = {"no_persons": bool(spec.get("no_persons"))}
@@ -439,14 +448,9 @@ def r5_question(
                    for x in getattr(truth, "texts", []))  # fmt: skip
     previous = str(spec.get("previous", ""))
     key = str(spec.get("key", "")).lower()
-    if "absent" in spec:
-        clash = sorted(_named_words(truth) & set(spec["absent"]))  # type: ignore[arg-type]
-        if clash:
-            return f"{clip} contains {', '.join(clash)}"
-    if "label" in spec:
-        labels = {o.label for o in getattr(truth, "objects", [])}
-        if spec["label"] not in labels:
-            return f"{clip} has no {spec['label']} in its truth (labels: {sorted(labels)})"
+    clash = _spec_clash(clip, spec, truth)
+    if clash:
+        return clash
 
     def sentence() -> tuple[float, float, str] | str:
         """The sentence the previous question is about (said at `at`, or holding `key`)."""
