@@ -165,6 +165,12 @@ class DetectOptions(PerceiverOptions):
     conf: float = Field(
         0.35, gt=0, lt=1, description="score a detection needs to start or confirm a track"
     )
+    family_conf: dict[str, float] = Field(
+        default_factory=dict,
+        description="per label family (animal, vehicle, or a label tracked alone: cup): the score "
+        "a detection of it needs to start or confirm a track AND its tracks' minimum mean score, "
+        "instead of conf / min_track_score (e.g. {animal: 0.3}; {}: conf for all)",
+    )
     iou: float = Field(0.5, gt=0, le=1, description="NMS IoU threshold")
     imgsz: int = Field(
         640, ge=32, le=4096,
@@ -259,6 +265,14 @@ class DetectOptions(PerceiverOptions):
                 f"imgsz must be a multiple of 32 (the model stride), got {v}; "
                 f"use {max(32, round(v / 32) * 32)}"
             )
+        return v
+
+    @field_validator("family_conf")
+    @classmethod
+    def _family_conf(cls, v: dict[str, float]) -> dict[str, float]:
+        for family, score in v.items():
+            if not 0 < score < 1:
+                raise ValueError(f"family_conf[{family!r}] must be between 0 and 1, got {score}")
         return v
 
     @field_validator("label_map")
@@ -1186,8 +1200,12 @@ class DetectPerceiver(Perceiver):
 
     # -- the work ---------------------------------------------------------------------------
 
-    def _new_tracker(self) -> Any:
-        """A fresh tracker for one video, thresholds tied to `conf`."""
+    def family_conf(self, family: str | None) -> float:
+        """The score a detection of `family` needs to start or confirm a track."""
+        return self.options.family_conf.get(family or "", self.options.conf)
+
+    def _new_tracker(self, family: str | None = None) -> Any:
+        """A fresh tracker for one video (for one label family), thresholds tied to its conf."""
         _import_ultralytics()  # quiet, offline, torchvision fixed: also for the nanodet backend
         from ultralytics.trackers.track import TRACKER_MAP
         from ultralytics.utils import YAML, IterableSimpleNamespace
@@ -1196,9 +1214,10 @@ class DetectPerceiver(Perceiver):
         cfg = IterableSimpleNamespace(**YAML.load(check_yaml(f"{self.options.tracker}.yaml")))
         # `conf` decides what counts as an object (starts or confirms a track); weaker detections
         # down to the tracker's low threshold only extend existing tracks (ByteTrack's 2nd stage).
-        cfg.track_high_thresh = self.options.conf
-        cfg.new_track_thresh = self.options.conf
-        cfg.track_low_thresh = min(cfg.track_low_thresh, self.options.conf)
+        conf = self.family_conf(family)
+        cfg.track_high_thresh = conf
+        cfg.new_track_thresh = conf
+        cfg.track_low_thresh = min(cfg.track_low_thresh, conf)
         if self.backend() != "ultralytics":
             # ByteTrack's fuse_score multiplies IoU by the detection score before matching; with
             # NanoDet's and CenterNet's scores (0.3-0.6, YOLO's are 0.7-0.9) that cost never
@@ -1265,7 +1284,10 @@ class DetectPerceiver(Perceiver):
         `small_box_score` for a track whose boxes are tiny at the detector's input."""
         opts = self.options
         score = float(np.mean([o.score for o in log.observations] or [0.0]))
-        if score < opts.min_track_score:
+        label = self._label_of.get(_majority([o.class_name for o in log.observations]), "")
+        family = track_family(label)
+        floor = opts.family_conf.get(family, opts.min_track_score)
+        if score < floor:
             return False
         sides = [o.model_px for o in log.observations if o.model_px is not None]
         return (
@@ -1328,7 +1350,7 @@ class DetectPerceiver(Perceiver):
                 f"detect: fast frame {frame.index} must be RGB uint8 (H, W, 3), "
                 f"got {image.dtype} {image.shape}"
             )
-        data = self._detect(image, min(opts.conf, state.low))
+        data = self._detect(image, min(opts.conf, state.low, *opts.family_conf.values()))
         h, w = image.shape[:2]
         bgr = np.ascontiguousarray(image[:, :, ::-1])
         families = np.array(
@@ -1441,7 +1463,7 @@ def _buffered(base: type) -> type:
 class _TrackState:
     """The trackers of one video, one per label family, and what they logged."""
 
-    new_tracker: Any  # () -> a fresh ultralytics tracker
+    new_tracker: Any  # (family) -> a fresh ultralytics tracker for that label family
     trackers: dict[str, Any] = field(default_factory=dict)
     logs: dict[tuple[str, int], TrackLog] = field(default_factory=dict)
     cuts: list[float] = field(default_factory=list)
@@ -1450,12 +1472,12 @@ class _TrackState:
     low: float = 0.1  # the trackers' second-stage score threshold
 
     def __post_init__(self) -> None:
-        self.low = float(self.new_tracker().args.track_low_thresh)
+        self.low = float(self.new_tracker(None).args.track_low_thresh)
 
     def tracker(self, family: str) -> Any:
         """The family's tracker, made on first use."""
         if family not in self.trackers:
-            tracker = self.new_tracker()
+            tracker = self.new_tracker(family)
             # ByteTrack confirms every track born on its first update at once; a family's tracker
             # made mid-video must not: it counts the frames it did not see.
             tracker.frame_id = max(0, self.frames - 1)

@@ -107,7 +107,8 @@ def _sha256(path: Path) -> str:
 def photo_path(name: str) -> Path:
     """The installed file of photo `name`; PhotosMissing says how to install it."""
     if name not in ANIMAL_PHOTOS:
-        raise InputError(f"unknown animal photo {name!r} (expected one of {', '.join(ANIMAL_PHOTOS)})")
+        known = ", ".join(ANIMAL_PHOTOS)
+        raise InputError(f"unknown animal photo {name!r} (expected one of {known})")
     path = photos_dir() / ANIMAL_PHOTOS[name].path
     if not path.is_file():
         raise PhotosMissing(
