@@ -135,3 +135,37 @@ def test_animals_are_drawn_inside_their_truth_boxes(tmp_path) -> None:
                 assert strip.any(), (o.id, q.t)
             checked += 1
     assert checked >= 5
+
+
+def test_group_recall_counts_any_animal_label_and_says_how_many_had_the_right_one() -> None:
+    from vidchat.apps.fidelity.score import ScoreConfig, score_classes
+    from vidchat.apps.fidelity.truth import ObjectTruth, PathPoint, Truth
+    from vidchat.kernel.record import ObjectTrack, Provenance, TrackPoint, VideoContext, VideoInfo
+
+    box = (10.0, 10.0, 110.0, 90.0)
+    truth = Truth(
+        name="t", seed=0, video="t.mp4", duration=4.0, width=200, height=100, fps=10,
+        objects=[ObjectTruth(id="sheep#1", label="sheep", first_seen=0, last_seen=4, crop="ram",
+                             path=[PathPoint(t=0, box=box), PathPoint(t=4, box=box)])],
+    )  # fmt: skip
+    info = VideoInfo(path="t.mp4", sha256="0" * 64, size_bytes=1, duration=4.0, fps="10/1",
+                     width=200, height=100, has_audio=False)  # fmt: skip
+
+    def scored(labels: list[str]) -> dict:
+        # the first half of the samples (t = 0, 0.5, 1, 1.5) as labels[0], the rest as labels[1]
+        tracks = [
+            ObjectTrack(id=f"{lab}#{i + 1}", label=lab, first_seen=2.0 * i, last_seen=2.0 * i + 1.5,
+                        source="detect",
+                        trajectory=[TrackPoint(t=2.0 * i, box=box),
+                                    TrackPoint(t=2.0 * i + 1.5, box=box)])
+            for i, lab in enumerate(labels)
+        ]  # fmt: skip
+        prov = [Provenance(name="detect", version="4", status="ok")]
+        return score_classes(VideoContext(video=info, objects=tracks, provenance=prov), truth,
+                             ScoreConfig())  # fmt: skip
+
+    s = scored(["sheep", "dog"])
+    assert s["animal"].recall == pytest.approx(8 / 9) and s["sheep"].recall == pytest.approx(4 / 9)
+    assert s["animal"].same_label_recall == pytest.approx(4 / 9)
+    assert s["sheep"].same_label_recall is None  # a label's own recall already is "same label"
+    assert scored(["dog", "dog"])["animal"].same_label_recall == 0
