@@ -4,6 +4,7 @@ adding them changes nothing else a seed makes."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 
 import numpy as np
@@ -102,7 +103,7 @@ def test_animals_change_nothing_else_a_seed_makes() -> None:
                 assert any(s.start <= ob.start and ob.end < s.end for s in p.shots), ob
         # one animal at a time
         spans = sorted((ob.start, ob.end) for ob in p.objects if ob.crop in photos.ANIMAL_PHOTOS)
-        assert all(a[1] < b[0] for a, b in zip(spans, spans[1:], strict=False))
+        assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))
     assert kinds == {True, False}
 
 
