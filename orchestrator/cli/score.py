@@ -73,8 +73,9 @@ def run_fidelity_gen(args: argparse.Namespace) -> int:
     _fidelity()
     from vidchat.apps.fidelity.generate import generate
 
+    stem = f"{args.preset}-s{args.seed}" + ("-animals" if args.animals else "")
     truth = generate(
-        args.name or f"{args.preset}-s{args.seed}", args.out_dir, preset=args.preset, seed=args.seed
+        args.name or stem, args.out_dir, preset=args.preset, seed=args.seed, animals=args.animals
     )
     print(f"{truth.video}\t{Path(truth.video).with_suffix('.truth.json')}")
     return 0
@@ -95,5 +96,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     g.add_argument("out_dir", type=Path)
     g.add_argument("--preset", default="clip10", choices=["clip10", "clip30", "clip60", "hour"])
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--name", help="file stem (default PRESET-sSEED)")
+    g.add_argument("--name", help="file stem (default PRESET-sSEED[-animals])")
+    g.add_argument("--animals", action="store_true", help="add cut-out animal photographs")
     g.set_defaults(func=run_fidelity_gen)

@@ -423,7 +423,9 @@ def test_offline_profile_on_a_generated_clip_meets_the_targets(tmp_path, capsys)
     assert s["shots"]["f1"] >= 0.95
     assert s["render"]["kept_of_record"] >= 0.95
     assert s["objects"]["detection_recall"] > 0.5
-    assert (tmp_path / "clip10-s0.record.json").is_file()
+    # the bench's suite carries the animal photographs by default (--no-animals: without)
+    assert (tmp_path / "clip10-s0-animals.record.json").is_file()
+    assert s["classes"]["animal"]["truth_samples"] > 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,9 @@
 - `vidchat.apps.fidelity.generate`: composes seeded videos with ffmpeg (real photographs as shot
   backgrounds, pedestrians cut from vtest.avi moving along known paths, drawtext on-screen text,
   espeak-ng sentences, music and silence stretches) and writes their `Truth`.
+- `vidchat.apps.fidelity.photos`: the cut-out animal photographs (Debian tuxpaint-stamps-default,
+  pinned and sha256-checked; installed by `.ci/setup.d/52-animal-photos.sh`) that
+  ``generate(..., animals=True)`` draws.
 - `vidchat.apps.fidelity.score`: compares any `VideoContext` with a `Truth` (speech WER and timing,
   on-screen text recall/precision, objects count and IDF1, shot cuts P/R/F1, tags top-k, and how
   many facts survive rendering under a token budget).

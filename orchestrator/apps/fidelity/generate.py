@@ -12,6 +12,14 @@ A video is planned from a seed (`plan`), then rendered (`render_video`):
   van of vtest.avi, the chelsea cat, the coffee cup) moving linearly, one at a time, from their
   own seeded random stream (so adding them left the persons, texts and speech of every seed as
   they were).
+- **animals** (``animals=True``, the fidelity bench's suite): cut-out photographs of whole animals
+  (dog, horse, zebra, sheep, cow, elephant, bear, giraffe, birds; Debian's
+  tuxpaint-stamps-default, see `vidchat.apps.fidelity.photos`), one at a time, each either static
+  for a stretch of one shot or moving along a straight line, at 0.25, 0.35 or 0.5 of the frame
+  height, alpha-blended (the photo's outline, not a rectangle); the truth box is the bounding box
+  of the animal's opaque pixels. They come from a third seeded stream, after the other sprites,
+  so a seed's persons, texts, speech and other objects are the same with or without them (what
+  changes is what an animal covers: the truth's `visible` shares say so).
 - **on-screen text**: ffmpeg ``drawtext`` (DejaVu Sans, white box behind black letters) in the
   top band, one phrase at a time, at known times and places.
 - **audio** (16 kHz mono): espeak-ng sentences, synthetic music (sine notes with harmonics) and
@@ -32,6 +40,7 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +50,7 @@ from typing import Literal
 
 import numpy as np
 
+from vidchat.apps.fidelity.photos import ANIMAL_PHOTOS, photo_path
 from vidchat.apps.fidelity.truth import (
     AudioStretch,
     Box,
@@ -335,11 +345,65 @@ def photo_box(name: str, box: tuple[int, int, int, int], width: int, height: int
     return (round(cx1, 1), round(cy1, 1), round(cx2, 1), round(cy2, 1))
 
 
+# Sizes an animal is drawn at (share of the frame height) and how long it stays (seconds).
+ANIMAL_HEIGHTS = (0.25, 0.35, 0.5)
+ANIMAL_STATIC_S = (3.0, 6.0)
+ANIMAL_MOVING_S = (4.0, 8.0)
+ANIMAL_GAP_S = (0.5, 2.0)
+# An alpha value at or above this is the animal (the truth box's pixels); below, background.
+ALPHA_OPAQUE = 128
+
+
+def sprite_label(name: str) -> str:
+    """The COCO label of sprite `name` (a `SPRITES` key or an animal photo name)."""
+    return ANIMAL_PHOTOS[name].label if name in ANIMAL_PHOTOS else SPRITES[name][0]
+
+
 @cache
-def object_sprite(name: str, height: int) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-    """The object sprite `name` scaled to `height` px, and the object's box inside it."""
+def animal_sprite(name: str, height: int) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The cut-out animal photograph `name` as RGBA, cropped to its opaque pixels and scaled to
+    `height` px, and the animal's box in it (the bounding box of alpha >= `ALPHA_OPAQUE`)."""
     from PIL import Image
 
+    try:
+        img = Image.open(photo_path(name)).convert("RGBA")
+    except OSError as e:
+        raise GeneratorError(f"animal photo {name!r}: {e}") from None
+    alpha = np.asarray(img)[:, :, 3]
+    ys, xs = np.nonzero(alpha >= ALPHA_OPAQUE)
+    if not len(xs):
+        raise GeneratorError(f"animal photo {name!r} has no opaque pixels")
+    img = img.crop((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+    size = (max(1, round(img.width * height / img.height)), height)
+    sprite = np.asarray(img.resize(size, Image.Resampling.LANCZOS))
+    ys, xs = np.nonzero(sprite[:, :, 3] >= ALPHA_OPAQUE)
+    return sprite, (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+
+
+def paste(frame: np.ndarray, sprite: np.ndarray, x: int, y: int) -> None:
+    """Draw `sprite` (RGB: opaque; RGBA: alpha-blended) into `frame` at (x, y), clipped."""
+    fh, fw = frame.shape[:2]
+    sh, sw = sprite.shape[:2]
+    x1, y1, x2, y2 = max(0, x), max(0, y), min(fw, x + sw), min(fh, y + sh)
+    if x2 <= x1 or y2 <= y1:
+        return
+    part = sprite[y1 - y : y2 - y, x1 - x : x2 - x]
+    if part.shape[2] == 3:
+        frame[y1:y2, x1:x2] = part
+        return
+    a = part[:, :, 3:4].astype(np.float32) / 255.0
+    under = frame[y1:y2, x1:x2].astype(np.float32)
+    frame[y1:y2, x1:x2] = (a * part[:, :, :3] + (1.0 - a) * under + 0.5).astype(np.uint8)
+
+
+@cache
+def object_sprite(name: str, height: int) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The object sprite `name` scaled to `height` px, and the object's box inside it (an
+    animal photo name gives an RGBA cut-out, see `animal_sprite`)."""
+    from PIL import Image
+
+    if name in ANIMAL_PHOTOS:
+        return animal_sprite(name, height)
     _label, source, (cx1, cy1, cx2, cy2), (ox1, oy1, ox2, oy2) = SPRITES[name]
     if source == "vtest":
         image = vtest_frame()
@@ -367,6 +431,7 @@ class _PersonPlan:
     end: float
     xy0: tuple[int, int]  # sprite top-left at start
     xy1: tuple[int, int]  # and at end
+    height: float = 0.35  # objects: sprite height as a share of the frame height
 
     def xy(self, t: float) -> tuple[int, int]:
         f = (t - self.start) / max(1e-9, self.end - self.start)
@@ -386,7 +451,8 @@ class Plan:
     shots: list[ShotTruth] = field(default_factory=list)
     texts: list[TextTruth] = field(default_factory=list)
     persons: list[_PersonPlan] = field(default_factory=list)
-    objects: list[_PersonPlan] = field(default_factory=list)  # moving sprites; crop = SPRITES key
+    # moving sprites (crop = SPRITES key), then animals (crop = ANIMAL_PHOTOS key) when asked for
+    objects: list[_PersonPlan] = field(default_factory=list)
     # (offset, kind, payload)
     audio: list[tuple[float, Literal["speech", "music"], str]] = field(default_factory=list)
 
@@ -396,8 +462,8 @@ def _q(t: float, fps: int) -> float:
     return round(t * fps) / fps
 
 
-def plan(name: str, seed: int, preset: Preset) -> Plan:
-    """A seeded plan: the same (seed, preset) always gives the same video and truth."""
+def plan(name: str, seed: int, preset: Preset, animals: bool = False) -> Plan:
+    """A seeded plan: the same (seed, preset, animals) always gives the same video and truth."""
     rng = random.Random(seed)
     p = Plan(name, seed, preset)
     d, fps, w, h = preset.duration, preset.fps, preset.width, preset.height
@@ -451,6 +517,8 @@ def plan(name: str, seed: int, preset: Preset) -> Plan:
         t = _q(max(t + 1.0, end - overlap + rng.uniform(*preset.person_gap)), fps)
 
     _plan_objects(p, random.Random(seed + 7919))
+    if animals:
+        _plan_animals(p, random.Random(seed + 104_729))
 
     t = _q(rng.uniform(0.5, 1.5), fps)
     sentences = list(SENTENCES)
@@ -500,6 +568,42 @@ def _plan_objects(p: Plan, rng: random.Random) -> None:
         p.objects.append(_PersonPlan(f"{SPRITES[name][0]}#{k + 1}", name, t, end, xy0, xy1))
         k += 1
         t = _q(end + rng.uniform(*pre.person_gap), fps)
+
+
+def _plan_animals(p: Plan, rng: random.Random) -> None:
+    """Animals one at a time, each static within one shot or moving, at a seeded size."""
+    pre = p.preset
+    d, fps, w, h = pre.duration, pre.fps, pre.width, pre.height
+    names = list(ANIMAL_PHOTOS)
+    rng.shuffle(names)
+    t = _q(rng.uniform(0.5, 2.0), fps)
+    k = 0
+    while t < d - 2.0:
+        name = names[k % len(names)]
+        share = rng.choice(ANIMAL_HEIGHTS)
+        sprite_h = int(h * share)
+        sw = min(animal_sprite(name, sprite_h)[0].shape[1], w - 4)
+        y_lo = min(h // 3, h - sprite_h - 2)
+        y_hi = max(y_lo + 1, h - sprite_h - 2)
+        if rng.random() < 0.5:
+            # Static: stands where it is until it goes or its shot ends (a cut is a new picture).
+            shot_end = next(s.end for s in p.shots if s.start <= t < s.end)
+            end = _q(min(t + rng.uniform(*ANIMAL_STATIC_S), shot_end - 1.0 / fps, d), fps)
+            if end - t < 1.5:
+                t = _q(shot_end + 0.5, fps)
+                continue
+            xy = (rng.randrange(2, max(3, w - sw - 2)), rng.randrange(y_lo, y_hi))
+            xy0, xy1 = xy, xy
+        else:
+            end = _q(min(t + rng.uniform(*ANIMAL_MOVING_S), d), fps)
+            xa = rng.randrange(2, max(3, w // 3))
+            xb = rng.randrange(max(3, 2 * w // 3 - sw), max(4, w - sw - 2))
+            ya, yb = rng.randrange(y_lo, y_hi), rng.randrange(y_lo, y_hi)
+            xy0, xy1 = ((xa, ya), (xb, yb)) if rng.random() < 0.5 else ((xb, ya), (xa, yb))
+        label = ANIMAL_PHOTOS[name].label
+        p.objects.append(_PersonPlan(f"{label}#{k + 1}", name, t, end, xy0, xy1, share))
+        k += 1
+        t = _q(end + rng.uniform(*ANIMAL_GAP_S), fps)
 
 
 def _text_size(font: Path, size: int, text: str) -> tuple[int, int]:
@@ -636,9 +740,9 @@ def render_video(p: Plan, out_dir: str | Path) -> Truth:
                 frame = photo(p.shots[shot_i].photo, w, h).copy()
                 for ob in p.objects:
                     if ob.start <= t <= ob.end:
-                        sprite, _ = object_sprite(ob.crop, int(h * 0.35))
+                        sprite, _ = object_sprite(ob.crop, int(h * ob.height))
                         x, y = ob.xy(t)
-                        frame[y : y + sprite.shape[0], x : x + sprite.shape[1]] = sprite
+                        paste(frame, sprite, x, y)
                 for per in p.persons:
                     if per.start <= t <= per.end:
                         sprite, _ = person_sprite(per.crop, sprite_h)
@@ -694,15 +798,20 @@ def render_video(p: Plan, out_dir: str | Path) -> Truth:
 
 def _drawn_over(p: Plan, t: float, layer: tuple[int, int]) -> list[Box]:
     """Rectangles drawn at time `t` over the thing at `layer`, in `render_video`'s order:
-    (0, 0) the photograph, (1, k) moving object k, (2, k) walker k, then the on-screen text
-    (white box, 4 px border, over everything). Sprites are opaque rectangles."""
+    (0, 0) the photograph, (1, k) object k (moving sprites, then animals), (2, k) walker k, then
+    the on-screen text (white box, 4 px border, over everything). Sprites are opaque rectangles;
+    an animal cut-out covers its opaque pixels' bounding box (so its cover is over-counted
+    between legs and around the outline: conservative, the scorer's "hidden" is then early)."""
     h = p.preset.height
     out: list[Box] = []
     for k, ob in enumerate(p.objects):
         if (1, k) > layer and ob.start <= t <= ob.end:
-            sprite, _ = object_sprite(ob.crop, int(h * 0.35))
+            sprite, (ix1, iy1, ix2, iy2) = object_sprite(ob.crop, int(h * ob.height))
             x, y = ob.xy(t)
-            out.append((x, y, x + sprite.shape[1], y + sprite.shape[0]))
+            if ob.crop in ANIMAL_PHOTOS:
+                out.append((x + ix1, y + iy1, x + ix2, y + iy2))
+            else:
+                out.append((x, y, x + sprite.shape[1], y + sprite.shape[0]))
     for k, per in enumerate(p.persons):
         if (2, k) > layer and per.start <= t <= per.end:
             sprite, _ = person_sprite(per.crop, int(h * 0.45))
@@ -749,10 +858,9 @@ def _object_truth(p: Plan) -> list[ObjectTruth]:
                 id="", label=label, first_seen=shot.start, last_seen=shot.end,
                 crop=shot.photo, path=path, moving=False,
             )))  # fmt: skip
-    sprite_h = int(h * 0.35)
     for k, ob in enumerate(p.objects):
-        label = SPRITES[ob.crop][0]
-        _, (ix1, iy1, ix2, iy2) = object_sprite(ob.crop, sprite_h)
+        label = sprite_label(ob.crop)
+        _, (ix1, iy1, ix2, iy2) = object_sprite(ob.crop, int(h * ob.height))
         times = sorted({*np.arange(ob.start, ob.end, 0.5).round(3).tolist(), ob.end})
         path = []
         for t in times:
@@ -762,7 +870,7 @@ def _object_truth(p: Plan) -> list[ObjectTruth]:
             path.append(PathPoint(t=t, box=at, visible=vis))
         found.append((ob.start, label, ObjectTruth(
             id="", label=label, first_seen=ob.start, last_seen=ob.end, crop=ob.crop,
-            path=path, moving=True,
+            path=path, moving=ob.xy0 != ob.xy1, height_share=ob.height,
         )))  # fmt: skip
     found.sort(key=lambda x: x[0])
     counts: dict[str, int] = {}
@@ -776,9 +884,16 @@ def _object_truth(p: Plan) -> list[ObjectTruth]:
 
 
 def generate(
-    name: str, out_dir: str | Path, *, preset: str | Preset = "clip10", seed: int = 0
+    name: str,
+    out_dir: str | Path,
+    *,
+    preset: str | Preset = "clip10",
+    seed: int = 0,
+    animals: bool = False,
 ) -> Truth:
-    """Plan and render one video; returns its `Truth` (also saved beside the video)."""
+    """Plan and render one video; returns its `Truth` (also saved beside the video).
+
+    `animals` adds the cut-out animal photographs (needs them installed: `.ci/setup`)."""
     if isinstance(preset, str):
         if preset not in PRESETS:
             raise GeneratorError(
@@ -787,7 +902,7 @@ def generate(
         preset = PRESETS[preset]
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise GeneratorError(f"video name must be letters, digits, _ . - (got {name!r})")
-    return render_video(plan(name, seed, preset), out_dir)
+    return render_video(plan(name, seed, preset, animals), out_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -799,11 +914,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--preset", default="clip10", choices=sorted(PRESETS))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--name", help="file stem (default: PRESET-sSEED)")
-    args = ap.parse_args(argv)
-    truth = generate(
-        args.name or f"{args.preset}-s{args.seed}", args.out_dir, preset=args.preset, seed=args.seed
+    ap.add_argument("--name", help="file stem (default: PRESET-sSEED, -animals with --animals)")
+    ap.add_argument(
+        "--animals", action="store_true", help="add cut-out animal photographs (static, moving)"
     )
+    args = ap.parse_args(argv)
+    stem = f"{args.preset}-s{args.seed}" + ("-animals" if args.animals else "")
+    try:
+        truth = generate(
+            args.name or stem, args.out_dir, preset=args.preset, seed=args.seed,
+            animals=args.animals,
+        )  # fmt: skip
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print(
         f"{truth.video} ({truth.duration:g} s, {len(truth.cuts)} cuts, {len(truth.speech)} "
         f"sentences, {len(truth.texts)} texts, {len(truth.persons)} persons, "

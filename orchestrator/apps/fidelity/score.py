@@ -23,7 +23,9 @@ Every measure is documented where it is computed; in short:
   truth box is *found* when a record object of the same label is there at IoU >= 0.5 (recall),
   and a record box is *right* when a truth object of its label is there (precision). Groups
   ``vehicle`` and ``animal`` match any label of the group (a van recorded as ``car`` is a found
-  vehicle). Objects the truth does not list (a chair in the astronaut photo) cost precision.
+  vehicle, a dog recorded as ``cat`` a found animal); their ``same_label_recall`` counts only a
+  record object of the truth's own label (``animal recall, same label`` in the table). Objects
+  the truth does not list (a chair in the astronaut photo) cost precision.
   A truth box less than `min_visible` visible (a walker pasted over most of a cat: the truth's
   ``visible`` share) is *hidden*: like a "don't care" region of MOT benchmarks it counts for
   neither recall nor precision (a record box on it is neither right nor wrong); the number of
@@ -145,6 +147,11 @@ class ClassScore(_Model):
     precision: float | None = None
     hidden_samples: int = Field(
         0, description="truth samples less than min_visible visible: counted for neither measure"
+    )
+    same_label_recall: float | None = Field(
+        None,
+        description="groups only: share of truth samples found by a record object of the SAME "
+        "label (recall counts any label of the group: a dog recorded as cat is a found animal)",
     )
 
 
@@ -397,7 +404,8 @@ def score_classes(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> dict[str
     gts: list[PersonTruth] = [*truth.persons, *truth.objects]
     keys = {o.label for o in gts} | {o.label for o in ctx.objects}
     keys |= {group for k in list(keys) if (group := _group(k))}
-    counts = {k: [0, 0, 0, 0, 0] for k in keys}  # truth, found, record, right, hidden samples
+    # truth, found, record, right, hidden samples, found with the truth's own label (groups)
+    counts = {k: [0, 0, 0, 0, 0, 0] for k in keys}
 
     def same(key: str, label: str) -> bool:
         return label == key or _group(label) == key
@@ -416,6 +424,11 @@ def score_classes(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> dict[str
             c[4] += sum(1 for _, shown in gk if not shown)
             thr = cfg.iou_threshold
             c[1] += sum(1 for gb, shown in gk if shown and any(iou(gb, rb) >= thr for rb in rk))
+            c[5] += sum(
+                1
+                for lt, gb, shown in shown_at
+                if shown and same(key, lt) and any(lr == lt and iou(gb, rb) >= thr for lr, rb in r)
+            )
             for rb in rk:
                 hits = [shown for gb, shown in gk if iou(gb, rb) >= cfg.iou_threshold]
                 if hits and not any(hits):
@@ -429,6 +442,7 @@ def score_classes(ctx: VideoContext, truth: Truth, cfg: ScoreConfig) -> dict[str
             recall=c[1] / c[0] if c[0] else None,
             precision=c[3] / c[2] if c[2] else None,
             hidden_samples=c[4],
+            same_label_recall=c[5] / c[0] if c[0] and k in ("vehicle", "animal") else None,
         )
         for k, c in sorted(counts.items())
     }
@@ -630,6 +644,7 @@ ROWS = [
     ("vehicle recall", lambda s: _cls(s, "vehicle", "recall"), ">= 0.80", lambda v: v >= 0.8),
     ("vehicle precision", lambda s: _cls(s, "vehicle", "precision"), "", None),
     ("animal recall", lambda s: _cls(s, "animal", "recall"), ">= 0.80", lambda v: v >= 0.8),
+    ("animal recall, same label", lambda s: _cls(s, "animal", "same_label_recall"), "", None),
     ("animal precision", lambda s: _cls(s, "animal", "precision"), "", None),
     ("vehicle / animal samples hidden", lambda s: _hidden(s, ("vehicle", "animal")), "", None),
     ("shot cut precision", lambda s: s.shots.precision, "", None),

@@ -120,6 +120,9 @@ class ObjectTruth(PersonTruth):
 
     label: str
     moving: bool = False
+    height_share: float | None = Field(
+        None, description="a sprite's height as a share of the frame height (None: a photo's)"
+    )
 
 
 # COCO labels grouped for recall targets (a van found as "car" is still a vehicle): the same
