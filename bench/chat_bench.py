@@ -121,6 +121,11 @@ def _record_of_tokens(target: int, count) -> object:
 
 
 FIRST_QUESTION = "What do we learn about the blue ferry?"
+# The follow-up the model answers (the prefix is cached; only this turn is read). "And what is
+# said right after that?" is answered by code since round 5 (vidchat.conversation.followup),
+# at once: it is timed too, as `follow_up_by_code`, but says nothing of the model.
+FOLLOW_UP = "And what do we learn about the harbor?"
+FOLLOW_UP_BY_CODE = "And what is said right after that?"
 
 
 def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 20.0) -> dict:
@@ -181,7 +186,12 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
             "first_token_s": round(first, 2),
             "first_answer_token_s": round(first_shown, 2) if first_shown is not None else None,
             "total_s": round(a.seconds, 2),
-            "decode_tok_s": round(max(raw_tokens - 1, 0) / max(a.seconds - first, 1e-9), 1),
+            "answered_by": "model" if a.prompt_tokens else "code",
+            "decode_tok_s": (
+                round(max(raw_tokens - 1, 0) / max(a.seconds - first, 1e-9), 1)
+                if a.prompt_tokens and raw_tokens > 1
+                else None
+            ),
             "evidence_verified": [e.verified for e in a.evidence],
             "answer": a.text,
         }
@@ -198,7 +208,12 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
     if not first["prompt_tokens"]:
         raise SystemExit(f"the first question was answered by code, not the model: {first}")
     prefill.join()
-    follow = timed(session, "And what is said right after that?")
+    follow = timed(session, FOLLOW_UP)
+    if not follow["prompt_tokens"]:
+        raise SystemExit(f"the follow-up was answered by code, not the model: {follow}")
+    session.reset()
+    timed(session, FIRST_QUESTION)  # the same first turn again (from the cache), then:
+    follow_by_code = timed(session, FOLLOW_UP_BY_CODE)
     since_ready = time.perf_counter() - t_ready
     load_after = os.getloadavg()
 
@@ -229,6 +244,7 @@ def bench_latency(model: str | None, record_tokens: int = 2000, wait_s: float = 
         "loadavg_after": [round(x, 2) for x in load_after],
         "first_question": first,
         "follow_up": follow,
+        "follow_up_by_code": follow_by_code,
         "prefix_check": {
             "system_message_tokens": system_message_tokens,
             "prefill_request": {k: prefill_timings.get(k) for k in ("cache_n", "prompt_n")},
@@ -457,9 +473,9 @@ def main() -> None:
         lat = bench_latency(args.model)
         out = args.out
         _update_results(out, "latency", lat)
-        for name in ("first_question", "follow_up"):
+        for name in ("first_question", "follow_up", "follow_up_by_code"):
             r = lat[name]
-            print(f"{name}: first token {r['first_token_s']} s, answer starts "
+            print(f"{name} ({r['answered_by']}): first token {r['first_token_s']} s, answer starts "
                   f"{r['first_answer_token_s']} s, decode {r['decode_tok_s']} tok/s, "
                   f"{r['prompt_tokens']} prompt tokens: {r['answer'][:80]!r}")  # fmt: skip
         print(f"record {lat['record_tokens']} tokens; prefill done before the question "
