@@ -21,9 +21,10 @@ from typing import Any
 
 from vidchat.kernel.errors import ConfigError
 
-__all__ = ["VIDEO_AT", "EmbedConfig", "TrainConfig", "config_from_dict"]
+__all__ = ["AUX_FROM", "VIDEO_AT", "EmbedConfig", "TrainConfig", "config_from_dict"]
 
 VIDEO_AT = ("prompt", "answer")
+AUX_FROM = ("queries", "gmhra")
 
 
 @dataclass
@@ -74,7 +75,22 @@ class EmbedConfig:
     answering, so the model learns the same questions with nothing to see (what it reaches is
     what the questions and answer priors alone give this architecture and data)."""
 
+    aux_weight: float = 0.0
+    """weight of the auxiliary attribute loss (0: off, no head is built): a linear head reads
+    the video tokens and predicts the scene's object attributes from the generator's truth
+    (`vidchat.embed_model.scenes.ATTRIBUTE_HEADS`), so the tokens must carry what the video
+    shows whatever the question; videos without a truth record get no auxiliary loss. Not in
+    VideoChat-Embed (see the deviations in `embed_model.model`)."""
+    aux_from: str = "queries"
+    """what the auxiliary head reads: ``queries`` (the Q-Former's output tokens, before the
+    projection into the LLM: the video tokens themselves) or ``gmhra`` (GMHRA's global queries
+    and its mean token, before the Q-Former)."""
+
     def __post_init__(self) -> None:
+        if self.aux_from not in AUX_FROM:
+            raise ConfigError(f"aux_from must be one of {AUX_FROM}, got {self.aux_from!r}")
+        if self.aux_weight < 0:
+            raise ConfigError(f"aux_weight must be >= 0, got {self.aux_weight}")
         if self.video_at not in VIDEO_AT:
             raise ConfigError(f"video_at must be one of {VIDEO_AT}, got {self.video_at!r}")
         if self.width % self.heads:

@@ -49,6 +49,9 @@ class TrainResult:
     resumed_from: int = 0
     trainable_params: int = 0
     align_steps: int = 0
+    aux_losses: list[float] = field(default_factory=list)
+    """the auxiliary attribute loss per step (`EmbedConfig.aux_weight`; NaN where a step had
+    none); `losses` is the main (answer-token) loss alone."""
     cpu_seconds: float = 0.0
     """CPU time of this process over the steps (all threads): on a busy shared machine the
     wall time says more about the neighbours than about the model."""
@@ -165,12 +168,13 @@ def train(
     )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(tcfg))
     gen = torch.Generator().manual_seed(tcfg.seed)
-    start, losses = 0, []
+    start, losses, aux_losses = 0, [], []
     if state is not None:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"])
         start, losses = int(state["step"]), list(state["losses"])
+        aux_losses = list(state.get("aux_losses", [math.nan] * start))
         # A longer run than first planned: the schedule follows the new length.
         sched.lr_lambdas[0] = _lr_lambda(tcfg)
 
@@ -186,6 +190,7 @@ def train(
                 "generator": gen.get_state(),
                 "step": step,
                 "losses": losses,
+                "aux_losses": aux_losses,
                 "encoder_dim": model.encoder_dim,
                 "encoder_tokens": model.encoder_tokens,
             },
@@ -199,16 +204,22 @@ def train(
     step = start
     for step in range(start + 1, tcfg.steps + 1):
         opt.zero_grad(set_to_none=True)
-        total = 0.0
+        total, aux_total = 0.0, math.nan
         stream = align_batches if align_batches and step <= tcfg.align_steps else batches
         for _ in range(tcfg.grad_accum):
-            loss = model(next(stream)) / tcfg.grad_accum
-            loss.backward()
-            total += float(loss.detach())
+            main, aux = model.losses(next(stream))
+            loss = main if aux is None else main + config.aux_weight * aux
+            (loss / tcfg.grad_accum).backward()
+            total += float(main.detach()) / tcfg.grad_accum
+            if aux is not None:
+                aux_total = (0.0 if math.isnan(aux_total) else aux_total) + float(
+                    aux.detach()
+                ) / tcfg.grad_accum
         torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
         opt.step()
         sched.step()
         losses.append(total)
+        aux_losses.append(aux_total)
         if log is not None:
             log(step, total)
         if step % tcfg.checkpoint_every == 0:
@@ -222,6 +233,7 @@ def train(
         checkpoint=ckpt_path,
         steps=max(step, start),
         losses=losses,
+        aux_losses=aux_losses,
         seconds=seconds,
         steps_per_s=done / seconds if seconds > 0 else 0.0,
         resumed_from=start,
@@ -270,10 +282,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="train the blind baseline: blank frames instead of every video (EmbedConfig.blind)",
     )
+    p.add_argument(
+        "--aux-weight",
+        type=float,
+        default=None,
+        help="weight of the auxiliary attribute loss on the video tokens (EmbedConfig.aux_weight;"
+        " needs generated scenes' truth records)",
+    )
     args = p.parse_args(argv)
     overrides: dict[str, Any] = {
         k: v for k, v in (("encoder", args.encoder), ("llm", args.llm)) if v
     }
+    if args.aux_weight is not None:
+        overrides["aux_weight"] = args.aux_weight
     if args.blind:
         overrides["blind"] = True
     make: dict[str, Callable[..., EmbedConfig]] = {
