@@ -217,6 +217,10 @@ def _train_run(work: Path, name: str, cfg: Any, tcfg: Any, log: Any) -> dict:
     aux = list(state.get("aux_losses", []))
     if cfg.aux_weight and aux:
         info["aux_loss_curve"] = _curve(aux, 0, len(aux))
+    attr = list(state.get("attr_losses", []))
+    if attr:
+        info["attr_steps"] = int(state.get("attr_step", 0))
+        info["loss_curve_attributes"] = _curve(attr, 0, len(attr))
     if result.steps > done:  # this session trained: its cost (a reused run keeps the old one)
         info["last_session"] = {
             "steps": result.steps - done,
@@ -388,6 +392,10 @@ def main(argv: list[str] | None = None) -> int:
         "--align-steps", type=int, default=None, help="override TrainConfig.cpu().align_steps"
     )
     p.add_argument(
+        "--attr-steps", type=int, default=None, help="override TrainConfig.cpu().attr_steps"
+    )
+    p.add_argument("--attr-lr", type=float, default=None, help="stage 0's peak learning rate")
+    p.add_argument(
         "--val-only",
         action="store_true",
         help="train (or reuse) the embed run only, score it on the val split with the "
@@ -443,8 +451,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     given: dict[str, Any] = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v}
-    if args.align_steps is not None:
-        given["align_steps"] = args.align_steps
+    for name in ("align_steps", "attr_steps", "attr_lr"):
+        if getattr(args, name) is not None:
+            given[name] = getattr(args, name)
     tcfg = TrainConfig.cpu(device=args.device, **given)
     norm: dict[str, Any] = {"feature_norm": True} if args.feature_norm else {}
     if args.no_qformer_text:

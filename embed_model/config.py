@@ -200,9 +200,19 @@ class TrainConfig:
     alignment); the rest (stage 2) on the questions (instruction tuning)."""
     align_lr: float | None = None
     """stage 1's peak learning rate (None: `lr`)."""
+    attr_steps: int = 0
+    """stage 0, before the `steps` above: `attr_steps` steps of the auxiliary attribute loss
+    alone (needs `EmbedConfig.aux_weight` > 0). The frozen LLM is not run, so a step costs
+    the bridge only (a few percent of an instruction step): the video tokens learn to carry
+    every object's attributes before any answer is asked of them."""
+    attr_batch_size: int = 64
+    attr_lr: float | None = None
+    """stage 0's peak learning rate (None: `lr`)."""
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "grad_accum", "checkpoint_every"):
+        if self.attr_steps < 0:
+            raise ConfigError(f"attr_steps must be >= 0, got {self.attr_steps}")
+        for name in ("steps", "batch_size", "grad_accum", "checkpoint_every", "attr_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:

@@ -380,6 +380,23 @@ class VideoChatEmbed(nn.Module):
         targets = torch.stack([none if e.targets is None else e.targets for e in examples])
         return main, self.aux_loss(gmhra_out, queries, targets.to(device))
 
+    def attribute_loss(self, examples: list[Example]) -> torch.Tensor:
+        """The auxiliary attribute loss alone (stage 0 of training: the LLM is not run);
+        every example must carry targets."""
+        if not self.aux_sizes:
+            raise ConfigError("attribute_loss needs EmbedConfig.aux_weight > 0")
+        missing = sum(e.targets is None for e in examples)
+        if missing:
+            raise ConfigError(
+                f"attribute_loss needs targets on every example; {missing} of "
+                f"{len(examples)} have none (videos without a truth record)"
+            )
+        device = self.proj.weight.device
+        feats = torch.stack([e.features for e in examples]).to(device)
+        gmhra_out, queries = self.bridge(feats, self.bridge_texts(examples))
+        targets = torch.stack([e.targets for e in examples if e.targets is not None])
+        return self.aux_loss(gmhra_out, queries, targets.to(device))
+
     def forward(self, examples: list[Example]) -> torch.Tensor:
         """The training loss: the main loss plus `EmbedConfig.aux_weight` x the auxiliary one."""
         main, aux = self.losses(examples)

@@ -2,6 +2,10 @@
 accumulation, warmup then cosine decay in each stage), checkpoints that carry both configs, and
 resume from the last checkpoint:
 
+0. **attribute alignment** (optional, `TrainConfig.attr_steps`, not in VideoChat-Embed): the
+   auxiliary attribute loss alone (`EmbedConfig.aux_weight`), without running the LLM, so the
+   video tokens carry each object's colour, shape, size and motion before any question is
+   asked of them (generated scenes only: the targets come from their truth records);
 1. **alignment** (the first `TrainConfig.align_steps` steps): video -> its description (items of
    type ``description``: written from the record), so the video tokens come to say what the
    record says;
@@ -52,6 +56,9 @@ class TrainResult:
     aux_losses: list[float] = field(default_factory=list)
     """the auxiliary attribute loss per step (`EmbedConfig.aux_weight`; NaN where a step had
     none); `losses` is the main (answer-token) loss alone."""
+    attr_losses: list[float] = field(default_factory=list)
+    """stage 0's attribute loss per step (`TrainConfig.attr_steps`)."""
+    attr_steps: int = 0
     cpu_seconds: float = 0.0
     """CPU time of this process over the steps (all threads): on a busy shared machine the
     wall time says more about the neighbours than about the model."""
@@ -109,6 +116,65 @@ def load_checkpoint(
     model, encoder = build_model(config, device)
     model.load_state_dict(state["model"])
     return model, encoder, state
+
+
+def _attribute_stage(
+    model: VideoChatEmbed,
+    dataset: InstructionDataset,
+    tcfg: TrainConfig,
+    state: dict[str, Any] | None,
+    done: int,
+    losses: list[float],
+    checkpoint: Callable[..., None],
+) -> int:
+    """Stage 0: `TrainConfig.attr_steps` steps of the auxiliary attribute loss alone, on the
+    training items whose video has a truth record (each item's question reaches the Q-Former
+    as in stage 2, so the tokens learn to carry every attribute whatever is asked). Its own
+    AdamW, warmup and cosine; checkpointed (``attr_step``) and resumable. Returns the steps
+    done."""
+    if not model.aux_sizes:
+        raise InputError("TrainConfig.attr_steps needs EmbedConfig.aux_weight > 0")
+    keep = [k for k in range(len(dataset)) if dataset.example(k).targets is not None]
+    if not keep:
+        raise InputError(
+            "TrainConfig.attr_steps: no training video has a truth record (.truth.json beside "
+            "it, written by vidchat.embed_model.scenes) to take attribute targets from"
+        )
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=tcfg.attr_lr or tcfg.lr, weight_decay=tcfg.weight_decay)
+    warm = min(tcfg.warmup_steps, max(tcfg.attr_steps // 4, 1))
+
+    def lr_at(k: int) -> float:
+        if k < warm:
+            return (k + 1) / warm
+        progress = min((k - warm) / max(tcfg.attr_steps - warm, 1), 1.0)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    gen = torch.Generator().manual_seed(tcfg.seed + 1)
+    if state is not None and "attr_optimizer" in state:
+        opt.load_state_dict(state["attr_optimizer"])
+        sched.load_state_dict(state["attr_scheduler"])
+        gen.set_state(state["attr_generator"])
+    k = done
+    for k in range(done + 1, tcfg.attr_steps + 1):
+        pick = torch.randint(len(keep), (tcfg.attr_batch_size,), generator=gen).tolist()
+        loss = model.attribute_loss([dataset.example(keep[j]) for j in pick])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+        if k % tcfg.checkpoint_every == 0 or k == tcfg.attr_steps:
+            extra = {
+                "attr_step": k,
+                "attr_optimizer": opt.state_dict(),
+                "attr_scheduler": sched.state_dict(),
+                "attr_generator": gen.get_state(),
+            }
+            checkpoint(0, extra)
+    return k
 
 
 def train(
@@ -178,7 +244,7 @@ def train(
         # A longer run than first planned: the schedule follows the new length.
         sched.lr_lambdas[0] = _lr_lambda(tcfg)
 
-    def checkpoint(step: int) -> None:
+    def checkpoint(step: int, extra: dict[str, Any] | None = None) -> None:
         _save(
             ckpt_path,
             {
@@ -191,16 +257,27 @@ def train(
                 "step": step,
                 "losses": losses,
                 "aux_losses": aux_losses,
+                "attr_step": attr_done,
+                "attr_losses": attr_losses,
                 "encoder_dim": model.encoder_dim,
                 "encoder_tokens": model.encoder_tokens,
+                **(extra or {}),
             },
+        )
+
+    model.train()
+    model.llm.eval()  # frozen: no dropout in the LLM
+    t0, c0 = time.perf_counter(), time.process_time()
+    # Stage 0 (attribute alignment), before any answer step.
+    attr_done = int(state.get("attr_step", 0)) if state is not None else 0
+    attr_losses: list[float] = list(state.get("attr_losses", [])) if state is not None else []
+    if tcfg.attr_steps and start == 0 and attr_done < tcfg.attr_steps:
+        attr_done = _attribute_stage(
+            model, dataset, tcfg, state, attr_done, attr_losses, checkpoint
         )
 
     batches = dataset.batches(tcfg.batch_size, gen)
     align_batches = align.batches(tcfg.batch_size, gen) if align is not None else None
-    model.train()
-    model.llm.eval()  # frozen: no dropout in the LLM
-    t0, c0 = time.perf_counter(), time.process_time()
     step = start
     for step in range(start + 1, tcfg.steps + 1):
         opt.zero_grad(set_to_none=True)
@@ -234,6 +311,8 @@ def train(
         steps=max(step, start),
         losses=losses,
         aux_losses=aux_losses,
+        attr_losses=attr_losses,
+        attr_steps=attr_done,
         seconds=seconds,
         steps_per_s=done / seconds if seconds > 0 else 0.0,
         resumed_from=start,
@@ -283,6 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         help="train the blind baseline: blank frames instead of every video (EmbedConfig.blind)",
     )
     p.add_argument(
+        "--attr-steps",
+        type=int,
+        default=None,
+        help="stage-0 steps of the attribute loss alone, before the others (needs --aux-weight)",
+    )
+    p.add_argument(
         "--aux-weight",
         type=float,
         default=None,
@@ -311,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             ("batch_size", args.batch_size),
             ("grad_accum", args.grad_accum),
             ("lr", args.lr),
+            ("attr_steps", args.attr_steps),
         )
         if v is not None
     }
