@@ -395,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         "--attr-steps", type=int, default=None, help="override TrainConfig.cpu().attr_steps"
     )
     p.add_argument("--attr-lr", type=float, default=None, help="stage 0's peak learning rate")
+    p.add_argument("--attr-batch-size", type=int, default=None, help="stage 0's batch size")
     p.add_argument(
         "--val-only",
         action="store_true",
@@ -451,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     given: dict[str, Any] = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v}
-    for name in ("align_steps", "attr_steps", "attr_lr"):
+    for name in ("align_steps", "attr_steps", "attr_lr", "attr_batch_size"):
         if getattr(args, name) is not None:
             given[name] = getattr(args, name)
     tcfg = TrainConfig.cpu(device=args.device, **given)

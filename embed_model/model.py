@@ -32,6 +32,20 @@ Where this departs from VideoChat-Embed, and why:
   stayed at chance on held-out scenes (bench/README.md, 2026-11-28). With the video tokens
   last, the token that predicts the answer's first word is the bridge's own output, which
   reaches the output head through the residual stream.
+- **An auxiliary attribute loss and a stage 0** (`EmbedConfig.aux_weight`,
+  `TrainConfig.attr_steps`, on in the CPU preset): a linear head reads the video tokens (the
+  Q-Former's outputs before the projection) and predicts each object's shape, size and motion
+  (one slot per colour), how many objects move and which moves first, from the generator's
+  truth (`vidchat.embed_model.scenes.ATTRIBUTE_HEADS`); stage 0 trains the bridge on this loss
+  alone before any answer step, and the loss stays on, added to the answer loss, after it.
+  VideoChat-Embed has no such loss: its bridge starts from BLIP-2's Q-Former, pre-trained on
+  millions of image-caption pairs, and aligns on large caption sets, so its video tokens
+  already describe what is seen. Trained from scratch on 1,600 videos, this bridge did not get
+  there from the answer loss alone (round 4: 99.2 % of the variance of its video tokens came
+  from the question, 0.4 % from the video), although linear probes on the same frozen
+  features read the colours; the auxiliary loss is the supervision a pre-trained Q-Former
+  would have brought. It needs truth records, so it applies to generated scenes only (other
+  videos train without it).
 - **Alignment data** are descriptions written from the records by code
   (`vidchat.embed_model.scenes.describe_scene`, or LLM-written ones from ``vidchat instruct``), not
   WebVid/CC captions; stage 1 trains the same parts as stage 2 (VideoChat-Embed also trains

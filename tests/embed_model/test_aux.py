@@ -20,7 +20,7 @@ from vidchat.embed_model.scenes import (
     write_scene,
 )
 from vidchat.embed_model.train import load_checkpoint, train
-from vidchat.kernel.errors import ConfigError
+from vidchat.kernel.errors import ConfigError, InputError
 
 
 def _head(name: str) -> int:
@@ -143,3 +143,47 @@ def test_aux_loss_falls_when_training_and_is_kept_in_the_checkpoint(
         resume=False,
     )
     assert len(off.aux_losses) == 3 and all(math.isnan(a) for a in off.aux_losses)
+
+
+@pytest.mark.slow
+def test_stage_0_trains_the_attributes_alone_and_resumes(tiny_llm, tmp_path, feature_cache):
+    data = build_scene_dataset(tmp_path / "scenes", 4, ratios=(1.0, 0.0, 0.0), every_in=())
+    write_jsonl(data, tmp_path / "data.jsonl")
+    cfg = EmbedConfig.tiny(llm=str(tiny_llm), aux_weight=1.0, n_frames=4)
+    tcfg = TrainConfig(
+        steps=1,
+        attr_steps=30,
+        attr_batch_size=8,
+        lr=1e-2,
+        warmup_steps=3,
+        checkpoint_every=10,
+        open_only=True,
+    )
+    result = train(tmp_path / "data.jsonl", tmp_path / "run", cfg, tcfg, resume=False)
+    assert result.attr_steps == 30 and len(result.attr_losses) == 30 and result.steps == 1
+    first, last = sum(result.attr_losses[:5]) / 5, sum(result.attr_losses[-5:]) / 5
+    assert last < 0.7 * first, (first, last)
+    _, _, state = load_checkpoint(result.checkpoint)
+    assert state["attr_step"] == 30 and state["attr_losses"] == result.attr_losses
+
+    # A run stopped inside stage 0 continues it where it stopped, with the same curve.
+    (tmp_path / "run2").mkdir()
+    stop = TrainConfig(**{**tcfg.to_dict(), "attr_steps": 20})
+    part = train(tmp_path / "data.jsonl", tmp_path / "run2", cfg, stop, resume=False)
+    assert part.attr_steps == 20
+    state = torch.load(tmp_path / "run2" / "checkpoint.pt", weights_only=False)
+    state["step"], state["attr_step"] = 0, 10  # as if killed after the checkpoint at step 10
+    state["attr_losses"] = state["attr_losses"][:10]
+    torch.save(state, tmp_path / "run2" / "checkpoint.pt")
+    more = train(tmp_path / "data.jsonl", tmp_path / "run2", train_config=stop)
+    assert more.attr_steps == 20 and len(more.attr_losses) == 20
+
+    # Stage 0 without an attribute head is a configuration error, said before any step.
+    with pytest.raises(InputError, match="aux_weight"):
+        train(
+            tmp_path / "data.jsonl",
+            tmp_path / "run3",
+            EmbedConfig.tiny(llm=str(tiny_llm), n_frames=4),
+            tcfg,
+            resume=False,
+        )
