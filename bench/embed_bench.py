@@ -10,8 +10,9 @@ question type, on generated scenes where each path has something to win
    with their truth and text-path records into ``WORK/scenes`` and their instruction data into
    ``WORK/data.jsonl``; splits are by video (80 / 5 / 15 %). Training videos are asked every
    question (every object, every mover, several phrasings), held-out ones one of each type.
-2. Trains the CPU preset (`EmbedConfig.cpu()`, `TrainConfig.cpu()`: alignment on descriptions
-   written from the records, then instruction tuning) into ``WORK/run``, and the same model on
+2. Trains the CPU preset (`EmbedConfig.cpu()`, `TrainConfig.cpu()`: stage 0, the auxiliary
+   attribute loss alone; alignment on descriptions written from the records; then instruction
+   tuning, the attribute loss staying on) into ``WORK/run``, and the same model on
    the same data with every video replaced by blank frames (``EmbedConfig.cpu(blind=True)``,
    the trained blind baseline) into ``WORK/run_blind``; each continues from its checkpoint, and
    one already at its last step is reused. The frozen encoder's features are cached once.
