@@ -70,7 +70,7 @@ class EmbedConfig:
     """standardise every encoder channel with its mean and spread over the training videos
     (statistics saved with the weights), so the channels' shared component (background: a
     shape covers a few percent of a token's area) does not drown what differs between videos.
-    Tried on the scenes, it did not make the bridge read the video (bench/results/embed.json,
+    Tried on the scenes, it did not make the bridge read the video (bench/results/embed_r4.json,
     ``pilots``); off in the presets."""
     blind: bool = False
     """the trained blind baseline: every video is replaced by blank frames, in training and in

@@ -38,7 +38,10 @@ videos are asked everything (`scene_questions(every=True)`: every object's colou
 size, every mover's direction, the count and first-move questions in several phrasings), about
 15 questions a video instead of 8. (With one question per type on 300 videos the embed path
 stayed at chance on new scenes, bench/results/embed_r3.json; with every question on 1,600 videos
-it still does, bench/results/embed.json: the data volume was not what limited it.)
+it still did, bench/results/embed_r4.json: the data volume was not what limited it. With the
+auxiliary attribute loss on the video tokens, colour, size and moving-count beat the trained
+blind twin by >= 0.20 on the test split; shape, direction and first move do not yet,
+bench/results/embed.json.)
 
 Alignment data (stage 1 of training) is a description of each video written from its truth
 record by `describe_scene` (what is visible: shapes, colours, sizes, motion, the word).
