@@ -10,8 +10,9 @@ question type, on generated scenes where each path has something to win
    with their truth and text-path records into ``WORK/scenes`` and their instruction data into
    ``WORK/data.jsonl``; splits are by video (80 / 5 / 15 %). Training videos are asked every
    question (every object, every mover, several phrasings), held-out ones one of each type.
-2. Trains the CPU preset (`EmbedConfig.cpu()`, `TrainConfig.cpu()`: alignment on descriptions
-   written from the records, then instruction tuning) into ``WORK/run``, and the same model on
+2. Trains the CPU preset (`EmbedConfig.cpu()`, `TrainConfig.cpu()`: stage 0, the auxiliary
+   attribute loss alone; alignment on descriptions written from the records; then instruction
+   tuning, the attribute loss staying on) into ``WORK/run``, and the same model on
    the same data with every video replaced by blank frames (``EmbedConfig.cpu(blind=True)``,
    the trained blind baseline) into ``WORK/run_blind``; each continues from its checkpoint, and
    one already at its last step is reused. The frozen encoder's features are cached once.
@@ -214,6 +215,13 @@ def _train_run(work: Path, name: str, cfg: Any, tcfg: Any, log: Any) -> dict:
         "loss_curve_align": _curve(losses, 0, tcfg.align_steps),
         "loss_curve_instruct": _curve(losses, tcfg.align_steps, len(losses)),
     }
+    aux = list(state.get("aux_losses", []))
+    if cfg.aux_weight and aux:
+        info["aux_loss_curve"] = _curve(aux, 0, len(aux))
+    attr = list(state.get("attr_losses", []))
+    if attr:
+        info["attr_steps"] = int(state.get("attr_step", 0))
+        info["loss_curve_attributes"] = _curve(attr, 0, len(attr))
     if result.steps > done:  # this session trained: its cost (a reused run keeps the old one)
         info["last_session"] = {
             "steps": result.steps - done,
@@ -240,7 +248,7 @@ def _video_dependence(run: Path, work: Path, n_videos: int = 40) -> dict:
     from vidchat.apps.instruct import OPEN_INSTRUCTION, read_jsonl
     from vidchat.embed_model.encoder import video_features
     from vidchat.embed_model.model import Example
-    from vidchat.embed_model.scenes import COLOURS
+    from vidchat.embed_model.scenes import ATTRIBUTE_HEADS, COLOURS, scene_targets
     from vidchat.embed_model.train import load_checkpoint
 
     model, enc, state = load_checkpoint(run)
@@ -255,11 +263,24 @@ def _video_dependence(run: Path, work: Path, n_videos: int = 40) -> dict:
     colours = sorted(COLOURS)
     picks: dict[str, Counter] = {"frames": Counter(), "blank": Counter()}
     rows = []
+    # What the auxiliary head reads back from the video tokens of these held-out videos (the
+    # first question's tokens): right / asked, per attribute head.
+    aux_right: Counter = Counter()
+    aux_asked: Counter = Counter()
     with torch.no_grad():
         for r in recs:
             f = video_features(r.video, enc, model.config.n_frames)
             texts = [f"{OPEN_INSTRUCTION}\n{q}" for q in questions]
-            rows.append(model.video_embeds(f.expand(len(questions), *f.shape), texts))
+            g_out, q_out = model.bridge(f.expand(len(questions), *f.shape), texts)
+            rows.append(model.proj(q_out))
+            truth = scene_targets(r.video)
+            if model.aux_sizes and truth is not None:
+                for (head, _), logits, want in zip(
+                    ATTRIBUTE_HEADS, model.aux_logits(g_out[:1], q_out[:1]), truth, strict=True
+                ):
+                    if want != -100:
+                        aux_asked[head] += 1
+                        aux_right[head] += int(int(logits[0].argmax()) == want)
             for how, perturb in (("frames", None), ("blank", "blank")):
                 g = video_features(r.video, enc, model.config.n_frames, perturb=perturb)
                 ex = Example(g, OPEN_INSTRUCTION, questions[0])
@@ -273,7 +294,36 @@ def _video_dependence(run: Path, work: Path, n_videos: int = 40) -> dict:
         "variance_share_video": round(float(x.mean(1).var(0, unbiased=False).sum() / total), 4),
         "variance_share_question": round(float(x.mean(0).var(0, unbiased=False).sum() / total), 4),
         "circle_colour_picks": {k: dict(v.most_common()) for k, v in picks.items()},
+        "aux_head_accuracy": {
+            h: round(aux_right[h] / aux_asked[h], 3) for h, _ in ATTRIBUTE_HEADS if aux_asked[h]
+        },
     }
+
+
+def _val_only(args: Any, work: Path, name: str, info: dict, log: Any) -> int:
+    """A pilot on the val split: accuracy per type, the video-dependence diagnostics and the
+    training curves, written to ``args.out`` (the test split is not read)."""
+    from vidchat.apps.evaluate import chance_report, evaluate_embed, mc_items
+    from vidchat.kernel.record import atomic_write_text
+
+    val = mc_items(work / "data.jsonl", "val")
+    if args.val_per_type:
+        val = _subset(val, args.val_per_type)
+    rep = evaluate_embed(val, work / name, args.device)
+    table = _table([("embed", rep), ("chance", chance_report(val))])
+    log(table)
+    out = {
+        "what": f"pilot {name}: val split only ({len(val)} questions); the test split unread",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "train": info,
+        "val": dump_report(rep),
+        "table_val": table,
+        "diagnostics": _video_dependence(work / name, work),
+    }
+    log(json.dumps(out["diagnostics"], indent=1))
+    atomic_write_text(Path(args.out), json.dumps(out, indent=1))
+    log(f"wrote {args.out}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,6 +378,32 @@ def main(argv: list[str] | None = None) -> int:
         "VideoChat-Embed's layout)",
     )
     p.add_argument(
+        "--aux-weight",
+        type=float,
+        default=None,
+        help="both runs: weight of the auxiliary attribute loss (default: EmbedConfig.cpu()'s)",
+    )
+    p.add_argument(
+        "--aux-from",
+        choices=["queries", "gmhra"],
+        default=None,
+        help="what the auxiliary head reads (EmbedConfig.aux_from)",
+    )
+    p.add_argument(
+        "--align-steps", type=int, default=None, help="override TrainConfig.cpu().align_steps"
+    )
+    p.add_argument(
+        "--attr-steps", type=int, default=None, help="override TrainConfig.cpu().attr_steps"
+    )
+    p.add_argument("--attr-lr", type=float, default=None, help="stage 0's peak learning rate")
+    p.add_argument("--attr-batch-size", type=int, default=None, help="stage 0's batch size")
+    p.add_argument(
+        "--val-only",
+        action="store_true",
+        help="train (or reuse) the embed run only, score it on the val split with the "
+        "video-dependence diagnostics, write --out and stop (the test split stays untouched)",
+    )
+    p.add_argument(
         "--run-suffix", default="", help="run folders WORK/run<SUFFIX>, WORK/run_blind<SUFFIX>"
     )
     p.add_argument(
@@ -376,11 +452,18 @@ def main(argv: list[str] | None = None) -> int:
         llm_rows()
         return 0
 
-    given = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v}
+    given: dict[str, Any] = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v}
+    for name in ("align_steps", "attr_steps", "attr_lr", "attr_batch_size"):
+        if getattr(args, name) is not None:
+            given[name] = getattr(args, name)
     tcfg = TrainConfig.cpu(device=args.device, **given)
     norm: dict[str, Any] = {"feature_norm": True} if args.feature_norm else {}
     if args.no_qformer_text:
         norm["qformer_text"] = False
+    if args.aux_weight is not None:
+        norm["aux_weight"] = args.aux_weight
+    if args.aux_from is not None:
+        norm["aux_from"] = args.aux_from
     sfx = args.run_suffix
     runs = {
         "embed": (f"run{sfx}", EmbedConfig.cpu(**norm)),
@@ -388,10 +471,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     train_info = {}
     for key, (name, cfg) in runs.items():
-        if args.train_only in (None, "both", key):
+        if args.train_only in (None, "both", key) and not (args.val_only and key == "blind"):
             train_info[key] = _train_run(work, name, cfg, tcfg, log)
     if args.train_only:
         return 0
+    if args.val_only:
+        return _val_only(args, work, runs["embed"][0], train_info["embed"], log)
 
     def scored(split: str, per_type: int) -> list:
         its = mc_items(work / "data.jsonl", split)

@@ -8,13 +8,15 @@ on data from ``vidchat instruct``.
 - `vidchat.embed_model.encoder`: the frozen encoder wrapper and the on-disk feature cache.
 - `embed_model.gmhra`, `embed_model.qformer`, `embed_model.model`: the trainable parts and the
   whole model (loss on answer tokens only).
-- `embed_model.data`, `embed_model.train`: dataset and the two-stage training loop (alignment on
-  descriptions, then instruction tuning; AdamW, accumulation, checkpoint and resume).
+- `embed_model.data`, `embed_model.train`: dataset and the training loop (stage 0, optional:
+  the auxiliary attribute loss alone; then VideoChat-Embed's two stages, alignment on
+  descriptions and instruction tuning; AdamW, accumulation, checkpoint and resume).
 - `vidchat.embed_model.infer`: `answer_with_embed(video_or_record, question, checkpoint)`.
 - `embed_model.synthetic`: moving-square videos with exact records, and a tiny local LLM, for
   tests.
 - `embed_model.scenes`: the comparison task: generated scenes with questions that need pixels
-  and questions the text path owns, balanced answers, truth and text-path records.
+  and questions the text path owns, balanced answers, truth and text-path records, and the
+  attribute targets of the auxiliary loss (`ATTRIBUTE_HEADS`, `scene_targets`).
 
 Where the model departs from VideoChat-Embed, and why, is written in `vidchat.embed_model.model`.
 

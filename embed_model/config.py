@@ -3,10 +3,12 @@
 Three presets:
 
 - `EmbedConfig.tiny()` trains in a unit test (a few spatial tokens per frame, thin layers);
-- `EmbedConfig.cpu()` trains on 2 CPU cores within 15 minutes (`TrainConfig.cpu()`: 2,000 steps,
-  ~700 CPU-seconds measured on 1,600 training videos): every spatial token of 8 frames, the
-  first decoder layer of the shipped SmolLM2-135M as the frozen LLM, the instruction read by
-  the Q-Former, the video tokens right before the answer (deviations: `embed_model.model`);
+- `EmbedConfig.cpu()` trains on 2 CPU cores within 15 minutes (`TrainConfig.cpu()`: 200
+  attribute steps, then 20 alignment and 280 instruction steps; CPU-seconds measured in
+  bench/results/embed.json): every spatial token of 8 frames, the first decoder layer of the
+  shipped SmolLM2-135M as the frozen LLM, the instruction read by the Q-Former, the video
+  tokens right before the answer, the auxiliary attribute loss on the video tokens
+  (deviations: `embed_model.model`);
 - `EmbedConfig.full()` is the configuration for a GPU, after VideoChat-Embed's proportions (32
   queries, a deeper and wider Q-Former, 8 frames at 224 px, the whole frozen LLM)::
 
@@ -21,9 +23,10 @@ from typing import Any
 
 from vidchat.kernel.errors import ConfigError
 
-__all__ = ["VIDEO_AT", "EmbedConfig", "TrainConfig", "config_from_dict"]
+__all__ = ["AUX_FROM", "VIDEO_AT", "EmbedConfig", "TrainConfig", "config_from_dict"]
 
 VIDEO_AT = ("prompt", "answer")
+AUX_FROM = ("queries", "gmhra")
 
 
 @dataclass
@@ -67,14 +70,29 @@ class EmbedConfig:
     """standardise every encoder channel with its mean and spread over the training videos
     (statistics saved with the weights), so the channels' shared component (background: a
     shape covers a few percent of a token's area) does not drown what differs between videos.
-    Tried on the scenes, it did not make the bridge read the video (bench/results/embed.json,
+    Tried on the scenes, it did not make the bridge read the video (bench/results/embed_r4.json,
     ``pilots``); off in the presets."""
     blind: bool = False
     """the trained blind baseline: every video is replaced by blank frames, in training and in
     answering, so the model learns the same questions with nothing to see (what it reaches is
     what the questions and answer priors alone give this architecture and data)."""
 
+    aux_weight: float = 0.0
+    """weight of the auxiliary attribute loss (0: off, no head is built): a linear head reads
+    the video tokens and predicts the scene's object attributes from the generator's truth
+    (`vidchat.embed_model.scenes.ATTRIBUTE_HEADS`), so the tokens must carry what the video
+    shows whatever the question; videos without a truth record get no auxiliary loss. Not in
+    VideoChat-Embed (see the deviations in `embed_model.model`)."""
+    aux_from: str = "queries"
+    """what the auxiliary head reads: ``queries`` (the Q-Former's output tokens, before the
+    projection into the LLM: the video tokens themselves) or ``gmhra`` (GMHRA's global queries
+    and its mean token, before the Q-Former)."""
+
     def __post_init__(self) -> None:
+        if self.aux_from not in AUX_FROM:
+            raise ConfigError(f"aux_from must be one of {AUX_FROM}, got {self.aux_from!r}")
+        if self.aux_weight < 0:
+            raise ConfigError(f"aux_weight must be >= 0, got {self.aux_weight}")
         if self.video_at not in VIDEO_AT:
             raise ConfigError(f"video_at must be one of {VIDEO_AT}, got {self.video_at!r}")
         if self.width % self.heads:
@@ -133,6 +151,7 @@ class EmbedConfig:
             max_text_tokens=64,
             max_answer_tokens=48,
             video_at="answer",
+            aux_weight=1.0,
         )
         return cls(**{**base, **overrides})
 
@@ -184,9 +203,19 @@ class TrainConfig:
     alignment); the rest (stage 2) on the questions (instruction tuning)."""
     align_lr: float | None = None
     """stage 1's peak learning rate (None: `lr`)."""
+    attr_steps: int = 0
+    """stage 0, before the `steps` above: `attr_steps` steps of the auxiliary attribute loss
+    alone (needs `EmbedConfig.aux_weight` > 0). The frozen LLM is not run, so a step costs
+    the bridge only (a few percent of an instruction step): the video tokens learn to carry
+    every object's attributes before any answer is asked of them."""
+    attr_batch_size: int = 64
+    attr_lr: float | None = None
+    """stage 0's peak learning rate (None: `lr`)."""
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "grad_accum", "checkpoint_every"):
+        if self.attr_steps < 0:
+            raise ConfigError(f"attr_steps must be >= 0, got {self.attr_steps}")
+        for name in ("steps", "batch_size", "grad_accum", "checkpoint_every", "attr_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
@@ -200,13 +229,19 @@ class TrainConfig:
 
     @classmethod
     def cpu(cls, **overrides: Any) -> TrainConfig:
-        """The CPU preset's schedule: 20 alignment steps, then 1,980 instruction steps (693
-        CPU-seconds of the training process, bench/results/embed.json; 753 CPU-seconds and 389 s
-        wall on 2 idle cores in bench/results/embed_r3.json). (An
-        alignment step costs several instruction steps: its answers are ~40-token descriptions,
-        and the LLM's 49k-word output layer runs on every answer token.)"""
+        """The CPU preset's schedule: stage 0, 200 steps of the attribute loss alone (batch
+        32, no LLM), then 20 alignment steps and 280 instruction steps (the CPU-seconds are in
+        bench/results/embed.json, ``train``). Round 4 ran 2,000 answer steps without the
+        attribute loss (693 CPU-seconds, bench/results/embed_r4.json) and stayed at chance on
+        new videos; with the attribute loss the video tokens carry the scene after stage 0, and
+        the answer steps were cut to 300 to fit the shared machine (load average 7-10 while
+        it ran). (An alignment step costs several
+        instruction steps: its answers are ~40-token descriptions, and the LLM's 49k-word
+        output layer runs on every answer token.)"""
         base = dict(
-            steps=2000,
+            steps=300,
+            attr_steps=200,
+            attr_batch_size=32,
             align_steps=20,
             batch_size=16,
             lr=2e-3,

@@ -12,6 +12,7 @@ from vidchat.apps.instruct import QA, InstructionRecord, read_jsonl
 from vidchat.embed_model.config import EmbedConfig
 from vidchat.embed_model.encoder import FrozenEncoder, video_features
 from vidchat.embed_model.model import Example
+from vidchat.embed_model.scenes import scene_targets
 from vidchat.kernel.errors import InputError
 
 __all__ = ["InstructionDataset", "Item"]
@@ -26,7 +27,9 @@ class Item:
 
 class InstructionDataset:
     """Every QA of the records in `split` (or all splits with None), as model `Example`s (with
-    blank frames for every video when `EmbedConfig.blind`)."""
+    blank frames for every video when `EmbedConfig.blind`, and each generated scene's
+    attribute targets when `EmbedConfig.aux_weight`: a blind twin gets the same targets, so
+    it learns their priors, as it learns the answers' priors)."""
 
     def __init__(
         self,
@@ -69,6 +72,8 @@ class InstructionDataset:
                 + f" among {len(recs)} video record(s)"
             )
         self.features: dict[str, torch.Tensor] = {}
+        self.targets: dict[str, torch.Tensor | None] = {}
+        """auxiliary attribute targets per video (`EmbedConfig.aux_weight`; None: no truth)."""
         blank: torch.Tensor | None = None
         for it in self.items:
             if it.sha256 in self.features:
@@ -79,13 +84,18 @@ class InstructionDataset:
                 self.features[it.sha256] = blank
             else:
                 self.features[it.sha256] = video_features(it.video, encoder, config.n_frames)
+            if config.aux_weight:
+                t = scene_targets(it.video)
+                self.targets[it.sha256] = None if t is None else torch.tensor(t)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def example(self, k: int) -> Example:
         it = self.items[k]
-        return Example(self.features[it.sha256], it.qa.i, it.qa.q, it.qa.a)
+        return Example(
+            self.features[it.sha256], it.qa.i, it.qa.q, it.qa.a, self.targets.get(it.sha256)
+        )
 
     def batches(self, batch_size: int, generator: torch.Generator):
         """An endless stream of shuffled batches (reshuffled every epoch)."""

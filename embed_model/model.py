@@ -32,6 +32,20 @@ Where this departs from VideoChat-Embed, and why:
   stayed at chance on held-out scenes (bench/README.md, 2026-11-28). With the video tokens
   last, the token that predicts the answer's first word is the bridge's own output, which
   reaches the output head through the residual stream.
+- **An auxiliary attribute loss and a stage 0** (`EmbedConfig.aux_weight`,
+  `TrainConfig.attr_steps`, on in the CPU preset): a linear head reads the video tokens (the
+  Q-Former's outputs before the projection) and predicts each object's shape, size and motion
+  (one slot per colour), how many objects move and which moves first, from the generator's
+  truth (`vidchat.embed_model.scenes.ATTRIBUTE_HEADS`); stage 0 trains the bridge on this loss
+  alone before any answer step, and the loss stays on, added to the answer loss, after it.
+  VideoChat-Embed has no such loss: its bridge starts from BLIP-2's Q-Former, pre-trained on
+  millions of image-caption pairs, and aligns on large caption sets, so its video tokens
+  already describe what is seen. Trained from scratch on 1,600 videos, this bridge did not get
+  there from the answer loss alone (round 4: 99.2 % of the variance of its video tokens came
+  from the question, 0.4 % from the video), although linear probes on the same frozen
+  features read the colours; the auxiliary loss is the supervision a pre-trained Q-Former
+  would have brought. It needs truth records, so it applies to generated scenes only (other
+  videos train without it).
 - **Alignment data** are descriptions written from the records by code
   (`vidchat.embed_model.scenes.describe_scene`, or LLM-written ones from ``vidchat instruct``), not
   WebVid/CC captions; stage 1 trains the same parts as stage 2 (VideoChat-Embed also trains
@@ -112,6 +126,8 @@ class Example:
     instruction: str
     question: str
     answer: str = ""
+    targets: torch.Tensor | None = None
+    """class index per auxiliary head (`scenes.ATTRIBUTE_HEADS`; -100: none), or None."""
 
 
 class VideoChatEmbed(nn.Module):
@@ -167,6 +183,14 @@ class VideoChatEmbed(nn.Module):
             self.register_buffer("feat_mean", torch.zeros(encoder_dim))
             self.register_buffer("feat_std", torch.ones(encoder_dim))
         self.proj = nn.Linear(config.width, hidden)
+        self.aux_sizes: list[int] = []
+        if config.aux_weight:
+            from vidchat.embed_model.scenes import ATTRIBUTE_HEADS
+
+            self.aux_sizes = [len(classes) for _, classes in ATTRIBUTE_HEADS]
+            tokens = config.n_queries if config.aux_from == "queries" else config.gmhra_queries + 1
+            # Linear on purpose: what it can read, the (linear) projection into the LLM can too.
+            self.aux_head = nn.Linear(tokens * config.width, sum(self.aux_sizes))
         # Start the video tokens at the scale of the LLM's own word embeddings.
         scale = float(llm.get_input_embeddings().weight.std())
         nn.init.normal_(self.proj.weight, std=scale / math.sqrt(config.width))
@@ -206,16 +230,50 @@ class VideoChatEmbed(nn.Module):
         self.feat_mean.copy_(mean.float())
         self.feat_std.copy_(std.float().clamp_min(1e-4))  # a constant channel stays finite
 
-    def video_embeds(self, feats: torch.Tensor, texts: list[str] | None = None) -> torch.Tensor:
-        """``[B, T, N, C]`` -> ``[B, Q, H]`` tokens in the LLM's embedding space; `texts` (one
-        instruction + question per row) reach the Q-Former when the config says so."""
+    def bridge(
+        self, feats: torch.Tensor, texts: list[str] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, T, N, C]`` -> GMHRA's output ``[B, G + T*N, D]`` and the Q-Former's query
+        outputs ``[B, Q, D]`` (the video tokens before the projection into the LLM); `texts`
+        (one instruction + question per row) reach the Q-Former when the config says so."""
         if self.config.feature_norm:
             feats = (feats - self.feat_mean) / self.feat_std
         tokens = self.gmhra(feats)
         if not self.config.qformer_text or texts is None:
-            return self.proj(self.qformer(tokens))
+            return tokens, self.qformer(tokens)
         text, pad = self._qformer_text(texts)
-        return self.proj(self.qformer(tokens, text, pad))
+        return tokens, self.qformer(tokens, text, pad)
+
+    def video_embeds(self, feats: torch.Tensor, texts: list[str] | None = None) -> torch.Tensor:
+        """``[B, T, N, C]`` -> ``[B, Q, H]`` tokens in the LLM's embedding space."""
+        return self.proj(self.bridge(feats, texts)[1])
+
+    def aux_logits(self, gmhra_out: torch.Tensor, queries: torch.Tensor) -> list[torch.Tensor]:
+        """One ``[B, classes]`` logit table per auxiliary head (`EmbedConfig.aux_from` says
+        which of the two bridge outputs it reads)."""
+        if not self.aux_sizes:
+            raise ConfigError("aux_logits needs EmbedConfig.aux_weight > 0 (no head was built)")
+        if self.config.aux_from == "queries":
+            x = queries.flatten(1)
+        else:  # GMHRA's global queries and the mean of its tokens
+            g = self.config.gmhra_queries
+            x = torch.cat([gmhra_out[:, :g], gmhra_out[:, g:].mean(1, keepdim=True)], 1).flatten(1)
+        return list(self.aux_head(x).split(self.aux_sizes, dim=-1))
+
+    def aux_loss(
+        self, gmhra_out: torch.Tensor, queries: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        """Mean cross-entropy over every (row, head) with a target (``targets [B, heads]``,
+        -100 where an attribute does not exist or the row has no truth)."""
+        total = queries.new_zeros(())
+        count = 0
+        for k, logits in enumerate(self.aux_logits(gmhra_out, queries)):
+            t = targets[:, k]
+            valid = int((t != IGNORE).sum())
+            if valid:
+                total = total + nn.functional.cross_entropy(logits, t, reduction="sum")
+                count += valid
+        return total / max(count, 1)
 
     def _qformer_text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Projected word embeddings ``[B, S, D]`` of each text (its end kept when too long)
@@ -263,15 +321,23 @@ class VideoChatEmbed(nn.Module):
         ids = tok(answer, add_special_tokens=False)["input_ids"][: self.config.max_answer_tokens]
         return ids + ([tok.eos_token_id] if tok.eos_token_id is not None else [])
 
+    @staticmethod
+    def bridge_texts(examples: list[Example]) -> list[str]:
+        """What the Q-Former reads of each example (with `EmbedConfig.qformer_text`)."""
+        return [f"{e.instruction}\n{e.question}".strip() for e in examples]
+
     def build_inputs(
-        self, examples: list[Example], answers: list[str] | None = None
+        self,
+        examples: list[Example],
+        answers: list[str] | None = None,
+        vid: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """inputs_embeds ``[B, L, H]``, attention mask ``[B, L]`` and labels ``[B, L]`` (answer
-        tokens only; right padding)."""
+        tokens only; right padding). `vid`: the video tokens when already computed."""
         device = self.proj.weight.device
-        feats = torch.stack([e.features for e in examples]).to(device)
-        texts = [f"{e.instruction}\n{e.question}".strip() for e in examples]
-        vid = self.video_embeds(feats, texts)  # [B, Q, H]
+        if vid is None:
+            feats = torch.stack([e.features for e in examples]).to(device)
+            vid = self.video_embeds(feats, self.bridge_texts(examples))  # [B, Q, H]
         emb = self.llm.get_input_embeddings()
         rows, labels = [], []
         for k, e in enumerate(examples):
@@ -294,23 +360,61 @@ class VideoChatEmbed(nn.Module):
             y[k, : row_labels.shape[0]] = row_labels
         return x, mask, y
 
-    def _answer_logits(self, examples: list[Example], answers: list[str] | None = None):
+    def _answer_logits(
+        self,
+        examples: list[Example],
+        answers: list[str] | None = None,
+        vid: torch.Tensor | None = None,
+    ):
         """Logits at the positions that predict an answer token, and those tokens.
 
         The vocabulary projection runs only there (about a tenth of the sequence): with a 49k
         vocabulary it is most of the cost of a step on a CPU otherwise.
         """
-        x, mask, y = self.build_inputs(examples, answers)
+        x, mask, y = self.build_inputs(examples, answers, vid)
         hidden = self.llm.base_model(inputs_embeds=x, attention_mask=mask).last_hidden_state
         target = y[:, 1:]
         keep = target != IGNORE  # [B, L-1]
         logits = self.llm.get_output_embeddings()(hidden[:, :-1][keep])  # [K, V]
         return logits.float(), target[keep], keep
 
+    def losses(self, examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The main loss (mean next-token loss over the answer tokens of the batch) and the
+        auxiliary attribute loss (None when it is off or no example of the batch has
+        targets)."""
+        device = self.proj.weight.device
+        feats = torch.stack([e.features for e in examples]).to(device)
+        gmhra_out, queries = self.bridge(feats, self.bridge_texts(examples))
+        logits, target, _ = self._answer_logits(examples, vid=self.proj(queries))
+        main = nn.functional.cross_entropy(logits, target)
+        if not self.aux_sizes or all(e.targets is None for e in examples):
+            return main, None
+        n = len(self.aux_sizes)
+        none = torch.full((n,), IGNORE, dtype=torch.long)
+        targets = torch.stack([none if e.targets is None else e.targets for e in examples])
+        return main, self.aux_loss(gmhra_out, queries, targets.to(device))
+
+    def attribute_loss(self, examples: list[Example]) -> torch.Tensor:
+        """The auxiliary attribute loss alone (stage 0 of training: the LLM is not run);
+        every example must carry targets."""
+        if not self.aux_sizes:
+            raise ConfigError("attribute_loss needs EmbedConfig.aux_weight > 0")
+        missing = sum(e.targets is None for e in examples)
+        if missing:
+            raise ConfigError(
+                f"attribute_loss needs targets on every example; {missing} of "
+                f"{len(examples)} have none (videos without a truth record)"
+            )
+        device = self.proj.weight.device
+        feats = torch.stack([e.features for e in examples]).to(device)
+        gmhra_out, queries = self.bridge(feats, self.bridge_texts(examples))
+        targets = torch.stack([e.targets for e in examples if e.targets is not None])
+        return self.aux_loss(gmhra_out, queries, targets.to(device))
+
     def forward(self, examples: list[Example]) -> torch.Tensor:
-        """Mean next-token loss over the answer tokens of the batch."""
-        logits, target, _ = self._answer_logits(examples)
-        return nn.functional.cross_entropy(logits, target)
+        """The training loss: the main loss plus `EmbedConfig.aux_weight` x the auxiliary one."""
+        main, aux = self.losses(examples)
+        return main if aux is None else main + self.config.aux_weight * aux
 
     # -- inference ---------------------------------------------------------------------------
 

@@ -38,7 +38,10 @@ videos are asked everything (`scene_questions(every=True)`: every object's colou
 size, every mover's direction, the count and first-move questions in several phrasings), about
 15 questions a video instead of 8. (With one question per type on 300 videos the embed path
 stayed at chance on new scenes, bench/results/embed_r3.json; with every question on 1,600 videos
-it still does, bench/results/embed.json: the data volume was not what limited it.)
+it still did, bench/results/embed_r4.json: the data volume was not what limited it. With the
+auxiliary attribute loss on the video tokens, colour, size and moving-count beat the trained
+blind twin by >= 0.20 on the test split; shape, direction and first move do not yet,
+bench/results/embed.json.)
 
 Alignment data (stage 1 of training) is a description of each video written from its truth
 record by `describe_scene` (what is visible: shapes, colours, sizes, motion, the word).
@@ -73,6 +76,7 @@ from vidchat.kernel.record import (
 )
 
 __all__ = [
+    "ATTRIBUTE_HEADS",
     "COLOURS",
     "COUNT_PHRASINGS",
     "DESCRIBE_INSTRUCTION",
@@ -86,11 +90,13 @@ __all__ = [
     "WORDS",
     "Scene",
     "Shape",
+    "attribute_targets",
     "build_scene_dataset",
     "describe_scene",
     "draw_frames",
     "random_scene_spec",
     "scene_questions",
+    "scene_targets",
     "write_scene",
 ]
 
@@ -360,6 +366,62 @@ def describe_scene(truth: VideoContext) -> str:
     if words:
         text += f" The word {words[0]} is written at the bottom."
     return text
+
+
+ATTRIBUTE_HEADS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    *(
+        head
+        for c in sorted(COLOURS)
+        for head in (
+            (f"{c}: shape", ("absent", *SHAPES)),
+            (f"{c}: size", tuple(sorted(SIZES))),
+            (f"{c}: motion", ("still", *sorted(DIRECTIONS))),
+        )
+    ),
+    ("moving objects", ("0", "1", "2", "3")),
+    ("first mover's colour", tuple(sorted(COLOURS))),
+)
+"""The scene attributes the auxiliary loss asks of the video tokens (`EmbedConfig.aux_weight`):
+one slot per colour (colours are unique within a scene, so a colour names an object) with its
+shape or ``absent``, its size and its motion, then how many objects move and the colour of the
+one that moves first. Together they answer every visual question type of `scene_questions`."""
+
+
+def attribute_targets(truth: VideoContext) -> list[int]:
+    """One class index per `ATTRIBUTE_HEADS` entry from a scene's truth record; -100 where the
+    attribute does not exist (the size of an absent colour, the first mover of a scene with
+    fewer than two movers), which the loss ignores."""
+    by_colour = {o.attributes["colour"]: o for o in truth.objects}
+    out: list[int] = []
+    for name, classes in ATTRIBUTE_HEADS:
+        colour, _, what = name.partition(": ")
+        o = by_colour.get(colour)
+        if what == "shape":
+            out.append(classes.index(o.label if o else "absent"))
+        elif what == "size":
+            out.append(classes.index(o.attributes["size"]) if o else -100)
+        elif what == "motion":
+            out.append(classes.index(o.attributes["direction"]) if o else -100)
+        elif name == "moving objects":
+            movers = [m for m in truth.objects if m.attributes["direction"] != "still"]
+            out.append(len(movers))
+        else:  # the first mover's colour (a question only with two movers or more)
+            movers = [m for m in truth.objects if m.attributes["direction"] != "still"]
+            if len(movers) < 2:
+                out.append(-100)
+                continue
+            first = min(movers, key=lambda m: float(m.attributes["moves_from"] or 0.0))
+            out.append(classes.index(first.attributes["colour"]))
+    return out
+
+
+def scene_targets(video: str | Path) -> list[int] | None:
+    """`attribute_targets` of a generated scene video, from the ``.truth.json`` written beside
+    it by `write_scene`; None for any other video (no truth: no auxiliary loss for it)."""
+    truth = Path(video).with_suffix(".truth.json")
+    if not truth.is_file():
+        return None
+    return attribute_targets(VideoContext.load(truth))
 
 
 def _open(question: str, answer: str, qtype: str) -> QA:

@@ -2,6 +2,10 @@
 accumulation, warmup then cosine decay in each stage), checkpoints that carry both configs, and
 resume from the last checkpoint:
 
+0. **attribute alignment** (optional, `TrainConfig.attr_steps`, not in VideoChat-Embed): the
+   auxiliary attribute loss alone (`EmbedConfig.aux_weight`), without running the LLM, so the
+   video tokens carry each object's colour, shape, size and motion before any question is
+   asked of them (generated scenes only: the targets come from their truth records);
 1. **alignment** (the first `TrainConfig.align_steps` steps): video -> its description (items of
    type ``description``: written from the record), so the video tokens come to say what the
    record says;
@@ -49,6 +53,12 @@ class TrainResult:
     resumed_from: int = 0
     trainable_params: int = 0
     align_steps: int = 0
+    aux_losses: list[float] = field(default_factory=list)
+    """the auxiliary attribute loss per step (`EmbedConfig.aux_weight`; NaN where a step had
+    none); `losses` is the main (answer-token) loss alone."""
+    attr_losses: list[float] = field(default_factory=list)
+    """stage 0's attribute loss per step (`TrainConfig.attr_steps`)."""
+    attr_steps: int = 0
     cpu_seconds: float = 0.0
     """CPU time of this process over the steps (all threads): on a busy shared machine the
     wall time says more about the neighbours than about the model."""
@@ -108,6 +118,65 @@ def load_checkpoint(
     return model, encoder, state
 
 
+def _attribute_stage(
+    model: VideoChatEmbed,
+    dataset: InstructionDataset,
+    tcfg: TrainConfig,
+    state: dict[str, Any] | None,
+    done: int,
+    losses: list[float],
+    checkpoint: Callable[..., None],
+) -> int:
+    """Stage 0: `TrainConfig.attr_steps` steps of the auxiliary attribute loss alone, on the
+    training items whose video has a truth record (each item's question reaches the Q-Former
+    as in stage 2, so the tokens learn to carry every attribute whatever is asked). Its own
+    AdamW, warmup and cosine; checkpointed (``attr_step``) and resumable. Returns the steps
+    done."""
+    if not model.aux_sizes:
+        raise InputError("TrainConfig.attr_steps needs EmbedConfig.aux_weight > 0")
+    keep = [k for k in range(len(dataset)) if dataset.example(k).targets is not None]
+    if not keep:
+        raise InputError(
+            "TrainConfig.attr_steps: no training video has a truth record (.truth.json beside "
+            "it, written by vidchat.embed_model.scenes) to take attribute targets from"
+        )
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=tcfg.attr_lr or tcfg.lr, weight_decay=tcfg.weight_decay)
+    warm = min(tcfg.warmup_steps, max(tcfg.attr_steps // 4, 1))
+
+    def lr_at(k: int) -> float:
+        if k < warm:
+            return (k + 1) / warm
+        progress = min((k - warm) / max(tcfg.attr_steps - warm, 1), 1.0)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    gen = torch.Generator().manual_seed(tcfg.seed + 1)
+    if state is not None and "attr_optimizer" in state:
+        opt.load_state_dict(state["attr_optimizer"])
+        sched.load_state_dict(state["attr_scheduler"])
+        gen.set_state(state["attr_generator"])
+    k = done
+    for k in range(done + 1, tcfg.attr_steps + 1):
+        pick = torch.randint(len(keep), (tcfg.attr_batch_size,), generator=gen).tolist()
+        loss = model.attribute_loss([dataset.example(keep[j]) for j in pick])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+        if k % tcfg.checkpoint_every == 0 or k == tcfg.attr_steps:
+            extra = {
+                "attr_step": k,
+                "attr_optimizer": opt.state_dict(),
+                "attr_scheduler": sched.state_dict(),
+                "attr_generator": gen.get_state(),
+            }
+            checkpoint(0, extra)
+    return k
+
+
 def train(
     data: str | Path,
     out_dir: str | Path,
@@ -165,16 +234,17 @@ def train(
     )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(tcfg))
     gen = torch.Generator().manual_seed(tcfg.seed)
-    start, losses = 0, []
+    start, losses, aux_losses = 0, [], []
     if state is not None:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"])
         start, losses = int(state["step"]), list(state["losses"])
+        aux_losses = list(state.get("aux_losses", [math.nan] * start))
         # A longer run than first planned: the schedule follows the new length.
         sched.lr_lambdas[0] = _lr_lambda(tcfg)
 
-    def checkpoint(step: int) -> None:
+    def checkpoint(step: int, extra: dict[str, Any] | None = None) -> None:
         _save(
             ckpt_path,
             {
@@ -186,29 +256,47 @@ def train(
                 "generator": gen.get_state(),
                 "step": step,
                 "losses": losses,
+                "aux_losses": aux_losses,
+                "attr_step": attr_done,
+                "attr_losses": attr_losses,
                 "encoder_dim": model.encoder_dim,
                 "encoder_tokens": model.encoder_tokens,
+                **(extra or {}),
             },
+        )
+
+    model.train()
+    model.llm.eval()  # frozen: no dropout in the LLM
+    t0, c0 = time.perf_counter(), time.process_time()
+    # Stage 0 (attribute alignment), before any answer step.
+    attr_done = int(state.get("attr_step", 0)) if state is not None else 0
+    attr_losses: list[float] = list(state.get("attr_losses", [])) if state is not None else []
+    if tcfg.attr_steps and start == 0 and attr_done < tcfg.attr_steps:
+        attr_done = _attribute_stage(
+            model, dataset, tcfg, state, attr_done, attr_losses, checkpoint
         )
 
     batches = dataset.batches(tcfg.batch_size, gen)
     align_batches = align.batches(tcfg.batch_size, gen) if align is not None else None
-    model.train()
-    model.llm.eval()  # frozen: no dropout in the LLM
-    t0, c0 = time.perf_counter(), time.process_time()
     step = start
     for step in range(start + 1, tcfg.steps + 1):
         opt.zero_grad(set_to_none=True)
-        total = 0.0
+        total, aux_total = 0.0, math.nan
         stream = align_batches if align_batches and step <= tcfg.align_steps else batches
         for _ in range(tcfg.grad_accum):
-            loss = model(next(stream)) / tcfg.grad_accum
-            loss.backward()
-            total += float(loss.detach())
+            main, aux = model.losses(next(stream))
+            loss = main if aux is None else main + config.aux_weight * aux
+            (loss / tcfg.grad_accum).backward()
+            total += float(main.detach()) / tcfg.grad_accum
+            if aux is not None:
+                aux_total = (0.0 if math.isnan(aux_total) else aux_total) + float(
+                    aux.detach()
+                ) / tcfg.grad_accum
         torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
         opt.step()
         sched.step()
         losses.append(total)
+        aux_losses.append(aux_total)
         if log is not None:
             log(step, total)
         if step % tcfg.checkpoint_every == 0:
@@ -222,6 +310,9 @@ def train(
         checkpoint=ckpt_path,
         steps=max(step, start),
         losses=losses,
+        aux_losses=aux_losses,
+        attr_losses=attr_losses,
+        attr_steps=attr_done,
         seconds=seconds,
         steps_per_s=done / seconds if seconds > 0 else 0.0,
         resumed_from=start,
@@ -270,10 +361,25 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="train the blind baseline: blank frames instead of every video (EmbedConfig.blind)",
     )
+    p.add_argument(
+        "--attr-steps",
+        type=int,
+        default=None,
+        help="stage-0 steps of the attribute loss alone, before the others (needs --aux-weight)",
+    )
+    p.add_argument(
+        "--aux-weight",
+        type=float,
+        default=None,
+        help="weight of the auxiliary attribute loss on the video tokens (EmbedConfig.aux_weight;"
+        " needs generated scenes' truth records)",
+    )
     args = p.parse_args(argv)
     overrides: dict[str, Any] = {
         k: v for k, v in (("encoder", args.encoder), ("llm", args.llm)) if v
     }
+    if args.aux_weight is not None:
+        overrides["aux_weight"] = args.aux_weight
     if args.blind:
         overrides["blind"] = True
     make: dict[str, Callable[..., EmbedConfig]] = {
@@ -290,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             ("batch_size", args.batch_size),
             ("grad_accum", args.grad_accum),
             ("lr", args.lr),
+            ("attr_steps", args.attr_steps),
         )
         if v is not None
     }

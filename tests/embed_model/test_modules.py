@@ -168,7 +168,8 @@ def test_config_errors():
     assert full.llm_layers == 0 and not full.qformer_text  # VideoChat-Embed's layout on a GPU
     cpu = EmbedConfig.cpu()
     assert cpu.spatial_tokens == 0 and cpu.qformer_cross_every == 2
-    assert TrainConfig.cpu().align_steps > 0
+    assert TrainConfig.cpu().align_steps > 0 and TrainConfig.cpu().attr_steps > 0
+    assert cpu.aux_weight > 0 and EmbedConfig.full().aux_weight == 0
 
 
 def test_batches_never_stall_on_a_set_smaller_than_a_batch():
