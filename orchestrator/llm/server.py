@@ -60,7 +60,6 @@ __all__ = [
     "machine_idle",
     "others_cpu_share",
     "parse_llama_build",
-    "repack_for",
     "running_servers",
     "stop_all",
 ]
@@ -194,13 +193,6 @@ def parse_llama_build(system_info: str, flags: frozenset[str]) -> LlamaBuild:
     return LlamaBuild(system_info=system_info.strip(), used=used, cpu=cpu)
 
 
-def repack_for(build: LlamaBuild) -> bool:
-    """Whether the server repacks weights when the spec leaves it to the build: yes for builds
-    without AVX-512 (the prebuilt AVX2 wheel: faster decoding, and on an idle machine faster
-    prefill), no for AVX-512 builds (prefill about 1.5x faster without; `ServerSpec`)."""
-    return "AVX512" not in build.used
-
-
 def llama_build() -> LlamaBuild:
     """The installed llama.cpp build against this CPU (imports xllamacpp; Linux reads
     /proc/cpuinfo, elsewhere the CPU side is empty and nothing counts as unused)."""
@@ -229,17 +221,10 @@ class ServerSpec:
     82.2 tok/s prefill and 23.7 tok/s decoding with repacking against 60.8 and 6.9 without,
     side by side (bench/results/chat_prefill_repack_r4.json), and a quiet latency run without
     repacking decoded at 18.1 tok/s, below the 20 tok/s target, where with repacking it decodes
-    23.2 (bench/README.md, "Quiet re-runs by the lead"). So the prebuilt (AVX2) wheel repacks
-    (llama.cpp's default), and prompt steps are 2,048 tokens (35.2 -> 37.9 per CPU-second with
-    repacking). Flash attention off (26.4) and a q8_0 KV cache (23.9) were slower; smaller steps
-    (256: 30.3) too.
-
-    A llama.cpp compiled for an AVX-512 CPU (`.ci/setup.d/41-llm-native.sh`) turns the repacking
-    result around: side by side, 196-211 tok/s prefill without repacking against 130-138 with
-    it, decoding 15.4 against 16.5 tok/s on one thread (bench/results/chat_prefill_native.json,
-    key native_repack_ab2, load 2.6 -> 2.0; under load 4-7 per CPU-second 87.5-89.4 against
-    61.3-64.1). So `repack=None` (the default) lets the server decide by its build:
-    `repack_for(build)`.
+    23.2 (bench/README.md, "Quiet re-runs by the lead"). So weights are repacked (llama.cpp's
+    default) and prompt steps are 2,048 tokens (35.2 -> 37.9 per CPU-second with repacking).
+    Flash attention off (26.4) and a q8_0 KV cache (23.9) were slower; smaller steps (256: 30.3)
+    too.
     """
 
     model_path: str
@@ -253,9 +238,9 @@ class ServerSpec:
     # Flash attention: True, False, or None for llama.cpp's own choice ("auto": on, on CPU).
     flash_attn: bool | None = None
     kv_type: str = "f16"  # a key of KV_TYPES
-    # llama.cpp can copy Q4_0/Q4_K weights into interleaved layouts at load ("repack"): True,
-    # False, or None to decide by the build in the server process (`repack_for`, see above).
-    repack: bool | None = None
+    # llama.cpp can copy Q4_0/Q4_K weights into interleaved layouts at load ("repack"): faster
+    # decoding and, on an idle machine, faster prefill (see above).
+    repack: bool = True
 
     def __post_init__(self) -> None:
         if self.kv_type not in KV_TYPES:
@@ -276,7 +261,7 @@ class ServerSpec:
             "--ctx", str(self.context_tokens), "--threads", str(self.threads),
             "--batch-threads", str(self.batch_threads), "--batch", str(self.batch_tokens),
             "--ubatch", str(self.ubatch_tokens), "--flash-attn", fa, "--kv-type", self.kv_type,
-            "--repack", {None: "auto", True: "on", False: "off"}[self.repack],
+            *([] if self.repack else ["--no-repack"]),
         ]  # fmt: skip
 
 
@@ -555,7 +540,7 @@ def child_main(argv: list[str]) -> None:
     p.add_argument("--ubatch", type=int, default=2048)
     p.add_argument("--flash-attn", choices=("auto", "on", "off"), default="auto")
     p.add_argument("--kv-type", choices=sorted(KV_TYPES), default="f16")
-    p.add_argument("--repack", choices=("auto", "on", "off"), default="auto")
+    p.add_argument("--no-repack", action="store_true")
     a = p.parse_args(argv)
     parent = os.getppid()
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
@@ -574,10 +559,7 @@ def child_main(argv: list[str]) -> None:
     params.n_ubatch = a.ubatch
     params.flash_attn_type = {"auto": -1, "off": 0, "on": 1}[a.flash_attn]
     params.cache_type_k = params.cache_type_v = KV_TYPES[a.kv_type]
-    repack = {"on": True, "off": False}.get(a.repack)
-    if repack is None:
-        repack = repack_for(parse_llama_build(str(xllamacpp.get_system_info()), frozenset()))
-    params.no_extra_bufts = not repack
+    params.no_extra_bufts = a.no_repack
     params.cache_prompt = True  # follow-ups reuse the record prefix
     params.warmup = False
     token = os.environ.pop("VIDCHAT_LLAMA_TOKEN", "")

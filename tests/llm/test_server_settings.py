@@ -31,14 +31,14 @@ def test_spec_checks_its_settings_and_passes_them_to_the_child():
     assert opts["--ctx"] == "1024" and opts["--threads"] == "1"
     assert opts["--batch-threads"] == "2" and opts["--batch"] == "1024"
     assert opts["--ubatch"] == "256" and opts["--flash-attn"] == "off"
-    assert opts["--kv-type"] == "q8_0" and opts["--repack"] == "off"
+    assert opts["--kv-type"] == "q8_0" and args[-1] == "--no-repack"
     # vidchat's defaults (bench/chat_bench.py --prefill-settings): whole-record steps,
-    # repacking decided by the llama.cpp build, llama.cpp's own flash-attention choice.
+    # repacked weights, llama.cpp's own flash-attention choice.
     default = ServerSpec("m.gguf", 1024, 1, 2).child_args()
+    assert "--no-repack" not in default
     opts = dict(zip(default[::2], default[1::2], strict=False))
-    assert opts["--repack"] == "auto"
     assert opts["--flash-attn"] == "auto" and opts["--ubatch"] == opts["--batch"] == "2048"
-    assert ServerSpec("m.gguf", 1024, 1, 2, repack=True).child_args()[-2:] == ["--repack", "on"]
+    assert ServerSpec("m.gguf", 1024, 1, 2, repack=False).child_args()[-1] == "--no-repack"
     # Equal settings are equal specs (and so share one server); other settings are not.
     assert ServerSpec("m.gguf", 1024, 1, 2) == ServerSpec("m.gguf", 1024, 1, 2)
     assert ServerSpec("m.gguf", 1024, 1, 2) != ServerSpec("m.gguf", 1024, 1, 2, ubatch_tokens=256)
@@ -149,15 +149,6 @@ def test_a_native_build_or_an_avx2_only_cpu_leaves_nothing_unused() -> None:
     avx2_cpu = cpu_flags("flags\t: fpu sse2 avx avx2 fma\n")
     assert not parse_llama_build(AVX2_WHEEL_INFO, avx2_cpu).unused
     assert cpu_flags("no flags line here") == frozenset()
-
-
-def test_repacking_is_decided_by_the_build() -> None:
-    from vidchat.llm.server import cpu_flags, parse_llama_build, repack_for
-
-    # the prebuilt AVX2 wheel repacks; an AVX-512 build prefills faster without (ServerSpec)
-    assert repack_for(parse_llama_build(AVX2_WHEEL_INFO, frozenset()))
-    native = parse_llama_build(AVX2_WHEEL_INFO + "AVX512 = 1 | ", cpu_flags(AVX512_CPU))
-    assert not repack_for(native)
 
 
 def test_the_installed_build_is_read() -> None:
