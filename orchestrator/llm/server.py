@@ -225,6 +225,12 @@ class ServerSpec:
     default) and prompt steps are 2,048 tokens (35.2 -> 37.9 per CPU-second with repacking).
     Flash attention off (26.4) and a q8_0 KV cache (23.9) were slower; smaller steps (256: 30.3)
     too.
+
+    With llama.cpp compiled for an AVX-512 CPU (`.ci/setup.d/41-llm-native.sh`), quiet, side by
+    side (bench/results/chat_prefill_native.json, key native_repack_quiet): repacked 133 tok/s
+    prefill and 25-26 tok/s decoding, not repacked 187-189 and 21.1. Both meet the latency
+    targets (chat_latency_r5_repack.json / _norepack.json: first question 1.28 / 1.29 s, decode
+    23.9 / 20.5 tok/s); repacking keeps the decode target's margin, so it stays on.
     """
 
     model_path: str
