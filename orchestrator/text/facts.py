@@ -354,10 +354,16 @@ _NOT_PLAIN_RE = re.compile(
 )
 
 
+# A conjunction that opens a follow-up ("And is he the same as…?", "So how many…?") joins the
+# question to the conversation, not two questions together.
+_OPENING_CONJUNCTION_RE = re.compile(r"^\s*(?:and|so|but|then|also|now|ok(?:ay)?)\b[\s,]*")
+
+
 def _plain_lookup(q: str) -> bool:
     """A short question with nothing to reason about, so the computed facts are the answer
     ("who fell?", "how many cars?", "what is said at 00:12?" - not "... and why?")."""
     q = _QUOTED_RE.sub('"…"', q)  # the quoted words are data: their "and" asks for nothing
+    q = _OPENING_CONJUNCTION_RE.sub("", q)
     return not _NOT_PLAIN_RE.search(q) and len(q.split()) <= 14
 
 

@@ -88,3 +88,16 @@ def test_not_an_identity_question_and_nobody_there():
     assert (
         nobody.direct is not None and "nothing of that kind on screen at [00:59]" in nobody.direct
     )
+
+
+def test_a_follow_up_opening_with_and_is_still_answered_by_code():
+    # "And is person#1 the same as …?" is what a resolved follow-up reads like; the opening
+    # "And" joins it to the conversation (found on vtest: it went to the model, which
+    # invented a second stretch for person#1).
+    c = record()
+    for opening in ("And", "So", "and then,"):
+        f = facts_for(f"{opening} is person#2 the same as the one at 00:47?", c)
+        assert f.kind == "identity" and f.direct is not None, opening
+        assert f.direct.startswith("No")
+    compound = facts_for("Is person#2 the same as the one at 00:47 and why?", c)
+    assert compound.direct is None  # a real compound question still goes to the model
