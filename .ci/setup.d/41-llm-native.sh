@@ -16,26 +16,25 @@ if [ -n "$llama_unused" ] && [ "${VIDCHAT_LLAMA_NATIVE:-1}" != 0 ]; then
   command -v make >/dev/null || need_build+=(make)
   $PYC "import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))" \
     2>/dev/null || need_build+=(python3-dev)
+  $PYC "import ensurepip" 2>/dev/null || need_build+=(python3-venv)
   if [ ${#need_build[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_build[@]}" >/dev/null
   fi
   llama_build_dir=$(mktemp -d)
-  if (
-    set -e
-    $PY -m venv "$llama_build_dir/venv"
-    "$llama_build_dir/venv/bin/pip" install -q --disable-pip-version-check \
-      setuptools==84.2.1 cython==3.3.1 versioneer==0.29
-    CMAKE_ARGS="-DLLAMA_LLGUIDANCE=OFF -DLLAMA_BUILD_BORINGSSL=OFF -DLLAMA_USE_PREBUILT_UI=OFF" \
+  llama_log="$llama_build_dir/build.log"
+  if $PY -m venv "$llama_build_dir/venv" >"$llama_log" 2>&1 \
+    && "$llama_build_dir/venv/bin/pip" install -q --disable-pip-version-check \
+      setuptools==84.2.1 cython==3.3.1 versioneer==0.29 >>"$llama_log" 2>&1 \
+    && CMAKE_ARGS="-DLLAMA_LLGUIDANCE=OFF -DLLAMA_BUILD_BORINGSSL=OFF -DLLAMA_USE_PREBUILT_UI=OFF" \
       NPROC="$(nproc)" "$llama_build_dir/venv/bin/pip" wheel -q --disable-pip-version-check \
       --no-deps --no-build-isolation --no-binary xllamacpp xllamacpp==2026.10.11549 \
-      -w "$llama_build_dir/wheels"
-  ) >"$llama_build_dir/build.log" 2>&1; then
+      -w "$llama_build_dir/wheels" >>"$llama_log" 2>&1; then
     $PIP --no-deps --force-reinstall "$llama_build_dir"/wheels/xllamacpp-*.whl
     rm -rf "$llama_build_dir"
     $PYC "from vidchat.llm.server import llama_build; b = llama_build(); print('llama.cpp now uses:', b.system_info)"
   else
-    echo "warning: compiling xllamacpp failed; keeping the prebuilt AVX2 wheel (log: $llama_build_dir/build.log)" >&2
-    tail -5 "$llama_build_dir/build.log" >&2
+    echo "warning: compiling xllamacpp failed; keeping the prebuilt AVX2 wheel (log: $llama_log)" >&2
+    tail -5 "$llama_log" >&2
   fi
 fi
