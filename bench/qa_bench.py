@@ -608,26 +608,17 @@ def make_clips(
         make_speech_video(path, CLOCK_SENTENCE, start_s=1.0, duration_s=9.0)
     out.append(("clock", path, []))
     truths["clock"] = _SpokenTruth("clock", CLOCK_SENTENCE)
-    for clip, text, kind, spec in R4:
-        if clip not in truths:
-            continue  # a clip not asked for in this run
-        q = r4_question(clip, text, kind, spec, truths[clip])
-        if isinstance(q, str):
-            print(f"DROPPED round-4 question {clip}: {text!r}: {q}", flush=True)
-            if dropped is not None:
-                dropped.append(f"{clip}: {text} ({q})")
-            continue
-        next(qs for name, _, qs in out if name == clip).append(q)
-    for clip, text, kind, spec in R5:
-        if clip not in truths:
-            continue
-        q = r5_question(clip, text, kind, spec, truths[clip])
-        if isinstance(q, str):
-            print(f"DROPPED round-5 question {clip}: {text!r}: {q}", flush=True)
-            if dropped is not None:
-                dropped.append(f"{clip}: {text} ({q})")
-            continue
-        next(qs for name, _, qs in out if name == clip).append(q)
+    for batch, make, round_name in ((R4, r4_question, "round-4"), (R5, r5_question, "round-5")):
+        for clip, text, kind, spec in batch:
+            if clip not in truths:
+                continue  # a clip not asked for in this run
+            q = make(clip, text, kind, spec, truths[clip])
+            if isinstance(q, str):
+                print(f"DROPPED {round_name} question {clip}: {text!r}: {q}", flush=True)
+                if dropped is not None:
+                    dropped.append(f"{clip}: {text} ({q})")
+                continue
+            next(qs for name, _, qs in out if name == clip).append(q)
     return [(name, path, qs) for name, path, qs in out if qs]
 
 
