@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from vidchat.kernel.record import Event, ObjectTrack, SpeechSegment, VideoContext
 from vidchat.kernel.timecode import parse_timecode
+from vidchat.perceivers.detect import ANIMAL_LABELS, VEHICLE_LABELS
 
 __all__ = [
     "Facts",
@@ -876,12 +877,9 @@ def _topic_facts(q: str, ctx: VideoContext) -> Facts | None:
 # ---------------------------------------------------------------------------------------------
 # What is seen: "which vehicles can be seen?", "is there a cup?"
 
-# Kinds of things a question may ask for, as the detector's (COCO) labels that are of that kind.
-CATEGORIES: dict[str, tuple[str, ...]] = {
-    "vehicle": ("bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"),
-    "animal": ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra",
-               "giraffe"),
-}  # fmt: skip
+# Kinds of things a question may ask for, as the detector's (COCO) labels that are of that kind:
+# the detector's own label families (one tracker each), so the two cannot disagree.
+CATEGORIES: dict[str, frozenset[str]] = {"vehicle": VEHICLE_LABELS, "animal": ANIMAL_LABELS}
 _CATEGORY_RE = re.compile(
     r"\b(?:which|what|any|are there|list|name)\b(?:\s+\w+){0,2}?\s+(vehicles?|animals?)\b"
 )
@@ -944,7 +942,7 @@ def _present_facts(q: str, ctx: VideoContext) -> Facts | None:
     m = _CATEGORY_RE.search(q)
     if m and not _SAID_RE.search(q):
         kind = m.group(1).removesuffix("s")
-        labels = set(CATEGORIES[kind])
+        labels = CATEGORIES[kind]
         objs = [o for o in ctx.objects if o.label in labels]
         vocabulary = _detector_vocabulary(ctx)
         if objs:
