@@ -942,7 +942,7 @@ def _present_facts(q: str, ctx: VideoContext) -> Facts | None:
     m = _CATEGORY_RE.search(q)
     if m and not _SAID_RE.search(q):
         kind = m.group(1).removesuffix("s")
-        labels = CATEGORIES[kind]
+        labels = set(CATEGORIES[kind])
         objs = [o for o in ctx.objects if o.label in labels]
         vocabulary = _detector_vocabulary(ctx)
         if objs:
