@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.results_io import write_results
+
 RESULTS = Path(__file__).parent / "results"
 REAL = ["bigbuckbunny", "bikes", "megamind"]
 
@@ -110,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "records_identical": same,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "batch.json").write_text(json.dumps(result, indent=1) + "\n")
+    write_results(RESULTS / "batch.json", result)
     print(f"wrote {RESULTS / 'batch.json'}")
     return 0 if same else 1
 

@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.results_io import write_results
+
 RESULTS = Path(__file__).parent / "results"
 
 QUESTIONS = [
@@ -432,10 +434,7 @@ def _update_results(path: Path, key: str, value: dict) -> None:
     """Set `key` in the JSON results file `path` (other keys, from other modes, stay)."""
     data = json.loads(path.read_text()) if path.is_file() else {}
     data[key] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    write_results(path, data)
 
 
 def main() -> None:
@@ -543,8 +542,7 @@ def main() -> None:
         "context_tokens_per_minute": per_minute,
         "retrieval": retrieval,
     }  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "chat.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    write_results(RESULTS / "chat.json", result)
 
     print(f"record: {source}: {ctx.video.duration:.1f} s, {len(ctx.objects)} objects, "
           f"{len(ctx.speech)} speech, {len(ctx.events)} events")  # fmt: skip

@@ -14,7 +14,6 @@ region_caption, action without weights) are listed with the reason instead of a 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.results_io import write_results
 from vidchat.kernel.record import VideoContext, VideoInfo
 from vidchat.perceivers.base import Frame
 
@@ -313,8 +313,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "per_keyframe": per,
         "rtf": rtf,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    write_results(args.out, result)
     print(f"\nwrote {args.out}")
     return result
 

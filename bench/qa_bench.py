@@ -77,6 +77,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.results_io import write_results
+
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_MODELS = ("llm:qwen2.5-coder-1.5b", "llm:qwen2.5-coder-0.5b", "llm:smollm2-135m")
 DEFAULT_CLIPS = "clip10:0,clip30:1,clip60:2,clip300:3"
@@ -1004,9 +1006,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.relevance_only:
         probe = relevance_probe(clips)
         print(json.dumps(probe, indent=1))
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"questions": n_questions, "relevance_probe": probe},
-                                       indent=1))  # fmt: skip
+        write_results(args.out, {"questions": n_questions, "relevance_probe": probe})
         return 0
     report: dict[str, object] = {
         "machine": f"{platform.machine()} {os.cpu_count()} cpu",
@@ -1035,10 +1035,7 @@ def main(argv: list[str] | None = None) -> int:
         report["models"][model] = summary  # type: ignore[index]
         report["answers"][model] = [asdict(r) for r in results]  # type: ignore[index]
         report["seconds"] = round(time.perf_counter() - t0, 1)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report, indent=1))
-        os.replace(tmp, args.out)
+        write_results(args.out, report)
         print(json.dumps({model: summary}, indent=1), flush=True)
     print(f"wrote {args.out}")
     return 0

@@ -19,12 +19,13 @@ objects (new, refined), trajectory points, OCR texts, tags. Writes bench/results
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
 import time
 from pathlib import Path
+
+from bench.results_io import write_results
 
 RESULTS = Path(__file__).parent / "results"
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -182,7 +183,7 @@ def main() -> None:
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    write_results(args.out, result)
 
     print(
         f"{video.name} ({base.video.duration:.1f} s), window {start:g}-{end:g} s at {args.fps:g}"
