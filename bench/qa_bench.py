@@ -758,9 +758,11 @@ def score_answer(q: Question, answer: str) -> bool:
 
 def invented_facts(answer: object, ctx: object, record_text: str) -> list[str]:
     """What the answer names that the record does not hold: times far from every observation,
-    object ids not in the record, quoted phrases not in the record."""
+    object ids not in the record, quoted phrases not in the record, and details (clock times,
+    long numbers, names) nothing in the record holds (`Answer.unsupported`)."""
     a = answer  # an vidchat.conversation.session.Answer
     out = [f"id {i}" for i in a.unknown_objects]  # type: ignore[attr-defined]
+    out += [f"detail {d}" for d in getattr(a, "unsupported", [])]
     marks: list[float] = []
     for o in ctx.objects:  # type: ignore[attr-defined]
         marks += [o.first_seen, o.last_seen]

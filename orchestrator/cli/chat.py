@@ -91,8 +91,8 @@ def format_answer_facts(answer: Answer) -> str:
         parts.append("times " + ", ".join(c.text.strip("[]") for c in answer.citations))
     if answer.objects:
         parts.append("objects " + ", ".join(answer.objects))
-    if answer.unknown_objects:
-        parts.append("NOT in the record: " + ", ".join(answer.unknown_objects))
+    if answer.not_in_record:
+        parts.append("NOT in the record: " + ", ".join(answer.not_in_record))
     if answer.loop_stopped:
         parts.append("stopped: the model kept repeating itself")
     if answer.record_mode == "retrieval":

@@ -79,6 +79,12 @@ class Answer(BaseModel):
     unknown_objects: list[str] = Field(
         default_factory=list, description="cited ids that are NOT in the record (likely invented)"
     )
+    unsupported: list[str] = Field(
+        default_factory=list,
+        description="specific details the answer states (clock times, long numbers, amounts, "
+        "names) that nothing said, shown or computed in the record holds "
+        "(`vidchat.conversation.details`): likely invented",
+    )
     model: str
     prompt_tokens: int
     completion_tokens: int
@@ -96,6 +102,11 @@ class Answer(BaseModel):
     windows: list[tuple[float, float]] = Field(
         default_factory=list, description="retrieved timeline windows (record_mode='retrieval')"
     )
+
+    @property
+    def not_in_record(self) -> list[str]:
+        """What the answer names that the record does not hold: object ids, then details."""
+        return [*self.unknown_objects, *self.unsupported]
 
 
 @dataclass

@@ -409,10 +409,14 @@ class ChatSession:
 
                     found = answer_evidence(text, record_text, facts, self._known_ids)
                     evidence += self._checked(found, asked, record_text, facts)
+                from vidchat.conversation.details import record_support, unsupported_details
+
+                support = record_support(self.ctx, facts, asked, record_text)
                 self._finish(
                     question, plan, text, t0, first,
                     cancelled=not finished, loop_stopped=guard.looping,
                     evidence=evidence, facts=facts, raw=raw, read_as=read_as,
+                    unsupported=unsupported_details(text, support),
                 )  # fmt: skip
 
     def _checked(
@@ -439,6 +443,7 @@ class ChatSession:
         facts: list[str] | None = None,
         raw: str = "",
         read_as: str | None = None,
+        unsupported: list[str] | None = None,
     ) -> None:
         seconds = time.perf_counter() - t0
         text = text.strip()
@@ -458,6 +463,7 @@ class ChatSession:
             citations=parse_citations(text, self.ctx.video.duration),
             objects=cited,
             unknown_objects=unknown,
+            unsupported=unsupported or [],
             model=self.model_name if answered_by == "llm" else "facts computed from the record",
             prompt_tokens=plan.prompt_tokens if by_model and plan is not None else 0,
             completion_tokens=self.count_tokens(text) if text and by_model else 0,

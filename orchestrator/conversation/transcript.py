@@ -39,8 +39,8 @@ def to_markdown(ctx: VideoContext, model_name: str, turns: Sequence[Turn]) -> st
             facts.append("times " + ", ".join(c.text for c in a.citations))
         if a.objects:
             facts.append("objects " + ", ".join(a.objects))
-        if a.unknown_objects:
-            facts.append("NOT in the record: " + ", ".join(a.unknown_objects))
+        if a.not_in_record:
+            facts.append("NOT in the record: " + ", ".join(a.not_in_record))
         facts.append(f"{a.completion_tokens} tokens in {a.seconds:.1f} s")
         lines.append("*" + "; ".join(facts) + "*")
     return "\n".join(lines) + "\n"

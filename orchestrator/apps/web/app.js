@@ -269,7 +269,8 @@ async function ask() {
           const facts = [];
           if (a.citations.length) facts.push("times " + a.citations.map((c) => c.text).join(" "));
           if (a.objects.length) facts.push("objects " + a.objects.join(", "));
-          if (a.unknown_objects.length) facts.push("NOT in the record: " + a.unknown_objects.join(", "));
+          const invented = a.unknown_objects.concat(a.unsupported || []);
+          if (invented.length) facts.push("NOT in the record: " + invented.join(", "));
           facts.push(`${a.completion_tokens} tokens, ${a.seconds.toFixed(1)} s · ${a.llm}`);
           bot.innerHTML = linkify(a.text) + evidenceHtml(a) +
             `<span class="facts">${linkify(facts.join(" · "))}</span>`;
