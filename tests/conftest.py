@@ -13,6 +13,10 @@ from vidchat.testing import toys as toy_perceivers
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("YOLO_OFFLINE", "1")
+# No saved LLM prefixes (`vidchat.llm.prefix_cache`): one left by an earlier test or run would
+# change what a test's fresh server reads. tests/llm/test_prefix_cache.py turns them on, in a
+# folder of its own.
+os.environ["VIDCHAT_LLM_PREFIX_CACHE"] = "0"
 
 
 def _has_cuda() -> bool:

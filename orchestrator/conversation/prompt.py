@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vidchat.conversation.answer import RecordMode, Turn
-from vidchat.conversation.record_view import RecordView, partial_note
+from vidchat.conversation.record_view import RETRIEVED_AFTER, RecordView, partial_note
 from vidchat.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -77,6 +77,10 @@ class PromptPlan:
     history_tokens: int
     record_mode: RecordMode
     windows: list[tuple[float, float]] = field(default_factory=list)
+    # Characters at the start of the system message that every question about this record
+    # shares (instructions and record; in retrieval mode up to the retrieved windows): the
+    # prefix a local server's saved reading is keyed by (`vidchat.llm.prefix_cache`).
+    prefix_chars: int = 0
     turns_verbatim: int = 0
     turns_summarized: int = 0
     turns_dropped: int = 0
@@ -208,6 +212,9 @@ def build_prompt(
                 used += count(note_only) + 2
 
     system_text = "\n\n".join(x for x in (system, block, summary) if x)
+    prefix_chars = len("\n\n".join(x for x in (system, block) if x))
+    if mode == "retrieval" and RETRIEVED_AFTER in system_text:
+        prefix_chars = system_text.index(RETRIEVED_AFTER) + len(RETRIEVED_AFTER)
     messages: list[BaseMessage] = [SystemMessage(system_text)]
     for t in verbatim:
         # The reply as written (evidence, then answer): the model keeps to the format.
@@ -222,6 +229,7 @@ def build_prompt(
         history_tokens=used,
         record_mode=mode,
         windows=windows,
+        prefix_chars=prefix_chars,
         turns_verbatim=len(verbatim),
         turns_summarized=summarized,
         turns_dropped=dropped,

@@ -21,12 +21,17 @@ if TYPE_CHECKING:
     from vidchat.text.render import Rendered
     from vidchat.text.retrieval import Embedder, RetrievalIndex
 
-__all__ = ["RecordText", "RecordView", "partial_note"]
+__all__ = ["RETRIEVED_AFTER", "RecordText", "RecordView", "partial_note"]
 
 log = logging.getLogger(__name__)
 
 # (record text, mode, retrieved windows as (start, end), note on what the record holds)
 RecordText = tuple[str, RecordMode, list[tuple[float, float]], str]
+
+
+# Ends the part of a retrieval-mode record that is the same for every question (header, objects,
+# this line); the retrieved windows follow it.
+RETRIEVED_AFTER = "only those relevant to the question):"
 
 
 def partial_note(shown: int, total: int) -> str:
@@ -138,7 +143,7 @@ class RecordView:
         # Far over (long videos): header, every object, and the windows relevant to the question.
         label = f"{full.window_s:g} s" if full.window_s < 120 else f"{full.window_s / 60:g} min"
         head = "\n".join([full.header, full.objects])
-        timeline_head = f"TIMELINE ({label} windows; only those relevant to the question):"
+        timeline_head = f"TIMELINE ({label} windows; {RETRIEVED_AFTER}"
         base = self.count_tokens(head + "\n" + timeline_head) + 1
         if full.windows and base < cap and self.retrieval_error is None:
             try:

@@ -352,6 +352,7 @@ class ChatSession:
         asked: str,
         read_as: str | None,
     ) -> Generator[str, None, None]:
+        from vidchat.llm.factory import restore_prefix, save_prefix
         from vidchat.llm.streaming import stream_chat
 
         model = self.chat_model()
@@ -362,6 +363,11 @@ class ChatSession:
         failed = False
         guard = LoopGuard()
         gate = AnswerGate()
+        # A reading of this record saved by an earlier run (a local model only): the question
+        # then starts from it instead of reading the whole record. Keyed by the part of the
+        # system message every question shares (in retrieval mode: up to the windows).
+        prefix = self._shared_prefix(plan)
+        restore_prefix(model, prefix)
         chunks = stream_chat(model, plan.messages, cancel=cancel)
         try:
             for chunk in chunks:
@@ -395,6 +401,9 @@ class ChatSession:
             if close is not None:
                 close()
             if not failed:
+                # The server read the prefix: note it, and save it for later runs.
+                n = self.count_tokens(str(prefix[0].content)) if finished else 0
+                save_prefix(model, prefix, n)
                 raw = guard.kept() if guard.looping else "".join(parts)
                 quotes, text = split_reply(raw) if not gate.plain else ([], raw)
                 record_text = record_block(str(plan.messages[0].content))
@@ -418,6 +427,15 @@ class ChatSession:
                     evidence=evidence, facts=facts, raw=raw, read_as=read_as,
                     unsupported=unsupported_details(text, support),
                 )  # fmt: skip
+
+    @staticmethod
+    def _shared_prefix(plan: PromptPlan) -> list[BaseMessage]:
+        """The start of `plan`'s system message that every question about this record shares
+        (on a retrieval-mode record: up to the windows retrieved for the question)."""
+        from langchain_core.messages import SystemMessage
+
+        system = str(plan.messages[0].content)
+        return [SystemMessage(system[: plan.prefix_chars or len(system)])]
 
     def _checked(
         self, evidence: list[Evidence], asked: str, record_text: str, facts: list[str]
@@ -486,7 +504,7 @@ class ChatSession:
         from vidchat.llm.factory import prefill
 
         plan = self.build_messages("(prefill)")
-        return prefill(self.chat_model(), plan.messages[:1])
+        return prefill(self.chat_model(), self._shared_prefix(plan))
 
     def ask(self, question: str) -> Answer:
         """Ask and wait for the whole answer."""

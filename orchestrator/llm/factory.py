@@ -28,7 +28,7 @@ from vidchat.llm.errors import LLMError, to_llm_error
 from vidchat.llm.local import local_model_path
 from vidchat.llm.local_chat import LOCAL_TIMEOUT_S, LocalServerChatModel
 
-__all__ = ["make_chat_model", "prefill", "start_local_server"]
+__all__ = ["make_chat_model", "prefill", "restore_prefix", "save_prefix", "start_local_server"]
 
 # Sent to openai-compatible servers that need no key: the openai client refuses an empty one.
 _NO_KEY = "not-needed"
@@ -136,6 +136,24 @@ def prefill(model: BaseChatModel, messages: list[BaseMessage]) -> bool:
     except Exception as e:
         raise to_llm_error(e, model) from e
     return True
+
+
+def restore_prefix(model: BaseChatModel, messages: list[BaseMessage]) -> int:
+    """Load a saved reading of `messages` into the local server (`vidchat.llm.prefix_cache`);
+    returns the tokens restored (0: none saved, already held, or not a local model)."""
+    if not isinstance(model, LocalServerChatModel):
+        return 0
+    return model.restore_prefix(messages)
+
+
+def save_prefix(
+    model: BaseChatModel, messages: list[BaseMessage], tokens: int | None = None
+) -> int:
+    """Save the local server's reading of `messages`, just read (a no-op for other models and
+    for prefixes already saved); returns the tokens saved. Never raises."""
+    if not isinstance(model, LocalServerChatModel):
+        return 0
+    return model.save_prefix(messages, tokens)
 
 
 def start_local_server(

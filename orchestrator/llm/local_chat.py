@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
@@ -15,6 +19,8 @@ if TYPE_CHECKING:
     from langchain_core.callbacks import CallbackManagerForLLMRun
 
 __all__ = ["LOCAL_TIMEOUT_S", "LocalServerChatModel", "wire_messages"]
+
+log = logging.getLogger(__name__)
 
 # A local answer waits for llama.cpp to prefill the whole record before its first byte: on 2
 # busy cores a 6,000-token record can take minutes, far over a remote endpoint's timeout.
@@ -60,9 +66,76 @@ class LocalServerChatModel(BaseChatModel):
 
     def server(self) -> Any:
         """The running `vidchat.llm.server.LlamaServer` (started on first need)."""
+        from vidchat.llm.prefix_cache import prefix_dir
         from vidchat.llm.server import ServerSpec, local_server
 
-        return local_server(ServerSpec(self.model_path, self.context_tokens))
+        folder = prefix_dir()
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        slot_dir = str(folder) if folder is not None else ""
+        return local_server(ServerSpec(self.model_path, self.context_tokens, slot_dir=slot_dir))
+
+    def _prefix_path(self, messages: list[BaseMessage]) -> Path | None:
+        from vidchat.llm.prefix_cache import prefix_dir, prefix_file
+
+        folder = prefix_dir()
+        if folder is None:
+            return None
+        return folder / prefix_file(self.model_path, self.server().spec.kv_type,
+                                    wire_messages(messages))  # fmt: skip
+
+    def restore_prefix(self, messages: list[BaseMessage]) -> int:
+        """Load the saved reading of `messages` (`vidchat.llm.prefix_cache`) into the server,
+        unless this server already holds it; returns the tokens restored (0: none saved, or
+        already held). A file that does not restore is deleted, and 0 returned."""
+        path = self._prefix_path(messages)
+        if path is None or not path.is_file():
+            return 0
+        server = self.server()
+        if server.slot_prefix == path.name:
+            return 0
+        try:
+            reply = server.slot_action("restore", path.name)
+        except Exception as e:  # a truncated or foreign file: read the prefix again instead
+            log.warning("saved LLM prefix %s did not restore (%s); deleting it", path.name, e)
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return 0
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: pruned last
+        server.slot_prefix = path.name
+        return int(reply.get("n_restored", 0))
+
+    def save_prefix(self, messages: list[BaseMessage], tokens: int | None = None) -> int:
+        """Note that the server's slot now starts with `messages` (call it right after the
+        server read them: a prefill, or an answer over them), and save that reading when it is
+        not saved yet and `tokens` (the prefix's length, if known) is at least
+        `MIN_SAVE_TOKENS`. Returns the tokens saved (0: nothing saved). Never raises: a failed
+        save only costs the next run the time to read the prefix again."""
+        from vidchat.llm.prefix_cache import MIN_SAVE_TOKENS, prune
+
+        path = self._prefix_path(messages)
+        if path is None:
+            return 0
+        server = self.server()
+        server.slot_prefix = path.name
+        if path.is_file() or (tokens is not None and tokens < MIN_SAVE_TOKENS):
+            return 0
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        try:
+            reply = server.slot_action("save", tmp.name)
+            saved = int(reply.get("n_saved", 0))
+            if saved < MIN_SAVE_TOKENS:
+                tmp.unlink()
+                return 0
+            os.replace(tmp, path)
+        except Exception as e:
+            log.info("saving the LLM prefix %s failed: %s", path.name, e)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            return 0
+        prune(path.parent)
+        return saved
 
     @property
     def openai_api_base(self) -> str:
@@ -134,9 +207,12 @@ class LocalServerChatModel(BaseChatModel):
         question sharing their prefix starts from llama.cpp's prompt cache.
 
         Returns llama.cpp's timings for the request: ``cache_n`` (prompt tokens reused from the
-        cache), ``prompt_n`` (tokens processed now), ``prompt_ms``. The request goes to the same
-        chat-completions endpoint, through the same chat template, as the questions do, so the
-        tokens it leaves in the cache are the ones a question's prompt starts with.
+        cache), ``prompt_n`` (tokens processed now), ``prompt_ms``; and ``restored_n`` /
+        ``saved_n``: tokens restored from / saved to the prefix cache
+        (`vidchat.llm.prefix_cache`: a saved reading is restored first, a new one saved). The
+        request goes to the same chat-completions endpoint, through the same chat template, as
+        the questions do, so the tokens it leaves in the cache are the ones a question's prompt
+        starts with.
         """
         body = {
             "messages": wire_messages(messages),
@@ -144,9 +220,14 @@ class LocalServerChatModel(BaseChatModel):
             "temperature": 0.0,
             "cache_prompt": True,
         }
+        restored = self.restore_prefix(messages)
         reply = self.server().post("/v1/chat/completions", body, timeout=self.timeout_s)
         timings = reply.get("timings") if isinstance(reply, dict) else None
-        return dict(timings) if isinstance(timings, dict) else {}
+        out = dict(timings) if isinstance(timings, dict) else {}
+        read = int(out.get("cache_n", 0)) + int(out.get("prompt_n", 0))
+        out["restored_n"] = restored
+        out["saved_n"] = self.save_prefix(messages, read) if read else 0
+        return out
 
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}

@@ -45,7 +45,7 @@ import urllib.request
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "CPU_FEATURES",
@@ -247,6 +247,10 @@ class ServerSpec:
     # llama.cpp can copy Q4_0/Q4_K weights into interleaved layouts at load ("repack"): faster
     # decoding and, on an idle machine, faster prefill (see above).
     repack: bool = True
+    # Where the server may save and restore its slot (the KV state of a prompt prefix) on
+    # request (`vidchat.llm.prefix_cache`); empty: no saving. The folder is the only place
+    # llama.cpp reads or writes such files (it refuses names with a path in them).
+    slot_dir: str = ""
 
     def __post_init__(self) -> None:
         if self.kv_type not in KV_TYPES:
@@ -268,6 +272,7 @@ class ServerSpec:
             "--batch-threads", str(self.batch_threads), "--batch", str(self.batch_tokens),
             "--ubatch", str(self.ubatch_tokens), "--flash-attn", fa, "--kv-type", self.kv_type,
             *([] if self.repack else ["--no-repack"]),
+            *(["--slot-dir", self.slot_dir] if self.slot_dir else []),
         ]  # fmt: skip
 
 
@@ -313,6 +318,10 @@ class LlamaServer:
         self._lock = threading.RLock()
         self._counts: OrderedDict[str, int] = OrderedDict()
         self._counts_lock = threading.Lock()
+        # The saved prefix (`vidchat.llm.prefix_cache` file name) the slot starts with now, as
+        # far as vidchat knows: set when one is restored, saved or answered over; None after a
+        # start. A restore of what the slot already holds is skipped.
+        self.slot_prefix: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -385,6 +394,7 @@ class LlamaServer:
             )
         self.starts += 1
         self._counts.clear()
+        self.slot_prefix = None
         assert self.proc.stdout is not None
         deadline = time.monotonic() + READY_TIMEOUT_S
         line = b""
@@ -459,6 +469,19 @@ class LlamaServer:
                 return json.loads(r.read())
         except (urllib.error.URLError, OSError, ValueError) as e:
             raise _error(f"local LLM server {path} failed: {e}") from e
+
+    def slot_action(self, action: Literal["save", "restore"], filename: str) -> dict[str, Any]:
+        """Save the slot's KV state (the tokens it holds) to `filename` in the spec's
+        `slot_dir`, or restore it from there; returns llama.cpp's answer (``n_saved`` /
+        ``n_restored`` tokens). Raises LLMError when the server has no slot folder or fails."""
+        if not self.spec.slot_dir:
+            raise _error("local LLM server: started without a slot folder (ServerSpec.slot_dir)")
+        if "/" in filename or filename.startswith("."):
+            raise _error(f"local LLM server: expected a plain slot file name, got {filename!r}")
+        reply = self.post(f"/slots/0?action={action}", {"filename": filename}, timeout=120.0)
+        if not isinstance(reply, dict) or "error" in reply:
+            raise _error(f"local LLM server: slot {action} of {filename} failed: {reply}")
+        return reply
 
     def forget_token_counts(self) -> None:
         """Forget the remembered token counts (a benchmark's cold start)."""
@@ -547,6 +570,7 @@ def child_main(argv: list[str]) -> None:
     p.add_argument("--flash-attn", choices=("auto", "on", "off"), default="auto")
     p.add_argument("--kv-type", choices=sorted(KV_TYPES), default="f16")
     p.add_argument("--no-repack", action="store_true")
+    p.add_argument("--slot-dir", default="")
     a = p.parse_args(argv)
     parent = os.getppid()
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
@@ -567,6 +591,9 @@ def child_main(argv: list[str]) -> None:
     params.cache_type_k = params.cache_type_v = KV_TYPES[a.kv_type]
     params.no_extra_bufts = a.no_repack
     params.cache_prompt = True  # follow-ups reuse the record prefix
+    if a.slot_dir:
+        # llama.cpp joins folder and file name by plain concatenation: the slash is needed.
+        params.slot_save_path = a.slot_dir.rstrip("/") + "/"
     params.warmup = False
     token = os.environ.pop("VIDCHAT_LLAMA_TOKEN", "")
     if token:

@@ -263,6 +263,12 @@ def test_long_record_uses_retrieved_windows_with_header_and_objects():
     # fewer windows than the video has, in time order
     assert 1 <= len(answer.windows) < len(s.rendered.windows)
     assert answer.windows == sorted(answer.windows)
+    # The part every question shares (a saved reading's key) ends where the windows begin.
+    other = s.build_messages("What does the street musician play?")
+    shared = str(other.messages[0].content)[: other.prefix_chars]
+    assert system[: s.last_plan.prefix_chars] == shared and shared.endswith("to the question):")
+    assert s.rendered.objects in shared and "Harbor Island" not in shared
+    assert s.build_messages("x").prefix_chars == s.last_plan.prefix_chars
 
 
 def test_without_an_embedding_model_long_records_fall_back_to_compaction(caplog):
