@@ -403,7 +403,7 @@ class ChatSession:
             if not failed:
                 # The server read the prefix: note it, and save it for later runs.
                 n = self.count_tokens(str(prefix[0].content)) if finished else 0
-                save_prefix(model, prefix, n)
+                save_prefix(model, prefix, n, background=True)
                 raw = guard.kept() if guard.looping else "".join(parts)
                 quotes, text = split_reply(raw) if not gate.plain else ([], raw)
                 record_text = record_block(str(plan.messages[0].content))

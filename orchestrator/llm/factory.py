@@ -147,13 +147,17 @@ def restore_prefix(model: BaseChatModel, messages: list[BaseMessage]) -> int:
 
 
 def save_prefix(
-    model: BaseChatModel, messages: list[BaseMessage], tokens: int | None = None
+    model: BaseChatModel,
+    messages: list[BaseMessage],
+    tokens: int | None = None,
+    background: bool = False,
 ) -> int:
     """Save the local server's reading of `messages`, just read (a no-op for other models and
-    for prefixes already saved); returns the tokens saved. Never raises."""
+    for prefixes already saved); in the `background` when an answer is waiting to be shown.
+    Returns the tokens saved. Never raises."""
     if not isinstance(model, LocalServerChatModel):
         return 0
-    return model.save_prefix(messages, tokens)
+    return model.save_prefix(messages, tokens, background=background)
 
 
 def start_local_server(
@@ -181,7 +185,9 @@ def start_local_server(
             if isinstance(model, LocalServerChatModel):
                 model.server()
                 if messages:
-                    model.prefill(messages)
+                    # The instructions are the same for every video and quick to read: not
+                    # worth a saved file (whose saving would race the first question).
+                    model.prefill(messages, keep=False)
         except Exception as e:
             logging.getLogger(__name__).info("starting the local LLM server failed: %s", e)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,13 +107,17 @@ class LocalServerChatModel(BaseChatModel):
         server.slot_prefix = path.name
         return int(reply.get("n_restored", 0))
 
-    def save_prefix(self, messages: list[BaseMessage], tokens: int | None = None) -> int:
+    def save_prefix(
+        self, messages: list[BaseMessage], tokens: int | None = None, background: bool = False
+    ) -> int:
         """Note that the server's slot now starts with `messages` (call it right after the
         server read them: a prefill, or an answer over them), and save that reading when it is
         not saved yet and `tokens` (the prefix's length, if known) is at least
-        `MIN_SAVE_TOKENS`. Returns the tokens saved (0: nothing saved). Never raises: a failed
-        save only costs the next run the time to read the prefix again."""
-        from vidchat.llm.prefix_cache import MIN_SAVE_TOKENS, prune
+        `MIN_SAVE_TOKENS`. Returns the tokens saved (0: nothing saved, or saving in the
+        `background`: a thread the interpreter waits for at exit, so that a one-shot ``vidchat
+        ask`` prints its answer first and still leaves the file). Never raises: a failed save
+        only costs the next run the time to read the prefix again."""
+        from vidchat.llm.prefix_cache import MIN_SAVE_TOKENS
 
         path = self._prefix_path(messages)
         if path is None:
@@ -121,7 +126,18 @@ class LocalServerChatModel(BaseChatModel):
         server.slot_prefix = path.name
         if path.is_file() or (tokens is not None and tokens < MIN_SAVE_TOKENS):
             return 0
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        if background:
+            threading.Thread(
+                target=self._save, args=(server, path), name="vidchat-llm-save", daemon=False
+            ).start()
+            return 0
+        return self._save(server, path)
+
+    @staticmethod
+    def _save(server: Any, path: Path) -> int:
+        from vidchat.llm.prefix_cache import MIN_SAVE_TOKENS, prune
+
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
         try:
             reply = server.slot_action("save", tmp.name)
             saved = int(reply.get("n_saved", 0))
@@ -202,14 +218,15 @@ class LocalServerChatModel(BaseChatModel):
         message = self.client().invoke(messages, stop=stop, **kwargs)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def prefill(self, messages: list[BaseMessage]) -> dict[str, Any]:
+    def prefill(self, messages: list[BaseMessage], keep: bool = True) -> dict[str, Any]:
         """Have the server process `messages` now (one token generated), so that a later
         question sharing their prefix starts from llama.cpp's prompt cache.
 
         Returns llama.cpp's timings for the request: ``cache_n`` (prompt tokens reused from the
         cache), ``prompt_n`` (tokens processed now), ``prompt_ms``; and ``restored_n`` /
         ``saved_n``: tokens restored from / saved to the prefix cache
-        (`vidchat.llm.prefix_cache`: a saved reading is restored first, a new one saved). The
+        (`vidchat.llm.prefix_cache`: a saved reading is restored first, a new one saved; not
+        with ``keep=False``, for a prefix too common to be worth a file). The
         request goes to the same chat-completions endpoint, through the same chat template, as
         the questions do, so the tokens it leaves in the cache are the ones a question's prompt
         starts with.
@@ -220,13 +237,13 @@ class LocalServerChatModel(BaseChatModel):
             "temperature": 0.0,
             "cache_prompt": True,
         }
-        restored = self.restore_prefix(messages)
+        restored = self.restore_prefix(messages) if keep else 0
         reply = self.server().post("/v1/chat/completions", body, timeout=self.timeout_s)
         timings = reply.get("timings") if isinstance(reply, dict) else None
         out = dict(timings) if isinstance(timings, dict) else {}
         read = int(out.get("cache_n", 0)) + int(out.get("prompt_n", 0))
         out["restored_n"] = restored
-        out["saved_n"] = self.save_prefix(messages, read) if read else 0
+        out["saved_n"] = self.save_prefix(messages, read) if keep and read else 0
         return out
 
 

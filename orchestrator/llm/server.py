@@ -478,7 +478,7 @@ class LlamaServer:
             raise _error("local LLM server: started without a slot folder (ServerSpec.slot_dir)")
         if "/" in filename or filename.startswith("."):
             raise _error(f"local LLM server: expected a plain slot file name, got {filename!r}")
-        reply = self.post(f"/slots/0?action={action}", {"filename": filename}, timeout=120.0)
+        reply = self.post(f"/slots/0?action={action}", {"filename": filename}, timeout=30.0)
         if not isinstance(reply, dict) or "error" in reply:
             raise _error(f"local LLM server: slot {action} of {filename} failed: {reply}")
         return reply

@@ -5,6 +5,7 @@ with VIDCHAT_LLM_PREFIX_CACHE=0. Runs the shipped SmolLM2-135M through the real 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -90,6 +91,11 @@ def test_a_session_saves_after_its_answer_and_the_next_run_restores(fresh):
     ctx = small_record()
     s = ChatSession(ctx, llm=_smol(), embedder=HashingEmbedder())
     s.ask("What is written on the sign?")
+    # Saved in the background (the answer is not held up), by a thread exit waits for.
+    savers = [t for t in threading.enumerate() if t.name == "vidchat-llm-save"]
+    assert all(not t.daemon for t in savers)
+    for t in savers:
+        t.join(60)
     saved = list((fresh / "llm-prefix").glob(f"*{SUFFIX}"))
     assert len(saved) == 1
     stop_all()
