@@ -30,9 +30,11 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -430,6 +432,73 @@ def bench_retrieval(cache_root: Path) -> dict:
     }
 
 
+COLD_ASK_QUESTIONS = (
+    "Describe what the people do in the video.",
+    "What happens near the end of the video?",
+)
+_FIRST_TOKEN_RE = re.compile(r"([\d.]+) s \(first token ([\d.]+) s\)")
+
+
+def _ask_once(record: Path, question: str, prefix_cache: str) -> dict:
+    """One cold ``vidchat ask`` (a new process and server), as a user runs it; its wall time
+    and the answer's own timing line (seconds, first token)."""
+    env = {**os.environ, "VIDCHAT_LLM_PREFIX_CACHE": prefix_cache}
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    run = subprocess.run(
+        [sys.executable, "-m", "vidchat.cli.main", "ask", "--", str(record), question],
+        capture_output=True, text=True, env=env, timeout=900,
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    m = _FIRST_TOKEN_RE.search(run.stdout)
+    modes = re.findall(r"(\d+) windows retrieved|record compacted to fit", run.stdout)
+    return {
+        "question": question,
+        "prefix_cache": prefix_cache if prefix_cache == "0" else "on",
+        "rc": run.returncode,
+        "wall_s": round(wall, 2),
+        "answer_s": float(m.group(1)) if m else None,
+        "first_token_s": float(m.group(2)) if m else None,
+        "record_mode": "retrieval" if any(modes) else ("compact" if modes else "full"),
+        "loadavg_before": round(load, 2),
+        "answer": run.stdout.strip().splitlines()[0][:120] if run.stdout.strip() else "",
+    }
+
+
+def bench_cold_ask(record: Path, rounds: int = 2) -> dict:
+    """A one-shot ``vidchat ask`` in a new process, without and with a saved reading of the
+    record (`vidchat.llm.prefix_cache`), alternating so that load drifts hit both: per round,
+    question A with no saved prefixes (cold), A again with saving on in an empty folder (cold,
+    and saves), then question B from that folder (restores), and B with saving off (cold)."""
+    runs = []
+    for r in range(rounds):
+        folder = Path(tempfile.mkdtemp(prefix="prefix_bench_"))
+        try:
+            a, b = COLD_ASK_QUESTIONS
+            runs.append({"round": r, "case": "cold", **_ask_once(record, a, "0")})
+            runs.append({"round": r, "case": "cold_saving", **_ask_once(record, a, str(folder))})
+            runs.append({"round": r, "case": "restored", **_ask_once(record, b, str(folder))})
+            runs.append({"round": r, "case": "cold", **_ask_once(record, b, "0")})
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    summary = {}
+    for case in ("cold", "cold_saving", "restored"):
+        got = [x for x in runs if x["case"] == case and x["first_token_s"] is not None]
+        summary[case] = {
+            "first_token_s_median": statistics.median(x["first_token_s"] for x in got)
+            if got
+            else None,
+            "wall_s_median": statistics.median(x["wall_s"] for x in got) if got else None,
+            "n": len(got),
+        }
+    return {
+        "record": str(record),
+        "runs": runs,
+        "summary": summary,
+        "loadavg_after": round(os.getloadavg()[0], 2),
+    }
+
+
 def _update_results(path: Path, key: str, value: dict) -> None:
     """Set `key` in the JSON results file `path` (other keys, from other modes, stay)."""
     data = json.loads(path.read_text()) if path.is_file() else {}
@@ -459,6 +528,12 @@ def main() -> None:
         "--settings",
         help="with --prefill-settings: only these, in this order (comma-separated names)",
     )
+    ap.add_argument(
+        "--cold-ask",
+        action="store_true",
+        help="one-shot `vidchat ask` runs without and with a saved reading of the record "
+        '(--record, default vtest textualized; key "cold_ask")',
+    )
     ap.add_argument("--key", help="the results key to write (default: the mode's own)")
     ap.add_argument(
         "--out",
@@ -467,6 +542,29 @@ def main() -> None:
         help="results file of --latency-only and --prefill-settings (each updates its own key)",
     )
     args = ap.parse_args()
+
+    if args.cold_ask:
+        record = args.record
+        if record is None:
+            record = Path(tempfile.mkdtemp(prefix="cold_ask_")) / "vtest.json"
+            sample = subprocess.run(
+                [sys.executable, "-m", "vidchat.cli.main", "sample", "vtest"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            subprocess.run([sys.executable, "-m", "vidchat.cli.main", "textualize", "--", sample,
+                            "-o", str(record)], check=True, capture_output=True)  # fmt: skip
+        cold = bench_cold_ask(record)
+        _update_results(args.out, args.key or "cold_ask", cold)
+        for x in cold["runs"]:
+            print(
+                f"{x['case']:<12} {x['record_mode']:<9} first token {x['first_token_s']} s, "
+                f"answer {x['answer_s']} s, wall {x['wall_s']} s (load {x['loadavg_before']})"
+            )
+        print(json.dumps(cold["summary"]))
+        print(f"wrote {args.out}")
+        return
 
     if args.prefill_settings:
         chosen = settings_named(args.settings) if args.settings else None

@@ -17,7 +17,7 @@ same tokens then reuses them, as it does within one server's life (`cache_prompt
 - The folder (`prefix_dir`: the cache root's ``llm-prefix``) keeps at most `PREFIX_CACHE_MIB`,
   the least recently used files going first (Qwen2.5-Coder-1.5B: about 29 KB a token, 62 MB
   for a 2,150-token record). ``VIDCHAT_LLM_PREFIX_CACHE=0`` turns it off (benchmarks measuring a
-  cold start do).
+  cold start do); an absolute path there puts the files in that folder.
 """
 
 from __future__ import annotations
@@ -52,9 +52,13 @@ SUFFIX = ".kv"
 
 
 def prefix_dir() -> Path | None:
-    """The folder saved prefixes live in, or None when ``VIDCHAT_LLM_PREFIX_CACHE=0``."""
-    if os.environ.get(PREFIX_CACHE_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+    """The folder saved prefixes live in: ``VIDCHAT_LLM_PREFIX_CACHE`` when it names a folder
+    (an absolute path), None when it is 0/false/no/off, else the cache root's ``llm-prefix``."""
+    value = os.environ.get(PREFIX_CACHE_ENV, "").strip()
+    if value.lower() in ("0", "false", "no", "off"):
         return None
+    if value.startswith("/"):
+        return Path(value)
     return cache_dir() / "llm-prefix"
 
 

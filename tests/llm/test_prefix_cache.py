@@ -79,6 +79,8 @@ def test_a_file_that_does_not_restore_is_deleted(fresh):
 
 def test_short_prefixes_and_the_switch(fresh, monkeypatch):
     assert _smol().prefill([HumanMessage("Hello there.")])["saved_n"] == 0  # not worth a file
+    monkeypatch.setenv("VIDCHAT_LLM_PREFIX_CACHE", str(fresh / "elsewhere"))
+    assert prefix_dir() == fresh / "elsewhere"
     monkeypatch.setenv("VIDCHAT_LLM_PREFIX_CACHE", "0")
     assert prefix_dir() is None
     model = _smol()
