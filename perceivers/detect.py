@@ -633,14 +633,15 @@ def resolve_claims(
     "person" at the same place) to the surer one; the other loses those frames.
 
     Two confirmed tracks, one of each of `families` (`track_family` of their majority label),
-    claim the same object at the times both were seen with boxes at IoU >= `min_iou`, when those
-    times are at least half of the shorter track. The surer track is the one whose mean score over
-    those times is the larger multiple of its family's threshold (`threshold_of`, family ->
-    score): each family's threshold is its operating point, so the margin above it is the
-    evidence, not the raw score (NanoDet-m scores people higher than animals everywhere); and
-    over those times only (a person track that went on from a photographed astronaut across a cut
-    onto a cat is judged on the cat). The other track loses its
-    observations at the claimed times; one left with fewer than `min_frames` is dropped.
+    claim the same object at the times both were seen with boxes at IoU >= `min_iou`, when there
+    are at least `min_frames` such times (a person track that went on from a photographed
+    astronaut across a cut onto a cat claims the cat for three frames of its thirteen). The surer
+    track is the one whose mean score over those times is the larger multiple of its family's
+    threshold (`threshold_of`, family -> score): each family's threshold is its operating point,
+    so the margin above it is the evidence, not the raw score (NanoDet-m scores people higher
+    than animals everywhere); and over those times only (that person track is judged on the
+    cat, not on the astronaut). The other track loses its observations at the claimed times; one
+    left with fewer than `min_frames` is dropped.
     """
     logs = list(logs)
 
@@ -666,7 +667,7 @@ def resolve_claims(
                 _iou_matrix(np.array([x[1] for x in both]), np.array([x[2] for x in both]))
             )
             claimed = {x[0] for x, v in zip(both, ious, strict=True) if v >= min_iou}
-            if len(claimed) < 0.5 * min(len(a.observations), len(b.observations)):
+            if len(claimed) < max(1, min_frames):
                 continue
             loser = b if margin(a, claimed) >= margin(b, claimed) else a
             lost.setdefault(id(loser), set()).update(claimed)
