@@ -24,7 +24,8 @@ Buckets for each sample the record misses (no animal-family record box at IoU >=
 the family threshold but none at >= 0.5 does), ``b_below_threshold`` (a cell at IoU >= 0.5 has
 an animal score in [0.05, family threshold)), ``e_other_class_wins`` (that cell's animal score
 reaches the threshold but another class scores higher there, so the decoder proposes that class
-instead), ``c_lost_in_tracking`` (an animal box at IoU >= 0.5 reaching the threshold is
+instead; only when the profile's detect does not propose the animal family's runner-up class,
+`second_class`), ``c_lost_in_tracking`` (an animal box at IoU >= 0.5 reaching the threshold is
 proposed; the record still misses it: a track not born, dropped, or drawn elsewhere).
 The sample's time is the fast frame's (the scorer's 0.5 s grid and the 2 fps stream coincide;
 the script checks it and reports the largest gap).
@@ -52,6 +53,7 @@ from vidchat.perceivers.detect import (
     ANIMAL_LABELS,
     COCO_CLASSES,
     DetectOptions,
+    DetectPerceiver,
     NanoDetONNX,
     nanodet_cells,
 )
@@ -73,7 +75,7 @@ def _box_iou_many(box: tuple[float, ...], boxes: np.ndarray) -> np.ndarray:
 
 def diagnose_clip(
     video: Path, truth: Truth, ctx: VideoContext, detector: NanoDetONNX, fps: float, side: int,
-    threshold: float,
+    threshold: float, runner_up: bool = False,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """One row per visible animal truth sample of `truth` (see the module docstring)."""
     cfg = ScoreConfig()
@@ -137,7 +139,7 @@ def diagnose_clip(
                 [round(float(v), 1) for v in boxes[np.flatnonzero(mid)[0]]] if mid.any() else None
             )
             row["truth_box"] = [round(float(v), 1) for v in tb]
-            row["bucket"] = None if found else _bucket(row, threshold)
+            row["bucket"] = None if found else _bucket(row, threshold, runner_up)
             rows.append(row)
     return rows
 
@@ -146,13 +148,13 @@ def _background(truth: Truth, t: float) -> str | None:
     return next((s.photo for s in truth.shots if s.start <= t < s.end), None)
 
 
-def _bucket(row: dict[str, Any], threshold: float) -> str:
+def _bucket(row: dict[str, Any], threshold: float, runner_up: bool) -> str:
     best = row.get("best_animal")
     if best is None or best["score"] < _FLOOR:
         return "d_geometry" if row["geometry_box"] else "a_no_raw_box"
     if best["score"] < threshold:
         return "d_geometry" if row["geometry_box"] else "b_below_threshold"
-    if best["top_class"] not in ANIMAL_LABELS:
+    if best["top_class"] not in ANIMAL_LABELS and not runner_up:
         return "e_other_class_wins"
     return "c_lost_in_tracking"
 
@@ -208,7 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     profile = load_profile(args.profile)
     opts = DetectOptions(**(profile.perceivers.get("detect") or {}))
-    threshold = opts.family_conf.get("animal", opts.conf)
+    # The score an animal box needs to start a track (family_birth when lower than family_conf).
+    threshold = DetectPerceiver(opts).family_conf("animal")
     suite = parse_suite(args.suite)
     import tempfile
 
@@ -228,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 profile.sampling.fast_fps,
                 profile.sampling.fast_max_side or 640,
                 threshold,
+                "animal" in opts.second_class,
             )
     summary = summarize(rows)
     summary["scorer_animal_recall"] = {
