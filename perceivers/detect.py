@@ -44,6 +44,14 @@ the record's ``reidentified`` attribute says when it was seen and how the stretc
 Tracks whose boxes are tiny at the detector's input need a surer score (`small_box_px`): at a
 cell and a half of NanoDet's finest grid, the class is a guess (vtest: litter on the grass as a
 sports ball, a traffic cone as a person).
+
+Animals, which NanoDet-m scores low and often calls "person" (measured per sample on the
+fidelity suite, bench/fidelity/animal_misses.py): each detector cell also proposes its best
+animal class when another class tops it (`second_class`); a large animal track may start at a
+lower score and is kept when seen long enough (`family_birth`, `birth_frames`); such a weak
+track lying inside a larger animal's box is a part of it and dropped (`drop_parts`); and an
+object claimed by both a person track and an animal track goes to the track surer relative to
+its family's threshold over the frames they share (`resolve_claims`).
 """
 
 from __future__ import annotations
