@@ -6,10 +6,11 @@
 
 Each round runs every profile once, in turn (A B A B ...), each with an empty cache, and records
 the process CPU seconds (this process's threads: the detector, the tracker, the post-processing;
-not ffmpeg's decode, which is the same for all) and wall seconds, plus the record's object
-labels (a cost change must not change what vtest's record says, or say so). Medians per profile
-and the ratio to the first profile are printed and written. CPU seconds are steadier than wall
-seconds on a shared machine; both are reported with the load average.
+not ffmpeg's decode, which is the same for all) and wall seconds, after one uncounted warm-up
+round, plus the record's object labels (a cost change must not change what vtest's record
+says, or say so). Medians per profile and the ratio to the first profile are printed and
+written. CPU seconds are steadier than wall seconds on a shared machine; both are reported with
+the load average.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--video", default="vtest", help="a sample name or a path")
     ap.add_argument("--profile", action="append", help="profiles to compare (first: the base)")
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", type=Path, default=RESULTS / "seemore" / "detect_cost_r6.json")
     args = ap.parse_args(argv)
     from vidchat.kernel.cache import Cache
@@ -48,13 +49,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     video = Path(args.video) if Path(args.video).exists() else sample_path(args.video)
     load_before = [round(x, 2) for x in os.getloadavg()]
     runs: dict[str, list[dict]] = {p: [] for p in profiles}
-    for _ in range(args.repeat):
+    for i in range(args.repeat + 1):
         for p in profiles:
             with tempfile.TemporaryDirectory(prefix="vidchat-cost-") as tmp:
                 pipeline = Pipeline(p, cache=Cache(Path(tmp)))
                 c0, w0 = time.process_time(), time.perf_counter()
                 ctx = pipeline.run(video)
                 cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+            if i == 0:
+                continue  # a warm-up round: imports, model loads and file caches
             runs[p].append(
                 {
                     "cpu_s": round(cpu, 2),
