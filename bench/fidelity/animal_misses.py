@@ -139,7 +139,7 @@ def diagnose_clip(
                 [round(float(v), 1) for v in boxes[np.flatnonzero(mid)[0]]] if mid.any() else None
             )
             row["truth_box"] = [round(float(v), 1) for v in tb]
-            row["bucket"] = None if found else _bucket(row, threshold, runner_up)
+            row["bucket"] = None if found else bucket(row, threshold, runner_up)
             rows.append(row)
     return rows
 
@@ -148,7 +148,9 @@ def _background(truth: Truth, t: float) -> str | None:
     return next((s.photo for s in truth.shots if s.start <= t < s.end), None)
 
 
-def _bucket(row: dict[str, Any], threshold: float, runner_up: bool) -> str:
+def bucket(row: dict[str, Any], threshold: float, runner_up: bool) -> str:
+    """The bucket of a missed sample's row (see the module docstring); `runner_up`: the detector
+    proposes the animal family's best class where another class tops the cell."""
     best = row.get("best_animal")
     if best is None or best["score"] < _FLOOR:
         return "d_geometry" if row["geometry_box"] else "a_no_raw_box"
