@@ -572,6 +572,12 @@ def test_a_mostly_hidden_object_is_dont_care_for_class_scores():
     # Counting every sample (min_visible 0) is the old rule.
     old = score_classes(record(1.5), truth, ScoreConfig(min_visible=0.0))["cat"]
     assert old.truth_samples == 9 and old.recall == 4 / 9 and old.hidden_samples == 0
+    # The table says how many samples each group's recall counts (a recall over 4 is noise).
+    from vidchat.apps.fidelity.score import score, table
+
+    row = next(x for x in table([score(record(1.5), truth)]).splitlines()
+               if x.startswith("vehicle / animal samples counted"))  # fmt: skip
+    assert row.split()[-1] == "-/4", row
 
 
 def test_per_track_errors_name_switches_fragments_false_and_shared_tracks():

