@@ -553,8 +553,8 @@ def main() -> None:
                 text=True,
                 check=True,
             ).stdout.strip()
-            subprocess.run([sys.executable, "-m", "vidchat.cli.main", "textualize", "-o",
-                            str(record), "--", sample], check=True, capture_output=True)  # fmt: skip
+            cmd = [sys.executable, "-m", "vidchat.cli.main", "textualize", "-o", str(record)]
+            subprocess.run([*cmd, "--", sample], check=True, capture_output=True)
         cold = bench_cold_ask(record)
         _update_results(args.out, args.key or "cold_ask", cold)
         for x in cold["runs"]:

@@ -29,6 +29,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.results_io import write_results
+
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,7 +166,7 @@ def main_long(minutes: float, profile: str) -> dict:
         **got,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "memory_long.json").write_text(json.dumps(out, indent=1) + "\n")
+    write_results(RESULTS / "memory_long.json", out)
     print(f"wrote {RESULTS / 'memory_long.json'}")
     return out
 
@@ -225,7 +227,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "modes": modes,
     }
-    (RESULTS / "memory.json").write_text(json.dumps(out, indent=1) + "\n")
+    write_results(RESULTS / "memory.json", out)
     print(f"wrote {RESULTS / 'memory.json'}")
 
 

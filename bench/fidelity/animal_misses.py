@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from bench.fidelity.run import RESULTS, parse_suite, run_suite
+from bench.results_io import write_results
 from vidchat.apps.fidelity.score import ScoreConfig, iou
 from vidchat.apps.fidelity.truth import ANIMALS, Truth
 from vidchat.kernel.record import VideoContext, track_box_at
@@ -253,8 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": summary,
         "samples": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    write_results(args.out, report)
     print(f"wrote {args.out}")
     return 0
 

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.fidelity.run import RESULTS
+from bench.results_io import write_results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,8 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": summary,
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    write_results(args.out, report)
     print(f"wrote {args.out}")
     return 0
 

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.results_io import write_results
+
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "seemore"
 # Face-mesh landmarks: inner upper / lower lip, forehead top / chin.
 UPPER_LIP, LOWER_LIP, FOREHEAD, CHIN = 13, 14, 10, 152
@@ -138,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         "series_full_rate": [None if not np.isfinite(v) else round(float(v), 4) for v in talking],
     }
     print(json.dumps({k: v for k, v in report.items() if k != "series_full_rate"}, indent=1))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    write_results(args.out, report)
     print(f"wrote {args.out}")
     return 0
 

@@ -14,7 +14,6 @@ photographs (``PRESET-sSEED-animals``) unless ``--no-animals`` (the suite of rou
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -25,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.results_io import write_results
 from vidchat.apps.fidelity.generate import PRESETS, GeneratorError, generate
 from vidchat.apps.fidelity.score import Score, ScoreConfig, score, table
 from vidchat.kernel.errors import InputError
@@ -173,8 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tight_budget": args.tight_budget or None,
         "tight_render": [s.render.model_dump(mode="json") for s in tight],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    write_results(args.out, report)
     print(f"wrote {args.out}")
     return 0
 
