@@ -15,7 +15,8 @@ same tokens then reuses them, as it does within one server's life (`cache_prompt
   answer), under a temporary name renamed into place: a killed run leaves no half file under the
   real name. A file that fails to restore is deleted.
 - The folder (`prefix_dir`: the cache root's ``llm-prefix``) keeps at most `PREFIX_CACHE_MIB`,
-  the least recently used files going first (Qwen2.5-Coder-1.5B: about 29 KB a token, 62 MB
+  the least recently used files going first (Qwen2.5-Coder-1.5B with an f16 KV cache: 28
+  layers x 2 KV heads x 128 values x keys and values x 2 bytes = 28 KiB a token, about 60 MiB
   for a 2,150-token record). ``VIDCHAT_LLM_PREFIX_CACHE=0`` turns it off (benchmarks measuring a
   cold start do); an absolute path there puts the files in that folder.
 """
@@ -44,7 +45,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PREFIX_CACHE_ENV = "VIDCHAT_LLM_PREFIX_CACHE"
-# The most the saved prefixes may take on disk (about 16 records of 2,000 tokens at 1.5B).
+# The most the saved prefixes may take on disk (about 17 records of 2,150 tokens at 1.5B).
 PREFIX_CACHE_MIB = 1024
 # Shorter prefixes are read again faster than a file is worth keeping (about 2 s at 1.5B).
 MIN_SAVE_TOKENS = 256
