@@ -23,10 +23,21 @@ from typing import Any
 
 from vidchat.kernel.errors import ConfigError
 
-__all__ = ["AUX_FROM", "VIDEO_AT", "EmbedConfig", "TrainConfig", "config_from_dict"]
+__all__ = [
+    "AUX_FROM",
+    "MOTION_FEATURES",
+    "VIDEO_AT",
+    "EmbedConfig",
+    "TrainConfig",
+    "config_from_dict",
+]
 
 VIDEO_AT = ("prompt", "answer")
 AUX_FROM = ("queries", "gmhra")
+MOTION_FEATURES = ("", "diff", "centred", "both")
+"""What GMHRA adds to each token besides its frame's features (`EmbedConfig.motion`): ``diff``
+the change of the same position's features since the previous frame (zero at the first
+frame), ``centred`` the token minus the clip's mean at that position, ``both``."""
 
 
 @dataclass
@@ -48,6 +59,10 @@ class EmbedConfig:
     heads: int = 4
     gmhra_layers: int = 1
     gmhra_queries: int = 1
+    motion: str = ""
+    """motion signals GMHRA adds to every token (`vidchat.embed_model.gmhra.MOTION_FEATURES`:
+    ``diff``, consecutive frames' differences at the token's position; ``centred``, the token
+    minus its position's clip mean; ``both``; empty: none, as in UniFormerV2)."""
     """learnable global queries of GMHRA (UniFormerV2 uses one)."""
     qformer_layers: int = 2
     qformer_cross_every: int = 2
@@ -89,6 +104,8 @@ class EmbedConfig:
     and its mean token, before the Q-Former)."""
 
     def __post_init__(self) -> None:
+        if self.motion not in MOTION_FEATURES:
+            raise ConfigError(f"motion must be one of {MOTION_FEATURES}, got {self.motion!r}")
         if self.aux_from not in AUX_FROM:
             raise ConfigError(f"aux_from must be one of {AUX_FROM}, got {self.aux_from!r}")
         if self.aux_weight < 0:

@@ -162,6 +162,7 @@ class VideoChatEmbed(nn.Module):
             config.gmhra_queries,
             config.mlp_ratio,
             config.dropout,
+            motion=config.motion,
         )
         self.qformer = QFormer(
             config.n_queries,
