@@ -276,7 +276,10 @@ def _video_dependence(run: Path, work: Path, n_videos: int = 40) -> dict:
             truth = scene_targets(r.video)
             if model.aux_sizes and truth is not None:
                 for (head, _), logits, want in zip(
-                    ATTRIBUTE_HEADS, model.aux_logits(g_out[:1], q_out[:1]), truth, strict=True
+                    ATTRIBUTE_HEADS,
+                    model.aux_logits(g_out[:1], q_out[:1])[: len(ATTRIBUTE_HEADS)],
+                    truth,
+                    strict=True,
                 ):
                     if want != -100:
                         aux_asked[head] += 1

@@ -98,6 +98,12 @@ class EmbedConfig:
     (`vidchat.embed_model.scenes.ATTRIBUTE_HEADS`), so the tokens must carry what the video
     shows whatever the question; videos without a truth record get no auxiliary loss. Not in
     VideoChat-Embed (see the deviations in `embed_model.model`)."""
+    aux_answer: bool = False
+    """the auxiliary head also predicts the answer to the example's own question, among
+    `vidchat.embed_model.scenes.ANSWER_CLASSES` (visual questions of generated scenes only):
+    the Q-Former, which reads the question, must put what it asks about into the video tokens
+    (the slot it names: "What shape is the red object?"), not only every object's attributes.
+    Needs `aux_weight` > 0. Not in VideoChat-Embed (see `embed_model.model`)."""
     aux_from: str = "queries"
     """what the auxiliary head reads: ``queries`` (the Q-Former's output tokens, before the
     projection into the LLM: the video tokens themselves) or ``gmhra`` (GMHRA's global queries
@@ -108,6 +114,8 @@ class EmbedConfig:
             raise ConfigError(f"motion must be one of {MOTION_FEATURES}, got {self.motion!r}")
         if self.aux_from not in AUX_FROM:
             raise ConfigError(f"aux_from must be one of {AUX_FROM}, got {self.aux_from!r}")
+        if self.aux_answer and not self.aux_weight:
+            raise ConfigError("aux_answer needs aux_weight > 0 (it is a head of that loss)")
         if self.aux_weight < 0:
             raise ConfigError(f"aux_weight must be >= 0, got {self.aux_weight}")
         if self.video_at not in VIDEO_AT:

@@ -127,7 +127,9 @@ class Example:
     question: str
     answer: str = ""
     targets: torch.Tensor | None = None
-    """class index per auxiliary head (`scenes.ATTRIBUTE_HEADS`; -100: none), or None."""
+    """class index per auxiliary head (`scenes.ATTRIBUTE_HEADS`, then with
+    `EmbedConfig.aux_answer` the answer's `scenes.ANSWER_CLASSES` index; -100: none), or
+    None."""
 
 
 class VideoChatEmbed(nn.Module):
@@ -186,9 +188,11 @@ class VideoChatEmbed(nn.Module):
         self.proj = nn.Linear(config.width, hidden)
         self.aux_sizes: list[int] = []
         if config.aux_weight:
-            from vidchat.embed_model.scenes import ATTRIBUTE_HEADS
+            from vidchat.embed_model.scenes import ANSWER_CLASSES, ATTRIBUTE_HEADS
 
             self.aux_sizes = [len(classes) for _, classes in ATTRIBUTE_HEADS]
+            if config.aux_answer:  # the question-conditioned head comes last
+                self.aux_sizes.append(len(ANSWER_CLASSES))
             tokens = config.n_queries if config.aux_from == "queries" else config.gmhra_queries + 1
             # Linear on purpose: what it can read, the (linear) projection into the LLM can too.
             self.aux_head = nn.Linear(tokens * config.width, sum(self.aux_sizes))
