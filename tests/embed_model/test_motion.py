@@ -140,7 +140,7 @@ def test_the_answer_head_reads_the_question_and_trains_the_bridge(tiny_llm, tmp_
     llm, tok = load_llm(str(tiny_llm))
     torch.manual_seed(0)
     model = VideoChatEmbed(cfg, encoder_dim=12, llm=llm, tokenizer=tok)
-    assert model.aux_sizes[-1] == len(ANSWER_CLASSES)
+    assert model.answer_head.out_features == len(ANSWER_CLASSES)
     exs = [ds.example(0), ds.example(1)]
     loss = model.attribute_loss(exs)
     loss.backward()
