@@ -159,7 +159,7 @@ class EmbedConfig:
     def cpu(cls, **overrides: Any) -> EmbedConfig:
         """Trains for real in about 15 minutes on 2 CPU cores (with `TrainConfig.cpu()`)."""
         base = dict(
-            image_size=112,
+            image_size=224,  # the 112 px scenes upscaled: 7x7 tokens a frame, not 3x3
             n_frames=8,
             spatial_tokens=0,
             llm="llm:smollm2-135m",
@@ -177,6 +177,8 @@ class EmbedConfig:
             max_answer_tokens=48,
             video_at="answer",
             aux_weight=1.0,
+            motion="diff",
+            aux_answer=True,
         )
         return cls(**{**base, **overrides})
 
@@ -265,7 +267,7 @@ class TrainConfig:
         output layer runs on every answer token.)"""
         base = dict(
             steps=300,
-            attr_steps=200,
+            attr_steps=600,
             attr_batch_size=32,
             align_steps=20,
             batch_size=16,
