@@ -3,12 +3,13 @@
 Three presets:
 
 - `EmbedConfig.tiny()` trains in a unit test (a few spatial tokens per frame, thin layers);
-- `EmbedConfig.cpu()` trains on 2 CPU cores within 15 minutes (`TrainConfig.cpu()`: 200
+- `EmbedConfig.cpu()` trains on 2 CPU cores within 15 minutes (`TrainConfig.cpu()`: 600
   attribute steps, then 20 alignment and 280 instruction steps; CPU-seconds measured in
-  bench/results/embed.json): every spatial token of 8 frames, the first decoder layer of the
+  bench/results/embed.json): every spatial token (7x7, the 112 px scenes read at 224 px) of 8
+  frames with each token's change since the previous frame, the first decoder layer of the
   shipped SmolLM2-135M as the frozen LLM, the instruction read by the Q-Former, the video
-  tokens right before the answer, the auxiliary attribute loss on the video tokens
-  (deviations: `embed_model.model`);
+  tokens right before the answer, the auxiliary attribute loss and the question's answer on
+  the video tokens (deviations: `embed_model.model`);
 - `EmbedConfig.full()` is the configuration for a GPU, after VideoChat-Embed's proportions (32
   queries, a deeper and wider Q-Former, 8 frames at 224 px, the whole frozen LLM)::
 
@@ -256,15 +257,15 @@ class TrainConfig:
 
     @classmethod
     def cpu(cls, **overrides: Any) -> TrainConfig:
-        """The CPU preset's schedule: stage 0, 200 steps of the attribute loss alone (batch
-        32, no LLM), then 20 alignment steps and 280 instruction steps (the CPU-seconds are in
-        bench/results/embed.json, ``train``). Round 4 ran 2,000 answer steps without the
-        attribute loss (693 CPU-seconds, bench/results/embed_r4.json) and stayed at chance on
-        new videos; with the attribute loss the video tokens carry the scene after stage 0, and
-        the answer steps were cut to 300 to fit the shared machine (load average 7-10 while
-        it ran). (An alignment step costs several
-        instruction steps: its answers are ~40-token descriptions, and the LLM's 49k-word
-        output layer runs on every answer token.)"""
+        """The CPU preset's schedule: stage 0, 600 steps of the attribute and answer heads
+        alone (batch 32, no LLM; round 5 ran 200 on 3x3 tokens), then 20 alignment steps and
+        280 instruction steps (the CPU-seconds are in bench/results/embed.json, ``train``).
+        Round 4 ran 2,000 answer steps without the attribute loss (693 CPU-seconds,
+        bench/results/embed_r4.json) and stayed at chance on new videos; with the attribute
+        loss the video tokens carry the scene after stage 0, and the answer steps were cut to
+        300 to fit the shared machine (load average 7-10 while it ran). (An alignment step
+        costs several instruction steps: its answers are ~40-token descriptions, and the
+        LLM's 49k-word output layer runs on every answer token.)"""
         base = dict(
             steps=300,
             attr_steps=600,
