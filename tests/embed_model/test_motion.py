@@ -158,3 +158,43 @@ def test_the_answer_head_reads_the_question_and_trains_the_bridge(tiny_llm, tmp_
         picked = model.aux_logits(g, q)[-1].argmax(-1).tolist()
     # Same video, two questions, two answers: the head follows the question.
     assert picked == [ANSWER_CLASSES.index("circle"), ANSWER_CLASSES.index("square")]
+
+
+def _moving_blobs(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` clips ``[T=4, N=9, C=4]`` on a 3x3 grid: one object (channel 0) rests at a token for
+    two frames, then sits one token over (left, right, up or down: the label) for two; the
+    other channels are noise."""
+    steps = [(0, -1), (0, 1), (-1, 0), (1, 0)]  # left, right, up, down as (row, col) moves
+    clips = torch.randn(n, 4, 9, 4, generator=gen) * 0.1
+    labels = torch.randint(4, (n,), generator=gen)
+    for k in range(n):
+        dr, dc = steps[int(labels[k])]
+        r = int(torch.randint(max(0, -dr), 3 - max(0, dr), (1,), generator=gen))
+        c = int(torch.randint(max(0, -dc), 3 - max(0, dc), (1,), generator=gen))
+        clips[k, :2, r * 3 + c, 0] += 1.0
+        clips[k, 2:, (r + dr) * 3 + c + dc, 0] += 1.0
+    return clips, labels
+
+
+def test_a_trained_motion_reader_loses_the_direction_when_the_frames_are_shuffled():
+    """The mechanism the scenes' direction questions need: GMHRA with the difference signal
+    learns where a token's object went, and the answer depends on the frames' order (the
+    bench measures the same on the scenes: bench/results/embed.json, frames shuffled)."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    g = GMHRA(4, 32, 2, 1, max_frames=4, n_tokens=9, motion="diff")
+    head = torch.nn.Linear(32, 4)
+    opt = torch.optim.Adam([*g.parameters(), *head.parameters()], lr=1e-2)
+    for _ in range(150):
+        x, y = _moving_blobs(64, gen)
+        loss = torch.nn.functional.cross_entropy(head(g(x)[:, 0]), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, y = _moving_blobs(400, gen)
+    perm = torch.tensor([2, 3, 0, 1])  # the same frames, the second half first
+    with torch.no_grad():
+        ordered = float((head(g(x)[:, 0]).argmax(-1) == y).float().mean())
+        shuffled = float((head(g(x[:, perm])[:, 0]).argmax(-1) == y).float().mean())
+    assert ordered >= 0.9, ordered
+    assert shuffled <= 0.3, shuffled  # the reversed move reads as the opposite direction
