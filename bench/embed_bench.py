@@ -276,7 +276,10 @@ def _video_dependence(run: Path, work: Path, n_videos: int = 40) -> dict:
             truth = scene_targets(r.video)
             if model.aux_sizes and truth is not None:
                 for (head, _), logits, want in zip(
-                    ATTRIBUTE_HEADS, model.aux_logits(g_out[:1], q_out[:1]), truth, strict=True
+                    ATTRIBUTE_HEADS,
+                    model.aux_logits(g_out[:1], q_out[:1])[: len(ATTRIBUTE_HEADS)],
+                    truth,
+                    strict=True,
                 ):
                     if want != -100:
                         aux_asked[head] += 1
@@ -390,6 +393,25 @@ def main(argv: list[str] | None = None) -> int:
         help="what the auxiliary head reads (EmbedConfig.aux_from)",
     )
     p.add_argument(
+        "--motion",
+        choices=["none", "diff", "centred", "both"],
+        default=None,
+        help="both runs: motion signals into GMHRA (EmbedConfig.motion; default: the preset's)",
+    )
+    p.add_argument(
+        "--aux-answer",
+        choices=["on", "off"],
+        default=None,
+        help="both runs: the question-conditioned answer head (EmbedConfig.aux_answer)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="both runs: frames fed to the encoder at this size (EmbedConfig.image_size; 112: "
+        "3x3 tokens a frame, 224: 7x7)",
+    )
+    p.add_argument(
         "--align-steps", type=int, default=None, help="override TrainConfig.cpu().align_steps"
     )
     p.add_argument(
@@ -464,6 +486,12 @@ def main(argv: list[str] | None = None) -> int:
         norm["aux_weight"] = args.aux_weight
     if args.aux_from is not None:
         norm["aux_from"] = args.aux_from
+    if args.motion is not None:
+        norm["motion"] = "" if args.motion == "none" else args.motion
+    if args.aux_answer is not None:
+        norm["aux_answer"] = args.aux_answer == "on"
+    if args.image_size is not None:
+        norm["image_size"] = args.image_size
     sfx = args.run_suffix
     runs = {
         "embed": (f"run{sfx}", EmbedConfig.cpu(**norm)),

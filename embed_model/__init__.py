@@ -7,7 +7,8 @@ on data from ``vidchat instruct``.
   both saved inside every checkpoint.
 - `vidchat.embed_model.encoder`: the frozen encoder wrapper and the on-disk feature cache.
 - `embed_model.gmhra`, `embed_model.qformer`, `embed_model.model`: the trainable parts and the
-  whole model (loss on answer tokens only).
+  whole model (loss on answer tokens only; `gmhra.motion_inputs`: the frame-difference signal
+  GMHRA adds to its tokens, `EmbedConfig.motion`).
 - `embed_model.data`, `embed_model.train`: dataset and the training loop (stage 0, optional:
   the auxiliary attribute loss alone; then VideoChat-Embed's two stages, alignment on
   descriptions and instruction tuning; AdamW, accumulation, checkpoint and resume).
@@ -16,7 +17,8 @@ on data from ``vidchat instruct``.
   tests.
 - `embed_model.scenes`: the comparison task: generated scenes with questions that need pixels
   and questions the text path owns, balanced answers, truth and text-path records, and the
-  attribute targets of the auxiliary loss (`ATTRIBUTE_HEADS`, `scene_targets`).
+  attribute targets of the auxiliary loss (`ATTRIBUTE_HEADS`, `scene_targets`; the
+  question-conditioned answer head's `ANSWER_CLASSES`, `answer_target`).
 
 Where the model departs from VideoChat-Embed, and why, is written in `vidchat.embed_model.model`.
 

@@ -3,12 +3,13 @@
 Three presets:
 
 - `EmbedConfig.tiny()` trains in a unit test (a few spatial tokens per frame, thin layers);
-- `EmbedConfig.cpu()` trains on 2 CPU cores within 15 minutes (`TrainConfig.cpu()`: 200
+- `EmbedConfig.cpu()` trains on 2 CPU cores within 15 minutes (`TrainConfig.cpu()`: 600
   attribute steps, then 20 alignment and 280 instruction steps; CPU-seconds measured in
-  bench/results/embed.json): every spatial token of 8 frames, the first decoder layer of the
+  bench/results/embed.json): every spatial token (7x7, the 112 px scenes read at 224 px) of 8
+  frames with each token's change since the previous frame, the first decoder layer of the
   shipped SmolLM2-135M as the frozen LLM, the instruction read by the Q-Former, the video
-  tokens right before the answer, the auxiliary attribute loss on the video tokens
-  (deviations: `embed_model.model`);
+  tokens right before the answer, the auxiliary attribute loss and the question's answer on
+  the video tokens (deviations: `embed_model.model`);
 - `EmbedConfig.full()` is the configuration for a GPU, after VideoChat-Embed's proportions (32
   queries, a deeper and wider Q-Former, 8 frames at 224 px, the whole frozen LLM)::
 
@@ -23,10 +24,21 @@ from typing import Any
 
 from vidchat.kernel.errors import ConfigError
 
-__all__ = ["AUX_FROM", "VIDEO_AT", "EmbedConfig", "TrainConfig", "config_from_dict"]
+__all__ = [
+    "AUX_FROM",
+    "MOTION_FEATURES",
+    "VIDEO_AT",
+    "EmbedConfig",
+    "TrainConfig",
+    "config_from_dict",
+]
 
 VIDEO_AT = ("prompt", "answer")
 AUX_FROM = ("queries", "gmhra")
+MOTION_FEATURES = ("", "diff", "centred", "both")
+"""What GMHRA adds to each token besides its frame's features (`EmbedConfig.motion`): ``diff``
+the change of the same position's features since the previous frame (zero at the first
+frame), ``centred`` the token minus the clip's mean at that position, ``both``."""
 
 
 @dataclass
@@ -48,6 +60,10 @@ class EmbedConfig:
     heads: int = 4
     gmhra_layers: int = 1
     gmhra_queries: int = 1
+    motion: str = ""
+    """motion signals GMHRA adds to every token (`vidchat.embed_model.gmhra.MOTION_FEATURES`:
+    ``diff``, consecutive frames' differences at the token's position; ``centred``, the token
+    minus its position's clip mean; ``both``; empty: none, as in UniFormerV2)."""
     """learnable global queries of GMHRA (UniFormerV2 uses one)."""
     qformer_layers: int = 2
     qformer_cross_every: int = 2
@@ -83,14 +99,24 @@ class EmbedConfig:
     (`vidchat.embed_model.scenes.ATTRIBUTE_HEADS`), so the tokens must carry what the video
     shows whatever the question; videos without a truth record get no auxiliary loss. Not in
     VideoChat-Embed (see the deviations in `embed_model.model`)."""
+    aux_answer: bool = False
+    """the auxiliary head also predicts the answer to the example's own question, among
+    `vidchat.embed_model.scenes.ANSWER_CLASSES` (visual questions of generated scenes only):
+    the Q-Former, which reads the question, must put what it asks about into the video tokens
+    (the slot it names: "What shape is the red object?"), not only every object's attributes.
+    Needs `aux_weight` > 0. Not in VideoChat-Embed (see `embed_model.model`)."""
     aux_from: str = "queries"
     """what the auxiliary head reads: ``queries`` (the Q-Former's output tokens, before the
     projection into the LLM: the video tokens themselves) or ``gmhra`` (GMHRA's global queries
     and its mean token, before the Q-Former)."""
 
     def __post_init__(self) -> None:
+        if self.motion not in MOTION_FEATURES:
+            raise ConfigError(f"motion must be one of {MOTION_FEATURES}, got {self.motion!r}")
         if self.aux_from not in AUX_FROM:
             raise ConfigError(f"aux_from must be one of {AUX_FROM}, got {self.aux_from!r}")
+        if self.aux_answer and not self.aux_weight:
+            raise ConfigError("aux_answer needs aux_weight > 0 (it is a head of that loss)")
         if self.aux_weight < 0:
             raise ConfigError(f"aux_weight must be >= 0, got {self.aux_weight}")
         if self.video_at not in VIDEO_AT:
@@ -134,7 +160,7 @@ class EmbedConfig:
     def cpu(cls, **overrides: Any) -> EmbedConfig:
         """Trains for real in about 15 minutes on 2 CPU cores (with `TrainConfig.cpu()`)."""
         base = dict(
-            image_size=112,
+            image_size=224,  # the 112 px scenes upscaled: 7x7 tokens a frame, not 3x3
             n_frames=8,
             spatial_tokens=0,
             llm="llm:smollm2-135m",
@@ -152,6 +178,8 @@ class EmbedConfig:
             max_answer_tokens=48,
             video_at="answer",
             aux_weight=1.0,
+            motion="diff",
+            aux_answer=True,
         )
         return cls(**{**base, **overrides})
 
@@ -229,18 +257,18 @@ class TrainConfig:
 
     @classmethod
     def cpu(cls, **overrides: Any) -> TrainConfig:
-        """The CPU preset's schedule: stage 0, 200 steps of the attribute loss alone (batch
-        32, no LLM), then 20 alignment steps and 280 instruction steps (the CPU-seconds are in
-        bench/results/embed.json, ``train``). Round 4 ran 2,000 answer steps without the
-        attribute loss (693 CPU-seconds, bench/results/embed_r4.json) and stayed at chance on
-        new videos; with the attribute loss the video tokens carry the scene after stage 0, and
-        the answer steps were cut to 300 to fit the shared machine (load average 7-10 while
-        it ran). (An alignment step costs several
-        instruction steps: its answers are ~40-token descriptions, and the LLM's 49k-word
-        output layer runs on every answer token.)"""
+        """The CPU preset's schedule: stage 0, 600 steps of the attribute and answer heads
+        alone (batch 32, no LLM; round 5 ran 200 on 3x3 tokens), then 20 alignment steps and
+        280 instruction steps (the CPU-seconds are in bench/results/embed.json, ``train``).
+        Round 4 ran 2,000 answer steps without the attribute loss (693 CPU-seconds,
+        bench/results/embed_r4.json) and stayed at chance on new videos; with the attribute
+        loss the video tokens carry the scene after stage 0, and the answer steps were cut to
+        300 to fit the shared machine (load average 7-10 while it ran). (An alignment step
+        costs several instruction steps: its answers are ~40-token descriptions, and the
+        LLM's 49k-word output layer runs on every answer token.)"""
         base = dict(
             steps=300,
-            attr_steps=200,
+            attr_steps=600,
             attr_batch_size=32,
             align_steps=20,
             batch_size=16,

@@ -12,7 +12,7 @@ from vidchat.apps.instruct import QA, InstructionRecord, read_jsonl
 from vidchat.embed_model.config import EmbedConfig
 from vidchat.embed_model.encoder import FrozenEncoder, video_features
 from vidchat.embed_model.model import Example
-from vidchat.embed_model.scenes import scene_targets
+from vidchat.embed_model.scenes import answer_target, scene_targets
 from vidchat.kernel.errors import InputError
 
 __all__ = ["InstructionDataset", "Item"]
@@ -71,6 +71,7 @@ class InstructionDataset:
                 + (f" ({', '.join(what)})" if what else "")
                 + f" among {len(recs)} video record(s)"
             )
+        self.aux_answer = config.aux_answer
         self.features: dict[str, torch.Tensor] = {}
         self.targets: dict[str, torch.Tensor | None] = {}
         """auxiliary attribute targets per video (`EmbedConfig.aux_weight`; None: no truth)."""
@@ -93,9 +94,10 @@ class InstructionDataset:
 
     def example(self, k: int) -> Example:
         it = self.items[k]
-        return Example(
-            self.features[it.sha256], it.qa.i, it.qa.q, it.qa.a, self.targets.get(it.sha256)
-        )
+        targets = self.targets.get(it.sha256)
+        if targets is not None and self.aux_answer:  # the question's own answer, last
+            targets = torch.cat([targets, torch.tensor([answer_target(it.qa.type, it.qa.a)])])
+        return Example(self.features[it.sha256], it.qa.i, it.qa.q, it.qa.a, targets)
 
     def batches(self, batch_size: int, generator: torch.Generator):
         """An endless stream of shuffled batches (reshuffled every epoch)."""

@@ -24,7 +24,26 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["GMHRA", "GMHRALayer"]
+from vidchat.embed_model.config import MOTION_FEATURES
+
+__all__ = ["GMHRA", "GMHRALayer", "motion_inputs"]
+
+
+def motion_inputs(feats: torch.Tensor, how: str) -> list[torch.Tensor]:
+    """The motion signals of ``feats [B, T, N, C]`` named by `how` (each ``[B, T, N, C]``).
+
+    A frozen image encoder sees one frame at a time, so its tokens say what is where, never
+    what moved. The difference of consecutive frames at one position is non-zero exactly where
+    something arrived or left, and its sign says which: the direction of a move is the place
+    it left and the place it reached, and the first mover is the first frame with a change."""
+    if how not in MOTION_FEATURES:
+        raise ValueError(f"motion must be one of {MOTION_FEATURES}, got {how!r}")
+    out = []
+    if how in ("diff", "both"):
+        out.append(torch.cat([torch.zeros_like(feats[:, :1]), feats[:, 1:] - feats[:, :-1]], 1))
+    if how in ("centred", "both"):
+        out.append(feats - feats.mean(1, keepdim=True))
+    return out
 
 
 class GMHRALayer(nn.Module):
@@ -82,9 +101,15 @@ class GMHRA(nn.Module):
         queries: int = 1,
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
+        motion: str = "",
     ):
         super().__init__()
         self.inp = nn.Linear(in_dim, width)
+        self.motion = motion
+        # One projection per motion signal (`motion_inputs`), added to the frame's own.
+        self.motion_proj = nn.ModuleList(
+            nn.Linear(in_dim, width) for _ in motion_inputs(torch.zeros(1, 1, 1, 1), motion)
+        )
         self.time = nn.Parameter(torch.randn(max_frames, width) * 0.02)
         self.space = nn.Parameter(torch.randn(n_tokens, width) * 0.02)
         self.query = nn.Parameter(torch.randn(queries, width) * 0.02)
@@ -105,6 +130,8 @@ class GMHRA(nn.Module):
                 f"{n} tokens per frame given, the model was built for {self.space.shape[0]}"
             )
         x = self.inp(feats) + self.time[:t].view(1, t, 1, -1) + self.space.view(1, 1, n, -1)
+        for proj, signal in zip(self.motion_proj, motion_inputs(feats, self.motion), strict=True):
+            x = x + proj(signal)
         q = self.query.unsqueeze(0).expand(b, -1, -1)  # [B, G, D]
         grid = _grid(n)
         for layer in self.layers:

@@ -46,6 +46,24 @@ Where this departs from VideoChat-Embed, and why:
   features read the colours; the auxiliary loss is the supervision a pre-trained Q-Former
   would have brought. It needs truth records, so it applies to generated scenes only (other
   videos train without it).
+- **Motion signals into GMHRA** (`EmbedConfig.motion`): besides each frame's tokens, GMHRA
+  receives (projected and added to each token) the difference of the same position's features
+  since the previous frame. UniFormerV2's GMHRA sits on a backbone whose local blocks already
+  mix time; here the frozen image encoder sees one frame at a time, so its tokens say what is
+  where, never what moved, and GMHRA's zero-initialised temporal convolution did not learn the
+  difference from the answer or attribute losses (round 5: motion read back at chance;
+  round 6, with the signal and 7x7 tokens: 0.48-0.64 for 5 classes, bench/README.md).
+- **A question-conditioned answer head** (`EmbedConfig.aux_answer`): the auxiliary head also
+  predicts, from the video tokens, the answer to the example's own visual question (among
+  `vidchat.embed_model.scenes.ANSWER_CLASSES`). The Q-Former reads the question (above), and
+  this target makes it put the asked-about slot into the tokens ("What shape is the red
+  object?"), a selection the one-layer LLM did not learn from the answer loss alone (round 5:
+  shape at chance while the attribute head read every colour's shape). BLIP-2's own
+  pre-training has question-free objectives only; this is closer to InstructBLIP's
+  instruction-aware queries trained with a direct target. Measured (round 6,
+  bench/results/embed_answer_head_r6.json): the head reads direction 0.51 and shape 0.46 on
+  held-out videos from that token, yet the LLM's answers stay at chance on both
+  (bench/results/embed.json): the token-to-word mapping of the one-layer LLM is the limit.
 - **Alignment data** are descriptions written from the records by code
   (`vidchat.embed_model.scenes.describe_scene`, or LLM-written ones from ``vidchat instruct``), not
   WebVid/CC captions; stage 1 trains the same parts as stage 2 (VideoChat-Embed also trains
@@ -127,7 +145,9 @@ class Example:
     question: str
     answer: str = ""
     targets: torch.Tensor | None = None
-    """class index per auxiliary head (`scenes.ATTRIBUTE_HEADS`; -100: none), or None."""
+    """class index per auxiliary head (`scenes.ATTRIBUTE_HEADS`, then with
+    `EmbedConfig.aux_answer` the answer's `scenes.ANSWER_CLASSES` index; -100: none), or
+    None."""
 
 
 class VideoChatEmbed(nn.Module):
@@ -162,6 +182,7 @@ class VideoChatEmbed(nn.Module):
             config.gmhra_queries,
             config.mlp_ratio,
             config.dropout,
+            motion=config.motion,
         )
         self.qformer = QFormer(
             config.n_queries,
@@ -185,12 +206,16 @@ class VideoChatEmbed(nn.Module):
         self.proj = nn.Linear(config.width, hidden)
         self.aux_sizes: list[int] = []
         if config.aux_weight:
-            from vidchat.embed_model.scenes import ATTRIBUTE_HEADS
+            from vidchat.embed_model.scenes import ANSWER_CLASSES, ATTRIBUTE_HEADS
 
             self.aux_sizes = [len(classes) for _, classes in ATTRIBUTE_HEADS]
             tokens = config.n_queries if config.aux_from == "queries" else config.gmhra_queries + 1
             # Linear on purpose: what it can read, the (linear) projection into the LLM can too.
             self.aux_head = nn.Linear(tokens * config.width, sum(self.aux_sizes))
+            if config.aux_answer:  # the question-conditioned head comes last
+                # It reads the last video token only: with video_at="answer" that token's
+                # position predicts the answer's first word, so the answer must be there.
+                self.answer_head = nn.Linear(config.width, len(ANSWER_CLASSES))
         # Start the video tokens at the scale of the LLM's own word embeddings.
         scale = float(llm.get_input_embeddings().weight.std())
         nn.init.normal_(self.proj.weight, std=scale / math.sqrt(config.width))
@@ -258,7 +283,10 @@ class VideoChatEmbed(nn.Module):
         else:  # GMHRA's global queries and the mean of its tokens
             g = self.config.gmhra_queries
             x = torch.cat([gmhra_out[:, :g], gmhra_out[:, g:].mean(1, keepdim=True)], 1).flatten(1)
-        return list(self.aux_head(x).split(self.aux_sizes, dim=-1))
+        out = list(self.aux_head(x).split(self.aux_sizes, dim=-1))
+        if self.config.aux_answer:
+            out.append(self.answer_head(queries[:, -1]))
+        return out
 
     def aux_loss(
         self, gmhra_out: torch.Tensor, queries: torch.Tensor, targets: torch.Tensor
@@ -389,7 +417,7 @@ class VideoChatEmbed(nn.Module):
         main = nn.functional.cross_entropy(logits, target)
         if not self.aux_sizes or all(e.targets is None for e in examples):
             return main, None
-        n = len(self.aux_sizes)
+        n = len(self.aux_sizes) + int(self.config.aux_answer)
         none = torch.full((n,), IGNORE, dtype=torch.long)
         targets = torch.stack([none if e.targets is None else e.targets for e in examples])
         return main, self.aux_loss(gmhra_out, queries, targets.to(device))

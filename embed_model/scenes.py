@@ -76,6 +76,7 @@ from vidchat.kernel.record import (
 )
 
 __all__ = [
+    "ANSWER_CLASSES",
     "ATTRIBUTE_HEADS",
     "COLOURS",
     "COUNT_PHRASINGS",
@@ -90,6 +91,7 @@ __all__ = [
     "WORDS",
     "Scene",
     "Shape",
+    "answer_target",
     "attribute_targets",
     "build_scene_dataset",
     "describe_scene",
@@ -413,6 +415,29 @@ def attribute_targets(truth: VideoContext) -> list[int]:
             first = min(movers, key=lambda m: float(m.attributes["moves_from"] or 0.0))
             out.append(classes.index(first.attributes["colour"]))
     return out
+
+
+ANSWER_CLASSES: tuple[str, ...] = (
+    *sorted(COLOURS),
+    *SHAPES,
+    *sorted(SIZES),
+    *sorted(DIRECTIONS),
+    "0",
+    "1",
+    "2",
+    "3",
+    *(f"the {c} {s}" for c in sorted(COLOURS) for s in SHAPES),
+)
+"""Every answer of a visual question (`VISUAL_TYPES`) of `scene_questions`: the classes of the
+question-conditioned auxiliary head (`EmbedConfig.aux_answer`)."""
+
+
+def answer_target(qtype: str, answer: str) -> int:
+    """The `ANSWER_CLASSES` index of an open answer to a visual question of `qtype`; -100 (no
+    target) for any other question (speech, on-screen text, descriptions, other videos)."""
+    if qtype not in VISUAL_TYPES or answer not in ANSWER_CLASSES:
+        return -100
+    return ANSWER_CLASSES.index(answer)
 
 
 def scene_targets(video: str | Path) -> list[int] | None:
