@@ -360,6 +360,13 @@ _NOT_PLAIN_RE = re.compile(
 _OPENING_CONJUNCTION_RE = re.compile(r"^\s*(?:and|so|but|then|also|now|ok(?:ay)?)\b[\s,]*")
 
 
+# "…, and when?" after a question whose facts give every sighting's times (the tracked objects
+# of a kind: "seen first […], last […]") asks for nothing the facts do not already say.
+_AND_WHEN_RE = re.compile(r",?\s+and\s+when\b[^?.!]*[?.!]?\s*$", re.IGNORECASE)
+# Lookups whose facts carry the first and last time of what they list.
+_TIMED_KINDS = ("seen",)
+
+
 def _plain_lookup(q: str) -> bool:
     """A short question with nothing to reason about, so the computed facts are the answer
     ("who fell?", "how many cars?", "what is said at 00:12?" - not "... and why?")."""
@@ -1180,7 +1187,10 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
             continue
         out.lines += [ln for ln in found.lines if ln not in out.lines]
         if out.kind is None:
-            plain = _plain_lookup(q) and not formatted
+            plain = not formatted and (
+                _plain_lookup(q)
+                or (found.kind in _TIMED_KINDS and _plain_lookup(_AND_WHEN_RE.sub("?", q)))
+            )
             out.kind, out.direct = found.kind, found.direct if plain else None
         else:
             out.direct = None  # two lookups in one question: let the model phrase both

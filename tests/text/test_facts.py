@@ -556,6 +556,14 @@ def test_which_vehicles_and_is_there_a_thing():
     )
     assert facts_for("Is there a horse?", c).direct.startswith("No. The record does not show")
     assert facts_for("Is the dog brown?", c).kind != "seen"  # not a question of presence
+    # "…, and when?": the sightings' times are in the facts, so it is still a plain lookup
+    # (found as a user, round 6: the model's sentence dropped two of the animals listed).
+    for q in ("Which animals appear in the video, and when?", "Which animals appear and when?",
+              "Which animals can be seen, and when do they appear?"):  # fmt: skip
+        assert facts_for(q, c).direct == facts_for("Which animals can be seen?", c).direct, q
+    # A second question after "and" that the facts do not answer still goes to the model.
+    assert facts_for("Which animals can be seen and why?", c).direct is None
+    assert facts_for("What is said at 00:31, and when is it said again?", c).direct is None
 
 
 def test_no_animal_at_all_names_what_the_detector_looks_for():
