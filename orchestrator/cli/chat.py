@@ -145,6 +145,12 @@ def format_evidence(answer: Answer) -> list[str]:
             lines.append(f"  ({len(unverified)} quoted line(s) not found in the record, not shown)")
         if off:
             lines.append(f"  ({len(off)} quoted line(s) about something else, not shown)")
+    if answer.unsupported:
+        # The quotes may be real and relevant while the answer adds to them.
+        lines.append(
+            f"  (the answer says {', '.join(answer.unsupported)}: nothing said, shown or computed "
+            "in the record holds that; treat it as invented)"
+        )
     out = ["evidence:", *lines] if lines and shown else lines
     if answer.resolved_question:
         # How a follow-up's "that" was read, before the evidence it led to.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conversation.chat_helpers import HashingEmbedder, ScriptedChatModel, small_record
-from vidchat.cli.chat import format_answer_facts
+from vidchat.cli.chat import format_answer_facts, format_evidence
 from vidchat.conversation.details import answer_details, record_support, unsupported_details
 from vidchat.conversation.session import ChatSession
 from vidchat.conversation.transcript import to_markdown
@@ -79,5 +79,8 @@ def test_the_session_and_every_view_report_an_invented_time() -> None:
     assert a.unsupported == ["3 PM", "4 PM"]
     assert a.not_in_record == ["3 PM", "4 PM"]
     assert "NOT in the record: 3 PM, 4 PM" in format_answer_facts(a)
+    shown = format_evidence(a)
+    assert any(MEETING in ln for ln in shown)  # the real line is still cited
+    assert any("the answer says 3 PM, 4 PM" in ln and "invented" in ln for ln in shown)
     assert "NOT in the record: 3 PM, 4 PM" in to_markdown(ctx, "scripted", s.turns)
     assert a.model_dump()["unsupported"] == ["3 PM", "4 PM"]  # the web app and MCP read this
