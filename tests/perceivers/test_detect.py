@@ -791,9 +791,9 @@ def test_an_animal_family_starts_tracks_at_its_own_lower_score_when_large_enough
         DetectPerceiver({"family_conf": {"animal": 1.5}})
 
 
-def test_animal_check_keeps_a_weak_animal_track_the_imagenet_classifier_confirms() -> None:
-    # Measured on the fidelity suite, not the default (bench/fidelity/README.md, round 5): the
-    # classifier also confirms parts of a full-frame cat photo, which cost precision.
+def _dog_photo_on_grey() -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A real dog photograph (the fidelity suite's) pasted on a grey frame, and its box; skips
+    where the photos or the tags classifier's weights are not installed."""
     from vidchat.apps.fidelity.generate import animal_sprite, paste
     from vidchat.apps.fidelity.photos import missing
     from vidchat.perceivers.tags import TagsPerceiver
@@ -803,7 +803,13 @@ def test_animal_check_keeps_a_weak_animal_track_the_imagenet_classifier_confirms
     sprite, (x1, y1, x2, y2) = animal_sprite("dog", 200)
     image = np.full((360, 640, 3), 120, np.uint8)
     paste(image, sprite, 200, 100)
-    box = (200 + x1, 100 + y1, 200 + x2, 100 + y2)
+    return image, (200 + x1, 100 + y1, 200 + x2, 100 + y2)
+
+
+def test_animal_check_keeps_a_weak_animal_track_the_imagenet_classifier_confirms() -> None:
+    # Measured on the fidelity suite, not the default (bench/fidelity/README.md, round 5): the
+    # classifier also confirms parts of a full-frame cat photo, which cost precision.
+    image, box = _dog_photo_on_grey()
     script = [[(*box, 0.2, "sheep")]] * 6  # weak, and the wrong animal
 
     def run(**options) -> list:
@@ -913,16 +919,7 @@ def test_an_animal_track_takes_the_class_the_imagenet_classifier_sees() -> None:
     # NanoDet-m calls most animals "dog" or the wrong animal; the tags perceiver's classifier,
     # shown the track's best crop, names them better (fidelity suite, round 6: the right name on
     # 0.40-0.69 of the animal samples instead of 0.00-0.41).
-    from vidchat.apps.fidelity.generate import animal_sprite, paste
-    from vidchat.apps.fidelity.photos import missing
-    from vidchat.perceivers.tags import TagsPerceiver
-
-    if "dog" in missing() or not TagsPerceiver().availability().ok:
-        pytest.skip("needs the animal photos (.ci/setup) and the tags classifier's weights")
-    sprite, (x1, y1, x2, y2) = animal_sprite("dog", 200)
-    image = np.full((360, 640, 3), 120, np.uint8)
-    paste(image, sprite, 200, 100)
-    box = (200 + x1, 100 + y1, 200 + x2, 100 + y2)
+    image, box = _dog_photo_on_grey()
     script = [[(*box, 0.5, "sheep")]] * 6  # sure, but the wrong animal
 
     (track,) = _Scripted(script).perceive(_media(6, [image] * 6))
