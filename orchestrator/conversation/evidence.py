@@ -3,8 +3,10 @@ was given, and only verified quotes become citations.
 
 A quote is verified by the first test it passes: the same line (or one containing the other),
 a near-exact line (difflib ratio >= `NEAR_MATCH`, comparing the text after the time when the
-quote's time falls within the line's), or the one line holding the passage the quote puts in
-quotation marks. A verified quote is mapped to its line's time and object ids.
+quote's time falls within the line's), the one line holding the passage the quote puts in
+quotation marks, or, for a quote that joins one object's facts from several lines, those lines
+(every clause in a line naming that object, at a time near the quote's). A verified quote is
+mapped to its line's time and object ids.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from vidchat.conversation.citations import (
 from vidchat.conversation.reply import QUOTE_CHARS
 
 __all__ = [
+    "COMPOSITE_SLACK_S",
     "MIN_PASSAGE_CHARS",
     "MIN_QUOTE_CHARS",
     "NEAR_MATCH",
@@ -36,6 +39,9 @@ NEAR_MATCH = 0.9
 # whatever the model wrote around it ('[00:08] speaker 1 says, "..."' for a speech line).
 MIN_PASSAGE_CHARS = 16
 _PASSAGE_RE = re.compile(r"[\"“”]([^\"“”]+)[\"“”]?")
+# A quote joining one object's facts from several lines: its time and the timeline line's may
+# differ by a window (the model writes the window's start, "00:00–00:10", for "00:07").
+COMPOSITE_SLACK_S = 10.0
 
 
 def _norm(text: str) -> str:
@@ -78,6 +84,41 @@ def _passage_line(quote: str, normed: list[tuple[str, str]]) -> str | None:
     return None
 
 
+def _composite_line(quote: str, normed: list[tuple[str, str]], known_ids: set[str]) -> str | None:
+    """The record line behind a quote that joins facts of one object from several lines
+    ("00:00–00:10 person#1 appears, moves right→left": the timeline's "00:00 person#1 appears"
+    and the object list's "person#1: person, 00:00–00:03, moves right→left"): the quote names
+    exactly one object, every clause of it (split at commas and semicolons) is in a line naming
+    that object, and its time, when it has one, is within `COMPOSITE_SLACK_S` of a matched
+    timeline line's. Returns the first matched timeline line (else the first matched line)."""
+    ids, _ = parse_object_ids(quote, known_ids)
+    if len(ids) != 1:
+        return None
+    oid = ids[0]
+    body = _norm(without_lead_time(quote.strip().strip("[]").replace("] ", " ", 1)))
+    clauses = [c.strip() for c in re.split(r"[,;]", body) if c.strip()]
+    if len(clauses) < 2 or any(len(c) < 6 for c in clauses):
+        return None
+    named = re.compile(rf"{re.escape(oid)}(?!\d)")  # person#1, not person#13
+    own = [(n, ln) for n, ln in normed if named.search(n)]
+    matched: list[str] = []
+    for clause in clauses:
+        hit = next((ln for n, ln in own if clause in n), None)
+        if hit is None:
+            return None
+        matched.append(hit)
+    timed = [ln for ln in matched if line_times(ln)[0] is not None]
+    q_start, _ = line_times(quote.strip().lstrip("["))
+    if q_start is not None:
+        near = [
+            ln for ln in timed if abs((line_times(ln)[0] or 0.0) - q_start) <= COMPOSITE_SLACK_S
+        ]
+        if timed and not near:
+            return None
+        timed = near or timed
+    return (timed or matched)[0]
+
+
 def verify_evidence(quotes: list[str], record_text: str, known_ids: set[str]) -> list[Evidence]:
     """Check each quote against the record's lines: an exact line (or a line contained in it,
     or it in a line), or a near-exact one (difflib ratio >= NEAR_MATCH). Verified quotes are
@@ -102,6 +143,8 @@ def verify_evidence(quotes: list[str], record_text: str, known_ids: set[str]) ->
                 match = _near_line(q, quote, normed)
             if match is None:
                 match = _passage_line(quote, normed)
+            if match is None:
+                match = _composite_line(quote, normed, known_ids)
         if match is None:
             out.append(Evidence(quote=quote, verified=False))
             continue
