@@ -642,6 +642,13 @@ def first_number(text: str) -> int | None:
     return min(found)[1] if found else None
 
 
+# An answer that opens by denying the record holds something (then may repeat the very words).
+_DENIAL_RE = re.compile(
+    r"\W*(?:no\b|nothing\b|(?:the )?(?:record|video)(?: \w+)? (?:does not|doesn't|did not|"
+    r"never|has no)\b|there is no\b)"
+)
+
+
 def score_answer(q: Question, answer: str) -> bool:
     """Whether `answer` is right for `q` (see the module docstring for each kind's rule)."""
     low = answer.lower()
@@ -727,6 +734,8 @@ def score_answer(q: Question, answer: str) -> bool:
     if q.kind == "words":
         return all(any(opt in low for opt in group) for group in e["any"])  # type: ignore[union-attr]
     if q.kind in ("topic_said", "about"):
+        if _DENIAL_RE.match(low):
+            return False  # "The record does not show that <the sentence>" denies it
         got = set(_words(answer))
 
         def has(phrase: list[str]) -> bool:

@@ -100,6 +100,10 @@ def test_round4_rules():
     topic = q("topic_said", sentences=[["weather", "today", "sunny", "warm", "breeze", "west"]])
     assert score_answer(topic, 'At [00:16] the speech is: "The weather today is sunny and warm"')
     assert not score_answer(topic, "Nothing said in the record mentions it.")
+    # A denial that repeats the sentence's words is still a denial (round 6, clip300 market).
+    denial = "The record does not show that the weather today is sunny and warm with a breeze."
+    assert not score_answer(topic, denial)
+    assert not score_answer(q("about", sentences=topic.expect["sentences"]), denial)
     assert score_answer(q("topic_absent"), "Nothing said in the record mentions the election.")
     assert not score_answer(q("topic_absent"), "The narrator says the weather is sunny.")
     who = q("who_said", times=[46.7])
