@@ -1200,6 +1200,7 @@ def facts_for(question: str, ctx: VideoContext) -> Facts:
         about = _about_facts(q, ctx)
         if about is not None:
             out.lines, out.kind = about.lines, about.kind
+            out.direct = about.direct if _plain_lookup(q) and not formatted else None
     # A thing the question names that nothing in the record shows: said plainly, since a small
     # model asked about it invents it. Alone, this can be the whole answer.
     missing = (
@@ -1269,10 +1270,12 @@ MAX_ABOUT_LINES = 6
 
 def _about_facts(q: str, ctx: VideoContext) -> Facts | None:
     """``what do we learn about the blue ferry?``: the speech, on-screen text and captions that
-    mention the asked thing, most of its words first, for the model to read (no direct answer:
-    the question is open). A small model asked this over a long record answered with another
-    planted line (the bakery sign for the ferry); the lines that mention it, next to the
-    question, point it at the right part."""
+    mention the asked thing, most of its words first, for the model to read; a direct answer
+    (those lines, quoted) only when there are at most `MAX_DIRECT_HITS` of them and no tracked
+    object's label names the thing (what is seen of it is the model's to describe). A small model
+    asked this over a long record answered with another planted line (the bakery sign for the
+    ferry); the lines that mention it, next to the question, point it at the right part.
+    """
     from vidchat.text.topics import mentions, topic_words
 
     m = _ABOUT_RE.search(_QUOTED_RE.sub(" ", q))
@@ -1292,4 +1295,15 @@ def _about_facts(q: str, ctx: VideoContext) -> Facts | None:
     named = " or ".join(quote(w) for w in words)
     lines = [f"record lines that mention {named}: {len(found)}"]
     lines += [text for _, _, text in sorted(best, key=lambda f: f[1])]
-    return Facts(lines, None, "about")
+    # What was said or shown about it, and nothing seen that it could name: those few lines are
+    # the answer, quoted whole (the 1.5B model summarising them dropped one of two sentences, or
+    # denied the one it had: round 6, clip60 meeting, clip300 market).
+    seen = {w for o in ctx.objects for w in topic_words(o.label.replace("_", " "))}
+    direct = None
+    if len(found) <= MAX_DIRECT_HITS and not set(words) & seen:
+        phrase = " ".join(_TIME_RE.sub("", m.group(1) if m else "").strip(" ?.!").split())
+        # "00:42–00:45 speech: …" as "[00:42–00:45] speech: …": the time becomes a citation.
+        parts = [re.sub(r"^(\S+) ", r"[\1] ", text, count=1)
+                 for _, _, text in sorted(found, key=lambda f: f[1])]  # fmt: skip
+        direct = f"What the record says about {phrase}: " + "; ".join(parts) + "."
+    return Facts(lines, direct, "about")

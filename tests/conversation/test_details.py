@@ -74,7 +74,7 @@ def test_the_session_and_every_view_report_an_invented_time() -> None:
     )
     ctx = _ctx()
     s = ChatSession(ctx, llm=ScriptedChatModel(replies=[reply]), embedder=HashingEmbedder())
-    a = s.ask("What do we learn about the meeting?")
+    a = s.ask("What do we learn about the meeting, and why was it moved?")
     assert [e.verified for e in a.evidence] == [True] and not a.off_topic  # both checks pass
     assert a.unsupported == ["3 PM", "4 PM"]
     assert a.not_in_record == ["3 PM", "4 PM"]

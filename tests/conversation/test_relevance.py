@@ -22,7 +22,7 @@ def ask(ctx, reply, question):
 def test_the_bakery_sign_does_not_answer_a_question_about_the_ferry():
     ctx = long_record(600.0)
     reply = f"EVIDENCE:\n- {BAKERY}\nANSWER: The blue ferry is a bakery that sells croissants."
-    a = ask(ctx, reply, "What do we learn about the blue ferry?")
+    a = ask(ctx, reply, "What do we learn about the blue ferry, and why?")
     ev = [e for e in a.evidence if e.source == "record"]
     assert [(e.verified, e.relevant) for e in ev] == [(True, False)]
     assert a.off_topic
@@ -31,7 +31,7 @@ def test_the_bakery_sign_does_not_answer_a_question_about_the_ferry():
     assert any("does not bear on the question" in ln for ln in shown)
     # The right line is relevant, and shown.
     good = ask(ctx, f"EVIDENCE:\n- {FERRY}\nANSWER: It leaves at half past four.",
-               "What do we learn about the blue ferry?")  # fmt: skip
+               "What do we learn about the blue ferry, and why?")  # fmt: skip
     assert [e.relevant for e in good.evidence if e.source == "record"] == [True]
     assert not good.off_topic and any("Harbor Island" in ln for ln in format_evidence(good))
 

@@ -590,14 +590,27 @@ def test_counts_name_persons_reidentified_after_a_cut():
     assert "re-identified" not in facts_for("How many persons are there?", small_record()).lines[0]
 
 
-def test_an_about_question_gets_the_lines_that_mention_it_and_no_direct_answer():
+def test_an_about_question_gets_the_lines_that_mention_it():
     """ "What do we learn about the blue ferry?" over a long record was answered with the bakery
-    sign: the lines that mention the asked thing now come with the question."""
+    sign: the lines that mention the asked thing now come with the question; when they are few
+    and nothing tracked is named by it, they are the answer, quoted whole (round 6: the model
+    summarising two such lines dropped one, or denied what they say)."""
     from vidchat.testing.records import long_record
 
     ctx = long_record(600.0)
     f = facts_for("What do we learn about the blue ferry?", ctx)
-    assert f.kind == "about" and f.direct is None
+    assert f.kind == "about" and f.direct == (
+        'What the record says about the blue ferry: [02:13–02:17] speech: "The blue ferry to '
+        'Harbor Island leaves at half past four.".'
+    )
+    # an open question around it still goes to the model, with the same lines
+    why = facts_for("What do we learn about the blue ferry, and why?", ctx)
+    assert why.kind == "about" and why.direct is None and why.lines == f.lines
+    # a thing the record also sees is the model's to describe (what is seen is not quoted)
+    c = small_record()
+    c.speech[1] = c.speech[1].model_copy(update={"text": "Look at the dog by the fountain."})
+    dog = facts_for("What do we learn about the dog?", c)
+    assert dog.kind == "about" and dog.direct is None
     assert f.lines[0].startswith('record lines that mention "blue" or "ferry": ')
     assert any("The blue ferry to Harbor Island leaves at half past four." in ln for ln in f.lines)
     assert not any("BAKERY" in ln for ln in f.lines)
