@@ -17,6 +17,7 @@ from vidchat.conversation.answer import Evidence
 from vidchat.conversation.citations import (
     is_window_header,
     line_times,
+    object_mentions,
     parse_object_ids,
     without_lead_time,
 )
@@ -99,8 +100,7 @@ def _composite_line(quote: str, normed: list[tuple[str, str]], known_ids: set[st
     clauses = [c.strip() for c in re.split(r"[,;]", body) if c.strip()]
     if len(clauses) < 2 or any(len(c) < 6 for c in clauses):
         return None
-    named = re.compile(rf"{re.escape(oid)}(?!\d)")  # person#1, not person#13
-    own = [(n, ln) for n, ln in normed if named.search(n)]
+    own = [(n, ln) for n, ln in normed if oid in object_mentions(ln)]  # person#1, not #13
     matched: list[str] = []
     for clause in clauses:
         hit = next((ln for n, ln in own if clause in n), None)

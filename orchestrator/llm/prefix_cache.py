@@ -24,6 +24,7 @@ same tokens then reuses them, as it does within one server's life (`cache_prompt
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -63,20 +64,36 @@ def prefix_dir() -> Path | None:
     return cache_dir() / "llm-prefix"
 
 
+@functools.cache
 def _build() -> str:
+    """The llama.cpp build (version and what it was compiled for): one process, one build."""
     try:
         import xllamacpp
 
-        return f"{getattr(xllamacpp, '__version__', '?')} {xllamacpp.get_system_info()}"
+        from vidchat.llm.server import llama_build
+
+        return f"{getattr(xllamacpp, '__version__', '?')} {llama_build().system_info}"
     except Exception:  # no llama.cpp here: nothing will be saved by it either
         return "unknown"
+
+
+@functools.lru_cache(maxsize=8)
+def _model_id(path: str, size: int, mtime_ns: int) -> str:
+    """`file_fingerprint` of a model file, read once per file version: every question keys its
+    prefix by it, and a GGUF does not change under a running server."""
+    return file_fingerprint(Path(path))
 
 
 def prefix_file(model_path: str, kv_type: str, messages: Sequence[dict[str, str]]) -> str:
     """The file name (no folder) of the saved prefix `messages` (OpenAI chat format, as sent)
     for this model file, KV cache type and llama.cpp build."""
+    try:
+        st = Path(model_path).stat()
+        model = _model_id(model_path, st.st_size, st.st_mtime_ns)
+    except OSError:
+        model = file_fingerprint(Path(model_path))  # no such file: as before, uncached
     h = hashlib.sha256()
-    for part in (file_fingerprint(Path(model_path)), kv_type, _build()):
+    for part in (model, kv_type, _build()):
         h.update(part.encode() + b"\0")
     h.update(json.dumps(list(messages), ensure_ascii=False, sort_keys=True).encode())
     return h.hexdigest()[:32] + SUFFIX
