@@ -506,6 +506,11 @@ def _majority(values: list[str]) -> str:
     return next(v for v in values if counts[v] == best)
 
 
+def _log_label(log: TrackLog, label_of: dict[str, str]) -> str:
+    """A track's record label: its detections' majority class, mapped through `label_of`."""
+    return label_of[_majority([o.class_name for o in log.observations])]
+
+
 @dataclass
 class _Ends:
     """What `stitch_logs` needs of a track: its label, first/last time, box and speed."""
@@ -554,7 +559,7 @@ def stitch_logs(
         return logs
     live = [log for log in logs if log.confirmed and log.observations]
     ends = {
-        id(log): _ends(log, label_of[_majority([o.class_name for o in log.observations])])
+        id(log): _ends(log, _log_label(log, label_of))
         for log in live
     }
     pairs: list[tuple[float, int, int]] = []
@@ -632,8 +637,8 @@ def merge_same_object(
             b = np.array([s[1] for s in shared], dtype=np.float64)
             if float(np.mean(np.diag(_iou_matrix(a, b)))) < min_iou:
                 continue
-            mine = label_of[_majority([o.class_name for o in keep.observations])]
-            theirs = label_of[_majority([o.class_name for o in other.observations])]
+            mine = _log_label(keep, label_of)
+            theirs = _log_label(other, label_of)
             if mine == theirs:
                 continue  # the same label twice is the tracker's business (or two people)
             keep.also = sorted({*keep.also, theirs, *other.also} - {mine})
@@ -667,7 +672,7 @@ def resolve_claims(
     logs = list(logs)
 
     def family(log: TrackLog) -> str:
-        return track_family(label_of[_majority([o.class_name for o in log.observations])])
+        return track_family(_log_label(log, label_of))
 
     live = [log for log in logs if log.confirmed and log.observations]
     fams = {id(log): family(log) for log in live}
@@ -715,7 +720,7 @@ def drop_parts(
     weak_ids = {id(log) for log in weak}
 
     def family(log: TrackLog) -> str:
-        return track_family(label_of[_majority([o.class_name for o in log.observations])])
+        return track_family(_log_label(log, label_of))
 
     live = [log for log in logs if log.confirmed and log.observations]
     drop: set[int] = set()
@@ -873,7 +878,7 @@ def reidentify(
     for log in logs:
         if not log.confirmed or len(log.observations) < max(1, min_frames):
             continue
-        label = label_of[_majority([o.class_name for o in log.observations])]
+        label = _log_label(log, label_of)
         feat = _log_appearance(log)
         if label in wanted and feat is not None:
             feats[id(log)] = feat
