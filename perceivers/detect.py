@@ -1558,6 +1558,10 @@ class DetectPerceiver(Perceiver):
             )
         )
 
+    def _label(self, log: TrackLog) -> str:
+        """A track's record label (its majority class), or "" for a class outside the map."""
+        return self._label_of.get(_majority([o.class_name for o in log.observations]), "")
+
     def _sure_enough(self, log: TrackLog) -> bool:
         """Whether a track's mean score is enough to keep it: `min_track_score` (its family's
         `family_conf` instead when that is higher, or lower and the track is at least
@@ -1565,7 +1569,7 @@ class DetectPerceiver(Perceiver):
         detector's input."""
         opts = self.options
         score = float(np.mean([o.score for o in log.observations] or [0.0]))
-        label = self._label_of.get(_majority([o.class_name for o in log.observations]), "")
+        label = self._label(log)
         family_floor = opts.family_conf.get(track_family(label), opts.min_track_score)
         sides = [o.model_px for o in log.observations if o.model_px is not None]
         big = bool(sides) and float(np.median(sides)) >= opts.family_conf_px
@@ -1589,7 +1593,7 @@ class DetectPerceiver(Perceiver):
         """Whether a track is kept only by its family's `family_birth` score (its mean score is
         below the family's `family_conf`)."""
         opts = self.options
-        label = self._label_of.get(_majority([o.class_name for o in log.observations]), "")
+        label = self._label(log)
         family = track_family(label)
         if family not in opts.family_birth:
             return False
@@ -1606,7 +1610,7 @@ class DetectPerceiver(Perceiver):
         score = float(np.mean([o.score for o in log.observations] or [0.0]))
         if not crops or score < opts.animal_check_min_score:
             return False
-        label = self._label_of.get(_majority([o.class_name for o in log.observations]), "")
+        label = self._label(log)
         sides = [o.model_px for o in log.observations if o.model_px is not None]
         if track_family(label) != "animal" or float(np.median(sides)) < opts.family_conf_px:
             return False
@@ -1643,7 +1647,7 @@ class DetectPerceiver(Perceiver):
         if self.options.animal_label != "imagenet":
             return
         for log in logs:
-            label = self._label_of.get(_majority([o.class_name for o in log.observations]), "")
+            label = self._label(log)
             if track_family(label) != "animal" or log.class_override is not None:
                 continue
             try:
