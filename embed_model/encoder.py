@@ -28,7 +28,14 @@ if TYPE_CHECKING:
     import torch
     from torch import Tensor
 
-__all__ = ["PERTURBATIONS", "FrozenEncoder", "perturb_features", "sample_frames", "video_features"]
+__all__ = [
+    "PERTURBATIONS",
+    "FrozenEncoder",
+    "frame_side",
+    "perturb_features",
+    "sample_frames",
+    "video_features",
+]
 
 PERTURBATIONS = ("shuffled", "blank")
 """Ways to take the video away from the embed path (for the test that its answers use it):
@@ -54,10 +61,15 @@ def _import_torch_vision() -> Any:
 class FrozenEncoder:
     """A frozen image model that maps ``uint8 [T, H, W, 3]`` frames to ``[T, N, C]`` tokens."""
 
-    def __init__(self, spec: str, image_size: int = 224, spatial_tokens: int = 4) -> None:
+    def __init__(
+        self, spec: str, image_size: int = 224, spatial_tokens: int = 4, device: str = "cpu"
+    ) -> None:
+        """`device` runs the encoder there (``cuda`` on a GPU); features always come back on
+        the CPU, where the cache and the datasets keep them."""
         self.spec = spec
         self.image_size = image_size
         self.spatial_tokens = spatial_tokens
+        self.device = device
         self._model: Any = None
         self._mean: tuple[float, ...] = (0.485, 0.456, 0.406)
         self._std: tuple[float, ...] = (0.229, 0.224, 0.225)
@@ -136,6 +148,7 @@ class FrozenEncoder:
             )
         self._module.eval()
         self._module.requires_grad_(False)
+        self._module.to(self.device)
         self._kind = kind
         return self
 
@@ -162,12 +175,13 @@ class FrozenEncoder:
         self.load()
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise InputError(f"expected frames as [T, H, W, 3] uint8, got shape {frames.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
+        x = x.permute(0, 3, 1, 2).float() / 255.0
         x = torch.nn.functional.interpolate(
             x, size=(self.image_size, self.image_size), mode="bilinear", antialias=True
         )
-        mean = torch.tensor(self._mean).view(1, 3, 1, 1)
-        std = torch.tensor(self._std).view(1, 3, 1, 1)
+        mean = torch.tensor(self._mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self._std, device=x.device).view(1, 3, 1, 1)
         x = (x - mean) / std
         with torch.inference_mode():
             feats = self._model(x)
@@ -180,7 +194,7 @@ class FrozenEncoder:
             if feats.shape[1] > n:
                 feats = torch.nn.functional.adaptive_avg_pool1d(feats.transpose(1, 2), n)
                 feats = feats.transpose(1, 2)
-        return feats.float().clone()
+        return feats.float().cpu().clone()
 
 
 def _folder_identity(folder: Path) -> str:
@@ -237,17 +251,29 @@ def perturb_features(
     raise InputError(f"unknown frame perturbation {how!r}: expected one of {PERTURBATIONS}")
 
 
+def frame_side(image_size: int) -> int:
+    """The longest frame side `video_features` decodes at for an encoder of input size
+    `image_size` (twice that: the resize to the input is then a downscale, with antialiasing)."""
+    return max(2 * image_size, 128)
+
+
 def video_features(
     path: str | Path,
     encoder: FrozenEncoder,
     n_frames: int,
     cache: bool = True,
     perturb: str | None = None,
+    frames: np.ndarray | None = None,
 ) -> torch.Tensor:
     """``[n_frames, N, C]`` features of a video, from the on-disk cache when present;
-    `perturb` (one of `PERTURBATIONS`) takes the video away on purpose."""
+    `perturb` (one of `PERTURBATIONS`) takes the video away on purpose. `frames`: the video's
+    sampled frames when the caller already has them (exactly what `sample_frames` returns for
+    it, e.g. decoded on another machine: a machine without ffmpeg can still fill the cache);
+    they are encoded and cached under the video's key instead of decoding the video."""
+    if frames is not None and frames.shape[0] != n_frames:
+        raise InputError(f"expected {n_frames} sampled frames for {path}, got {frames.shape[0]}")
     if perturb is not None:
-        feats = video_features(path, encoder, n_frames, cache)
+        feats = video_features(path, encoder, n_frames, cache, frames=frames)
         return perturb_features(feats, perturb, encoder, seed=str(path))
     torch = _import_torch_vision()
     from vidchat.kernel.models import cache_dir
@@ -258,9 +284,10 @@ def video_features(
     key = json.dumps([sha, encoder.identity, encoder.image_size, encoder.spatial_tokens, n_frames])
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     file = cache_dir() / "embed_features" / f"{digest}.pt"
-    if cache and file.exists():
+    if cache and file.exists() and frames is None:
         return torch.load(file, weights_only=True)
-    frames = sample_frames(path, n_frames, max_side=max(2 * encoder.image_size, 128))
+    if frames is None:
+        frames = sample_frames(path, n_frames, max_side=frame_side(encoder.image_size))
     feats = encoder.encode(frames)
     if cache:
         import io

@@ -134,6 +134,23 @@ def test_encoder_shipped_weights_and_feature_cache(tmp_path, feature_cache):
         enc.encode(np.zeros((4, 4, 3), np.uint8))
 
 
+def test_features_from_frames_decoded_elsewhere_fill_the_same_cache_entry(tmp_path, feature_cache):
+    """A machine without ffmpeg (a lent GPU) encodes frames decoded here: given the frames
+    `sample_frames` returns, `video_features` caches exactly what decoding would have."""
+    from vidchat.embed_model.encoder import frame_side, sample_frames
+    from vidchat.embed_model.synthetic import Square, make_squares_video
+
+    enc = FrozenEncoder("tags:efficientnet-lite0", image_size=64, spatial_tokens=2)
+    path, _ = make_squares_video(tmp_path / "v.mp4", [Square("red", 0.5, 1.5, 0, 0, 100, 80)], 2.0)
+    frames = sample_frames(path, 3, max_side=frame_side(enc.image_size))
+    given = video_features(path, enc, n_frames=3, frames=frames)
+    assert len(list((feature_cache / "embed_features").glob("*.pt"))) == 1
+    assert torch.equal(video_features(path, enc, n_frames=3, cache=False), given)
+    assert torch.equal(video_features(path, enc, n_frames=3), given)  # read from the cache
+    with pytest.raises(InputError, match="expected 4 sampled frames"):
+        video_features(path, enc, n_frames=4, frames=frames)
+
+
 def test_encoder_from_a_transformers_folder(tmp_path):
     """Any transformers image model by path: a tiny ViT built and saved here."""
     from vidchat.llm.local import import_transformers
