@@ -385,9 +385,14 @@ def run(
     long_factor: int,
     device: str = "cuda",
     smoke: bool = False,
+    factor: float = 0.0,
+    types: set[str] | None = None,
 ) -> int:
     """Everything on the GPU machine, in order of priority, inside `budget_s` seconds.
-    `smoke` cuts every schedule to a few steps (to try the whole script on a CPU)."""
+    `smoke` cuts every schedule to a few steps (to try the whole script on a CPU). A `factor`
+    skips the full preset and the calibration: one run of the CPU preset's model on its
+    schedule x `factor`, and nothing else (a second visit to the machine). `types`: the
+    question types answered (None: all)."""
     from dataclasses import replace
 
     import numpy as np
@@ -454,12 +459,34 @@ def run(
             "frames_per_s": round(len(meta["names"]) * base.n_frames / took, 1),
         },
     )
-    test = mc_items(root / "data.jsonl", "test")
+    test = [it for it in mc_items(root / "data.jsonl", "test") if not types or it.qa.type in types]
 
     def evaluate(name: str) -> dict:
         t = time.perf_counter()
         rep = evaluate_embed(test, root / "runs" / name, device)
         return {**_report_dict(rep), "eval_seconds": round(time.perf_counter() - t, 1)}
+
+    cpu_sched = TrainConfig.cpu(device=device)
+    if smoke:
+        cpu_sched = replace(cpu_sched, steps=4, attr_steps=4, align_steps=1, warmup_steps=1)
+
+    def scaled(f: float) -> Any:
+        return replace(
+            cpu_sched,
+            steps=round(cpu_sched.steps * f),
+            attr_steps=round(cpu_sched.attr_steps * f),
+            align_steps=round(cpu_sched.align_steps * f),
+            warmup_steps=round(cpu_sched.warmup_steps * f),
+            checkpoint_every=round(cpu_sched.checkpoint_every * f),
+        )
+
+    if factor:
+        name = f"cpu_x{factor:g}"
+        info = _train(root, name, base, scaled(factor), log)
+        info["schedule_factor"] = factor
+        info["test"] = evaluate(name)
+        step(f"{name}_preset", info)
+        return 0
 
     # 2. The full preset: throughput and memory on the whole LLM (a short schedule).
     full = EmbedConfig.full(encoder=spec, llm=str(folder))
@@ -476,9 +503,6 @@ def run(
     # 3. The CPU preset's speed per stage (a short calibration): the longest schedule that
     # fits comes first (the model trained well past 15 CPU-minutes, and its blind twin), then
     # the CPU schedule itself (the committed CPU run, repeated on the GPU) if time is left.
-    cpu_sched = TrainConfig.cpu(device=device)
-    if smoke:
-        cpu_sched = replace(cpu_sched, steps=4, attr_steps=4, align_steps=1, warmup_steps=1)
     n = 3 if smoke else 40
     cal_i = _train(
         root,
@@ -530,15 +554,7 @@ def run(
         if cost(f) > left():
             step(f"{name}_skipped", {"why": f"{left():.0f} s left, about {cost(f):.0f} s needed"})
             continue
-        sched = replace(
-            cpu_sched,
-            steps=cpu_sched.steps * f,
-            attr_steps=cpu_sched.attr_steps * f,
-            align_steps=cpu_sched.align_steps * f,
-            warmup_steps=cpu_sched.warmup_steps * f,
-            checkpoint_every=cpu_sched.checkpoint_every * f,
-        )
-        info = _train(root, name, cfg, sched, log)
+        info = _train(root, name, cfg, scaled(f), log)
         info["schedule_factor"] = f
         info["test"] = evaluate(name)
         per_question = info["test"]["eval_seconds"] / max(len(test), 1)
@@ -565,6 +581,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--long-factor", type=int, default=8)
     b.add_argument("--device", default="cuda")
     b.add_argument("--smoke", action="store_true", help="a few steps per schedule (a CPU try)")
+    b.add_argument(
+        "--factor", type=float, default=0.0, help="only the CPU preset's model, schedule x this"
+    )
+    b.add_argument("--types", default="", help="question types answered (comma list; all)")
     args = p.parse_args(argv)
     if args.cmd == "pack":
         pack(Path(args.work), Path(args.dest), Path(args.wheels), args.part_mib * 2**20)
@@ -572,7 +592,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "assemble":
         return assemble(Path(args.stash), Path(args.dest))
     return run(
-        Path(args.root), Path(args.out), args.budget_s, args.long_factor, args.device, args.smoke
+        Path(args.root),
+        Path(args.out),
+        args.budget_s,
+        args.long_factor,
+        args.device,
+        args.smoke,
+        args.factor,
+        set(filter(None, args.types.split(","))) or None,
     )
 
 
