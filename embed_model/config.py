@@ -56,6 +56,12 @@ class EmbedConfig:
     """a shipped LLM name, a GGUF file or a transformers folder (kept frozen)."""
     llm_layers: int = 0
     """keep only the first `llm_layers` decoder layers of the frozen LLM (0: all of them)."""
+    llm_lora_rank: int = 0
+    """rank of LoRA adapters on the attention and MLP projections of every kept decoder layer
+    of the frozen LLM (0: none, the LLM stays as shipped; `vidchat.embed_model.lora`). The
+    LLM's own weights stay frozen either way. Not in VideoChat-Embed (see `embed_model.model`)."""
+    llm_lora_alpha: float = 16.0
+    """LoRA's scale numerator: the update is multiplied by ``llm_lora_alpha / llm_lora_rank``."""
     width: int = 256
     heads: int = 4
     gmhra_layers: int = 1
@@ -135,6 +141,11 @@ class EmbedConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.llm_lora_rank < 0 or self.llm_lora_alpha <= 0:
+            raise ConfigError(
+                f"llm_lora_rank must be >= 0 and llm_lora_alpha > 0, got {self.llm_lora_rank} "
+                f"and {self.llm_lora_alpha}"
+            )
         if self.gmhra_layers < 0 or self.spatial_tokens < 0 or self.llm_layers < 0:
             raise ConfigError("gmhra_layers, spatial_tokens and llm_layers must be >= 0")
 
@@ -237,6 +248,10 @@ class TrainConfig:
     the bridge only (a few percent of an instruction step): the video tokens learn to carry
     every object's attributes before any answer is asked of them."""
     attr_batch_size: int = 64
+    answer_head_in_answers: bool = True
+    """keep the question-conditioned answer head's loss (`EmbedConfig.aux_answer`) on during
+    stages 1-2; False: it trains in stage 0 only, and the LLM's answer loss alone shapes the
+    last video token afterwards (the attribute heads stay on)."""
     attr_lr: float | None = None
     """stage 0's peak learning rate (None: `lr`)."""
 

@@ -225,6 +225,12 @@ class VideoChatEmbed(nn.Module):
         self._llm = [llm]
         self.tokenizer = tokenizer
         self.encoder_dim = encoder_dim
+        if config.llm_lora_rank:
+            from vidchat.embed_model.lora import LLMAdapters
+
+            # Built last, so the bridge's other weights start as they would without it; installed
+            # into the (frozen) LLM, owned here: saved and trained with the bridge.
+            self.llm_lora = LLMAdapters(llm, config.llm_lora_rank, config.llm_lora_alpha)
 
     @property
     def llm(self) -> Any:
@@ -406,10 +412,13 @@ class VideoChatEmbed(nn.Module):
         logits = self.llm.get_output_embeddings()(hidden[:, :-1][keep])  # [K, V]
         return logits.float(), target[keep], keep
 
-    def losses(self, examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def losses(
+        self, examples: list[Example], answer_head: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The main loss (mean next-token loss over the answer tokens of the batch) and the
         auxiliary attribute loss (None when it is off or no example of the batch has
-        targets)."""
+        targets); `answer_head` False leaves the question-conditioned answer head's target out
+        (`TrainConfig.answer_head_in_answers`)."""
         device = self.proj.weight.device
         feats = torch.stack([e.features for e in examples]).to(device)
         gmhra_out, queries = self.bridge(feats, self.bridge_texts(examples))
@@ -420,6 +429,9 @@ class VideoChatEmbed(nn.Module):
         n = len(self.aux_sizes) + int(self.config.aux_answer)
         none = torch.full((n,), IGNORE, dtype=torch.long)
         targets = torch.stack([none if e.targets is None else e.targets for e in examples])
+        if self.config.aux_answer and not answer_head:
+            targets = targets.clone()
+            targets[:, -1] = IGNORE
         return main, self.aux_loss(gmhra_out, queries, targets.to(device))
 
     def attribute_loss(self, examples: list[Example]) -> torch.Tensor:

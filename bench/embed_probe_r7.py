@@ -1,0 +1,99 @@
+"""Round-7 probes of issue 16: candidates for the answer steps (stages 1-2) of the CPU preset,
+each started from the same stage 0 and scored on the val split only.
+
+    OMP_NUM_THREADS=1 nice -n 10 python -m bench.embed_probe_r7 --stage0 run_r7_s0_seed0 \\
+        --seed 0 --name lora8 --embed '{"llm_lora_rank": 8}' [--train '{"steps": 600}']
+
+Stage 0 (the attribute and answer heads alone, no LLM) is the same for every candidate of a
+seed, so it is trained once (``WORK/<stage0>``: a CPU-preset run stopped after its stage 0) and
+each candidate continues from its weights (`embed_model.train.train`'s ``init_from``, with
+``attr_steps=0``) exactly as the whole preset would after its own stage 0 (same seed, same
+batches). `--embed` and `--train` override `EmbedConfig.cpu()` and `TrainConfig.cpu()`. The run
+goes to ``WORK/run_r7_<name>_seed<seed>`` (resumable), and one JSON line per candidate is
+appended to ``--out`` (default bench/results/embed_probe_r7.jsonl): val accuracy per visual
+type (every val video's question of each type), the stage-2 CPU-seconds, steps, the load
+average, and the mean answer loss of the last 20 steps. The test split is never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--stage0", required=True, help="run folder in WORK holding a stage-0 model")
+    p.add_argument("--name", required=True, help="candidate name (run folder, results line)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--embed", default="{}", help="EmbedConfig.cpu() overrides (JSON)")
+    p.add_argument("--train", default="{}", help="TrainConfig.cpu() overrides (JSON)")
+    p.add_argument("--blind", action="store_true", help="the candidate's trained blind twin")
+    p.add_argument("--work", default=str(Path.home() / ".cache" / "vidchat" / "embed_bench3"))
+    p.add_argument("--out", default=str(RESULTS / "embed_probe_r7.jsonl"))
+    args = p.parse_args(argv)
+
+    import torch
+
+    from vidchat.apps.evaluate import evaluate_embed, mc_items
+    from vidchat.embed_model.config import EmbedConfig, TrainConfig
+    from vidchat.embed_model.scenes import VISUAL_TYPES
+    from vidchat.embed_model.train import train
+
+    torch.set_num_threads(1)
+    work = Path(args.work)
+    embed: dict[str, Any] = json.loads(args.embed)
+    given: dict[str, Any] = json.loads(args.train)
+    cfg = EmbedConfig.cpu(blind=args.blind, **embed)
+    tcfg = TrainConfig.cpu(**{"seed": args.seed, **given, "attr_steps": 0})
+    run = work / f"run_r7_{args.name}_seed{args.seed}"
+    load_before, t0 = _loadavg(), time.perf_counter()
+    result = train(
+        work / "data.jsonl",
+        run,
+        cfg,
+        tcfg,
+        init_from=work / args.stage0,
+        log=lambda s, loss: print(f"step {s}: {loss:.3f}", flush=True) if s % 50 == 0 else None,
+    )
+    load_after, wall = _loadavg(), time.perf_counter() - t0
+    val = [it for it in mc_items(work / "data.jsonl", "val") if it.qa.type in VISUAL_TYPES]
+    c0 = time.process_time()
+    rep = evaluate_embed(val, run)
+    line = {
+        "name": args.name,
+        "seed": args.seed,
+        "blind": args.blind,
+        "stage0": args.stage0,
+        "embed_overrides": embed,
+        "train_overrides": given,
+        "val": {
+            t: {"n": v.n, "accuracy": round(v.accuracy, 3), "ci95": [round(x, 3) for x in v.ci95]}
+            for t, v in rep.per_type.items()
+        },
+        "stage12_steps": result.steps - result.resumed_from,
+        "stage12_cpu_seconds": round(result.cpu_seconds, 1),
+        "stage12_wall_seconds": round(wall, 1),
+        "eval_cpu_seconds": round(time.process_time() - c0, 1),
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
+        "answer_loss_last20": round(sum(result.losses[-20:]) / len(result.losses[-20:]), 3),
+        "trainable_params": result.trainable_params,
+    }
+    print(json.dumps(line))
+    with Path(args.out).open("a") as f:  # one line per candidate: a later one never erases
+        f.write(json.dumps(line) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
