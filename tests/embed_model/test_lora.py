@@ -74,7 +74,7 @@ def test_answer_head_can_be_left_out_of_the_answer_steps(tiny_llm):
     assert aux is not None and float(aux.detach()) > 0
     main_off, aux_off = model.losses([ex], answer_head=False)
     assert float(main_off.detach()) == pytest.approx(float(main.detach()))
-    assert aux_off is not None and float(aux_off.detach()) == 0.0  # no target left: nothing to learn
+    assert aux_off is not None and float(aux_off.detach()) == 0.0  # no target left
 
 
 def _data(scenes, path):
