@@ -30,6 +30,37 @@ def _loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def answer_head_val(work: Path, run: str) -> dict[str, dict[str, float]]:
+    """What the question-conditioned answer head of `run` reads on every open visual question
+    of the val videos (accuracy per type, and the number asked): the selection the Q-Former
+    makes, apart from the LLM's reading of it."""
+    import torch
+
+    from vidchat.apps.instruct import OPEN_INSTRUCTION, read_jsonl
+    from vidchat.embed_model.encoder import video_features
+    from vidchat.embed_model.model import Example
+    from vidchat.embed_model.scenes import answer_target
+    from vidchat.embed_model.train import load_checkpoint
+
+    model, enc, _ = load_checkpoint(work / run)
+    model.eval()
+    right: dict[str, int] = {}
+    asked: dict[str, int] = {}
+    with torch.no_grad():
+        for r in [r for r in read_jsonl(work / "data.jsonl") if r.split == "val"]:
+            f = video_features(r.video, enc, model.config.n_frames).unsqueeze(0)
+            for qa in r.QA:
+                want = answer_target(qa.type, qa.a)
+                if qa.is_mc or want < 0:
+                    continue
+                ex = [Example(f[0], OPEN_INSTRUCTION, qa.q)]
+                g_out, q_out = model.bridge(f, model.bridge_texts(ex))
+                got = int(model.aux_logits(g_out, q_out)[-1][0].argmax())
+                asked[qa.type] = asked.get(qa.type, 0) + 1
+                right[qa.type] = right.get(qa.type, 0) + int(got == want)
+    return {t: {"n": asked[t], "accuracy": round(right[t] / asked[t], 3)} for t in sorted(asked)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stage0", required=True, help="run folder in WORK holding a stage-0 model")
@@ -40,7 +71,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--blind", action="store_true", help="the candidate's trained blind twin")
     p.add_argument("--work", default=str(Path.home() / ".cache" / "vidchat" / "embed_bench3"))
     p.add_argument("--out", default=str(RESULTS / "embed_probe_r7.jsonl"))
+    p.add_argument(
+        "--head-only",
+        action="store_true",
+        help="no training: append what --stage0's answer head reads on the val videos",
+    )
     args = p.parse_args(argv)
+    work = Path(args.work)
+    if args.head_only:
+        import torch
+
+        torch.set_num_threads(1)
+        c0 = time.process_time()
+        head = {
+            "name": args.name,
+            "run": args.stage0,
+            "answer_head_val": answer_head_val(work, args.stage0),
+        }
+        head["cpu_seconds"] = round(time.process_time() - c0, 1)
+        print(json.dumps(head))
+        with Path(args.out).open("a") as f:
+            f.write(json.dumps(head) + "\n")
+        return 0
 
     import torch
 
@@ -50,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
     from vidchat.embed_model.train import train
 
     torch.set_num_threads(1)
-    work = Path(args.work)
     embed: dict[str, Any] = json.loads(args.embed)
     given: dict[str, Any] = json.loads(args.train)
     cfg = EmbedConfig.cpu(blind=args.blind, **embed)
@@ -89,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         "answer_loss_last20": round(sum(result.losses[-20:]) / len(result.losses[-20:]), 3),
         "trainable_params": result.trainable_params,
     }
+    if cfg.aux_answer and not args.blind:
+        line["answer_head_val"] = answer_head_val(work, run.name)
     print(json.dumps(line))
     with Path(args.out).open("a") as f:  # one line per candidate: a later one never erases
         f.write(json.dumps(line) + "\n")

@@ -402,6 +402,12 @@ def main(argv: list[str] | None = None) -> int:
         help="weight of the auxiliary attribute loss on the video tokens (EmbedConfig.aux_weight;"
         " needs generated scenes' truth records)",
     )
+    p.add_argument(
+        "--llm-lora-rank",
+        type=int,
+        default=None,
+        help="LoRA adapters of this rank on the kept LLM layers (EmbedConfig.llm_lora_rank)",
+    )
     args = p.parse_args(argv)
     overrides: dict[str, Any] = {
         k: v for k, v in (("encoder", args.encoder), ("llm", args.llm)) if v
@@ -410,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["aux_weight"] = args.aux_weight
     if args.blind:
         overrides["blind"] = True
+    if args.llm_lora_rank is not None:
+        overrides["llm_lora_rank"] = args.llm_lora_rank
     make: dict[str, Callable[..., EmbedConfig]] = {
         "tiny": EmbedConfig.tiny,
         "cpu": EmbedConfig.cpu,
