@@ -191,6 +191,7 @@ class EmbedConfig:
             aux_weight=1.0,
             motion="diff",
             aux_answer=True,
+            llm_lora_rank=8,  # round 7: the one kept layer learns to say and end the answer
         )
         return cls(**{**base, **overrides})
 
@@ -282,7 +283,7 @@ class TrainConfig:
         costs several instruction steps: its answers are ~40-token descriptions, and the
         LLM's 49k-word output layer runs on every answer token.)"""
         base = dict(
-            steps=300,
+            steps=700,
             attr_steps=600,
             attr_batch_size=32,
             align_steps=20,

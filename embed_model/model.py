@@ -62,8 +62,19 @@ Where this departs from VideoChat-Embed, and why:
   pre-training has question-free objectives only; this is closer to InstructBLIP's
   instruction-aware queries trained with a direct target. Measured (round 6,
   bench/results/embed_answer_head_r6.json): the head reads direction 0.51 and shape 0.46 on
-  held-out videos from that token, yet the LLM's answers stay at chance on both
-  (bench/results/embed.json): the token-to-word mapping of the one-layer LLM is the limit.
+  held-out videos from that token, yet without LoRA (below) the LLM's answers stayed at
+  chance on both (bench/results/embed_r6.json).
+- **LoRA on the kept LLM layer** (`EmbedConfig.llm_lora_rank`, rank 8 in the CPU preset;
+  `vidchat.embed_model.lora`): the frozen layer's attention and MLP projections get trainable
+  low-rank updates in stages 1-2 (the LLM's own weights stay frozen; ``full()`` keeps none, as
+  VideoChat-Embed). VideoChat2's third stage tunes its LLM with LoRA, so this stays within the
+  family. Why: a one-layer SmolLM2 cannot end an answer (its end-of-answer token cost 7.3 nats
+  on val after round 6's training, the words after "the" 10.2, the answer word itself 0.94),
+  and the loss on those tokens, which the video tokens reach only through the one attention
+  layer, swamped the answer word's and undid stage 0's selection (the answer head's colour
+  read-back fell from 0.98 to 0.55 during the answer steps). With the adapters the answer
+  loss ends near 0.4 and the LLM's answers follow what the answer head reads
+  (bench/README.md, round 7).
 - **Alignment data** are descriptions written from the records by code
   (`vidchat.embed_model.scenes.describe_scene`, or LLM-written ones from ``vidchat instruct``), not
   WebVid/CC captions; stage 1 trains the same parts as stage 2 (VideoChat-Embed also trains
