@@ -4,12 +4,12 @@ Three presets:
 
 - `EmbedConfig.tiny()` trains in a unit test (a few spatial tokens per frame, thin layers);
 - `EmbedConfig.cpu()` trains on 2 CPU cores within 15 minutes (`TrainConfig.cpu()`: 600
-  attribute steps, then 20 alignment and 280 instruction steps; CPU-seconds measured in
+  attribute steps, then 20 alignment and 680 instruction steps; CPU-seconds measured in
   bench/results/embed.json): every spatial token (7x7, the 112 px scenes read at 224 px) of 8
   frames with each token's change since the previous frame, the first decoder layer of the
-  shipped SmolLM2-135M as the frozen LLM, the instruction read by the Q-Former, the video
-  tokens right before the answer, the auxiliary attribute loss and the question's answer on
-  the video tokens (deviations: `embed_model.model`);
+  shipped SmolLM2-135M as the frozen LLM with rank-8 LoRA adapters on it, the instruction
+  read by the Q-Former, the video tokens right before the answer, the auxiliary attribute loss
+  and the question's answer on the video tokens (deviations: `embed_model.model`);
 - `EmbedConfig.full()` is the configuration for a GPU, after VideoChat-Embed's proportions (32
   queries, a deeper and wider Q-Former, 8 frames at 224 px, the whole frozen LLM)::
 
@@ -275,13 +275,17 @@ class TrainConfig:
     def cpu(cls, **overrides: Any) -> TrainConfig:
         """The CPU preset's schedule: stage 0, 600 steps of the attribute and answer heads
         alone (batch 32, no LLM; round 5 ran 200 on 3x3 tokens), then 20 alignment steps and
-        280 instruction steps (the CPU-seconds are in bench/results/embed.json, ``train``).
+        680 instruction steps (the CPU-seconds are in bench/results/embed.json, ``train``).
         Round 4 ran 2,000 answer steps without the attribute loss (693 CPU-seconds,
         bench/results/embed_r4.json) and stayed at chance on new videos; with the attribute
-        loss the video tokens carry the scene after stage 0, and the answer steps were cut to
-        300 to fit the shared machine (load average 7-10 while it ran). (An alignment step
-        costs several instruction steps: its answers are ~40-token descriptions, and the
-        LLM's 49k-word output layer runs on every answer token.)"""
+        loss the video tokens carry the scene after stage 0. Round 6 ran 300 answer steps:
+        without LoRA on the LLM layer more did not help. Round 7 (LoRA, `EmbedConfig.cpu()`):
+        700 answer steps against 300, val on 2 seeds (bench/results/embed_probe_r7.jsonl),
+        direction 0.58 vs 0.44, count 0.90 vs 0.84, size 0.86 vs 0.83, the others within
+        0.04; stage 0 costs ~370 CPU-seconds and an answer step ~0.5, so this fits the 15
+        minutes. (An alignment step costs several instruction steps: its answers are
+        ~40-token descriptions, and the LLM's 49k-word output layer runs on every answer
+        token.)"""
         base = dict(
             steps=700,
             attr_steps=600,
