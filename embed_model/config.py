@@ -281,7 +281,7 @@ class TrainConfig:
         loss the video tokens carry the scene after stage 0. Round 6 ran 300 answer steps:
         without LoRA on the LLM layer more did not help. Round 7 (LoRA, `EmbedConfig.cpu()`):
         700 answer steps against 300, val on 2 seeds (bench/results/embed_probe_r7.jsonl),
-        direction 0.58 vs 0.44, count 0.90 vs 0.84, size 0.86 vs 0.83, the others within
+        direction 0.577 vs 0.438, count 0.895 vs 0.835, size 0.860 vs 0.825, the others within
         0.04; stage 0 costs ~370 CPU-seconds and an answer step ~0.5, so this fits the 15
         minutes. (An alignment step costs several instruction steps: its answers are
         ~40-token descriptions, and the LLM's 49k-word output layer runs on every answer
