@@ -61,6 +61,37 @@ def answer_head_val(work: Path, run: str) -> dict[str, dict[str, float]]:
     return {t: {"n": asked[t], "accuracy": round(right[t] / asked[t], 3)} for t in sorted(asked)}
 
 
+def token_losses_val(work: Path, run: str, per_type: int = 20) -> dict[str, Any]:
+    """The LLM's loss (nats) on the right answer of the first `per_type` open visual val
+    questions of each type, apart for the answer's first token (the word the video decides),
+    its later words ("red circle" after "the") and its end-of-answer token."""
+    import torch
+
+    from vidchat.apps.evaluate import mc_items
+    from vidchat.apps.instruct import OPEN_INSTRUCTION
+    from vidchat.embed_model.infer import load_embed_chat
+    from vidchat.embed_model.scenes import VISUAL_TYPES
+
+    chat = load_embed_chat(work / run)
+    taken: dict[str, int] = {}
+    parts: dict[str, list[float]] = {"first": [], "later": [], "eos": []}
+    with torch.no_grad():
+        for it in mc_items(work / "data.jsonl", "val"):
+            qa = it.qa
+            if qa.type not in VISUAL_TYPES or taken.get(qa.type, 0) >= per_type:
+                continue
+            taken[qa.type] = taken.get(qa.type, 0) + 1
+            assert qa.choices is not None and qa.answer_index is not None
+            ex = chat.example(it.video, OPEN_INSTRUCTION, qa.q.split("\nOptions:")[0])
+            nll = chat.model.answer_token_losses(ex, qa.choices[qa.answer_index])
+            parts["first"].append(nll[0])
+            parts["eos"].append(nll[-1])
+            parts["later"] += nll[1:-1]
+    return {
+        k: {"n": len(v), "mean_nats": round(sum(v) / max(len(v), 1), 3)} for k, v in parts.items()
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stage0", required=True, help="run folder in WORK holding a stage-0 model")
@@ -76,8 +107,24 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="no training: append what --stage0's answer head reads on the val videos",
     )
+    p.add_argument(
+        "--token-losses",
+        action="store_true",
+        help="no training: append --stage0's loss on the answer's first token, later words "
+        "and end token (val)",
+    )
     args = p.parse_args(argv)
     work = Path(args.work)
+    if args.token_losses:
+        import torch
+
+        torch.set_num_threads(1)
+        line = {"name": args.name, "run": args.stage0}
+        line["answer_token_losses_val"] = token_losses_val(work, args.stage0)
+        print(json.dumps(line))
+        with Path(args.out).open("a") as f:
+            f.write(json.dumps(line) + "\n")
+        return 0
     if args.head_only:
         import torch
 

@@ -68,8 +68,9 @@ Where this departs from VideoChat-Embed, and why:
   `vidchat.embed_model.lora`): the frozen layer's attention and MLP projections get trainable
   low-rank updates in stages 1-2 (the LLM's own weights stay frozen; ``full()`` keeps none, as
   VideoChat-Embed). VideoChat2's third stage tunes its LLM with LoRA, so this stays within the
-  family. Why: a one-layer SmolLM2 cannot end an answer (its end-of-answer token cost 7.3 nats
-  on val after round 6's training, the words after "the" 10.2, the answer word itself 0.94),
+  family. Why: a one-layer SmolLM2 cannot end an answer (its end-of-answer token cost 7.6 nats
+  on val after round 6's training, the words after "the" 10.2, the answer word itself 0.89;
+  with the adapters 0.002, 1.1 and 0.49: bench/results/embed_probe_r7.jsonl),
   and the loss on those tokens, which the video tokens reach only through the one attention
   layer, swamped the answer word's and undid stage 0's selection (the answer head's colour
   read-back fell from 0.98 to 0.55 during the answer steps). With the adapters the answer
@@ -496,6 +497,15 @@ class VideoChatEmbed(nn.Module):
         total = torch.zeros(len(choices)).index_add_(0, rows.cpu(), picked.cpu())
         count = torch.zeros(len(choices)).index_add_(0, rows.cpu(), torch.ones_like(picked).cpu())
         return (total / count.clamp(min=1)).tolist()
+
+    @torch.no_grad()
+    def answer_token_losses(self, example: Example, answer: str) -> list[float]:
+        """The next-token loss (nats) of each token of `answer`, its end-of-answer token last
+        (where the loss of training goes: the first token is the word the video decides; the
+        later ones and the end follow from the LLM's own continuation)."""
+        logits, target, _ = self._answer_logits([example], answers=[answer])
+        nll = -torch.log_softmax(logits, -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        return [float(x) for x in nll]
 
     @torch.no_grad()
     def generate(self, example: Example, max_new_tokens: int = 64) -> str:
