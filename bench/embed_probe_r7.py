@@ -18,6 +18,7 @@ average, and the mean answer loss of the last 20 steps. The test split is never 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -92,6 +93,32 @@ def token_losses_val(work: Path, run: str, per_type: int = 20) -> dict[str, Any]
     }
 
 
+class _StopAfterStage0(Exception):
+    """Raised by the training log at the first answer step (see `train_stage0`)."""
+
+
+def train_stage0(work: Path, name: str, seed: int, attr_steps: int, blind: bool) -> dict:
+    """The CPU preset's stage 0 alone (`attr_steps` steps, `seed`) into ``WORK/<name>``: the
+    run is stopped at its first answer step, which is discarded (the checkpoint on disk is
+    the one written at the end of stage 0). Returns its CPU-seconds and the load."""
+    from vidchat.embed_model.config import EmbedConfig, TrainConfig
+    from vidchat.embed_model.train import train
+
+    def stop(step: int, loss: float) -> None:
+        raise _StopAfterStage0
+
+    c0, t0, load = time.process_time(), time.perf_counter(), _loadavg()
+    tcfg = TrainConfig.cpu(seed=seed, attr_steps=attr_steps)
+    with contextlib.suppress(_StopAfterStage0):
+        train(work / "data.jsonl", work / name, EmbedConfig.cpu(blind=blind), tcfg, log=stop)
+    return {
+        "cpu_seconds_incl_loading": round(time.process_time() - c0, 1),
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "loadavg_before": load,
+        "loadavg_after": _loadavg(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stage0", required=True, help="run folder in WORK holding a stage-0 model")
@@ -113,8 +140,28 @@ def main(argv: list[str] | None = None) -> int:
         help="no training: append --stage0's loss on the answer's first token, later words "
         "and end token (val)",
     )
+    p.add_argument(
+        "--stage0-steps",
+        type=int,
+        default=0,
+        help="no answer steps: train the preset's stage 0 alone for this many steps into "
+        "WORK/--stage0, then append what its answer head reads on the val videos",
+    )
     args = p.parse_args(argv)
     work = Path(args.work)
+    if args.stage0_steps:
+        import torch
+
+        torch.set_num_threads(1)
+        line = {"name": args.name, "run": args.stage0, "seed": args.seed, "blind": args.blind}
+        line["attr_steps"] = args.stage0_steps
+        line.update(train_stage0(work, args.stage0, args.seed, args.stage0_steps, args.blind))
+        if not args.blind:
+            line["answer_head_val"] = answer_head_val(work, args.stage0)
+        print(json.dumps(line))
+        with Path(args.out).open("a") as f:
+            f.write(json.dumps(line) + "\n")
+        return 0
     if args.token_losses:
         import torch
 
