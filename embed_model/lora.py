@@ -10,8 +10,9 @@ itself stays outside the module tree (never saved, never trained).
 Why (bench/README.md, round 7): with one kept layer the frozen LLM cannot end an answer or
 continue "the red ..." (after round 6's training the end-of-answer token cost 7.6 nats and the
 words after "the" 10.2 on val), and the loss on those tokens, which the video tokens can only
-reach through the one attention layer, swamped the answer word's. VideoChat2's third stage tunes the LLM with
-LoRA; VideoChat-Embed keeps it frozen (a deviation, listed in `embed_model.model`).
+reach through the one attention layer, swamped the answer word's. VideoChat2's third stage
+tunes the LLM with LoRA; VideoChat-Embed keeps it frozen (a deviation, listed in
+`embed_model.model`).
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ Where this departs from VideoChat-Embed, and why:
   and the loss on those tokens, which the video tokens reach only through the one attention
   layer, swamped the answer word's and undid stage 0's selection (the answer head's colour
   read-back fell from 0.98 to 0.55 during the answer steps). With the adapters the answer
-  loss ends near 0.4 and the LLM's answers follow what the answer head reads
+  loss ends at 0.29-0.47 and the LLM's answers follow what the answer head reads
   (bench/README.md, round 7).
 - **Alignment data** are descriptions written from the records by code
   (`vidchat.embed_model.scenes.describe_scene`, or LLM-written ones from ``vidchat instruct``), not
