@@ -25,7 +25,7 @@ from torch import nn
 
 from vidchat.kernel.errors import ConfigError
 
-__all__ = ["LLMAdapters", "LoRALinear"]
+__all__ = ["LLMAdapters", "LoRA", "LoRALinear"]
 
 
 class LoRA(nn.Module):
