@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import math
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,7 +126,10 @@ def _init_weights(model: VideoChatEmbed, source: Path) -> None:
     p = source / CHECKPOINT if source.is_dir() else source
     if not p.is_file():
         raise InputError(f"init_from: no embed-model checkpoint at {p}")
-    weights = torch.load(p, map_location="cpu", weights_only=False).get("model")
+    try:
+        weights = torch.load(p, map_location="cpu", weights_only=False).get("model")
+    except (AttributeError, EOFError, RuntimeError, TypeError, pickle.UnpicklingError) as e:
+        raise InputError(f"init_from: {p}: not an embed-model checkpoint ({e})") from None
     if not isinstance(weights, dict):
         raise InputError(f"init_from: {p} holds no trainable weights ('model')")
     own = model.state_dict()

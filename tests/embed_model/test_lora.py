@@ -124,3 +124,6 @@ def test_a_lora_run_round_trips_and_starts_from_another_runs_weights(
               tcfg, init_from=tmp_path / "lora")  # fmt: skip
     with pytest.raises(InputError, match="no embed-model checkpoint"):
         train(data, tmp_path / "bad2", cfg, tcfg, init_from=tmp_path / "nowhere")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="not an embed-model checkpoint"):
+        train(data, tmp_path / "bad3", cfg, tcfg, init_from=tmp_path / "junk.pt")
