@@ -412,6 +412,19 @@ def main(argv: list[str] | None = None) -> int:
         "3x3 tokens a frame, 224: 7x7)",
     )
     p.add_argument(
+        "--lora-rank",
+        type=int,
+        default=None,
+        help="both runs: LoRA rank on the kept LLM layers (EmbedConfig.llm_lora_rank; 0: none)",
+    )
+    p.add_argument(
+        "--answer-head-in-answers",
+        choices=["on", "off"],
+        default=None,
+        help="both runs: the answer head's loss during the answer steps "
+        "(TrainConfig.answer_head_in_answers)",
+    )
+    p.add_argument(
         "--align-steps", type=int, default=None, help="override TrainConfig.cpu().align_steps"
     )
     p.add_argument(
@@ -478,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("align_steps", "attr_steps", "attr_lr", "attr_batch_size"):
         if getattr(args, name) is not None:
             given[name] = getattr(args, name)
+    if args.answer_head_in_answers is not None:
+        given["answer_head_in_answers"] = args.answer_head_in_answers == "on"
     tcfg = TrainConfig.cpu(device=args.device, **given)
     norm: dict[str, Any] = {"feature_norm": True} if args.feature_norm else {}
     if args.no_qformer_text:
@@ -492,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
         norm["aux_answer"] = args.aux_answer == "on"
     if args.image_size is not None:
         norm["image_size"] = args.image_size
+    if args.lora_rank is not None:
+        norm["llm_lora_rank"] = args.lora_rank
     sfx = args.run_suffix
     runs = {
         "embed": (f"run{sfx}", EmbedConfig.cpu(**norm)),

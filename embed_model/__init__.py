@@ -9,6 +9,8 @@ on data from ``vidchat instruct``.
 - `embed_model.gmhra`, `embed_model.qformer`, `embed_model.model`: the trainable parts and the
   whole model (loss on answer tokens only; `gmhra.motion_inputs`: the frame-difference signal
   GMHRA adds to its tokens, `EmbedConfig.motion`).
+- `embed_model.lora`: LoRA adapters on the frozen LLM's kept layers (`EmbedConfig.llm_lora_rank`),
+  owned and saved by the bridge, installed into the LLM.
 - `embed_model.data`, `embed_model.train`: dataset and the training loop (stage 0, optional:
   the auxiliary attribute loss alone; then VideoChat-Embed's two stages, alignment on
   descriptions and instruction tuning; AdamW, accumulation, checkpoint and resume).

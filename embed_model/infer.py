@@ -50,9 +50,11 @@ class EmbedChat:
         blind = " [trained blind]" if c.blind else ""
         return f"embed:{self.checkpoint.name}@{self.step} ({c.encoder} -> {c.llm}){blind}"
 
-    def _example(
+    def example(
         self, video: str | Path, instruction: str, question: str, perturb: str | None = None
     ) -> Example:
+        """The model's input for one question about `video` (blank frames for a model trained
+        blind; `perturb` shuffles or blanks the frames on purpose)."""
         if self.model.config.blind:  # trained without the video: answers without it too
             perturb = "blank"
         feats = video_features(video, self.encoder, self.model.config.n_frames, perturb=perturb)
@@ -64,7 +66,7 @@ class EmbedChat:
         t0 = time.perf_counter()
         with self._lock:
             text = self.model.generate(
-                self._example(video, OPEN_INSTRUCTION, question), max_new_tokens
+                self.example(video, OPEN_INSTRUCTION, question), max_new_tokens
             )
         return EmbedAnswer(
             question=question, text=text, model=self.name, seconds=time.perf_counter() - t0
@@ -84,10 +86,10 @@ class EmbedChat:
 
         t0 = time.perf_counter()
         if self.open_form:
-            ex = self._example(video, OPEN_INSTRUCTION, question, perturb)
+            ex = self.example(video, OPEN_INSTRUCTION, question, perturb)
             answers = list(choices)
         else:
-            ex = self._example(video, MC_INSTRUCTION, format_choices(question, choices), perturb)
+            ex = self.example(video, MC_INSTRUCTION, format_choices(question, choices), perturb)
             answers = [f"({LETTERS[k]}) {c}" for k, c in enumerate(choices)]
         with self._lock:
             scores = self.model.score_choices(ex, answers)

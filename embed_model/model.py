@@ -62,8 +62,20 @@ Where this departs from VideoChat-Embed, and why:
   pre-training has question-free objectives only; this is closer to InstructBLIP's
   instruction-aware queries trained with a direct target. Measured (round 6,
   bench/results/embed_answer_head_r6.json): the head reads direction 0.51 and shape 0.46 on
-  held-out videos from that token, yet the LLM's answers stay at chance on both
-  (bench/results/embed.json): the token-to-word mapping of the one-layer LLM is the limit.
+  held-out videos from that token, yet without LoRA (below) the LLM's answers stayed at
+  chance on both (bench/results/embed_r6.json).
+- **LoRA on the kept LLM layer** (`EmbedConfig.llm_lora_rank`, rank 8 in the CPU preset;
+  `vidchat.embed_model.lora`): the frozen layer's attention and MLP projections get trainable
+  low-rank updates in stages 1-2 (the LLM's own weights stay frozen; ``full()`` keeps none, as
+  VideoChat-Embed). VideoChat2's third stage tunes its LLM with LoRA, so this stays within the
+  family. Why: a one-layer SmolLM2 cannot end an answer (its end-of-answer token cost 7.6 nats
+  on val after round 6's training, the words after "the" 10.2, the answer word itself 0.89;
+  with the adapters 0.002, 1.1 and 0.49: bench/results/embed_probe_r7.jsonl),
+  and the loss on those tokens, which the video tokens reach only through the one attention
+  layer, swamped the answer word's and undid stage 0's selection (the answer head's colour
+  read-back fell from 0.98 to 0.55 during the answer steps). With the adapters the answer
+  loss ends at 0.29-0.47 and the LLM's answers follow what the answer head reads
+  (bench/README.md, round 7).
 - **Alignment data** are descriptions written from the records by code
   (`vidchat.embed_model.scenes.describe_scene`, or LLM-written ones from ``vidchat instruct``), not
   WebVid/CC captions; stage 1 trains the same parts as stage 2 (VideoChat-Embed also trains
@@ -225,6 +237,12 @@ class VideoChatEmbed(nn.Module):
         self._llm = [llm]
         self.tokenizer = tokenizer
         self.encoder_dim = encoder_dim
+        if config.llm_lora_rank:
+            from vidchat.embed_model.lora import LLMAdapters
+
+            # Built last, so the bridge's other weights start as they would without it; installed
+            # into the (frozen) LLM, owned here: saved and trained with the bridge.
+            self.llm_lora = LLMAdapters(llm, config.llm_lora_rank, config.llm_lora_alpha)
 
     @property
     def llm(self) -> Any:
@@ -406,10 +424,13 @@ class VideoChatEmbed(nn.Module):
         logits = self.llm.get_output_embeddings()(hidden[:, :-1][keep])  # [K, V]
         return logits.float(), target[keep], keep
 
-    def losses(self, examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def losses(
+        self, examples: list[Example], answer_head: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The main loss (mean next-token loss over the answer tokens of the batch) and the
         auxiliary attribute loss (None when it is off or no example of the batch has
-        targets)."""
+        targets); `answer_head` False leaves the question-conditioned answer head's target out
+        (`TrainConfig.answer_head_in_answers`)."""
         device = self.proj.weight.device
         feats = torch.stack([e.features for e in examples]).to(device)
         gmhra_out, queries = self.bridge(feats, self.bridge_texts(examples))
@@ -420,6 +441,9 @@ class VideoChatEmbed(nn.Module):
         n = len(self.aux_sizes) + int(self.config.aux_answer)
         none = torch.full((n,), IGNORE, dtype=torch.long)
         targets = torch.stack([none if e.targets is None else e.targets for e in examples])
+        if self.config.aux_answer and not answer_head:
+            targets = targets.clone()
+            targets[:, -1] = IGNORE
         return main, self.aux_loss(gmhra_out, queries, targets.to(device))
 
     def attribute_loss(self, examples: list[Example]) -> torch.Tensor:
@@ -473,6 +497,15 @@ class VideoChatEmbed(nn.Module):
         total = torch.zeros(len(choices)).index_add_(0, rows.cpu(), picked.cpu())
         count = torch.zeros(len(choices)).index_add_(0, rows.cpu(), torch.ones_like(picked).cpu())
         return (total / count.clamp(min=1)).tolist()
+
+    @torch.no_grad()
+    def answer_token_losses(self, example: Example, answer: str) -> list[float]:
+        """The next-token loss (nats) of each token of `answer`, its end-of-answer token last
+        (where the loss of training goes: the first token is the word the video decides; the
+        later ones and the end follow from the LLM's own continuation)."""
+        logits, target, _ = self._answer_logits([example], answers=[answer])
+        nll = -torch.log_softmax(logits, -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        return [float(x) for x in nll]
 
     @torch.no_grad()
     def generate(self, example: Example, max_new_tokens: int = 64) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import math
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,6 +119,30 @@ def load_checkpoint(
     return model, encoder, state
 
 
+def _init_weights(model: VideoChatEmbed, source: Path) -> None:
+    """Copy `source`'s trainable weights into `model` (`train`'s `init_from`): a weight
+    `model` does not have, or of another shape, is an error; weights `source` lacks keep
+    their fresh values."""
+    p = source / CHECKPOINT if source.is_dir() else source
+    if not p.is_file():
+        raise InputError(f"init_from: no embed-model checkpoint at {p}")
+    try:
+        weights = torch.load(p, map_location="cpu", weights_only=False).get("model")
+    except (AttributeError, EOFError, RuntimeError, TypeError, pickle.UnpicklingError) as e:
+        raise InputError(f"init_from: {p}: not an embed-model checkpoint ({e})") from None
+    if not isinstance(weights, dict):
+        raise InputError(f"init_from: {p} holds no trainable weights ('model')")
+    own = model.state_dict()
+    bad = sorted(k for k, v in weights.items() if k not in own or own[k].shape != v.shape)
+    if bad:
+        raise InputError(
+            f"init_from: {p} has weights this model does not, or of another shape: "
+            f"{', '.join(bad[:5])}{' …' if len(bad) > 5 else ''} (expected the same EmbedConfig "
+            f"up to added parts such as llm_lora_rank)"
+        )
+    model.load_state_dict(weights, strict=False)
+
+
 def _attribute_stage(
     model: VideoChatEmbed,
     dataset: InstructionDataset,
@@ -184,11 +209,16 @@ def train(
     train_config: TrainConfig | None = None,
     resume: bool = True,
     log: Any = None,
+    init_from: str | Path | None = None,
 ) -> TrainResult:
     """Train on the instruction JSONL `data`; checkpoints go to ``out_dir/checkpoint.pt``.
 
     With `resume` and a checkpoint in `out_dir`, training continues from it (its model config
     wins; `train_config.steps` may extend the run). `log` is called as ``log(step, loss)``.
+    `init_from` (a checkpoint, or a run folder holding one) starts a new run from another
+    run's trainable weights, e.g. its stage 0 reused with ``attr_steps=0``: every weight it
+    has is copied, parts it lacks (LoRA adapters added since) keep their fresh start, and the
+    optimizer starts fresh; ignored when `out_dir` already has a checkpoint to resume.
     """
     from vidchat.apps.instruct import read_jsonl
 
@@ -204,6 +234,8 @@ def train(
         config = config or EmbedConfig()
         torch.manual_seed(tcfg.seed)
         model, encoder = build_model(config, tcfg.device)
+        if init_from is not None:
+            _init_weights(model, Path(init_from))
     align = None
     if tcfg.align_steps:
         align = InstructionDataset(
@@ -284,7 +316,7 @@ def train(
         total, aux_total = 0.0, math.nan
         stream = align_batches if align_batches and step <= tcfg.align_steps else batches
         for _ in range(tcfg.grad_accum):
-            main, aux = model.losses(next(stream))
+            main, aux = model.losses(next(stream), answer_head=tcfg.answer_head_in_answers)
             loss = main if aux is None else main + config.aux_weight * aux
             (loss / tcfg.grad_accum).backward()
             total += float(main.detach()) / tcfg.grad_accum
@@ -374,6 +406,12 @@ def main(argv: list[str] | None = None) -> int:
         help="weight of the auxiliary attribute loss on the video tokens (EmbedConfig.aux_weight;"
         " needs generated scenes' truth records)",
     )
+    p.add_argument(
+        "--llm-lora-rank",
+        type=int,
+        default=None,
+        help="LoRA adapters of this rank on the kept LLM layers (EmbedConfig.llm_lora_rank)",
+    )
     args = p.parse_args(argv)
     overrides: dict[str, Any] = {
         k: v for k, v in (("encoder", args.encoder), ("llm", args.llm)) if v
@@ -382,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["aux_weight"] = args.aux_weight
     if args.blind:
         overrides["blind"] = True
+    if args.llm_lora_rank is not None:
+        overrides["llm_lora_rank"] = args.llm_lora_rank
     make: dict[str, Callable[..., EmbedConfig]] = {
         "tiny": EmbedConfig.tiny,
         "cpu": EmbedConfig.cpu,

@@ -187,6 +187,8 @@ def test_config_errors():
     assert cpu.spatial_tokens == 0 and cpu.qformer_cross_every == 2
     assert TrainConfig.cpu().align_steps > 0 and TrainConfig.cpu().attr_steps > 0
     assert cpu.aux_weight > 0 and EmbedConfig.full().aux_weight == 0
+    # LoRA on the one kept LLM layer on CPU; the GPU preset keeps VideoChat-Embed's frozen LLM.
+    assert cpu.llm_lora_rank > 0 and full.llm_lora_rank == 0
 
 
 def test_batches_never_stall_on_a_set_smaller_than_a_batch():
