@@ -149,33 +149,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     work = Path(args.work)
-    if args.stage0_steps:
-        import torch
+    import torch
 
-        torch.set_num_threads(1)
+    torch.set_num_threads(1)  # every probe on one core: two run side by side on the 2 cores
+
+    def emit(line: dict[str, Any]) -> int:
+        print(json.dumps(line))
+        with Path(args.out).open("a") as f:  # one line per probe: a later one never erases
+            f.write(json.dumps(line) + "\n")
+        return 0
+
+    if args.stage0_steps:
         line = {"name": args.name, "run": args.stage0, "seed": args.seed, "blind": args.blind}
         line["attr_steps"] = args.stage0_steps
         line.update(train_stage0(work, args.stage0, args.seed, args.stage0_steps, args.blind))
         if not args.blind:
             line["answer_head_val"] = answer_head_val(work, args.stage0)
-        print(json.dumps(line))
-        with Path(args.out).open("a") as f:
-            f.write(json.dumps(line) + "\n")
-        return 0
+        return emit(line)
     if args.token_losses:
-        import torch
-
-        torch.set_num_threads(1)
         line = {"name": args.name, "run": args.stage0}
         line["answer_token_losses_val"] = token_losses_val(work, args.stage0)
-        print(json.dumps(line))
-        with Path(args.out).open("a") as f:
-            f.write(json.dumps(line) + "\n")
-        return 0
+        return emit(line)
     if args.head_only:
-        import torch
-
-        torch.set_num_threads(1)
         c0 = time.process_time()
         head = {
             "name": args.name,
@@ -183,19 +178,13 @@ def main(argv: list[str] | None = None) -> int:
             "answer_head_val": answer_head_val(work, args.stage0),
         }
         head["cpu_seconds"] = round(time.process_time() - c0, 1)
-        print(json.dumps(head))
-        with Path(args.out).open("a") as f:
-            f.write(json.dumps(head) + "\n")
-        return 0
-
-    import torch
+        return emit(head)
 
     from vidchat.apps.evaluate import evaluate_embed, mc_items
     from vidchat.embed_model.config import EmbedConfig, TrainConfig
     from vidchat.embed_model.scenes import VISUAL_TYPES
     from vidchat.embed_model.train import train
 
-    torch.set_num_threads(1)
     embed: dict[str, Any] = json.loads(args.embed)
     given: dict[str, Any] = json.loads(args.train)
     cfg = EmbedConfig.cpu(blind=args.blind, **embed)
@@ -236,10 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if cfg.aux_answer and not args.blind:
         line["answer_head_val"] = answer_head_val(work, run.name)
-    print(json.dumps(line))
-    with Path(args.out).open("a") as f:  # one line per candidate: a later one never erases
-        f.write(json.dumps(line) + "\n")
-    return 0
+    return emit(line)
 
 
 if __name__ == "__main__":
