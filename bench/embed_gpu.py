@@ -71,6 +71,8 @@ WHEELS = (
 
 
 def _sha256(path: Path) -> str:
+    # Not vidchat.kernel.models.sha256_of: `assemble` runs on the GPU machine before the wheels
+    # vidchat needs are installed, so this module's top level and `assemble` use the stdlib only.
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(8 << 20):
@@ -288,19 +290,6 @@ def assemble(stash: Path, dest: Path) -> int:
 # -- run (there) -------------------------------------------------------------------------------
 
 
-class _Results:
-    """The results file, rewritten atomically after every step."""
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self.data: dict[str, Any] = {"steps": []}
-
-    def save(self) -> None:
-        tmp = self.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1))
-        os.replace(tmp, self.out)
-
-
 def _gpu_info(device: str) -> dict:
     import torch
 
@@ -398,12 +387,13 @@ def run(
     import numpy as np
     import torch
 
+    from bench.results_io import write_results
     from vidchat.apps.evaluate import evaluate_embed, mc_items
     from vidchat.embed_model.config import EmbedConfig, TrainConfig
     from vidchat.embed_model.encoder import FrozenEncoder, video_features
 
     start = time.perf_counter()
-    res = _Results(out)
+    results: dict[str, Any] = {"steps": []}
     gpu = device.startswith("cuda")
 
     def left() -> float:
@@ -413,9 +403,9 @@ def run(
         print(f"[{time.perf_counter() - start:6.1f} s] {msg}", flush=True)
 
     def step(name: str, info: dict) -> None:
-        res.data["steps"].append({"step": name, "at_s": round(time.perf_counter() - start, 1)})
-        res.data[name] = info
-        res.save()
+        results["steps"].append({"step": name, "at_s": round(time.perf_counter() - start, 1)})
+        results[name] = info
+        write_results(out, results)  # after every step: a run stopped at its limit keeps them
         log(f"{name}: {json.dumps(info)[:400]}")
 
     def sync() -> None:
@@ -425,8 +415,8 @@ def run(
     if gpu:
         torch.backends.cuda.matmul.allow_tf32 = True  # Hopper's fp32 matrix path
         torch.backends.cudnn.allow_tf32 = True
-    res.data["machine"] = {**_gpu_info(device), "tf32": gpu, "budget_s": budget_s}
-    res.save()
+    results["machine"] = {**_gpu_info(device), "tf32": gpu, "budget_s": budget_s}
+    write_results(out, results)
 
     # 1. data: the videos' paths here, the LLM folder, the features from the carried frames.
     with tarfile.open(root / "small.tar.xz") as tar:
