@@ -217,13 +217,10 @@ def converted_path(name: str) -> Path:
 
 def verify_sha256(path: Path, expected: str) -> None:
     """Raise ConfigError when the file's sha256 is not `expected` (a corrupt or foreign file)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    if h.hexdigest() != expected:
+    got = sha256_of(path)
+    if got != expected:
         raise ConfigError(
-            f"{path}: sha256 {h.hexdigest()[:16]}... is not the expected {expected[:16]}...; "
+            f"{path}: sha256 {got[:16]}... is not the expected {expected[:16]}...; "
             "delete it and run .ci/setup again"
         )
 
